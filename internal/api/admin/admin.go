@@ -1,0 +1,251 @@
+// Package admin is the control-plane REST API under /api/v1: keys and
+// usage today. The junction CLI is a client of it.
+package admin
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/ledger"
+	"github.com/junctionhq/junction/internal/llm"
+)
+
+// Handler serves the admin API.
+type Handler struct {
+	Keys *keys.Store
+	DB   *sql.DB
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+// Register adds the routes to mux, each wrapped by auth (admin keys only).
+func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
+	mux.Handle("POST /api/v1/keys", auth(http.HandlerFunc(h.createKey)))
+	mux.Handle("GET /api/v1/keys", auth(http.HandlerFunc(h.listKeys)))
+	mux.Handle("DELETE /api/v1/keys/{id}", auth(http.HandlerFunc(h.revokeKey)))
+	mux.Handle("GET /api/v1/usage", auth(http.HandlerFunc(h.usage)))
+	mux.Handle("GET /api/v1/usage/records", auth(http.HandlerFunc(h.records)))
+}
+
+// WriteError writes e as {"error":{"message","type","param"}}.
+func WriteError(w http.ResponseWriter, _ *http.Request, e *llm.Error) {
+	writeJSON(w, e.Status, map[string]any{"error": map[string]any{"message": e.Message, "type": e.Type, "param": e.Param}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// CreateKeyRequest is the body of POST /api/v1/keys.
+type CreateKeyRequest struct {
+	Name  string            `json:"name"`
+	Tags  map[string]string `json:"tags"`
+	Admin bool              `json:"admin"`
+}
+
+// CreateKeyResponse is the answer: the key's record and, once, its
+// plaintext.
+type CreateKeyResponse struct {
+	*keys.Key
+	Secret string `json:"key"`
+}
+
+func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
+	body, e := api.ReadBody(w, r, 64<<10)
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
+	var req CreateKeyRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		WriteError(w, r, llm.BadRequest("", "request body is not valid JSON: %v", err))
+		return
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" {
+		WriteError(w, r, llm.BadRequest("name", "name: required"))
+		return
+	}
+	if err := keys.ValidateTags(req.Tags); err != nil {
+		WriteError(w, r, llm.BadRequest("tags", "tags: %v", err))
+		return
+	}
+	k, secret, err := h.Keys.Create(r.Context(), req.Name, req.Tags, req.Admin)
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, CreateKeyResponse{Key: k, Secret: secret})
+}
+
+func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
+	list, err := h.Keys.List(r.Context())
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	if list == nil {
+		list = []*keys.Key{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": list})
+}
+
+func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if me := api.InfoFrom(r.Context()).Key; me != nil && me.ID == id {
+		WriteError(w, r, llm.BadRequest("id", "a key cannot revoke itself; use another admin key"))
+		return
+	}
+	switch err := h.Keys.Revoke(r.Context(), id); {
+	case errors.Is(err, keys.ErrNotFound):
+		WriteError(w, r, llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "key %q does not exist", id))
+	case err != nil:
+		WriteError(w, r, llm.AsError(err))
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// UsageResponse is the answer of GET /api/v1/usage.
+type UsageResponse struct {
+	From    time.Time    `json:"from"`
+	To      time.Time    `json:"to"`
+	GroupBy string       `json:"group_by"`
+	Rows    []ledger.Row `json:"rows"`
+	Total   ledger.Row   `json:"total"`
+}
+
+func (h *Handler) window(r *http.Request) (time.Time, time.Time, *llm.Error) {
+	now := h.now()
+	from, err := ParseTime(r.URL.Query().Get("from"), now, now.Add(-24*time.Hour))
+	if err != nil {
+		return time.Time{}, time.Time{}, llm.BadRequest("from", "from: %v", err)
+	}
+	to, err := ParseTime(r.URL.Query().Get("to"), now, now.Add(time.Second))
+	if err != nil {
+		return time.Time{}, time.Time{}, llm.BadRequest("to", "to: %v", err)
+	}
+	if !from.Before(to) {
+		return time.Time{}, time.Time{}, llm.BadRequest("from", "from must be before to")
+	}
+	return from, to, nil
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
+	from, to, e := h.window(r)
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
+	groupBy := r.URL.Query().Get("group_by")
+	if groupBy == "" {
+		groupBy = "model"
+	}
+	if err := ledger.ValidGroupBy(groupBy); err != nil {
+		WriteError(w, r, llm.BadRequest("group_by", "%v", err))
+		return
+	}
+	rows, err := ledger.Report(r.Context(), h.DB, ledger.Query{From: from, To: to, GroupBy: groupBy})
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	total := ledger.Row{Group: "total"}
+	var latencySum float64
+	for _, row := range rows {
+		total.Requests += row.Requests
+		total.Errors += row.Errors
+		total.InputTokens += row.InputTokens
+		total.OutputTokens += row.OutputTokens
+		total.CachedTokens += row.CachedTokens
+		total.CostUSD += row.CostUSD
+		total.UnpricedRequests += row.UnpricedRequests
+		latencySum += row.AvgLatencyMS * float64(row.Requests)
+	}
+	if total.Requests > 0 {
+		total.AvgLatencyMS = latencySum / float64(total.Requests)
+	}
+	writeJSON(w, http.StatusOK, UsageResponse{From: from.UTC(), To: to.UTC(), GroupBy: groupBy, Rows: rows, Total: total})
+}
+
+func (h *Handler) records(w http.ResponseWriter, r *http.Request) {
+	from, to, e := h.window(r)
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			WriteError(w, r, llm.BadRequest("limit", "limit: must be a number from 1 to 10000"))
+			return
+		}
+		limit = n
+	}
+	recs, err := ledger.Records(r.Context(), h.DB, from, to, limit)
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	if recs == nil {
+		recs = []ledger.Record{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": recs})
+}
+
+// ParseTime reads an RFC 3339 time, a date (2006-01-02), unix seconds, or
+// a duration back from now ("24h", "7d"). Empty gives def.
+func ParseTime(s string, now, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	if d, err := ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-01-02T15:04:05Z), a date, unix seconds, or a duration back from now (24h, 7d)", s)
+}
+
+// ParseDuration is time.ParseDuration plus a "d" suffix for days.
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		return time.Duration(n * 24 * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d < 0 {
+		return 0, fmt.Errorf("bad duration %q", s)
+	}
+	return d, err
+}

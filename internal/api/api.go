@@ -1,0 +1,119 @@
+// Package api holds what every inbound surface shares: the per-request
+// information the server attaches to a request (id, start time, key,
+// tags), key authentication, and body reading with a size limit. Each
+// surface's wire format lives in its own subpackage.
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/llm"
+)
+
+// TagsHeader carries per-request tags: "team=search,app=faq".
+const TagsHeader = "X-Junction-Tags"
+
+// Info is what the server knows about a request before a surface sees it.
+type Info struct {
+	RequestID string
+	Start     time.Time
+	// Key is the authenticated key; nil before authentication.
+	Key *keys.Key
+	// Tags are the key's default tags overlaid with the request's.
+	Tags map[string]string
+	// Status is the status written, for the access log.
+	Status int
+}
+
+type infoKey struct{}
+
+// WithInfo attaches info to ctx.
+func WithInfo(ctx context.Context, info *Info) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
+}
+
+// InfoFrom returns the request's Info; a blank one if none is attached.
+func InfoFrom(ctx context.Context) *Info {
+	if i, ok := ctx.Value(infoKey{}).(*Info); ok {
+		return i
+	}
+	return &Info{Start: time.Now()}
+}
+
+// ErrorWriter writes an error in a surface's own shape.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, e *llm.Error)
+
+// Token returns the API key a request carries: a bearer token, or the
+// x-api-key header that Anthropic clients send.
+func Token(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		return ""
+	}
+	return r.Header.Get("X-Api-Key")
+}
+
+// Authenticate admits requests with a live key (an admin key when
+// adminOnly), records the key and tags in the request's Info, and answers
+// others with 401 or 403 in the surface's shape.
+func Authenticate(ks *keys.Store, adminOnly bool, onErr ErrorWriter, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := Token(r)
+		if token == "" {
+			onErr(w, r, llm.Errorf(http.StatusUnauthorized, llm.ErrAuthentication,
+				"missing API key: send it as 'Authorization: Bearer <key>'"))
+			return
+		}
+		k, ok := ks.Authenticate(token)
+		if !ok {
+			onErr(w, r, llm.Errorf(http.StatusUnauthorized, llm.ErrAuthentication, "invalid or revoked API key"))
+			return
+		}
+		if adminOnly && !k.Admin {
+			onErr(w, r, llm.Errorf(http.StatusForbidden, llm.ErrPermission, "this endpoint needs an admin key"))
+			return
+		}
+		info := InfoFrom(r.Context())
+		info.Key = k
+		info.Tags = k.Tags
+		if h := r.Header.Get(TagsHeader); h != "" {
+			tags, err := keys.ParseTags(h)
+			if err != nil {
+				onErr(w, r, llm.BadRequest(TagsHeader, "%s header: %v", TagsHeader, err))
+				return
+			}
+			info.Tags = keys.Merge(k.Tags, tags)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ReadBody reads a request body of at most limit bytes; a larger one gets
+// a 413 error.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm.Error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(limit)
+		}
+		return nil, llm.BadRequest("", "could not read the request body: %v", err)
+	}
+	return body, nil
+}
+
+func tooLarge(limit int64) *llm.Error {
+	return llm.Errorf(http.StatusRequestEntityTooLarge, llm.ErrTooLarge,
+		"request body is larger than the %d-byte limit (server.max_body_bytes)", limit)
+}

@@ -1,0 +1,184 @@
+// Package openai is the inbound OpenAI surface: /v1/chat/completions
+// (plain and streamed), /v1/embeddings and /v1/models, so that any OpenAI
+// client works with only its base URL and key changed.
+package openai
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/openaiwire"
+	"github.com/junctionhq/junction/internal/sse"
+)
+
+// Surface is this surface's name in the ledger and metrics.
+const Surface = "openai"
+
+// Handler serves the OpenAI surface.
+type Handler struct {
+	Gateway      *gateway.Gateway
+	MaxBodyBytes int64
+	Log          *slog.Logger
+}
+
+// Register adds the surface's routes to mux, each wrapped by auth.
+func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
+	mux.Handle("POST /v1/chat/completions", auth(http.HandlerFunc(h.chat)))
+	mux.Handle("POST /v1/embeddings", auth(http.HandlerFunc(h.embeddings)))
+	mux.Handle("GET /v1/models", auth(http.HandlerFunc(h.models)))
+}
+
+// WriteError writes e as an OpenAI error object with its status.
+func WriteError(w http.ResponseWriter, _ *http.Request, e *llm.Error) {
+	if e.RetryAfter != "" {
+		w.Header().Set("Retry-After", e.RetryAfter)
+	}
+	code := e.Code
+	if code == "" && e.Provider != "" {
+		code = "provider:" + e.Provider
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	w.Write(openaiwire.EncodeError(clientMessage(e), string(e.Type), e.Param, code))
+}
+
+// clientMessage is the error text clients see; it names the provider.
+func clientMessage(e *llm.Error) string {
+	if e.Provider != "" {
+		return "provider " + e.Provider + ": " + e.Message
+	}
+	return e.Message
+}
+
+func (h *Handler) call(r *http.Request, model string) *gateway.Call {
+	info := api.InfoFrom(r.Context())
+	return &gateway.Call{Surface: Surface, RequestID: info.RequestID, Key: info.Key, Tags: info.Tags, Start: info.Start, Model: model}
+}
+
+func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
+	body, e := api.ReadBody(w, r, h.MaxBodyBytes)
+	if e != nil {
+		h.fail(w, r, h.call(r, ""), e)
+		return
+	}
+	req, err := openaiwire.DecodeChatRequest(body)
+	c := h.call(r, "")
+	if err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
+	c.Model = req.Model
+	if err := h.Gateway.Resolve(c); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
+	if req.Stream {
+		h.stream(w, r, c, req)
+		return
+	}
+	resp, err := h.Gateway.Chat(r.Context(), c, req)
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	id := resp.ID
+	if id == "" {
+		id = "chatcmpl-" + c.RequestID
+	}
+	out, err := openaiwire.EncodeChatResponse(resp, id, c.Model, time.Now().Unix())
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+// fail records a request that failed before reaching a provider, then
+// answers it.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *gateway.Call, err error) {
+	h.Gateway.Finish(c, llm.Usage{}, nil, err)
+	WriteError(w, r, llm.AsError(err))
+}
+
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call, req *llm.Request) {
+	includeUsage := openaiwire.IncludeUsage(req)
+	s, err := h.Gateway.ChatStream(r.Context(), c, req)
+	if err != nil {
+		if errors.Is(err, r.Context().Err()) {
+			return // the client is gone; the call is recorded
+		}
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	sw := sse.NewWriter(w)
+	enc := openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.RequestID, Model: c.Model, Created: time.Now().Unix()}
+	for {
+		ev, err := s.Recv()
+		if err != nil {
+			if err == io.EOF {
+				err = sw.Write("", []byte("[DONE]"))
+			} else if r.Context().Err() == nil {
+				// Tell the client the stream failed; never end it as if
+				// it had succeeded.
+				e := llm.AsError(err)
+				sw.Write("", openaiwire.EncodeError(clientMessage(e), string(e.Type), "", e.Code))
+			}
+			s.Finish(err)
+			return
+		}
+		if ev.Type == llm.EventUsage && !includeUsage {
+			continue
+		}
+		if chunk := enc.Encode(ev); chunk != nil {
+			if werr := sw.Write("", chunk); werr != nil {
+				s.Finish(r.Context().Err())
+				return
+			}
+		}
+	}
+}
+
+func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
+	c := h.call(r, "")
+	body, e := api.ReadBody(w, r, h.MaxBodyBytes)
+	if e != nil {
+		h.fail(w, r, c, e)
+		return
+	}
+	req, err := openaiwire.DecodeEmbedRequest(body)
+	if err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
+	c.Model = req.Model
+	if err := h.Gateway.Resolve(c); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
+	resp, err := h.Gateway.Embed(r.Context(), c, req)
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	out, _ := json.Marshal(openaiwire.EmbedResponse{Object: "list", Data: resp.Data, Model: c.Model,
+		Usage: openaiwire.Usage{PromptTokens: resp.Usage.InputTokens, TotalTokens: resp.Usage.InputTokens}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
+	list := openaiwire.ModelList{Object: "list", Data: []openaiwire.Model{}}
+	for _, t := range h.Gateway.Router.Models() {
+		list.Data = append(list.Data, openaiwire.Model{ID: t.Model, Object: "model", Created: 0, OwnedBy: t.Provider})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(list)
+}

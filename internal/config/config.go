@@ -1,0 +1,394 @@
+// Package config is Junction's one configuration loader: the struct tree,
+// the YAML file with ${ENV} expansion, the defaults taken from the standard
+// provider environment variables, and validation that reports every
+// problem with its path before anything starts.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultAddr is where `junction serve` listens when nothing says otherwise.
+// It avoids 8080 and 8000, which model servers commonly take.
+const DefaultAddr = "127.0.0.1:9470"
+
+// Provider types.
+const (
+	TypeOpenAI    = "openai"
+	TypeAnthropic = "anthropic"
+	TypeBedrock   = "bedrock"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Server    Server     `yaml:"server"`
+	Auth      Auth       `yaml:"auth"`
+	Log       Log        `yaml:"log"`
+	Ledger    Ledger     `yaml:"ledger"`
+	Providers []Provider `yaml:"providers"`
+	Models    []Model    `yaml:"models"`
+}
+
+// Server configures the listener and the data directory.
+type Server struct {
+	// Addr is host:port to listen on.
+	Addr string `yaml:"addr"`
+	// DataDir holds the SQLite database, logs and artifacts.
+	DataDir string `yaml:"data_dir"`
+	// MaxBodyBytes caps request bodies; larger ones get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// UpstreamTimeout bounds the wait for an upstream's response headers
+	// (and a whole non-streamed response); past it the client gets 504.
+	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
+	// ShutdownTimeout bounds the drain of in-flight requests on shutdown.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Auth configures API keys.
+type Auth struct {
+	// AdminKey, when set, is the admin key. When empty, the first start
+	// generates one, prints it once and stores only its hash.
+	AdminKey string `yaml:"admin_key"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+	// File, when set, receives the log as well as stderr; relative paths
+	// are under the data directory.
+	File string `yaml:"file"`
+}
+
+// Ledger configures the usage ledger writer.
+type Ledger struct {
+	// QueueSize bounds the records waiting to be written.
+	QueueSize int `yaml:"queue_size"`
+	// BatchSize is the most records written in one transaction.
+	BatchSize int `yaml:"batch_size"`
+	// FlushInterval is the longest a record waits before being written.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// Provider is an upstream API.
+type Provider struct {
+	Name string `yaml:"name"`
+	// Type is openai, anthropic or bedrock.
+	Type    string `yaml:"type"`
+	BaseURL string `yaml:"base_url"`
+	APIKey  string `yaml:"api_key"`
+	// Region and Endpoint are for bedrock; Endpoint overrides the AWS
+	// endpoint (a VPC endpoint, or a fake in tests).
+	Region   string `yaml:"region"`
+	Endpoint string `yaml:"endpoint"`
+	// Timeout overrides server.upstream_timeout for this provider.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Model maps a model name clients use to a provider's model.
+type Model struct {
+	Name          string `yaml:"name"`
+	Provider      string `yaml:"provider"`
+	UpstreamModel string `yaml:"upstream_model"`
+	// Price overrides the catalog price of the upstream model.
+	Price *Price `yaml:"price"`
+}
+
+// Price is a per-token price in USD per 1,000 tokens.
+type Price struct {
+	InputPer1K       float64  `yaml:"input_per_1k"`
+	OutputPer1K      float64  `yaml:"output_per_1k"`
+	CachedInputPer1K *float64 `yaml:"cached_input_per_1k"`
+}
+
+// Default returns the configuration used with no config file: embedded
+// defaults plus providers from the standard environment variables.
+func Default(getenv func(string) string) *Config {
+	c := &Config{}
+	c.applyDefaults()
+	c.Auth.AdminKey = getenv("JUNCTION_ADMIN_KEY")
+	if k := getenv("OPENAI_API_KEY"); k != "" || getenv("OPENAI_BASE_URL") != "" {
+		base := getenv("OPENAI_BASE_URL")
+		if base == "" {
+			base = "https://api.openai.com/v1"
+		}
+		c.Providers = append(c.Providers, Provider{Name: "openai", Type: TypeOpenAI, BaseURL: base, APIKey: k})
+	}
+	if k := getenv("ANTHROPIC_API_KEY"); k != "" {
+		base := getenv("ANTHROPIC_BASE_URL")
+		if base == "" {
+			base = "https://api.anthropic.com"
+		}
+		c.Providers = append(c.Providers, Provider{Name: "anthropic", Type: TypeAnthropic, BaseURL: base, APIKey: k})
+	}
+	region := getenv("AWS_REGION")
+	if region == "" {
+		region = getenv("AWS_DEFAULT_REGION")
+	}
+	if region != "" {
+		c.Providers = append(c.Providers, Provider{Name: "bedrock", Type: TypeBedrock, Region: region})
+	}
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.Server.Addr == "" {
+		c.Server.Addr = DefaultAddr
+	}
+	if c.Server.DataDir == "" {
+		c.Server.DataDir = "./.junction"
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 8 << 20
+	}
+	if c.Server.UpstreamTimeout == 0 {
+		c.Server.UpstreamTimeout = 10 * time.Minute
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.File == "" {
+		c.Log.File = "logs/junction.log"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Ledger.QueueSize == 0 {
+		c.Ledger.QueueSize = 65536
+	}
+	if c.Ledger.BatchSize == 0 {
+		c.Ledger.BatchSize = 512
+	}
+	if c.Ledger.FlushInterval == 0 {
+		c.Ledger.FlushInterval = 200 * time.Millisecond
+	}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		if p.Type == TypeAnthropic && p.BaseURL == "" {
+			p.BaseURL = "https://api.anthropic.com"
+		}
+		if p.Type == TypeOpenAI && p.BaseURL == "" {
+			p.BaseURL = "https://api.openai.com/v1"
+		}
+	}
+}
+
+// Load reads a YAML config file, expands ${VAR} and ${VAR:-default} in
+// its values from getenv, applies defaults and validates it.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, getenv)
+}
+
+// Parse is Load on bytes.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	expandNode(&root, getenv)
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+func expandNode(n *yaml.Node, getenv func(string) string) {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			g := envRef.FindStringSubmatch(m)
+			if v := getenv(g[1]); v != "" {
+				return v
+			}
+			return g[3]
+		})
+		// Quoted values stay strings; a plain value is typed by what it
+		// expanded to, so "max_body_bytes: ${MAX}" can hold a number.
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			n.Style = yaml.DoubleQuotedStyle
+		} else {
+			n.Tag = ""
+		}
+	}
+	for _, c := range n.Content {
+		expandNode(c, getenv)
+	}
+}
+
+// ValidationError lists every problem found in a config, each with its
+// path.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return "invalid config:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// Validate checks the config and returns a *ValidationError listing every
+// problem, or nil.
+func (c *Config) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if _, _, err := splitHostPort(c.Server.Addr); err != nil {
+		add("server.addr: %v", err)
+	}
+	if c.Server.MaxBodyBytes < 1024 {
+		add("server.max_body_bytes: must be at least 1024")
+	}
+	if c.Server.UpstreamTimeout < 0 {
+		add("server.upstream_timeout: must not be negative")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		add("log.format: %q is not one of json, text", c.Log.Format)
+	}
+	if c.Ledger.QueueSize < 1 || c.Ledger.BatchSize < 1 || c.Ledger.FlushInterval <= 0 {
+		add("ledger: queue_size, batch_size and flush_interval must be positive")
+	}
+	names := map[string]bool{}
+	for i, pr := range c.Providers {
+		at := fmt.Sprintf("providers[%d]", i)
+		switch {
+		case pr.Name == "":
+			add("%s.name: required", at)
+		case !validName(pr.Name):
+			add("%s.name: %q may hold only letters, digits, '-', '_' and '.'", at, pr.Name)
+		case names[pr.Name]:
+			add("%s.name: %q is used by another provider", at, pr.Name)
+		}
+		names[pr.Name] = true
+		switch pr.Type {
+		case TypeOpenAI, TypeAnthropic:
+			if err := checkURL(pr.BaseURL); err != nil {
+				add("%s.base_url: %v", at, err)
+			}
+		case TypeBedrock:
+			if pr.Endpoint != "" {
+				if err := checkURL(pr.Endpoint); err != nil {
+					add("%s.endpoint: %v", at, err)
+				}
+			}
+		case "":
+			add("%s.type: required (openai, anthropic or bedrock)", at)
+		default:
+			add("%s.type: %q is not one of openai, anthropic, bedrock", at, pr.Type)
+		}
+		if pr.Timeout < 0 {
+			add("%s.timeout: must not be negative", at)
+		}
+	}
+	models := map[string]bool{}
+	for i, m := range c.Models {
+		at := fmt.Sprintf("models[%d]", i)
+		switch {
+		case m.Name == "":
+			add("%s.name: required", at)
+		case models[m.Name]:
+			add("%s.name: %q is defined twice", at, m.Name)
+		}
+		models[m.Name] = true
+		if m.Provider == "" {
+			add("%s.provider: required", at)
+		} else if !names[m.Provider] {
+			add("%s.provider: %q is not a configured provider (%s)", at, m.Provider, strings.Join(keys(names), ", "))
+		}
+		if m.Price != nil {
+			if m.Price.InputPer1K < 0 || m.Price.OutputPer1K < 0 || m.Price.CachedInputPer1K != nil && *m.Price.CachedInputPer1K < 0 {
+				add("%s.price: prices must not be negative", at)
+			}
+		}
+	}
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkURL(s string) error {
+	if s == "" {
+		return errors.New("required")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q must be an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+func splitHostPort(addr string) (string, string, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", "", fmt.Errorf("%q must be host:port", addr)
+	}
+	return addr[:i], addr[i+1:], nil
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return []string{"none configured"}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ProviderByName returns the named provider, or nil.
+func (c *Config) ProviderByName(name string) *Provider {
+	for i := range c.Providers {
+		if c.Providers[i].Name == name {
+			return &c.Providers[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+// Package keys issues, stores and checks Junction's API keys. Keys are
+// stored only as SHA-256 hashes; the plaintext is shown once, when made.
+// Checking a key is a hash and a map lookup in memory, with no database
+// round trip, so it costs the hot path next to nothing.
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Prefix starts every key Junction issues, so leaked keys are recognisable.
+const Prefix = "jk-"
+
+// Key is an API key's record. Hash is never shown to clients.
+type Key struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Prefix    string            `json:"prefix"`
+	Tags      map[string]string `json:"tags"`
+	Admin     bool              `json:"admin"`
+	CreatedAt time.Time         `json:"created_at"`
+	RevokedAt *time.Time        `json:"revoked_at,omitempty"`
+	hash      string
+}
+
+// ErrNotFound is returned for an unknown key id.
+var ErrNotFound = errors.New("key not found")
+
+// Store keeps keys in the database and an in-memory index of live ones.
+type Store struct {
+	db   *sql.DB
+	mu   sync.RWMutex
+	live map[string]*Key // by hash
+}
+
+// Open loads the live keys from db.
+func Open(ctx context.Context, db *sql.DB) (*Store, error) {
+	s := &Store{db: db, live: map[string]*Key{}}
+	rows, err := db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at FROM keys WHERE revoked_at IS NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		k, err := scanKey(rows, false)
+		if err != nil {
+			return nil, err
+		}
+		s.live[k.hash] = k
+	}
+	return s, rows.Err()
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanKey(r scanner, withRevoked bool) (*Key, error) {
+	var k Key
+	var tags string
+	var created int64
+	var admin int
+	dest := []any{&k.ID, &k.Name, &k.hash, &k.Prefix, &tags, &admin, &created}
+	var revoked sql.NullInt64
+	if withRevoked {
+		dest = append(dest, &revoked)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return nil, err
+	}
+	k.Admin = admin != 0
+	k.CreatedAt = time.UnixMilli(created).UTC()
+	if revoked.Valid {
+		t := time.UnixMilli(revoked.Int64).UTC()
+		k.RevokedAt = &t
+	}
+	if err := json.Unmarshal([]byte(tags), &k.Tags); err != nil {
+		return nil, fmt.Errorf("key %s: tags: %w", k.ID, err)
+	}
+	return &k, nil
+}
+
+// Hash returns the stored form of a plaintext key.
+func Hash(plaintext string) string {
+	h := sha256.Sum256([]byte(plaintext))
+	return hex.EncodeToString(h[:])
+}
+
+// Authenticate returns the live key whose plaintext is token.
+func (s *Store) Authenticate(token string) (*Key, bool) {
+	h := sha256.Sum256([]byte(token))
+	var buf [64]byte
+	hex.Encode(buf[:], h[:])
+	s.mu.RLock()
+	k, ok := s.live[string(buf[:])]
+	s.mu.RUnlock()
+	return k, ok
+}
+
+// Create makes a key and returns its record and its plaintext, which is
+// not stored and cannot be shown again.
+func (s *Store) Create(ctx context.Context, name string, tags map[string]string, admin bool) (*Key, string, error) {
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, "", err
+	}
+	plaintext := Prefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	k, err := s.insert(ctx, name, plaintext, tags, admin)
+	return k, plaintext, err
+}
+
+// Ensure makes sure plaintext is a live admin key (the admin key from
+// config), adding it if needed.
+func (s *Store) Ensure(ctx context.Context, name, plaintext string) error {
+	if _, ok := s.Authenticate(plaintext); ok {
+		return nil
+	}
+	_, err := s.insert(ctx, name, plaintext, nil, true)
+	return err
+}
+
+func (s *Store) insert(ctx context.Context, name, plaintext string, tags map[string]string, admin bool) (*Key, error) {
+	if err := ValidateTags(tags); err != nil {
+		return nil, err
+	}
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	k := &Key{ID: "key_" + hex.EncodeToString(id[:]), Name: name, Prefix: plaintext[:min(len(plaintext), 7)], Tags: tags,
+		Admin: admin, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), hash: Hash(plaintext)}
+	tj, _ := json.Marshal(tags)
+	a := 0
+	if admin {
+		a = 1
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO keys(id, name, hash, prefix, tags, admin, created_at) VALUES (?,?,?,?,?,?,?)`,
+		k.ID, k.Name, k.hash, k.Prefix, string(tj), a, k.CreatedAt.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.live[k.hash] = k
+	s.mu.Unlock()
+	return k, nil
+}
+
+// HasAdmin reports whether any live admin key exists.
+func (s *Store) HasAdmin() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, k := range s.live {
+		if k.Admin {
+			return true
+		}
+	}
+	return false
+}
+
+// List returns every key, revoked ones included, oldest first.
+func (s *Store) List(ctx context.Context) ([]*Key, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at, revoked_at FROM keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Key
+	for rows.Next() {
+		k, err := scanKey(rows, true)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// Revoke revokes the key with id; it stops working at once.
+func (s *Store) Revoke(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, time.Now().UnixMilli(), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var exists int
+		s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE id = ?`, id).Scan(&exists)
+		if exists == 0 {
+			return ErrNotFound
+		}
+		return nil // already revoked
+	}
+	s.mu.Lock()
+	for h, k := range s.live {
+		if k.ID == id {
+			delete(s.live, h)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// ParseTags parses "team=search,app=faq" into a map. An empty string is no
+// tags.
+func ParseTags(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("tag %q must be name=value", kv)
+		}
+		out[k] = v
+	}
+	return out, ValidateTags(out)
+}
+
+// ValidateTags checks tag names and values.
+func ValidateTags(tags map[string]string) error {
+	if len(tags) > 32 {
+		return errors.New("at most 32 tags")
+	}
+	names := make([]string, 0, len(tags))
+	for k := range tags {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if len(k) > 64 || !tagName(k) {
+			return fmt.Errorf("tag name %q: use 1-64 letters, digits, '_', '-' or '.'", k)
+		}
+		if len(tags[k]) > 256 {
+			return fmt.Errorf("tag %q: value longer than 256 bytes", k)
+		}
+	}
+	return nil
+}
+
+func tagName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Merge returns the key's default tags overlaid with the request's tags.
+func Merge(defaults, request map[string]string) map[string]string {
+	if len(request) == 0 {
+		return defaults
+	}
+	out := make(map[string]string, len(defaults)+len(request))
+	for k, v := range defaults {
+		out[k] = v
+	}
+	for k, v := range request {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,136 @@
+package ledger
+
+import (
+	_ "embed"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed prices.yaml
+var builtinPrices []byte
+
+// Price is a per-token price in USD per 1,000 tokens. CachedInputPer1K is
+// the price of input tokens read from a prompt cache; nil means the input
+// price applies.
+type Price struct {
+	InputPer1K       float64
+	OutputPer1K      float64
+	CachedInputPer1K *float64
+}
+
+// Cost returns the USD cost of the given token counts. input includes
+// cached tokens.
+func (p Price) Cost(input, cached, output int) float64 {
+	uncached := input - cached
+	if uncached < 0 {
+		uncached = 0
+	}
+	cachedPrice := p.InputPer1K
+	if p.CachedInputPer1K != nil {
+		cachedPrice = *p.CachedInputPer1K
+	}
+	return (float64(uncached)*p.InputPer1K + float64(cached)*cachedPrice + float64(output)*p.OutputPer1K) / 1000
+}
+
+// InstancePrice is an hourly price of an instance type.
+type InstancePrice struct {
+	Type        string  `yaml:"type"`
+	Accelerator string  `yaml:"accelerator"`
+	USDPerHour  float64 `yaml:"usd_per_hour"`
+}
+
+// Catalog maps upstream model ids to prices. Lookups match the longest
+// catalog id that prefixes the model id, so "gpt-4o-mini-2024-07-18"
+// finds "gpt-4o-mini" and "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+// finds "anthropic.claude-3-5-haiku".
+type Catalog struct {
+	ids        []string // longest first
+	prices     map[string]Price
+	providerOf map[string]string
+	Instances  []InstancePrice
+	// SavingsPlanDiscount is the fractional discount of a committed plan.
+	SavingsPlanDiscount float64
+}
+
+type catalogFile struct {
+	Models []struct {
+		ID          string   `yaml:"id"`
+		Provider    string   `yaml:"provider"`
+		InputPer1K  float64  `yaml:"input_per_1k"`
+		OutputPer1K float64  `yaml:"output_per_1k"`
+		CachedPer1K *float64 `yaml:"cached_input_per_1k"`
+	} `yaml:"models"`
+	Instances           []InstancePrice `yaml:"instances"`
+	SavingsPlanDiscount float64         `yaml:"savings_plan_discount"`
+}
+
+// Builtin returns the catalog embedded in the binary.
+func Builtin() *Catalog {
+	c, err := ParseCatalog(builtinPrices)
+	if err != nil {
+		panic(fmt.Sprintf("built-in price catalog: %v", err))
+	}
+	return c
+}
+
+// ParseCatalog reads a catalog in the prices.yaml format.
+func ParseCatalog(data []byte) (*Catalog, error) {
+	var f catalogFile
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return nil, err
+	}
+	c := &Catalog{prices: map[string]Price{}, providerOf: map[string]string{}, Instances: f.Instances, SavingsPlanDiscount: f.SavingsPlanDiscount}
+	for _, m := range f.Models {
+		c.Set(m.ID, Price{InputPer1K: m.InputPer1K, OutputPer1K: m.OutputPer1K, CachedInputPer1K: m.CachedPer1K})
+		c.providerOf[m.ID] = m.Provider
+	}
+	return c, nil
+}
+
+// Set adds or replaces the price of a model id.
+func (c *Catalog) Set(id string, p Price) {
+	if _, ok := c.prices[id]; !ok {
+		c.ids = append(c.ids, id)
+		sort.Slice(c.ids, func(i, j int) bool { return len(c.ids[i]) > len(c.ids[j]) })
+	}
+	c.prices[id] = p
+}
+
+// Lookup returns the price of an upstream model id.
+func (c *Catalog) Lookup(model string) (Price, bool) {
+	if p, ok := c.prices[model]; ok {
+		return p, true
+	}
+	// Cross-region inference profiles ("us.", "eu.", "apac.") name the
+	// same model.
+	if i := strings.IndexByte(model, '.'); i > 0 && i <= 4 {
+		if p, ok := c.lookupPrefix(model[i+1:]); ok {
+			return p, true
+		}
+	}
+	return c.lookupPrefix(model)
+}
+
+func (c *Catalog) lookupPrefix(model string) (Price, bool) {
+	for _, id := range c.ids {
+		if strings.HasPrefix(model, id) {
+			return c.prices[id], true
+		}
+	}
+	return Price{}, false
+}
+
+// ModelsFor returns the catalog's model ids for a provider type, sorted.
+func (c *Catalog) ModelsFor(providerType string) []string {
+	var out []string
+	for _, id := range c.ids {
+		if c.providerOf[id] == providerType {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Row is one group of a usage report.
+type Row struct {
+	Group        string  `json:"group"`
+	Requests     int64   `json:"requests"`
+	Errors       int64   `json:"errors"`
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	CachedTokens int64   `json:"cached_tokens"`
+	CostUSD      float64 `json:"cost_usd"`
+	// UnpricedRequests counts requests whose model had no known price;
+	// their cost is not in CostUSD.
+	UnpricedRequests int64   `json:"unpriced_requests"`
+	AvgLatencyMS     float64 `json:"avg_latency_ms"`
+}
+
+// Query selects records for a report.
+type Query struct {
+	From, To time.Time
+	// GroupBy is model, provider, key, surface, status or tag:NAME.
+	GroupBy string
+}
+
+// GroupColumn returns the SQL expression for a group_by value.
+func groupColumn(groupBy string) (string, []any, error) {
+	switch groupBy {
+	case "", "model":
+		return "model", nil, nil
+	case "provider":
+		return "provider", nil, nil
+	case "key":
+		return "key_name || ' (' || key_id || ')'", nil, nil
+	case "surface":
+		return "surface", nil, nil
+	case "status":
+		return "CAST(status AS TEXT)", nil, nil
+	}
+	if name, ok := strings.CutPrefix(groupBy, "tag:"); ok && name != "" {
+		return "COALESCE(json_extract(tags, ?), '(untagged)')", []any{"$." + jsonPathKey(name)}, nil
+	}
+	return "", nil, fmt.Errorf("group_by %q: use model, provider, key, surface, status or tag:NAME", groupBy)
+}
+
+// jsonPathKey quotes a tag name for a JSON path.
+func jsonPathKey(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `\"`) + `"`
+}
+
+// ValidGroupBy reports whether groupBy is accepted by Report.
+func ValidGroupBy(groupBy string) error {
+	_, _, err := groupColumn(groupBy)
+	return err
+}
+
+// Report sums usage between q.From (inclusive) and q.To (exclusive) by
+// group, most expensive first.
+func Report(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
+	col, args, err := groupColumn(q.GroupBy)
+	if err != nil {
+		return nil, err
+	}
+	query := `SELECT ` + col + ` AS g, COUNT(*), SUM(status >= 400), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
+		COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL AND status < 400), AVG(latency_ms)
+		FROM usage WHERE ts >= ? AND ts < ? GROUP BY g ORDER BY 7 DESC, 2 DESC, g`
+	args = append(args, q.From.UnixMilli(), q.To.UnixMilli())
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Row{}
+	for rows.Next() {
+		var r Row
+		if err := rows.Scan(&r.Group, &r.Requests, &r.Errors, &r.InputTokens, &r.OutputTokens, &r.CachedTokens,
+			&r.CostUSD, &r.UnpricedRequests, &r.AvgLatencyMS); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Records returns raw records between from and to, newest first, at most
+// limit of them.
+func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]Record, error) {
+	rows, err := db.QueryContext(ctx, `SELECT ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
+		stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd
+		FROM usage WHERE ts >= ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var r Record
+		var ts int64
+		var tags string
+		var stream int
+		var ttft, cost sql.NullFloat64
+		if err := rows.Scan(&ts, &r.RequestID, &r.KeyID, &r.KeyName, &tags, &r.Surface, &r.Model, &r.Provider,
+			&r.UpstreamModel, &stream, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.Status, &r.ErrorType,
+			&r.LatencyMS, &ttft, &cost); err != nil {
+			return nil, err
+		}
+		r.Time = time.UnixMilli(ts).UTC()
+		r.Stream = stream == 1
+		if ttft.Valid {
+			r.TTFTMS = &ttft.Float64
+		}
+		if cost.Valid {
+			r.CostUSD = &cost.Float64
+		}
+		if err := jsonUnmarshalString(tags, &r.Tags); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,223 @@
+// Package openai is the provider adapter for OpenAI and every server that
+// speaks OpenAI's chat-completions API (vLLM, llama.cpp, Ollama, TGI,
+// Together, Groq, Mistral...): only the base URL and key differ.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/openaiwire"
+	"github.com/junctionhq/junction/internal/provider/upstream"
+	"github.com/junctionhq/junction/internal/sse"
+)
+
+// Config configures a Provider.
+type Config struct {
+	// Name is the provider's name in Junction's config, used in errors.
+	Name string
+	// BaseURL is the API root including its version path, e.g.
+	// https://api.openai.com/v1 or http://127.0.0.1:8000/v1.
+	BaseURL string
+	// APIKey is sent as a bearer token when set.
+	APIKey string
+	// Client is the HTTP client; nil means upstream.NewClient(0).
+	Client *http.Client
+}
+
+// Provider calls an OpenAI-compatible upstream.
+type Provider struct {
+	name   string
+	chat   string
+	embed  string
+	auth   string
+	client *http.Client
+}
+
+// New returns a Provider for cfg.
+func New(cfg Config) *Provider {
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	p := &Provider{name: cfg.Name, chat: base + "/chat/completions", embed: base + "/embeddings", client: cfg.Client}
+	if cfg.APIKey != "" {
+		p.auth = "Bearer " + cfg.APIKey
+	}
+	if p.client == nil {
+		p.client = upstream.NewClient(0)
+	}
+	return p
+}
+
+// post sends body to url and returns the response if it is a 2xx; other
+// answers are turned into *llm.Error.
+func (p *Provider) post(ctx context.Context, url string, body []byte, stream bool) (*http.Response, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	if stream {
+		hr.Header.Set("Accept", "text/event-stream")
+	} else {
+		hr.Header.Set("Accept", "application/json")
+	}
+	if p.auth != "" {
+		hr.Header.Set("Authorization", p.auth)
+	}
+	resp, err := p.client.Do(hr)
+	if err != nil {
+		return nil, upstream.TransportError(ctx, p.name, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var eb openaiwire.ErrorResponse
+	msg, code := "", ""
+	if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
+		msg, code = eb.Error.Message, eb.Error.Type
+		if eb.Error.Code != nil {
+			code = *eb.Error.Code
+		}
+	} else if len(b) > 0 && len(b) < 512 {
+		msg = strings.TrimSpace(string(b))
+	}
+	return nil, upstream.StatusError(p.name, resp.StatusCode, resp.Header, msg, code)
+}
+
+// Chat implements llm.Provider.
+func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	r := *req
+	r.Stream = false
+	body, err := openaiwire.EncodeChatRequest(&r)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.post(ctx, p.chat, body, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, upstream.TransportError(ctx, p.name, err)
+	}
+	out, err := openaiwire.DecodeChatResponse(b)
+	if err != nil {
+		return nil, upstream.Garbage(p.name, err)
+	}
+	return out, nil
+}
+
+// ChatStream implements llm.Provider. The upstream is always asked to
+// include usage in the stream.
+func (p *Provider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	r := *req
+	r.Stream = true
+	body, err := openaiwire.EncodeChatRequest(&r)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.post(ctx, p.chat, body, true)
+	if err != nil {
+		return nil, err
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "text/event-stream") {
+		resp.Body.Close()
+		return nil, upstream.Garbage(p.name, errors.New("expected text/event-stream, got "+ct))
+	}
+	return &stream{p: p, ctx: ctx, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+}
+
+// Embed implements llm.Embedder.
+func (p *Provider) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
+	body, err := openaiwire.EncodeEmbedRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.post(ctx, p.embed, body, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, upstream.TransportError(ctx, p.name, err)
+	}
+	var w openaiwire.EmbedResponse
+	if err := json.Unmarshal(b, &w); err != nil || len(w.Data) == 0 {
+		if err == nil {
+			err = errors.New("no data member")
+		}
+		return nil, upstream.Garbage(p.name, err)
+	}
+	return &llm.EmbedResponse{Data: w.Data, Model: w.Model, Usage: llm.Usage{InputTokens: w.Usage.PromptTokens}}, nil
+}
+
+// stream reads an upstream SSE body into canonical events.
+type stream struct {
+	p     *Provider
+	ctx   context.Context
+	body  io.ReadCloser
+	r     *sse.Reader
+	dec   openaiwire.ChunkDecoder
+	queue []llm.Event
+	done  bool
+	once  sync.Once
+}
+
+func (s *stream) Recv() (llm.Event, error) {
+	for len(s.queue) == 0 {
+		if s.done {
+			return llm.Event{}, io.EOF
+		}
+		ev, err := s.r.Next()
+		if err != nil {
+			if err == io.EOF && s.dec.Stopped() {
+				// Some servers end without [DONE]; a finish_reason was seen.
+				s.done = true
+				return llm.Event{}, io.EOF
+			}
+			if s.ctx.Err() != nil {
+				return llm.Event{}, s.ctx.Err()
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return llm.Event{}, &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrUpstream, Provider: s.p.name,
+					Message: "upstream stream ended before it finished", Err: err}
+			}
+			return llm.Event{}, upstream.TransportError(s.ctx, s.p.name, err)
+		}
+		if string(ev.Data) == "[DONE]" {
+			s.done = true
+			if !s.dec.Stopped() {
+				return llm.Event{}, &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrUpstream, Provider: s.p.name,
+					Message: "upstream stream ended without a finish_reason"}
+			}
+			continue
+		}
+		evs, eb, err := s.dec.Decode(ev.Data)
+		if err != nil {
+			return llm.Event{}, upstream.Garbage(s.p.name, err)
+		}
+		if eb != nil {
+			return llm.Event{}, &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrUpstream, Provider: s.p.name,
+				Message: "upstream reported an error mid-stream: " + eb.Message, Code: eb.Type}
+		}
+		s.queue = evs
+	}
+	ev := s.queue[0]
+	s.queue = s.queue[1:]
+	return ev, nil
+}
+
+func (s *stream) Close() error {
+	s.once.Do(func() { s.body.Close() })
+	return nil
+}

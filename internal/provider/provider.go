@@ -1,0 +1,35 @@
+// Package provider builds the configured provider adapters. The adapters
+// themselves live in the subpackages, one per upstream wire format.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/provider/anthropic"
+	"github.com/junctionhq/junction/internal/provider/bedrock"
+	"github.com/junctionhq/junction/internal/provider/openai"
+	"github.com/junctionhq/junction/internal/provider/upstream"
+)
+
+// New returns the adapter for one configured provider. defaultTimeout
+// applies when the provider sets none.
+func New(ctx context.Context, p config.Provider, defaultTimeout time.Duration) (llm.Provider, error) {
+	timeout := p.Timeout
+	if timeout == 0 {
+		timeout = defaultTimeout
+	}
+	client := upstream.NewClient(timeout)
+	switch p.Type {
+	case config.TypeOpenAI:
+		return openai.New(openai.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client}), nil
+	case config.TypeAnthropic:
+		return anthropic.New(anthropic.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client}), nil
+	case config.TypeBedrock:
+		return bedrock.New(ctx, bedrock.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint, HTTPClient: client})
+	}
+	return nil, fmt.Errorf("provider %s: unknown type %q", p.Name, p.Type)
+}

@@ -1,0 +1,118 @@
+// Package upstream holds what every HTTP provider adapter shares: the one
+// HTTP client setup, and the mapping of upstream statuses and transport
+// failures to *llm.Error, so that a 429 or a reset connection means the same
+// thing whichever provider it came from.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"syscall"
+	"time"
+
+	"github.com/junctionhq/junction/internal/llm"
+)
+
+// NewClient returns the HTTP client used to call upstreams. timeout bounds
+// the wait for response headers; a streamed body may take longer, bounded
+// by the caller's context.
+func NewClient(timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	t := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: t}
+}
+
+// StatusError turns a non-2xx upstream answer into an *llm.Error. message
+// and code are what the upstream's error body said, if it could be read.
+func StatusError(provider string, status int, header http.Header, message, code string) *llm.Error {
+	e := &llm.Error{Provider: provider, Code: code}
+	if message == "" {
+		message = http.StatusText(status)
+	}
+	e.Message = fmt.Sprintf("upstream answered %d: %s", status, message)
+	switch {
+	case status == http.StatusTooManyRequests:
+		e.Status, e.Type = http.StatusTooManyRequests, llm.ErrRateLimit
+		e.RetryAfter = header.Get("Retry-After")
+	case status == 529: // Anthropic's "overloaded"
+		e.Status, e.Type = http.StatusServiceUnavailable, llm.ErrOverloaded
+		e.RetryAfter = header.Get("Retry-After")
+	case status == http.StatusServiceUnavailable:
+		e.Status, e.Type = http.StatusServiceUnavailable, llm.ErrOverloaded
+		e.RetryAfter = header.Get("Retry-After")
+	case status == http.StatusGatewayTimeout || status == http.StatusRequestTimeout:
+		e.Status, e.Type = http.StatusGatewayTimeout, llm.ErrTimeout
+	case status >= 500:
+		e.Status, e.Type = http.StatusBadGateway, llm.ErrUpstream
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		// The client's key is fine; Junction's key for the upstream is not.
+		e.Status, e.Type = http.StatusBadGateway, llm.ErrUpstream
+		e.Message = fmt.Sprintf("upstream rejected Junction's credentials (%d): %s", status, message)
+	case status == http.StatusNotFound:
+		e.Status, e.Type = http.StatusNotFound, llm.ErrNotFound
+	case status == http.StatusRequestEntityTooLarge:
+		e.Status, e.Type = http.StatusRequestEntityTooLarge, llm.ErrTooLarge
+	default:
+		e.Status, e.Type = http.StatusBadRequest, llm.ErrInvalidRequest
+	}
+	return e
+}
+
+// TransportError turns a failure to reach or read from an upstream into an
+// *llm.Error: 504 for a timeout, 502 otherwise. A cancellation by the
+// caller's context is returned as the context's error, unwrapped.
+func TransportError(ctx context.Context, provider string, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, context.Canceled) {
+		return ctx.Err()
+	}
+	e := &llm.Error{Provider: provider, Err: err}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		e.Status, e.Type = http.StatusGatewayTimeout, llm.ErrTimeout
+		e.Message = "upstream timed out"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		e.Status, e.Type = http.StatusBadGateway, llm.ErrUpstream
+		e.Message = "upstream is unreachable (connection refused)"
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		e.Status, e.Type = http.StatusBadGateway, llm.ErrUpstream
+		e.Message = "upstream closed the connection unexpectedly"
+	default:
+		e.Status, e.Type = http.StatusBadGateway, llm.ErrUpstream
+		e.Message = "upstream is unreachable: " + describe(err)
+	}
+	return e
+}
+
+// Garbage reports an upstream answer that could not be parsed.
+func Garbage(provider string, err error) *llm.Error {
+	return &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrUpstream, Provider: provider,
+		Message: "upstream sent a response Junction could not parse: " + describe(err), Err: err}
+}
+
+// describe returns an error's text without the request URL, which may
+// carry secrets in its query.
+func describe(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,275 @@
+// Package server assembles Junction: it opens the data directory, builds
+// the providers, router, ledger and surfaces from the config, serves them
+// over HTTP, and shuts down gracefully, draining requests and the ledger.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/api/admin"
+	oaiapi "github.com/junctionhq/junction/internal/api/openai"
+	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/ledger"
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/metrics"
+	"github.com/junctionhq/junction/internal/provider"
+	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/store"
+)
+
+// Server is a running Junction.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	db      *sql.DB
+	keys    *keys.Store
+	ledger  *ledger.Writer
+	router  *router.Router
+	metrics *metrics.Metrics
+	http    *http.Server
+	ln      net.Listener
+
+	// GeneratedAdminKey is set when this start made the admin key; it is
+	// shown once and never stored in plaintext.
+	GeneratedAdminKey string
+
+	reqPrefix string
+	reqSeq    atomic.Uint64
+	ready     atomic.Bool
+}
+
+// New builds a Server from cfg. Nothing listens until Listen.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
+	var prefix [4]byte
+	rand.Read(prefix[:])
+	s.reqPrefix = hex.EncodeToString(prefix[:])
+
+	db, err := store.Open(ctx, filepath.Join(cfg.Server.DataDir, "junction.db"))
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	if s.keys, err = keys.Open(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.bootstrapAdmin(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.ledger, err = ledger.NewWriter(ctx, db, ledger.Options{
+		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize, FlushInterval: cfg.Ledger.FlushInterval,
+		SpillPath: filepath.Join(cfg.Server.DataDir, "ledger-spill.jsonl"), Logger: log,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	catalog := ledger.Builtin()
+	s.router, err = router.New(ctx, cfg, catalog, func(ctx context.Context, p config.Provider) (llm.Provider, error) {
+		return provider.New(ctx, p, cfg.Server.UpstreamTimeout)
+	})
+	if err != nil {
+		s.ledger.Close(ctx)
+		db.Close()
+		return nil, err
+	}
+	s.registerLedgerMetrics()
+	gw := &gateway.Gateway{Router: s.router, Ledger: s.ledger, Metrics: s.metrics, Timeout: cfg.Server.UpstreamTimeout}
+
+	mux := http.NewServeMux()
+	oai := &oaiapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
+	oai.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, false, oaiapi.WriteError, h) })
+	adm := &admin.Handler{Keys: s.keys, DB: db}
+	adm.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, true, admin.WriteError, h) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		oaiapi.WriteError(w, r, llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	s.http = &http.Server{
+		Handler:           s.wrap(mux),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// bootstrapAdmin makes sure an admin key exists: the configured one, or a
+// generated one shown once.
+func (s *Server) bootstrapAdmin(ctx context.Context) error {
+	if k := s.cfg.Auth.AdminKey; k != "" {
+		if len(k) < 16 {
+			return errors.New("auth.admin_key: must be at least 16 characters")
+		}
+		return s.keys.Ensure(ctx, "admin (config)", k)
+	}
+	if s.keys.HasAdmin() {
+		return nil
+	}
+	_, plain, err := s.keys.Create(ctx, "admin", nil, true)
+	if err != nil {
+		return err
+	}
+	s.GeneratedAdminKey = plain
+	return nil
+}
+
+func (s *Server) registerLedgerMetrics() {
+	l := s.ledger
+	s.metrics.Register(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_ledger_records_written_total",
+			Help: "Usage records committed to the database."}, func() float64 { return float64(l.Stats().Written) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_ledger_records_spilled_total",
+			Help: "Usage records the database refused, saved to the spill file for replay."}, func() float64 { return float64(l.Stats().Spilled) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_ledger_queue_full_waits_total",
+			Help: "Times a request waited for room in the ledger queue."}, func() float64 { return float64(l.Stats().QueueFullWaits) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "junction_ledger_queue_length",
+			Help: "Usage records waiting to be written."}, func() float64 { return float64(l.Stats().Queued) }),
+	)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	if !s.ready.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"status":"shutting down"}`))
+		return
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, `{"status":"database unavailable"}`)
+		return
+	}
+	w.Write([]byte(`{"status":"ready"}`))
+}
+
+// statusWriter records the status for the access log and passes Flush
+// through for streams.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap gives every request an id (returned as X-Request-Id), a start time
+// and an access-log line.
+func (s *Server) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &api.Info{Start: time.Now(), RequestID: s.reqPrefix + strconv.FormatUint(s.reqSeq.Add(1), 36)}
+		w.Header().Set("X-Request-Id", info.RequestID)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(api.WithInfo(r.Context(), info)))
+		if r.URL.Path == "/metrics" || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			return
+		}
+		attrs := []slog.Attr{
+			slog.String("request_id", info.RequestID), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Float64("duration_ms", float64(time.Since(info.Start).Microseconds())/1000),
+		}
+		if info.Key != nil {
+			attrs = append(attrs, slog.String("key", info.Key.Name))
+		}
+		if cid := r.Header.Get("X-Request-Id"); cid != "" {
+			attrs = append(attrs, slog.String("client_request_id", cid))
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	})
+}
+
+// Listen binds the configured address.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Server.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the address being listened on, after Listen.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until ctx ends, then shuts down gracefully: it stops
+// accepting, waits for in-flight requests (up to server.shutdown_timeout),
+// drains the ledger and closes the database.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.ready.Store(true)
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := s.http.Shutdown(sctx); err != nil {
+		s.log.Warn("shutdown: in-flight requests did not finish in time", "err", err)
+		s.http.Close()
+	}
+	if err := s.ledger.Close(sctx); err != nil {
+		s.log.Error("shutdown: ledger did not drain", "err", err)
+	}
+	s.db.Close()
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}

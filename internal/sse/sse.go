@@ -1,0 +1,132 @@
+// Package sse reads and writes Server-Sent Events as used by the OpenAI and
+// Anthropic streaming APIs. It handles only the framing: "event:" and
+// "data:" fields, blank-line message boundaries and comments.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+)
+
+// Event is one SSE message. Data is valid until the next call to Next.
+type Event struct {
+	// Name is the "event:" field, empty when the message has none.
+	Name string
+	// Data is the "data:" field; several data lines are joined by "\n".
+	Data []byte
+}
+
+// Reader reads events from an SSE body.
+type Reader struct {
+	r    *bufio.Reader
+	data []byte
+	name string
+}
+
+// NewReader returns a Reader on r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 16<<10)}
+}
+
+// Next returns the next event. It returns io.EOF when the body ends on a
+// message boundary and io.ErrUnexpectedEOF when it ends inside a message.
+func (r *Reader) Next() (Event, error) {
+	r.data = r.data[:0]
+	r.name = ""
+	hasData := false
+	for {
+		line, err := r.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: gather the rest of it.
+			long := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull {
+				line, err = r.r.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil {
+			if err == io.EOF {
+				if len(bytes.TrimSpace(line)) == 0 && !hasData && r.name == "" {
+					return Event{}, io.EOF
+				}
+				return Event{}, io.ErrUnexpectedEOF
+			}
+			return Event{}, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			if hasData || r.name != "" {
+				return Event{Name: r.name, Data: r.data}, nil
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue // comment, used as keep-alive
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+		switch string(field) {
+		case "data":
+			if hasData {
+				r.data = append(r.data, '\n')
+			}
+			r.data = append(r.data, value...)
+			hasData = true
+		case "event":
+			r.name = string(value)
+		}
+	}
+}
+
+// Writer writes events to an HTTP response and flushes each one, so a
+// streamed chunk leaves the gateway as soon as it is written.
+type Writer struct {
+	w   io.Writer
+	f   http.Flusher
+	buf []byte
+}
+
+// NewWriter returns a Writer on w. If w is an http.ResponseWriter, the
+// SSE headers are set; call it before writing anything else.
+func NewWriter(w io.Writer) *Writer {
+	sw := &Writer{w: w, buf: make([]byte, 0, 1024)}
+	if rw, ok := w.(http.ResponseWriter); ok {
+		h := rw.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Connection", "keep-alive")
+		h.Set("X-Accel-Buffering", "no")
+		sw.f = rw.(http.Flusher)
+		if sw.f == nil {
+			sw.f, _ = w.(http.Flusher)
+		}
+	}
+	return sw
+}
+
+// Write sends one event with the given name (omitted when empty) and data,
+// then flushes.
+func (w *Writer) Write(name string, data []byte) error {
+	b := w.buf[:0]
+	if name != "" {
+		b = append(b, "event: "...)
+		b = append(b, name...)
+		b = append(b, '\n')
+	}
+	b = append(b, "data: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	w.buf = b
+	if _, err := w.w.Write(b); err != nil {
+		return err
+	}
+	if w.f != nil {
+		w.f.Flush()
+	}
+	return nil
+}

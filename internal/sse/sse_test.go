@@ -1,0 +1,57 @@
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestReaderFraming(t *testing.T) {
+	body := ": keep-alive\n\nevent: message_start\ndata: {\"a\":1}\n\ndata: line1\ndata: line2\r\n\r\ndata: [DONE]\n\n"
+	r := NewReader(strings.NewReader(body))
+	want := []Event{
+		{Name: "message_start", Data: []byte(`{"a":1}`)},
+		{Data: []byte("line1\nline2")},
+		{Data: []byte("[DONE]")},
+	}
+	for i, w := range want {
+		got, err := r.Next()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if got.Name != w.Name || !bytes.Equal(got.Data, w.Data) {
+			t.Fatalf("event %d = %q %q, want %q %q", i, got.Name, got.Data, w.Name, w.Data)
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("end: err = %v, want io.EOF", err)
+	}
+}
+
+func TestReaderTruncated(t *testing.T) {
+	r := NewReader(strings.NewReader("data: {\"partial\":"))
+	if _, err := r.Next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+func TestReaderLongLine(t *testing.T) {
+	long := strings.Repeat("x", 100<<10)
+	r := NewReader(strings.NewReader("data: " + long + "\n\n"))
+	ev, err := r.Next()
+	if err != nil || string(ev.Data) != long {
+		t.Fatalf("long line: err=%v len=%d", err, len(ev.Data))
+	}
+}
+
+func TestWriter(t *testing.T) {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	w.Write("ping", []byte(`{}`))
+	w.Write("", []byte(`[DONE]`))
+	if got := b.String(); got != "event: ping\ndata: {}\n\ndata: [DONE]\n\n" {
+		t.Fatalf("got %q", got)
+	}
+}

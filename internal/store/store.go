@@ -1,0 +1,99 @@
+// Package store opens Junction's SQLite database and brings its schema up
+// to date. It owns the schema; the packages that use a table own its
+// queries.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// migrations are applied in order; each runs once, recorded in
+// schema_migrations. Append only.
+var migrations = []string{
+	`CREATE TABLE keys (
+		id          TEXT PRIMARY KEY,
+		name        TEXT NOT NULL,
+		hash        TEXT NOT NULL UNIQUE,
+		prefix      TEXT NOT NULL,
+		tags        TEXT NOT NULL DEFAULT '{}',
+		admin       INTEGER NOT NULL DEFAULT 0,
+		created_at  INTEGER NOT NULL,
+		revoked_at  INTEGER
+	)`,
+	`CREATE TABLE usage (
+		id              INTEGER PRIMARY KEY,
+		ts              INTEGER NOT NULL,
+		request_id      TEXT NOT NULL,
+		key_id          TEXT NOT NULL,
+		key_name        TEXT NOT NULL,
+		tags            TEXT NOT NULL DEFAULT '{}',
+		surface         TEXT NOT NULL,
+		model           TEXT NOT NULL,
+		provider        TEXT NOT NULL,
+		upstream_model  TEXT NOT NULL,
+		stream          INTEGER NOT NULL,
+		input_tokens    INTEGER NOT NULL,
+		output_tokens   INTEGER NOT NULL,
+		cached_tokens   INTEGER NOT NULL,
+		status          INTEGER NOT NULL,
+		error_type      TEXT NOT NULL,
+		latency_ms      REAL NOT NULL,
+		ttft_ms         REAL,
+		cost_usd        REAL
+	)`,
+	`CREATE INDEX usage_ts ON usage(ts)`,
+	`CREATE UNIQUE INDEX usage_request ON usage(request_id)`,
+}
+
+// Open opens (creating if needed) the database at path and migrates it.
+func Open(ctx context.Context, path string) (*sql.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// SQLite has one writer; a small pool avoids lock contention.
+	db.SetMaxOpenConns(4)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return err
+	}
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
+	for v := have; v < len(migrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version) VALUES (?)`, v+1); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
