@@ -6,6 +6,7 @@
 package fakeopenai
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,6 +61,12 @@ type Server struct {
 	// Arrived, when set, receives each request's path as it arrives, for
 	// tests that wait for a request to reach the upstream.
 	Arrived chan string
+
+	// Stamp, when set, appends the wall-clock time at which each streamed
+	// content chunk is sent to that chunk's text, so a client can measure
+	// how long the chunk took to reach it, directly or through a gateway
+	// (see SentAt). Off by default: the reply text is then exact.
+	Stamp bool
 
 	mu       sync.Mutex
 	requests []Request
@@ -231,6 +238,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, model string, to
 		if tools {
 			ok = send(`[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":` + strconv.Quote(p) + `}}]},"logprobs":null,"finish_reason":null}]`)
 		} else {
+			if s.Stamp {
+				// Stamped last, just before the write, so the stamp is the
+				// send time.
+				p += stampMarker + strconv.FormatInt(time.Now().UnixNano(), 10) + stampEnd
+			}
 			ok = send(`[{"index":0,"delta":{"content":` + strconv.Quote(p) + `},"logprobs":null,"finish_reason":null}]`)
 		}
 		if !ok {
@@ -241,6 +253,33 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, model string, to
 	io.WriteString(w, "data: "+head+`[],"usage":`+s.usage()+"}\n\n")
 	io.WriteString(w, "data: [DONE]\n\n")
 	flusher.Flush()
+}
+
+// The stamp is plain ASCII that no JSON encoder escapes, so it survives a
+// gateway that decodes and re-encodes the chunk.
+const (
+	stampMarker = "@sent="
+	stampEnd    = ";"
+)
+
+// SentAt finds the send-time stamp a Server with Stamp set put into a
+// streamed chunk, in any encoding of the chunk (the raw SSE line, its JSON
+// data, or the decoded content), and returns it as UnixNano.
+func SentAt(chunk []byte) (unixNano int64, ok bool) {
+	i := bytes.Index(chunk, []byte(stampMarker))
+	if i < 0 {
+		return 0, false
+	}
+	var n int64
+	digits := 0
+	for _, c := range chunk[i+len(stampMarker):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int64(c-'0')
+		digits++
+	}
+	return n, digits > 0
 }
 
 func (s *Server) embed(w http.ResponseWriter, req *Request) {

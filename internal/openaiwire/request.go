@@ -414,7 +414,9 @@ func EncodeMessages(msgs []llm.Message) []Message {
 		}
 		switch {
 		case len(parts) == 0:
-			if m.Role != llm.RoleAssistant {
+			if m.Role == llm.RoleAssistant {
+				w.Content = json.RawMessage(`null`) // a tool-calling turn
+			} else {
 				w.Content = json.RawMessage(`""`)
 			}
 		case textOnly && len(parts) == 1:

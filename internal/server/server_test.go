@@ -32,7 +32,13 @@ type junction struct {
 	dataDir string
 }
 
-func start(t *testing.T, fake *fakeopenai.Server, extraYAML string) *junction {
+func start(t *testing.T, fake *fakeopenai.Server, extraModels string) *junction {
+	t.Helper()
+	return startWith(t, fake, "", extraModels)
+}
+
+// startWith adds providers and models (YAML list items) to the base config.
+func startWith(t *testing.T, fake *fakeopenai.Server, extraProviders, extraModels string) *junction {
 	t.Helper()
 	up := httptest.NewServer(fake)
 	t.Cleanup(up.Close)
@@ -45,12 +51,13 @@ ledger: {flush_interval: 5ms}
 providers:
   - {name: openai, type: openai, base_url: "%s/v1", api_key: "sk-upstream"}
   - {name: dead, type: openai, base_url: "http://%s/v1"}
+%s
 models:
   - {name: dead-model, provider: dead}
   - {name: gpt-4o-mini, provider: openai, upstream_model: gpt-4o-mini-2024-07-18}
   - {name: local-llama, provider: openai, upstream_model: llama-3.1-8b}
   - {name: priced, provider: openai, upstream_model: my-model, price: {input_per_1k: 1, output_per_1k: 2}}
-%s`, dir, adminKey, up.URL, closedAddr(t), extraYAML)
+%s`, dir, adminKey, up.URL, closedAddr(t), extraProviders, extraModels)
 	cfg, err := config.Parse([]byte(yaml), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
