@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-		"strings"
+	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
