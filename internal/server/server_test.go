@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -76,16 +75,10 @@ models:
 	return j
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+// closedAddr returns a loopback address nothing listens on. Port 1 is
+// used rather than a freed ephemeral port, which a concurrent test
+// process could take.
+func closedAddr(*testing.T) string { return "127.0.0.1:1" }
 
 func (j *junction) stop() {
 	j.cancel()

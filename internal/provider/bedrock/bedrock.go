@@ -10,10 +10,12 @@
 package bedrock
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -104,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		hc = withCABundle(upstream.NewClient(0), awsCfg.HTTPClient)
 	}
 	client := bedrockruntime.NewFromConfig(awsCfg, func(o *bedrockruntime.Options) {
-		o.HTTPClient = hc
+		o.HTTPClient = ownBody{hc}
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -160,6 +162,32 @@ func (p *Provider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream
 		return nil, upstream.Garbage(p.name, errors.New("ConverseStream returned no event stream"))
 	}
 	return newStream(ctx, p.name, req.Model, requestID(out.ResultMetadata), es), nil
+}
+
+// ownBody is the HTTP client as the SDK sees it. It gives the transport a
+// request body of its own: the SDK closes the body it built as soon as the
+// response headers arrive, and if the transport has not yet made its last
+// read of it (it reads once more after the final byte), the write fails
+// and the transport closes the connection, cutting a ConverseStream
+// response short. The SDK holds the body in memory already, so the copy
+// is cheap next to a model call.
+type ownBody struct{ c *http.Client }
+
+// Do sends req with a copy of its body.
+func (o ownBody) Do(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return o.c.Do(req)
+	}
+	b, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.ContentLength = int64(len(b))
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return o.c.Do(r)
 }
 
 // withCABundle returns hc trusting the CA bundle the AWS configuration

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -303,4 +304,53 @@ func TestNew(t *testing.T) {
 			t.Errorf("region = %q, want eu-west-3", got)
 		}
 	})
+}
+
+// closingBody reads like the SDK's request body: io.EOF once closed.
+type closingBody struct {
+	r      io.Reader
+	closed bool
+}
+
+func (b *closingBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, io.EOF
+	}
+	return b.r.Read(p)
+}
+
+func (b *closingBody) Close() error { b.closed = true; return nil }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestOwnBody checks that the transport reads a body the SDK cannot close
+// under it.
+func TestOwnBody(t *testing.T) {
+	const payload = `{"messages":[]}`
+	sdkBody := &closingBody{r: strings.NewReader(payload)}
+	var sent []byte
+	c := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sdkBody.Close() // the SDK, once response headers are in
+		var err error
+		if sent, err = io.ReadAll(r.Body); err != nil {
+			return nil, err
+		}
+		if r.ContentLength != int64(len(payload)) {
+			t.Errorf("ContentLength = %d, want %d", r.ContentLength, len(payload))
+		}
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})}
+	req, err := http.NewRequest(http.MethodPost, "http://bedrock.test/model/m/converse", sdkBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(payload))
+	if _, err := (ownBody{c}).Do(req); err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	if string(sent) != payload {
+		t.Errorf("transport read %q, want %q", sent, payload)
+	}
 }

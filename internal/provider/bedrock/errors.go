@@ -20,14 +20,17 @@ import (
 // from an event stream, to an *llm.Error. It is the one place that knows
 // Bedrock's error codes:
 //
-//   - a cancellation by the caller's context is returned as ctx.Err();
+//   - once the caller's context is done, any failure is ctx.Err();
 //   - a modelled Bedrock exception maps by its code, whether it came as an
 //     HTTP answer or as an exception message inside an event stream;
 //   - another non-2xx answer maps by its HTTP status, as for every upstream;
 //   - a failure to reach or read from Bedrock is a transport error;
 //   - an answer or event that cannot be parsed is upstream garbage.
 func apiError(ctx context.Context, name string, err error) error {
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if ctx.Err() != nil {
+		// Whatever failed, the caller has gone: the transport reports a
+		// cancelled read in several ways, not all of them wrapping the
+		// context's error.
 		return ctx.Err()
 	}
 

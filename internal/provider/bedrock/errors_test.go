@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -125,9 +124,10 @@ func TestStreamExceptions(t *testing.T) {
 
 // TestConnectionRefused checks that an unreachable Bedrock is a 502.
 func TestConnectionRefused(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	p := testProvider(t, srv.URL)
-	srv.Close()
+	// Port 1 is below every ephemeral range, so no test server in this or
+	// a concurrent test process can be listening there; a port freed by a
+	// closed httptest server can be taken by one.
+	p := testProvider(t, "http://127.0.0.1:1")
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
 			var e *llm.Error

@@ -109,6 +109,7 @@ func (s *stream) end() error {
 	return io.EOF
 }
 
+// errReadAfterClose is the failure of a Recv on a closed stream.
 func errReadAfterClose(name string) *llm.Error {
 	return &llm.Error{Status: http.StatusInternalServerError, Type: llm.ErrInternal, Provider: name,
 		Message: "stream read after Close"}
