@@ -38,7 +38,46 @@ type Config struct {
 	Ledger    Ledger     `yaml:"ledger"`
 	Providers []Provider `yaml:"providers"`
 	Models    []Model    `yaml:"models"`
+	Routes    []Route    `yaml:"routes"`
+	Router    Router     `yaml:"router"`
 }
+
+// Route is a public model name served by a group of deployments.
+type Route struct {
+	Name        string            `yaml:"name"`
+	Deployments []RouteDeployment `yaml:"deployments"`
+	// Strategy is weighted (default), least_outstanding, lowest_latency
+	// or lowest_cost.
+	Strategy string `yaml:"strategy"`
+	// Fallbacks are routes or models tried, in order, when every
+	// deployment of this route failed.
+	Fallbacks []string `yaml:"fallbacks"`
+}
+
+// RouteDeployment is one member of a route: a model from models (or
+// PROVIDER/MODEL) and its weight.
+type RouteDeployment struct {
+	Model  string `yaml:"model"`
+	Weight int    `yaml:"weight"`
+}
+
+// Router tunes retries and passive health.
+type Router struct {
+	// MaxAttempts bounds the upstream calls for one request, across
+	// deployments and fallbacks.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryBackoff is the base of the jittered backoff between attempts.
+	RetryBackoff time.Duration `yaml:"retry_backoff"`
+	// FailureThreshold consecutive failures put a deployment in cooldown.
+	FailureThreshold int `yaml:"failure_threshold"`
+	// Cooldown is the first cooldown; it doubles while the deployment
+	// keeps failing, up to MaxCooldown.
+	Cooldown    time.Duration `yaml:"cooldown"`
+	MaxCooldown time.Duration `yaml:"max_cooldown"`
+}
+
+// Balancing strategies.
+var Strategies = []string{"weighted", "least_outstanding", "lowest_latency", "lowest_cost"}
 
 // Server configures the listener and the data directory.
 type Server struct {
@@ -177,6 +216,31 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Ledger.FlushInterval == 0 {
 		c.Ledger.FlushInterval = 200 * time.Millisecond
+	}
+	if c.Router.MaxAttempts == 0 {
+		c.Router.MaxAttempts = 3
+	}
+	if c.Router.RetryBackoff == 0 {
+		c.Router.RetryBackoff = 50 * time.Millisecond
+	}
+	if c.Router.FailureThreshold == 0 {
+		c.Router.FailureThreshold = 3
+	}
+	if c.Router.Cooldown == 0 {
+		c.Router.Cooldown = 5 * time.Second
+	}
+	if c.Router.MaxCooldown == 0 {
+		c.Router.MaxCooldown = 5 * time.Minute
+	}
+	for i := range c.Routes {
+		if c.Routes[i].Strategy == "" {
+			c.Routes[i].Strategy = "weighted"
+		}
+		for j := range c.Routes[i].Deployments {
+			if c.Routes[i].Deployments[j].Weight == 0 {
+				c.Routes[i].Deployments[j].Weight = 1
+			}
+		}
 	}
 	for i := range c.Providers {
 		p := &c.Providers[i]
@@ -337,10 +401,74 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	p = append(p, c.validateRoutes(names, models)...)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
 	return nil
+}
+
+func (c *Config) validateRoutes(providers, models map[string]bool) []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if c.Router.MaxAttempts < 1 || c.Router.MaxAttempts > 10 {
+		add("router.max_attempts: must be from 1 to 10")
+	}
+	if c.Router.FailureThreshold < 1 || c.Router.Cooldown < 0 || c.Router.MaxCooldown < c.Router.Cooldown {
+		add("router: failure_threshold must be positive and max_cooldown at least cooldown")
+	}
+	// servable reports whether a name is a model or PROVIDER/MODEL.
+	servable := func(name string) bool {
+		if models[name] {
+			return true
+		}
+		prov, up, ok := strings.Cut(name, "/")
+		return ok && up != "" && providers[prov]
+	}
+	routes := map[string]bool{}
+	for _, r := range c.Routes {
+		routes[r.Name] = true
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Routes {
+		at := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case r.Name == "":
+			add("%s.name: required", at)
+		case seen[r.Name]:
+			add("%s.name: %q is defined twice", at, r.Name)
+		case models[r.Name]:
+			add("%s.name: %q is also a model name; a route needs its own name", at, r.Name)
+		}
+		seen[r.Name] = true
+		if len(r.Deployments) == 0 {
+			add("%s.deployments: at least one is required", at)
+		}
+		for j, d := range r.Deployments {
+			if !servable(d.Model) {
+				add("%s.deployments[%d].model: %q is not a configured model or PROVIDER/MODEL", at, j, d.Model)
+			}
+			if d.Weight < 0 {
+				add("%s.deployments[%d].weight: must not be negative", at, j)
+			}
+		}
+		valid := false
+		for _, s := range Strategies {
+			valid = valid || r.Strategy == s
+		}
+		if !valid {
+			add("%s.strategy: %q is not one of %s", at, r.Strategy, strings.Join(Strategies, ", "))
+		}
+		for j, f := range r.Fallbacks {
+			switch {
+			case f == r.Name:
+				add("%s.fallbacks[%d]: a route cannot fall back to itself", at, j)
+			case !routes[f] && !servable(f):
+				add("%s.fallbacks[%d]: %q is not a route or model", at, j, f)
+			}
+		}
+	}
+	return p
 }
 
 func validName(s string) bool {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +98,37 @@ func TestDefaultFromEnvironment(t *testing.T) {
 	}
 	if empty := Default(env(nil)); len(empty.Providers) != 0 {
 		t.Fatalf("no env should mean no providers, got %+v", empty.Providers)
+	}
+}
+
+func TestRoutesValidation(t *testing.T) {
+	base := `
+providers: [{name: openai, type: openai, base_url: "http://127.0.0.1:1/v1"}]
+models: [{name: a, provider: openai}, {name: b, provider: openai}]
+`
+	c, err := Parse([]byte(base+`
+routes:
+  - {name: chat, deployments: [{model: a, weight: 3}, {model: openai/gpt-x}], strategy: least_outstanding, fallbacks: [b]}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Routes[0].Deployments[1].Weight != 1 || c.Router.MaxAttempts != 3 {
+		t.Fatalf("defaults: %+v %+v", c.Routes[0], c.Router)
+	}
+	_, err = Parse([]byte(base+`
+routes:
+  - {name: a, deployments: [{model: ghost}], strategy: fastest, fallbacks: [a, nowhere]}
+  - {name: r2, deployments: []}
+`), env(nil))
+	msg := fmt.Sprint(err)
+	for _, want := range []string{
+		`routes[0].name: "a" is also a model name`, `routes[0].deployments[0].model: "ghost"`,
+		`routes[0].strategy: "fastest"`, `routes[0].fallbacks[0]: a route cannot fall back to itself`,
+		`routes[0].fallbacks[1]: "nowhere"`, `routes[1].deployments: at least one`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in %s", want, msg)
+		}
 	}
 }

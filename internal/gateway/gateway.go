@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,11 +33,16 @@ type Gateway struct {
 	Router  *router.Router
 	Ledger  Ledger
 	Metrics *metrics.Metrics
-	// Timeout bounds a non-streamed call; zero means none.
+	// Timeout bounds each non-streamed attempt; zero means none.
 	Timeout time.Duration
+	// MaxAttempts bounds the upstream calls for one request across
+	// deployments and fallbacks; zero means 1.
+	MaxAttempts int
+	// RetryBackoff is the base of the jittered wait between attempts.
+	RetryBackoff time.Duration
 }
 
-// Call describes one inbound request for accounting.
+// Call describes one inbound request for routing and accounting.
 type Call struct {
 	Surface   string
 	RequestID string
@@ -44,43 +50,147 @@ type Call struct {
 	// Tags are the request's tags, merged over the key's defaults.
 	Tags  map[string]string
 	Start time.Time
-	// Model is the name the client asked for; Target is set by Resolve.
-	Model  string
+	// Model is the name the client asked for (a model or a route).
+	Model string
+	// Target is the deployment that served (or last tried) the call.
 	Target *router.Target
-	Stream bool
+	// Route, Reason and Attempts say how the call was routed.
+	Route    string
+	Reason   string
+	Attempts int
+	Stream   bool
+
+	plan *router.Plan
 }
 
-// Resolve finds the call's target.
+// RouteHeaders sets the headers that tell a client how its request was
+// routed.
+func (c *Call) RouteHeaders(h http.Header) {
+	if c.Target == nil {
+		return
+	}
+	h.Set("X-Junction-Route", c.Route)
+	h.Set("X-Junction-Deployment", c.Target.Model)
+	h.Set("X-Junction-Route-Reason", c.Reason)
+	h.Set("X-Junction-Attempts", strconv.Itoa(c.Attempts))
+}
+
+// Resolve plans the call's routing; an unknown model is a 404.
 func (g *Gateway) Resolve(c *Call) error {
-	t, err := g.Router.Resolve(c.Model)
+	p, err := g.Router.Plan(c.Model)
 	if err != nil {
 		return err
 	}
-	c.Target = t
+	c.plan = p
+	c.Route = p.Route()
 	return nil
 }
 
-// Chat runs a non-streamed chat call and records it. c.Target must be set.
+// next moves the call to its next deployment, or reports none is left.
+func (g *Gateway) next(c *Call, lastErr error) (*router.Deployment, bool) {
+	max := g.MaxAttempts
+	if max < 1 {
+		max = 1
+	}
+	if c.Attempts >= max || (lastErr != nil && !llm.Retryable(lastErr)) {
+		return nil, false
+	}
+	d, ok := c.plan.Next()
+	if !ok {
+		return nil, false
+	}
+	c.Target, c.Route, c.Reason = d.Target, c.plan.Route(), c.plan.Reason
+	if lastErr != nil {
+		c.Reason += ", after " + describe(lastErr)
+	}
+	c.Attempts++
+	return d, true
+}
+
+func describe(err error) string {
+	e := llm.AsError(err)
+	if e.Provider != "" {
+		return strconv.Itoa(e.Status) + " from " + e.Provider
+	}
+	return strconv.Itoa(e.Status)
+}
+
+// backoff waits before attempt n (n >= 2) with full jitter, or until ctx
+// ends.
+func (g *Gateway) backoff(ctx context.Context, n int) error {
+	base := g.RetryBackoff
+	if base <= 0 {
+		return ctx.Err()
+	}
+	limit := base << min(n-2, 5)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(limit) + 1)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Chat runs a non-streamed chat call, failing over between deployments on
+// retryable errors, and records it. Resolve must have succeeded.
 func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Response, error) {
-	req.Model = c.Target.UpstreamModel
+	var err error
+	for {
+		d, ok := g.next(c, err)
+		if !ok {
+			break
+		}
+		if c.Attempts > 1 {
+			if werr := g.backoff(ctx, c.Attempts); werr != nil {
+				err = werr
+				break
+			}
+		}
+		var resp *llm.Response
+		resp, err = g.chatOnce(ctx, c, d, req)
+		if err == nil {
+			g.Finish(c, resp.Usage, nil, nil)
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no deployment of %q is available", c.Model)
+	}
+	g.Finish(c, llm.Usage{}, nil, err)
+	return nil, err
+}
+
+func (g *Gateway) chatOnce(ctx context.Context, c *Call, d *router.Deployment, req *llm.Request) (*llm.Response, error) {
+	r := *req
+	r.Model = d.UpstreamModel
 	if g.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
 		defer cancel()
 	}
-	resp, err := c.Target.Upstream.Chat(ctx, req)
+	start := time.Now()
+	d.Begin()
+	resp, err := d.Upstream.Chat(ctx, &r)
 	err = timeoutError(ctx, c, err)
-	var usage llm.Usage
-	if resp != nil {
-		usage = resp.Usage
-	}
-	g.Finish(c, usage, nil, err)
+	d.End(time.Since(start), 0, err)
 	return resp, err
 }
 
-// Embed runs an embeddings call and records it.
+// Embed runs an embeddings call on the call's first deployment and
+// records it.
 func (g *Gateway) Embed(ctx context.Context, c *Call, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
-	e, ok := c.Target.Upstream.(llm.Embedder)
+	d, ok := g.next(c, nil)
+	if !ok {
+		err := llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no deployment of %q is available", c.Model)
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, err
+	}
+	e, ok := d.Upstream.(llm.Embedder)
 	if !ok {
 		err := llm.Errorf(http.StatusBadRequest, llm.ErrInvalidRequest, "model %q is served by provider %s (%s), which has no embeddings API",
 			c.Model, c.Target.Provider, c.Target.ProviderType)
@@ -88,14 +198,18 @@ func (g *Gateway) Embed(ctx context.Context, c *Call, req *llm.EmbedRequest) (*l
 		g.Finish(c, llm.Usage{}, nil, err)
 		return nil, err
 	}
-	req.Model = c.Target.UpstreamModel
+	r := *req
+	r.Model = d.UpstreamModel
 	if g.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
 		defer cancel()
 	}
-	resp, err := e.Embed(ctx, req)
+	start := time.Now()
+	d.Begin()
+	resp, err := e.Embed(ctx, &r)
 	err = timeoutError(ctx, c, err)
+	d.End(time.Since(start), 0, err)
 	var usage llm.Usage
 	if resp != nil {
 		usage = resp.Usage
@@ -114,32 +228,79 @@ func timeoutError(ctx context.Context, c *Call, err error) error {
 	return err
 }
 
-// ChatStream starts a streamed call. The returned Stream must be finished
-// with Finish; the call is recorded then.
+// ChatStream starts a streamed call. It may fail over to another
+// deployment until the stream's first event has arrived — nothing has
+// reached the client before then, so the client never sees output twice.
+// The returned Stream must be ended with Finish; the call is recorded then.
 func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*Stream, error) {
-	req.Model = c.Target.UpstreamModel
 	c.Stream = true
-	s, err := c.Target.Upstream.ChatStream(ctx, req)
-	if err != nil {
-		g.Finish(c, llm.Usage{}, nil, err)
-		return nil, err
+	var err error
+	for {
+		d, ok := g.next(c, err)
+		if !ok {
+			break
+		}
+		if c.Attempts > 1 {
+			if werr := g.backoff(ctx, c.Attempts); werr != nil {
+				err = werr
+				break
+			}
+		}
+		r := *req
+		r.Model = d.UpstreamModel
+		start := time.Now()
+		d.Begin()
+		var s llm.Stream
+		s, err = d.Upstream.ChatStream(ctx, &r)
+		if err == nil {
+			st := &Stream{g: g, c: c, s: s, d: d, attemptStart: start}
+			// Peek at the first event: an upstream that fails at once
+			// (an overloaded error as its first event) can still be
+			// failed over.
+			st.first, err = st.recv()
+			if err == nil {
+				st.hasFirst = true
+				return st, nil
+			}
+			s.Close()
+		}
+		d.End(time.Since(start), 0, err)
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	return &Stream{g: g, c: c, s: s}, nil
+	if err == nil {
+		err = llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no deployment of %q is available", c.Model)
+	}
+	g.Finish(c, llm.Usage{}, nil, err)
+	return nil, err
 }
 
 // Stream is a streamed call in progress. It tracks time to first token
-// and usage for the ledger.
+// and usage for the ledger and the deployment's statistics.
 type Stream struct {
-	g     *Gateway
-	c     *Call
-	s     llm.Stream
-	usage llm.Usage
-	ttft  time.Duration
-	done  bool
+	g            *Gateway
+	c            *Call
+	s            llm.Stream
+	d            *router.Deployment
+	attemptStart time.Time
+	first        llm.Event
+	hasFirst     bool
+	usage        llm.Usage
+	ttft         time.Duration
+	done         bool
 }
 
 // Recv returns the next event (see llm.Stream).
 func (s *Stream) Recv() (llm.Event, error) {
+	if s.hasFirst {
+		s.hasFirst = false
+		return s.first, nil
+	}
+	return s.recv()
+}
+
+func (s *Stream) recv() (llm.Event, error) {
 	ev, err := s.s.Recv()
 	if err != nil {
 		return ev, err
@@ -166,6 +327,7 @@ func (s *Stream) Finish(err error) {
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
+	s.d.End(time.Since(s.attemptStart), s.ttft, err)
 	var ttft *time.Duration
 	if s.ttft > 0 {
 		ttft = &s.ttft
@@ -192,13 +354,14 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 		Time: c.Start, RequestID: c.RequestID, Tags: c.Tags, Surface: c.Surface, Model: c.Model, Stream: c.Stream,
 		InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CachedTokens: usage.CachedInputTokens,
 		Status: status, ErrorType: errType, LatencyMS: float64(latency.Microseconds()) / 1000,
+		Route: c.Route, Attempts: c.Attempts,
 	}
 	if c.Key != nil {
 		rec.KeyID, rec.KeyName = c.Key.ID, c.Key.Name
 	}
 	provider := ""
 	if t := c.Target; t != nil {
-		rec.Provider, rec.UpstreamModel = t.Provider, t.UpstreamModel
+		rec.Provider, rec.UpstreamModel, rec.Deployment = t.Provider, t.UpstreamModel, t.Model
 		provider = t.Provider
 		if t.Price != nil {
 			cost := t.Price.Cost(usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens)

@@ -26,7 +26,8 @@ type Row struct {
 // Query selects records for a report.
 type Query struct {
 	From, To time.Time
-	// GroupBy is model, provider, key, surface, status or tag:NAME.
+	// GroupBy is model, provider, key, surface, status, route, deployment
+	// or tag:NAME.
 	GroupBy string
 }
 
@@ -41,13 +42,17 @@ func groupColumn(groupBy string) (string, []any, error) {
 		return "key_name || ' (' || key_id || ')'", nil, nil
 	case "surface":
 		return "surface", nil, nil
+	case "route":
+		return "route", nil, nil
+	case "deployment":
+		return "deployment", nil, nil
 	case "status":
 		return "CAST(status AS TEXT)", nil, nil
 	}
 	if name, ok := strings.CutPrefix(groupBy, "tag:"); ok && name != "" {
 		return "COALESCE(json_extract(tags, ?), '(untagged)')", []any{"$." + jsonPathKey(name)}, nil
 	}
-	return "", nil, fmt.Errorf("group_by %q: use model, provider, key, surface, status or tag:NAME", groupBy)
+	return "", nil, fmt.Errorf("group_by %q: use model, provider, key, surface, status, route, deployment or tag:NAME", groupBy)
 }
 
 // jsonPathKey quotes a tag name for a JSON path.
@@ -93,7 +98,8 @@ func Report(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
 // limit of them.
 func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]Record, error) {
 	rows, err := db.QueryContext(ctx, `SELECT ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
-		stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd
+		stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
+		route, deployment, attempts
 		FROM usage WHERE ts >= ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
 	if err != nil {
 		return nil, err
@@ -108,7 +114,7 @@ func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]
 		var ttft, cost sql.NullFloat64
 		if err := rows.Scan(&ts, &r.RequestID, &r.KeyID, &r.KeyName, &tags, &r.Surface, &r.Model, &r.Provider,
 			&r.UpstreamModel, &stream, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.Status, &r.ErrorType,
-			&r.LatencyMS, &ttft, &cost); err != nil {
+			&r.LatencyMS, &ttft, &cost, &r.Route, &r.Deployment, &r.Attempts); err != nil {
 			return nil, err
 		}
 		r.Time = time.UnixMilli(ts).UTC()

@@ -30,6 +30,11 @@ type Record struct {
 	Model         string            `json:"model"`
 	Provider      string            `json:"provider"`
 	UpstreamModel string            `json:"upstream_model"`
+	// Route is the route (or model) name the request was routed by, and
+	// Deployment the model that served it; Attempts counts upstream calls.
+	Route      string `json:"route,omitempty"`
+	Deployment string `json:"deployment,omitempty"`
+	Attempts   int    `json:"attempts,omitempty"`
 	Stream        bool              `json:"stream"`
 	InputTokens   int               `json:"input_tokens"`
 	OutputTokens  int               `json:"output_tokens"`
@@ -190,8 +195,9 @@ func (w *Writer) write(batch []Record) {
 }
 
 const insertSQL = `INSERT OR IGNORE INTO usage(ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
-	stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
+	route, deployment, attempts)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 func insert(ctx context.Context, db *sql.DB, batch []Record) error {
 	tx, err := db.BeginTx(ctx, nil)
@@ -216,7 +222,7 @@ func insert(ctx context.Context, db *sql.DB, batch []Record) error {
 		}
 		if _, err := st.ExecContext(ctx, r.Time.UnixMilli(), r.RequestID, r.KeyID, r.KeyName, tags, r.Surface, r.Model,
 			r.Provider, r.UpstreamModel, stream, r.InputTokens, r.OutputTokens, r.CachedTokens, r.Status, r.ErrorType,
-			r.LatencyMS, r.TTFTMS, r.CostUSD); err != nil {
+			r.LatencyMS, r.TTFTMS, r.CostUSD, r.Route, r.Deployment, r.Attempts); err != nil {
 			return err
 		}
 	}

@@ -1,5 +1,8 @@
-// Package router decides which upstream serves a request: it maps the
-// model name a client asks for to a provider and that provider's model.
+// Package router decides which deployment serves a request. A model name
+// is either a configured model (one deployment), PROVIDER/MODEL, or a route
+// (a group of deployments with a balancing strategy and fallbacks). For
+// each request the router hands out a Plan: the deployments to try in
+// order, skipping those that already failed it or are cooling down.
 package router
 
 import (
@@ -8,34 +11,37 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
-// Target is where a model name is served.
-type Target struct {
-	// Model is the name clients use.
-	Model string
-	// Provider is the configured provider's name.
-	Provider string
-	// ProviderType is openai, anthropic or bedrock.
-	ProviderType string
-	// Upstream is the adapter that calls the provider.
-	Upstream llm.Provider
-	// UpstreamModel is the provider's own model id.
-	UpstreamModel string
-	// Price is nil when the model has no known price.
-	Price *ledger.Price
+// Route is a public name served by a group of deployments.
+type Route struct {
+	Name      string
+	Members   []Member
+	Balancer  Balancer
+	Fallbacks []string
+	// single is true for the implicit route of a plain model.
+	single bool
 }
 
-// Router resolves model names to targets.
+// Router resolves model names to plans.
 type Router struct {
-	models    map[string]*Target
-	names     []string
+	routes    map[string]*Route
+	names     []string // public names: models and routes, sorted
+	deploys   map[string]*Deployment
 	providers map[string]providerEntry
 	catalog   *ledger.Catalog
+	health    *Health
+	intN      IntN
+
+	// dynamic holds PROVIDER/MODEL deployments made on first use.
+	dynMu   sync.Mutex
+	dynamic map[string]*Route
 }
 
 type providerEntry struct {
@@ -46,12 +52,26 @@ type providerEntry struct {
 // Factory builds a provider adapter from its config.
 type Factory func(ctx context.Context, p config.Provider) (llm.Provider, error)
 
+// Options tunes a Router.
+type Options struct {
+	// IntN is the random source of the balancers; nil means math/rand/v2.
+	IntN IntN
+}
+
 // New builds a Router from cfg. Configured models are served under their
 // names. When cfg names no models, each provider also serves the catalog's
 // models of its kind under their catalog ids. Any provider model can be
-// reached as "PROVIDER/MODEL".
-func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build Factory) (*Router, error) {
-	r := &Router{models: map[string]*Target{}, providers: map[string]providerEntry{}, catalog: catalog}
+// reached as "PROVIDER/MODEL". Routes group them.
+func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build Factory, opts ...Options) (*Router, error) {
+	r := &Router{routes: map[string]*Route{}, deploys: map[string]*Deployment{}, providers: map[string]providerEntry{},
+		catalog: catalog, dynamic: map[string]*Route{},
+		health: &Health{FailureThreshold: cfg.Router.FailureThreshold, Cooldown: cfg.Router.Cooldown, MaxCooldown: cfg.Router.MaxCooldown}}
+	for _, o := range opts {
+		r.intN = o.IntN
+	}
+	if r.health.FailureThreshold == 0 {
+		r.health.FailureThreshold = 3
+	}
 	for _, pc := range cfg.Providers {
 		p, err := build(ctx, pc)
 		if err != nil {
@@ -68,16 +88,32 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		if m.Price != nil {
 			t.Price = &ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K, CachedInputPer1K: m.Price.CachedInputPer1K}
 		}
-		r.add(t)
+		r.addModel(t)
 	}
 	if len(cfg.Models) == 0 {
 		for _, pc := range cfg.Providers {
 			for _, id := range catalog.ModelsFor(pc.Type) {
-				if _, taken := r.models[id]; !taken {
-					r.add(r.target(id, pc.Name, id))
+				if _, taken := r.routes[id]; !taken {
+					r.addModel(r.target(id, pc.Name, id))
 				}
 			}
 		}
+	}
+	for _, rc := range cfg.Routes {
+		b, err := NewBalancer(rc.Strategy, r.intN)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
+		}
+		route := &Route{Name: rc.Name, Balancer: b, Fallbacks: rc.Fallbacks}
+		for _, dc := range rc.Deployments {
+			d := r.deployment(dc.Model)
+			if d == nil {
+				return nil, fmt.Errorf("route %s: %q is not a model", rc.Name, dc.Model)
+			}
+			route.Members = append(route.Members, Member{D: d, Weight: dc.Weight})
+		}
+		r.routes[rc.Name] = route
+		r.names = append(r.names, rc.Name)
 	}
 	sort.Strings(r.names)
 	return r, nil
@@ -92,26 +128,85 @@ func (r *Router) target(name, provider, upstream string) *Target {
 	return t
 }
 
-func (r *Router) add(t *Target) {
-	r.models[t.Model] = t
+func (r *Router) addModel(t *Target) {
+	d := &Deployment{Target: t, health: r.health}
+	r.deploys[t.Model] = d
+	b, _ := NewBalancer("weighted", r.intN)
+	r.routes[t.Model] = &Route{Name: t.Model, Members: []Member{{D: d, Weight: 1}}, Balancer: b, single: true}
 	r.names = append(r.names, t.Model)
 }
 
-// Resolve returns the target for a model name, or a 404 *llm.Error that
-// lists the models that exist.
+// deployment returns the deployment of a model or PROVIDER/MODEL name.
+func (r *Router) deployment(name string) *Deployment {
+	if d, ok := r.deploys[name]; ok {
+		return d
+	}
+	if rt := r.dynamicRoute(name); rt != nil {
+		return rt.Members[0].D
+	}
+	return nil
+}
+
+// dynamicRoute returns the implicit route of a PROVIDER/MODEL name, made
+// on first use so that its statistics persist.
+func (r *Router) dynamicRoute(name string) *Route {
+	prov, up, ok := strings.Cut(name, "/")
+	if !ok || up == "" {
+		return nil
+	}
+	if _, known := r.providers[prov]; !known {
+		return nil
+	}
+	r.dynMu.Lock()
+	defer r.dynMu.Unlock()
+	if rt, ok := r.dynamic[name]; ok {
+		return rt
+	}
+	if len(r.dynamic) >= 10000 {
+		// Bound the table: past this, names still work, without memory.
+		d := &Deployment{Target: r.target(name, prov, up), health: r.health}
+		b, _ := NewBalancer("weighted", r.intN)
+		return &Route{Name: name, Members: []Member{{D: d, Weight: 1}}, Balancer: b, single: true}
+	}
+	d := &Deployment{Target: r.target(name, prov, up), health: r.health}
+	b, _ := NewBalancer("weighted", r.intN)
+	rt := &Route{Name: name, Members: []Member{{D: d, Weight: 1}}, Balancer: b, single: true}
+	r.dynamic[name] = rt
+	return rt
+}
+
+func (r *Router) route(name string) *Route {
+	if rt, ok := r.routes[name]; ok {
+		return rt
+	}
+	return r.dynamicRoute(name)
+}
+
+// Plan starts routing a request for a model or route name, or returns a
+// 404 *llm.Error that lists the names that exist.
+func (r *Router) Plan(model string) (*Plan, error) {
+	rt := r.route(model)
+	if rt == nil {
+		e := llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "model %q does not exist; available models: %s", model, r.describeModels())
+		e.Param = "model"
+		e.Code = "model_not_found"
+		return nil, e
+	}
+	return &Plan{r: r, chain: []*Route{rt}}, nil
+}
+
+// Resolve returns the first deployment's target for a model name: a
+// shortcut for callers that do not fail over.
 func (r *Router) Resolve(model string) (*Target, error) {
-	if t, ok := r.models[model]; ok {
-		return t, nil
+	p, err := r.Plan(model)
+	if err != nil {
+		return nil, err
 	}
-	if prov, up, ok := strings.Cut(model, "/"); ok && up != "" {
-		if _, known := r.providers[prov]; known {
-			return r.target(model, prov, up), nil
-		}
+	d, _ := p.Next()
+	if d == nil {
+		return nil, llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no deployment of %q is available", model)
 	}
-	e := llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "model %q does not exist; available models: %s", model, r.describeModels())
-	e.Param = "model"
-	e.Code = "model_not_found"
-	return nil, e
+	return d.Target, nil
 }
 
 func (r *Router) describeModels() string {
@@ -133,11 +228,99 @@ func (r *Router) describeModels() string {
 	return list
 }
 
-// Models returns the targets of every named model, sorted by name.
+// Models returns the targets of every configured model, sorted by name.
 func (r *Router) Models() []*Target {
 	out := make([]*Target, 0, len(r.names))
 	for _, n := range r.names {
-		out = append(out, r.models[n])
+		if rt := r.routes[n]; rt.single {
+			out = append(out, rt.Members[0].D.Target)
+		}
 	}
 	return out
+}
+
+// Names returns every public name: models and routes, sorted.
+func (r *Router) Names() []string { return append([]string(nil), r.names...) }
+
+// IsRoute reports whether name is a configured route.
+func (r *Router) IsRoute(name string) bool {
+	rt, ok := r.routes[name]
+	return ok && !rt.single
+}
+
+// Plan is one request's way through its route and fallbacks.
+type Plan struct {
+	r     *Router
+	chain []*Route // the route, then fallbacks as they are reached
+	pos   int      // index in chain of the route being tried
+	tried []bool   // members of chain[pos] already tried
+	seen  map[*Deployment]bool
+	// Reason says why the last deployment handed out was chosen.
+	Reason string
+}
+
+// Route is the name of the route the plan is on now.
+func (p *Plan) Route() string { return p.chain[p.pos].Name }
+
+// Next returns the next deployment to try, or nil when none is left.
+// Deployments cooling down are skipped while any other is available.
+func (p *Plan) Next() (*Deployment, bool) {
+	for p.pos < len(p.chain) {
+		rt := p.chain[p.pos]
+		if p.tried == nil {
+			p.tried = make([]bool, len(rt.Members))
+			for i, m := range rt.Members {
+				p.tried[i] = p.seen[m.D]
+			}
+		}
+		now := time.Now().UnixNano()
+		skip := make([]bool, len(rt.Members))
+		anyHealthy := false
+		for i, m := range rt.Members {
+			skip[i] = p.tried[i] || m.D.CoolingDown(now)
+			anyHealthy = anyHealthy || !skip[i]
+		}
+		reason := rt.Balancer.Name()
+		if !anyHealthy {
+			copy(skip, p.tried) // all cooling down: try them anyway
+			reason += ", all deployments cooling down"
+		}
+		if i := rt.Balancer.Pick(rt.Members, skip); i >= 0 {
+			p.tried[i] = true
+			d := rt.Members[i].D
+			if p.seen == nil {
+				p.seen = map[*Deployment]bool{}
+			}
+			p.seen[d] = true
+			if p.pos > 0 {
+				reason = "fallback from " + p.chain[0].Name + ", " + reason
+			}
+			if rt.single {
+				reason = "model"
+				if p.pos > 0 {
+					reason = "fallback from " + p.chain[0].Name
+				}
+			}
+			p.Reason = reason
+			return d, true
+		}
+		// Route exhausted: move to its fallbacks.
+		for _, f := range rt.Fallbacks {
+			if fr := p.r.route(f); fr != nil && !p.inChain(fr) {
+				p.chain = append(p.chain, fr)
+			}
+		}
+		p.pos++
+		p.tried = nil
+	}
+	return nil, false
+}
+
+func (p *Plan) inChain(rt *Route) bool {
+	for _, c := range p.chain {
+		if c == rt {
+			return true
+		}
+	}
+	return false
 }

@@ -97,7 +97,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	s.registerLedgerMetrics()
-	gw := &gateway.Gateway{Router: s.router, Ledger: s.ledger, Metrics: s.metrics, Timeout: cfg.Server.UpstreamTimeout}
+	gw := &gateway.Gateway{Router: s.router, Ledger: s.ledger, Metrics: s.metrics, Timeout: cfg.Server.UpstreamTimeout,
+		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff}
 
 	mux := http.NewServeMux()
 	oai := &oaiapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}

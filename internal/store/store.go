@@ -49,6 +49,9 @@ var migrations = []string{
 	)`,
 	`CREATE INDEX usage_ts ON usage(ts)`,
 	`CREATE UNIQUE INDEX usage_request ON usage(request_id)`,
+	`ALTER TABLE usage ADD COLUMN route TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE usage ADD COLUMN deployment TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`,
 }
 
 // Open opens (creating if needed) the database at path and migrates it.

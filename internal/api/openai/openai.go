@@ -84,6 +84,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := h.Gateway.Chat(r.Context(), c, req)
+	c.RouteHeaders(w.Header())
 	if err != nil {
 		WriteError(w, r, llm.AsError(err))
 		return
@@ -111,6 +112,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *gateway.Call, 
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call, req *llm.Request) {
 	includeUsage := openaiwire.IncludeUsage(req)
 	s, err := h.Gateway.ChatStream(r.Context(), c, req)
+	c.RouteHeaders(w.Header())
 	if err != nil {
 		if errors.Is(err, r.Context().Err()) {
 			return // the client is gone; the call is recorded
@@ -164,6 +166,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := h.Gateway.Embed(r.Context(), c, req)
+	c.RouteHeaders(w.Header())
 	if err != nil {
 		WriteError(w, r, llm.AsError(err))
 		return
@@ -178,6 +181,11 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 	list := openaiwire.ModelList{Object: "list", Data: []openaiwire.Model{}}
 	for _, t := range h.Gateway.Router.Models() {
 		list.Data = append(list.Data, openaiwire.Model{ID: t.Model, Object: "model", Created: 0, OwnedBy: t.Provider})
+	}
+	for _, name := range h.Gateway.Router.Names() {
+		if h.Gateway.Router.IsRoute(name) {
+			list.Data = append(list.Data, openaiwire.Model{ID: name, Object: "model", Created: 0, OwnedBy: "junction-route"})
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(list)

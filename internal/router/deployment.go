@@ -1,0 +1,138 @@
+package router
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/junctionhq/junction/internal/ledger"
+	"github.com/junctionhq/junction/internal/llm"
+)
+
+// Target is where a model name is served.
+type Target struct {
+	// Model is the name clients use.
+	Model string
+	// Provider is the configured provider's name.
+	Provider string
+	// ProviderType is openai, anthropic or bedrock.
+	ProviderType string
+	// Upstream is the adapter that calls the provider.
+	Upstream llm.Provider
+	// UpstreamModel is the provider's own model id.
+	UpstreamModel string
+	// Price is nil when the model has no known price.
+	Price *ledger.Price
+}
+
+// Health tunes passive health checks.
+type Health struct {
+	// FailureThreshold consecutive retryable failures start a cooldown.
+	FailureThreshold int
+	// Cooldown is the first cooldown; it doubles while the deployment
+	// keeps failing, up to MaxCooldown.
+	Cooldown, MaxCooldown time.Duration
+}
+
+// Deployment is something that serves a model — a provider model today, a
+// self-hosted endpoint later — with the live statistics the balancing
+// strategies read. One Deployment is shared by every route that uses its
+// model, so what one route learns about it, all routes know.
+type Deployment struct {
+	*Target
+
+	outstanding atomic.Int64
+	latencyEWMA atomic.Uint64 // float64 bits, milliseconds
+	ttftEWMA    atomic.Uint64 // float64 bits, milliseconds
+	// coolUntil is the UnixNano time a cooldown ends; 0 when healthy.
+	coolUntil atomic.Int64
+
+	mu       sync.Mutex
+	failures int
+	cooldown time.Duration
+	health   *Health
+}
+
+// ewmaWeight is the weight of a new latency sample.
+const ewmaWeight = 0.2
+
+// Outstanding is the number of calls in flight.
+func (d *Deployment) Outstanding() int64 { return d.outstanding.Load() }
+
+// Latency is the decaying average latency in milliseconds; 0 before the
+// first success.
+func (d *Deployment) Latency() float64 { return math.Float64frombits(d.latencyEWMA.Load()) }
+
+// TTFT is the decaying average time to first token in milliseconds.
+func (d *Deployment) TTFT() float64 { return math.Float64frombits(d.ttftEWMA.Load()) }
+
+// CoolingDown reports whether the deployment is in cooldown at now.
+func (d *Deployment) CoolingDown(now int64) bool { return d.coolUntil.Load() > now }
+
+// Begin marks a call started.
+func (d *Deployment) Begin() { d.outstanding.Add(1) }
+
+// End marks a call finished, feeding its latency (and time to first token,
+// if nonzero) into the averages and its outcome into passive health.
+func (d *Deployment) End(latency, ttft time.Duration, err error) {
+	d.outstanding.Add(-1)
+	if err == nil {
+		observe(&d.latencyEWMA, float64(latency.Microseconds())/1000)
+		if ttft > 0 {
+			observe(&d.ttftEWMA, float64(ttft.Microseconds())/1000)
+		}
+		d.mu.Lock()
+		d.failures, d.cooldown = 0, 0
+		d.mu.Unlock()
+		d.coolUntil.Store(0)
+		return
+	}
+	if !llm.Retryable(err) {
+		return // the request's fault, not the deployment's
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failures++
+	var wait time.Duration
+	if e := llm.AsError(err); e.RetryAfter != "" {
+		if secs, perr := time.ParseDuration(e.RetryAfter + "s"); perr == nil {
+			wait = secs
+		}
+	}
+	h := d.health
+	if d.failures >= h.FailureThreshold {
+		if d.cooldown == 0 {
+			d.cooldown = h.Cooldown
+		} else {
+			d.cooldown = min(d.cooldown*2, h.MaxCooldown)
+		}
+		wait = max(wait, d.cooldown)
+	}
+	if wait > 0 {
+		d.coolUntil.Store(time.Now().Add(wait).UnixNano())
+	}
+}
+
+func observe(v *atomic.Uint64, sample float64) {
+	for {
+		old := v.Load()
+		cur := math.Float64frombits(old)
+		next := sample
+		if cur != 0 {
+			next = cur + ewmaWeight*(sample-cur)
+		}
+		if v.CompareAndSwap(old, math.Float64bits(next)) {
+			return
+		}
+	}
+}
+
+// unitPrice is the price used to rank deployments by cost: input plus
+// output per 1K tokens; +Inf when unknown.
+func (d *Deployment) unitPrice() float64 {
+	if d.Price == nil {
+		return math.Inf(1)
+	}
+	return d.Price.InputPer1K + d.Price.OutputPer1K
+}
