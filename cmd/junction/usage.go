@@ -60,7 +60,7 @@ func usageCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&since, "since", "24h", "start: a duration back from now (24h, 7d), a date or RFC 3339 time")
 	cmd.Flags().StringVar(&until, "until", "", "end (default now)")
-	cmd.Flags().StringVar(&groupBy, "group-by", "model", "model, provider, key, surface, status or tag:NAME")
+	cmd.Flags().StringVar(&groupBy, "group-by", "model", "model, provider, key, surface, status, route, deployment or tag:NAME")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
