@@ -46,7 +46,7 @@ func startWith(t *testing.T, fake *fakeopenai.Server, extraProviders, extraModel
 server: {addr: "127.0.0.1:0", data_dir: %q, max_body_bytes: 65536, upstream_timeout: 2s, shutdown_timeout: 5s}
 auth: {admin_key: %q}
 log: {level: warn}
-ledger: {flush_interval: 5ms}
+ledger: {flush_interval: "${JUNCTION_TEST_FLUSH:-5ms}"}
 providers:
   - {name: openai, type: openai, base_url: "%s/v1", api_key: "sk-upstream"}
   - {name: dead, type: openai, base_url: "http://%s/v1"}
