@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/router"
 )
 
 // TagsHeader carries per-request tags: "team=search,app=faq".
@@ -27,8 +29,16 @@ type Info struct {
 	Key *keys.Key
 	// Tags are the key's default tags overlaid with the request's.
 	Tags map[string]string
+	// Meta is the request's routing metadata (headers over key tags).
+	Meta router.Metadata
 	// Status is the status written, for the access log.
 	Status int
+}
+
+// Call starts a gateway call for this request on the given surface.
+func (i *Info) Call(surface string) *gateway.Call {
+	return &gateway.Call{Surface: surface, RequestID: i.RequestID, Key: i.Key, Tags: i.Tags, Meta: i.Meta,
+		Start: i.Start, InputTokens: -1}
 }
 
 type infoKey struct{}
@@ -81,19 +91,34 @@ func Authenticate(ks *keys.Store, adminOnly bool, onErr ErrorWriter, next http.H
 			onErr(w, r, llm.Errorf(http.StatusForbidden, llm.ErrPermission, "this endpoint needs an admin key"))
 			return
 		}
-		info := InfoFrom(r.Context())
-		info.Key = k
-		info.Tags = k.Tags
-		if h := r.Header.Get(TagsHeader); h != "" {
-			tags, err := keys.ParseTags(h)
-			if err != nil {
-				onErr(w, r, llm.BadRequest(TagsHeader, "%s header: %v", TagsHeader, err))
-				return
-			}
-			info.Tags = keys.Merge(k.Tags, tags)
+		if e := admit(r, k); e != nil {
+			onErr(w, r, e)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// admit records an authenticated key in the request's Info, with its
+// default tags overlaid by the request's X-Junction-Tags, and the routing
+// metadata from headers and tags.
+func admit(r *http.Request, k *keys.Key) *llm.Error {
+	info := InfoFrom(r.Context())
+	info.Key = k
+	info.Tags = k.Tags
+	if h := r.Header.Get(TagsHeader); h != "" {
+		tags, err := keys.ParseTags(h)
+		if err != nil {
+			return llm.BadRequest(TagsHeader, "%s header: %v", TagsHeader, err)
+		}
+		info.Tags = keys.Merge(k.Tags, tags)
+	}
+	meta, err := router.MetadataFrom(r.Header, info.Tags)
+	if err != nil {
+		return llm.BadRequest("", "%v", err)
+	}
+	info.Meta = meta
+	return nil
 }
 
 // ReadBody reads a request body of at most limit bytes; a larger one gets

@@ -39,7 +39,34 @@ type Config struct {
 	Providers []Provider `yaml:"providers"`
 	Models    []Model    `yaml:"models"`
 	Routes    []Route    `yaml:"routes"`
+	Rules     []Rule     `yaml:"rules"`
 	Router    Router     `yaml:"router"`
+}
+
+// Rule sends requests that match When to Route. Rules are tried in order;
+// the first match wins.
+type Rule struct {
+	Name  string    `yaml:"name"`
+	When  RuleMatch `yaml:"when"`
+	Route string    `yaml:"route"`
+}
+
+// RuleMatch is what a rule matches on; every field set must match.
+type RuleMatch struct {
+	// Model is the requested model or route name.
+	Model string `yaml:"model"`
+	// CostTier is economy, standard or premium (standard also matches
+	// requests that name no tier).
+	CostTier string `yaml:"cost_tier"`
+	// Tags and Metadata must each hold these values.
+	Tags     map[string]string `yaml:"tags"`
+	Metadata map[string]string `yaml:"metadata"`
+	// MinInputTokens and MaxInputTokens bound the estimated prompt size.
+	MinInputTokens int `yaml:"min_input_tokens"`
+	MaxInputTokens int `yaml:"max_input_tokens"`
+	// MaxLatencyMsBelow matches requests whose latency budget is below
+	// this many milliseconds.
+	MaxLatencyMsBelow int `yaml:"max_latency_ms_below"`
 }
 
 // Route is a public model name served by a group of deployments.
@@ -428,6 +455,23 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 	routes := map[string]bool{}
 	for _, r := range c.Routes {
 		routes[r.Name] = true
+	}
+	for i, r := range c.Rules {
+		at := fmt.Sprintf("rules[%d]", i)
+		if r.Name == "" {
+			add("%s.name: required", at)
+		}
+		if !routes[r.Route] && !servable(r.Route) {
+			add("%s.route: %q is not a route or model", at, r.Route)
+		}
+		switch r.When.CostTier {
+		case "", "economy", "standard", "premium":
+		default:
+			add("%s.when.cost_tier: %q is not one of economy, standard, premium", at, r.When.CostTier)
+		}
+		if r.When.MinInputTokens < 0 || r.When.MaxInputTokens < 0 || r.When.MaxInputTokens > 0 && r.When.MaxInputTokens < r.When.MinInputTokens {
+			add("%s.when: min_input_tokens and max_input_tokens must be non-negative, max at least min", at)
+		}
 	}
 	seen := map[string]bool{}
 	for i, r := range c.Routes {

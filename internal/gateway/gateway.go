@@ -54,13 +54,18 @@ type Call struct {
 	Model string
 	// Target is the deployment that served (or last tried) the call.
 	Target *router.Target
+	// Meta is the request's routing metadata; InputTokens its estimated
+	// prompt size (-1 when unknown), for routing rules.
+	Meta        router.Metadata
+	InputTokens int
 	// Route, Reason and Attempts say how the call was routed.
 	Route    string
 	Reason   string
 	Attempts int
 	Stream   bool
 
-	plan *router.Plan
+	plan     *router.Plan
+	directed string // why the rules or preference changed the target
 }
 
 // RouteHeaders sets the headers that tell a client how its request was
@@ -75,12 +80,15 @@ func (c *Call) RouteHeaders(h http.Header) {
 	h.Set("X-Junction-Attempts", strconv.Itoa(c.Attempts))
 }
 
-// Resolve plans the call's routing; an unknown model is a 404.
+// Resolve plans the call's routing — the model preference and rules
+// first, then the route — and fails with a 404 for an unknown model.
 func (g *Gateway) Resolve(c *Call) error {
-	p, err := g.Router.Plan(c.Model)
+	name, why := g.Router.Direct(router.Request{Model: c.Model, Meta: c.Meta, Tags: c.Tags, InputTokens: c.InputTokens})
+	p, err := g.Router.PlanWith(name, c.Meta)
 	if err != nil {
 		return err
 	}
+	c.directed = why
 	c.plan = p
 	c.Route = p.Route()
 	return nil
@@ -100,6 +108,9 @@ func (g *Gateway) next(c *Call, lastErr error) (*router.Deployment, bool) {
 		return nil, false
 	}
 	c.Target, c.Route, c.Reason = d.Target, c.plan.Route(), c.plan.Reason
+	if c.directed != "" {
+		c.Reason = c.directed + ", " + c.Reason
+	}
 	if lastErr != nil {
 		c.Reason += ", after " + describe(lastErr)
 	}

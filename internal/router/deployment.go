@@ -44,11 +44,13 @@ type Deployment struct {
 
 	outstanding atomic.Int64
 	latencyEWMA atomic.Uint64 // float64 bits, milliseconds
+	latencyP90  atomic.Uint64 // float64 bits, milliseconds: mean + 1.28 sd
 	ttftEWMA    atomic.Uint64 // float64 bits, milliseconds
 	// coolUntil is the UnixNano time a cooldown ends; 0 when healthy.
 	coolUntil atomic.Int64
 
 	mu       sync.Mutex
+	variance float64 // exponentially weighted, of latency in ms
 	failures int
 	cooldown time.Duration
 	health   *Health
@@ -64,6 +66,10 @@ func (d *Deployment) Outstanding() int64 { return d.outstanding.Load() }
 // first success.
 func (d *Deployment) Latency() float64 { return math.Float64frombits(d.latencyEWMA.Load()) }
 
+// P90 estimates the 90th-percentile latency in milliseconds from the
+// decaying mean and variance (as if normal); 0 before the first success.
+func (d *Deployment) P90() float64 { return math.Float64frombits(d.latencyP90.Load()) }
+
 // TTFT is the decaying average time to first token in milliseconds.
 func (d *Deployment) TTFT() float64 { return math.Float64frombits(d.ttftEWMA.Load()) }
 
@@ -78,11 +84,23 @@ func (d *Deployment) Begin() { d.outstanding.Add(1) }
 func (d *Deployment) End(latency, ttft time.Duration, err error) {
 	d.outstanding.Add(-1)
 	if err == nil {
-		observe(&d.latencyEWMA, float64(latency.Microseconds())/1000)
+		ms := float64(latency.Microseconds()) / 1000
 		if ttft > 0 {
 			observe(&d.ttftEWMA, float64(ttft.Microseconds())/1000)
 		}
 		d.mu.Lock()
+		// Exponentially weighted mean and variance (West's update).
+		mean := math.Float64frombits(d.latencyEWMA.Load())
+		if mean == 0 {
+			mean, d.variance = ms, 0
+		} else {
+			diff := ms - mean
+			incr := ewmaWeight * diff
+			mean += incr
+			d.variance = (1 - ewmaWeight) * (d.variance + diff*incr)
+		}
+		d.latencyEWMA.Store(math.Float64bits(mean))
+		d.latencyP90.Store(math.Float64bits(mean + 1.2816*math.Sqrt(d.variance)))
 		d.failures, d.cooldown = 0, 0
 		d.mu.Unlock()
 		d.coolUntil.Store(0)

@@ -8,6 +8,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
@@ -38,6 +39,7 @@ type Router struct {
 	catalog   *ledger.Catalog
 	health    *Health
 	intN      IntN
+	rules     []config.Rule
 
 	// dynamic holds PROVIDER/MODEL deployments made on first use.
 	dynMu   sync.Mutex
@@ -68,6 +70,10 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		health: &Health{FailureThreshold: cfg.Router.FailureThreshold, Cooldown: cfg.Router.Cooldown, MaxCooldown: cfg.Router.MaxCooldown}}
 	for _, o := range opts {
 		r.intN = o.IntN
+	}
+	r.rules = cfg.Rules
+	if r.intN == nil {
+		r.intN = rand.IntN
 	}
 	if r.health.FailureThreshold == 0 {
 		r.health.FailureThreshold = 3
@@ -184,7 +190,13 @@ func (r *Router) route(name string) *Route {
 
 // Plan starts routing a request for a model or route name, or returns a
 // 404 *llm.Error that lists the names that exist.
-func (r *Router) Plan(model string) (*Plan, error) {
+func (r *Router) Plan(model string) (*Plan, error) { return r.PlanWith(model, Metadata{}) }
+
+// PlanWith is Plan for a request with metadata: a latency budget keeps to
+// deployments whose observed p90 latency fits it, the cheapest first; an
+// economy tier prefers the cheapest deployment, a premium tier the
+// fastest.
+func (r *Router) PlanWith(model string, meta Metadata) (*Plan, error) {
 	rt := r.route(model)
 	if rt == nil {
 		e := llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "model %q does not exist; available models: %s", model, r.describeModels())
@@ -192,7 +204,7 @@ func (r *Router) Plan(model string) (*Plan, error) {
 		e.Code = "model_not_found"
 		return nil, e
 	}
-	return &Plan{r: r, chain: []*Route{rt}}, nil
+	return &Plan{r: r, chain: []*Route{rt}, meta: meta}, nil
 }
 
 // Resolve returns the first deployment's target for a model name: a
@@ -255,6 +267,7 @@ type Plan struct {
 	pos   int      // index in chain of the route being tried
 	tried []bool   // members of chain[pos] already tried
 	seen  map[*Deployment]bool
+	meta  Metadata
 	// Reason says why the last deployment handed out was chosen.
 	Reason string
 }
@@ -280,12 +293,16 @@ func (p *Plan) Next() (*Deployment, bool) {
 			skip[i] = p.tried[i] || m.D.CoolingDown(now)
 			anyHealthy = anyHealthy || !skip[i]
 		}
-		reason := rt.Balancer.Name()
+		bal := rt.Balancer
+		reason := bal.Name()
 		if !anyHealthy {
 			copy(skip, p.tried) // all cooling down: try them anyway
 			reason += ", all deployments cooling down"
 		}
-		if i := rt.Balancer.Pick(rt.Members, skip); i >= 0 {
+		if len(rt.Members) > 1 {
+			bal, reason = p.constrain(rt, skip, bal, reason)
+		}
+		if i := bal.Pick(rt.Members, skip); i >= 0 {
 			p.tried[i] = true
 			d := rt.Members[i].D
 			if p.seen == nil {
@@ -323,4 +340,32 @@ func (p *Plan) inChain(rt *Route) bool {
 		}
 	}
 	return false
+}
+
+// constrain applies the request's metadata to the choice among a route's
+// members: it may narrow skip and change the balancer.
+func (p *Plan) constrain(rt *Route, skip []bool, bal Balancer, reason string) (Balancer, string) {
+	if budget := float64(p.meta.MaxLatencyMs); budget > 0 {
+		fits := make([]bool, len(rt.Members))
+		anyFits := false
+		for i, m := range rt.Members {
+			// An unmeasured deployment may fit; measuring it is how we learn.
+			fits[i] = !skip[i] && m.D.P90() <= budget
+			anyFits = anyFits || fits[i]
+		}
+		if anyFits {
+			for i := range skip {
+				skip[i] = skip[i] || !fits[i]
+			}
+			return LowestCost{p.r.intN}, fmt.Sprintf("p90 within %dms, lowest_cost", p.meta.MaxLatencyMs)
+		}
+		return LowestLatency{p.r.intN}, fmt.Sprintf("no deployment's p90 within %dms, lowest_latency", p.meta.MaxLatencyMs)
+	}
+	switch p.meta.CostTier {
+	case TierEconomy:
+		return LowestCost{p.r.intN}, "cost tier economy, lowest_cost"
+	case TierPremium:
+		return LowestLatency{p.r.intN}, "cost tier premium, lowest_latency"
+	}
+	return bal, reason
 }

@@ -58,8 +58,9 @@ func clientMessage(e *llm.Error) string {
 }
 
 func (h *Handler) call(r *http.Request, model string) *gateway.Call {
-	info := api.InfoFrom(r.Context())
-	return &gateway.Call{Surface: Surface, RequestID: info.RequestID, Key: info.Key, Tags: info.Tags, Start: info.Start, Model: model}
+	c := api.InfoFrom(r.Context()).Call(Surface)
+	c.Model = model
+	return c
 }
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
@@ -75,6 +76,11 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.Model = req.Model
+	c.InputTokens = estimateTokens(req)
+	if err := applyBodyMetadata(c, req); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
 	if err := h.Gateway.Resolve(c); err != nil {
 		h.fail(w, r, c, err)
 		return
@@ -189,4 +195,61 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(list)
+}
+
+// applyBodyMetadata adds the body's metadata object (string values) to the
+// call's routing metadata; headers set earlier take precedence. The keys
+// Junction reads are taken out before the body goes upstream.
+func applyBodyMetadata(c *gateway.Call, req *llm.Request) error {
+	raw, ok := req.Extra["metadata"]
+	if !ok {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return llm.BadRequest("metadata", "metadata: must be an object of string values")
+	}
+	for _, k := range []string{"cost_tier", "max_latency_ms", "model_preference"} {
+		v, ok := m[k]
+		if !ok {
+			continue
+		}
+		delete(m, k)
+		if _, set := c.Meta.Values[k]; set {
+			continue
+		}
+		if err := c.Meta.Set(k, v); err != nil {
+			return llm.BadRequest("metadata", "metadata: %v", err)
+		}
+	}
+	for k, v := range m {
+		if _, set := c.Meta.Values[k]; !set {
+			c.Meta.Set(k, v)
+		}
+	}
+	if len(m) == 0 {
+		delete(req.Extra, "metadata")
+	} else {
+		req.Extra["metadata"], _ = json.Marshal(m)
+	}
+	return nil
+}
+
+// estimateTokens is a quick prompt-size estimate for routing rules: about
+// four characters a token.
+func estimateTokens(req *llm.Request) int {
+	n := 0
+	for _, m := range req.Messages {
+		n += 4
+		for _, p := range m.Content {
+			n += len(p.Text) / 4
+			if p.ToolCall != nil {
+				n += len(p.ToolCall.Arguments) / 4
+			}
+			if p.ToolResult != nil {
+				n += len(p.ToolResult.Content) / 4
+			}
+		}
+	}
+	return n
 }
