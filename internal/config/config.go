@@ -79,13 +79,49 @@ type Route struct {
 	// Fallbacks are routes or models tried, in order, when every
 	// deployment of this route failed.
 	Fallbacks []string `yaml:"fallbacks"`
+	// Type is balanced (default), cascade or prompt_router.
+	Type string `yaml:"type"`
+	// Checks are a cascade's tests of an answer: non_empty,
+	// not_truncated, valid_json. A failed check escalates to the next
+	// deployment.
+	Checks []string `yaml:"checks"`
+	// Judge, for a cascade, asks a model to score each answer.
+	Judge *Judge `yaml:"judge"`
+	// Threshold, for a prompt router, is the predicted probability of a
+	// good answer a candidate needs (default 0.7).
+	Threshold float64 `yaml:"threshold"`
+	// Scorer, for a prompt router, is features (default) or knn.
+	Scorer string `yaml:"scorer"`
+	// EmbeddingModel, for the knn scorer, is the model that embeds
+	// prompts.
+	EmbeddingModel string `yaml:"embedding_model"`
 }
+
+// Judge is a model that scores a cascade's answers from 0 to 10.
+type Judge struct {
+	Model string `yaml:"model"`
+	// Threshold is the lowest acceptable score as a fraction (0.7 = 7/10).
+	Threshold float64 `yaml:"threshold"`
+}
+
+// Route types.
+const (
+	RouteBalanced     = "balanced"
+	RouteCascade      = "cascade"
+	RoutePromptRouter = "prompt_router"
+)
+
+// Cascade checks.
+var CascadeChecks = []string{"non_empty", "not_truncated", "valid_json"}
 
 // RouteDeployment is one member of a route: a model from models (or
 // PROVIDER/MODEL) and its weight.
 type RouteDeployment struct {
 	Model  string `yaml:"model"`
 	Weight int    `yaml:"weight"`
+	// Quality, for a prompt router, is the candidate's capability from 0
+	// to 1.
+	Quality float64 `yaml:"quality"`
 }
 
 // Router tunes retries and passive health.
@@ -262,6 +298,18 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		if c.Routes[i].Strategy == "" {
 			c.Routes[i].Strategy = "weighted"
+		}
+		if c.Routes[i].Type == "" {
+			c.Routes[i].Type = RouteBalanced
+		}
+		if c.Routes[i].Type == RoutePromptRouter && c.Routes[i].Threshold == 0 {
+			c.Routes[i].Threshold = 0.7
+		}
+		if c.Routes[i].Type == RoutePromptRouter && c.Routes[i].Scorer == "" {
+			c.Routes[i].Scorer = "features"
+		}
+		if j := c.Routes[i].Judge; j != nil && j.Threshold == 0 {
+			j.Threshold = 0.7
 		}
 		for j := range c.Routes[i].Deployments {
 			if c.Routes[i].Deployments[j].Weight == 0 {
@@ -502,6 +550,45 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 		}
 		if !valid {
 			add("%s.strategy: %q is not one of %s", at, r.Strategy, strings.Join(Strategies, ", "))
+		}
+		switch r.Type {
+		case RouteBalanced:
+		case RouteCascade:
+			for j, ch := range r.Checks {
+				ok := false
+				for _, k := range CascadeChecks {
+					ok = ok || ch == k
+				}
+				if !ok {
+					add("%s.checks[%d]: %q is not one of %s", at, j, ch, strings.Join(CascadeChecks, ", "))
+				}
+			}
+			if r.Judge != nil && !servable(r.Judge.Model) {
+				add("%s.judge.model: %q is not a configured model", at, r.Judge.Model)
+			}
+			if len(r.Checks) == 0 && r.Judge == nil {
+				add("%s: a cascade needs checks or a judge to decide when to escalate", at)
+			}
+		case RoutePromptRouter:
+			if r.Threshold <= 0 || r.Threshold > 1 {
+				add("%s.threshold: must be in (0, 1]", at)
+			}
+			for j, d := range r.Deployments {
+				if d.Quality <= 0 || d.Quality > 1 {
+					add("%s.deployments[%d].quality: a prompt router needs each candidate's quality in (0, 1]", at, j)
+				}
+			}
+			switch r.Scorer {
+			case "features":
+			case "knn":
+				if !servable(r.EmbeddingModel) {
+					add("%s.embedding_model: the knn scorer needs a configured embeddings model", at)
+				}
+			default:
+				add("%s.scorer: %q is not one of features, knn", at, r.Scorer)
+			}
+		default:
+			add("%s.type: %q is not one of balanced, cascade, prompt_router", at, r.Type)
 		}
 		for j, f := range r.Fallbacks {
 			switch {

@@ -51,6 +51,8 @@ type Request struct {
 type Server struct {
 	// Reply is the assistant's text; empty means a fixed sentence.
 	Reply string
+	// ReplyFor, when set, chooses the text by the requested model.
+	ReplyFor func(model string) string
 	// PromptTokens, CompletionTokens and CachedTokens are reported usage.
 	PromptTokens, CompletionTokens, CachedTokens int
 	// Fault, when set, is asked for each request and may fail it.
@@ -79,7 +81,10 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
-func (s *Server) reply() string {
+func (s *Server) reply(model string) string {
+	if s.ReplyFor != nil {
+		return s.ReplyFor(model)
+	}
 	if s.Reply != "" {
 		return s.Reply
 	}
@@ -190,7 +195,7 @@ func resetConn(w http.ResponseWriter) {
 const toolArgs = `{"city":"Paris","unit":"celsius"}`
 
 func (s *Server) complete(w http.ResponseWriter, model string, tools bool) {
-	msg := `{"role":"assistant","content":` + strconv.Quote(s.reply()) + `,"refusal":null,"annotations":[]}`
+	msg := `{"role":"assistant","content":` + strconv.Quote(s.reply(model)) + `,"refusal":null,"annotations":[]}`
 	finish := "stop"
 	if tools {
 		msg = `{"role":"assistant","content":null,"tool_calls":[{"id":"call_abc123","type":"function","function":{"name":"get_weather","arguments":` + strconv.Quote(toolArgs) + `}}],"refusal":null,"annotations":[]}`
@@ -221,7 +226,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, model string, to
 			pieces = append(pieces, toolArgs[i:min(i+8, len(toolArgs))])
 		}
 	} else {
-		words := strings.SplitAfter(s.reply(), " ")
+		words := strings.SplitAfter(s.reply(model), " ")
 		pieces = words
 	}
 	for i, p := range pieces {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
@@ -147,6 +148,9 @@ func (g *Gateway) backoff(ctx context.Context, n int) error {
 // Chat runs a non-streamed chat call, failing over between deployments on
 // retryable errors, and records it. Resolve must have succeeded.
 func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Response, error) {
+	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
+		return g.cascade(ctx, c, rt, req)
+	}
 	var err error
 	for {
 		d, ok := g.next(c, err)
@@ -245,6 +249,15 @@ func timeoutError(ctx context.Context, c *Call, err error) error {
 // The returned Stream must be ended with Finish; the call is recorded then.
 func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*Stream, error) {
 	c.Stream = true
+	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
+		// A cascade must judge a whole answer before the client sees it:
+		// run it, then stream the answer that passed.
+		resp, err := g.cascade(ctx, c, rt, req)
+		if err != nil {
+			return nil, err
+		}
+		return &Stream{g: g, c: c, s: newReplay(resp.ID, resp.Model, resp), recorded: true}, nil
+	}
 	var err error
 	for {
 		d, ok := g.next(c, err)
@@ -300,6 +313,8 @@ type Stream struct {
 	usage        llm.Usage
 	ttft         time.Duration
 	done         bool
+	// recorded is set when the call was already recorded (a replay).
+	recorded bool
 }
 
 // Recv returns the next event (see llm.Stream).
@@ -338,6 +353,9 @@ func (s *Stream) Finish(err error) {
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
+	if s.recorded {
+		return
+	}
 	s.d.End(time.Since(s.attemptStart), s.ttft, err)
 	var ttft *time.Duration
 	if s.ttft > 0 {
@@ -365,7 +383,7 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 		Time: c.Start, RequestID: c.RequestID, Tags: c.Tags, Surface: c.Surface, Model: c.Model, Stream: c.Stream,
 		InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CachedTokens: usage.CachedInputTokens,
 		Status: status, ErrorType: errType, LatencyMS: float64(latency.Microseconds()) / 1000,
-		Route: c.Route, Attempts: c.Attempts,
+		Route: c.Route, Attempts: c.Attempts, RouteReason: c.Reason,
 	}
 	if c.Key != nil {
 		rec.KeyID, rec.KeyName = c.Key.ID, c.Key.Name

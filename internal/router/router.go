@@ -26,6 +26,8 @@ type Route struct {
 	Members   []Member
 	Balancer  Balancer
 	Fallbacks []string
+	// Config is the route's configuration (zero for a plain model).
+	Config config.Route
 	// single is true for the implicit route of a plain model.
 	single bool
 }
@@ -110,7 +112,7 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
-		route := &Route{Name: rc.Name, Balancer: b, Fallbacks: rc.Fallbacks}
+		route := &Route{Name: rc.Name, Balancer: b, Fallbacks: rc.Fallbacks, Config: rc}
 		for _, dc := range rc.Deployments {
 			d := r.deployment(dc.Model)
 			if d == nil {
@@ -274,6 +276,13 @@ type Plan struct {
 
 // Route is the name of the route the plan is on now.
 func (p *Plan) Route() string { return p.chain[p.pos].Name }
+
+// Current is the route the plan is on now.
+func (p *Plan) Current() *Route { return p.chain[p.pos] }
+
+// Deployment returns the deployment of a model name, for callers that need
+// a specific one (a cascade's judge).
+func (r *Router) Deployment(name string) *Deployment { return r.deployment(name) }
 
 // Next returns the next deployment to try, or nil when none is left.
 // Deployments cooling down are skipped while any other is available.

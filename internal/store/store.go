@@ -52,6 +52,7 @@ var migrations = []string{
 	`ALTER TABLE usage ADD COLUMN route TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE usage ADD COLUMN deployment TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE usage ADD COLUMN route_reason TEXT NOT NULL DEFAULT ''`,
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
