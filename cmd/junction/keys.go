@@ -95,7 +95,7 @@ func keysCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, revoke)
+	cmd.AddCommand(create, list, revoke, awsCredentialsCmd(c))
 	return cmd
 }
 

@@ -43,11 +43,12 @@ type Store struct {
 	db   *sql.DB
 	mu   sync.RWMutex
 	live map[string]*Key // by hash
+	byID map[string]*Key // the live keys by id
 }
 
 // Open loads the live keys from db.
 func Open(ctx context.Context, db *sql.DB) (*Store, error) {
-	s := &Store{db: db, live: map[string]*Key{}}
+	s := &Store{db: db, live: map[string]*Key{}, byID: map[string]*Key{}}
 	rows, err := db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at FROM keys WHERE revoked_at IS NULL`)
 	if err != nil {
 		return nil, err
@@ -59,6 +60,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 			return nil, err
 		}
 		s.live[k.hash] = k
+		s.byID[k.ID] = k
 	}
 	return s, rows.Err()
 }
@@ -103,6 +105,16 @@ func (s *Store) Authenticate(token string) (*Key, bool) {
 	hex.Encode(buf[:], h[:])
 	s.mu.RLock()
 	k, ok := s.live[string(buf[:])]
+	s.mu.RUnlock()
+	return k, ok
+}
+
+// Live returns the live (not revoked) key with id. Credentials that stand
+// for a key, such as AWS access keys, use it to find their key and to stop
+// working once it is revoked.
+func (s *Store) Live(id string) (*Key, bool) {
+	s.mu.RLock()
+	k, ok := s.byID[id]
 	s.mu.RUnlock()
 	return k, ok
 }
@@ -152,6 +164,7 @@ func (s *Store) insert(ctx context.Context, name, plaintext string, tags map[str
 	}
 	s.mu.Lock()
 	s.live[k.hash] = k
+	s.byID[k.ID] = k
 	s.mu.Unlock()
 	return k, nil
 }
@@ -201,10 +214,9 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 		return nil // already revoked
 	}
 	s.mu.Lock()
-	for h, k := range s.live {
-		if k.ID == id {
-			delete(s.live, h)
-		}
+	if k, ok := s.byID[id]; ok {
+		delete(s.live, k.hash)
+		delete(s.byID, id)
 	}
 	s.mu.Unlock()
 	return nil

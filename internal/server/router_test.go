@@ -65,8 +65,9 @@ func TestFailoverToAnotherDeployment(t *testing.T) {
 
 func TestNoRetryOnClientErrorsOrAfterFirstByte(t *testing.T) {
 	var backupCalls atomic.Int64
-	fault := fakeopenai.Fault{Status: 400, Message: "bad schema"}
-	primary := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return fault }}
+	var fault atomic.Pointer[fakeopenai.Fault]
+	fault.Store(&fakeopenai.Fault{Status: 400, Message: "bad schema"})
+	primary := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return *fault.Load() }}
 	backup := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { backupCalls.Add(1); return fakeopenai.Fault{} }}
 	j := twoUpstreams(t, primary, backup, `  - {name: chat, deployments: [{model: gpt-4o-mini, weight: 1000000}, {model: backup-mini, weight: 1}]}`)
 	status, _, b := j.do("POST", "/v1/chat/completions", adminKey, `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`)
@@ -75,7 +76,7 @@ func TestNoRetryOnClientErrorsOrAfterFirstByte(t *testing.T) {
 	}
 	// A stream cut after its first byte reached the client ends with an
 	// error event; it is not replayed on the backup (no duplicate output).
-	fault = fakeopenai.Fault{CutAfter: 2}
+	fault.Store(&fakeopenai.Fault{CutAfter: 2})
 	status, _, b = j.do("POST", "/v1/chat/completions", adminKey, `{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	if status != 200 || !strings.Contains(string(b), `data: {"error"`) || strings.Contains(string(b), "[DONE]") || backupCalls.Load() != 0 {
 		t.Fatalf("cut stream: %s (backup calls %d)", b, backupCalls.Load())

@@ -23,7 +23,10 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
+	anthropicapi "github.com/junctionhq/junction/internal/api/anthropic"
+	bedrockapi "github.com/junctionhq/junction/internal/api/bedrock"
 	oaiapi "github.com/junctionhq/junction/internal/api/openai"
+	"github.com/junctionhq/junction/internal/awscreds"
 	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/keys"
@@ -32,6 +35,7 @@ import (
 	"github.com/junctionhq/junction/internal/metrics"
 	"github.com/junctionhq/junction/internal/provider"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/secret"
 	"github.com/junctionhq/junction/internal/store"
 )
 
@@ -103,7 +107,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	mux := http.NewServeMux()
 	oai := &oaiapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
 	oai.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, false, oaiapi.WriteError, h) })
-	adm := &admin.Handler{Keys: s.keys, DB: db}
+	ant := &anthropicapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
+	ant.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, false, anthropicapi.WriteError, h) })
+	// Bedrock runtime: AWS SDK clients sign with access keys issued for a
+	// Junction key (kept sealed under the data directory's master key).
+	creds, err := awscreds.Open(ctx, db, filepath.Join(cfg.Server.DataDir, secret.KeyFile))
+	if err != nil {
+		s.ledger.Close(ctx)
+		db.Close()
+		return nil, err
+	}
+	brk := &bedrockapi.Handler{Gateway: gw, Auth: api.NewAWSAuth(s.keys, creds, bedrockapi.SigningName), MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
+	brk.Register(mux)
+	adm := &admin.Handler{Keys: s.keys, DB: db, AWSCreds: creds}
 	adm.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, true, admin.WriteError, h) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,8 +238,9 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestUpstreamFaults(t *testing.T) {
-	fault := fakeopenai.Fault{}
-	fake := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return fault }}
+	var fault atomic.Pointer[fakeopenai.Fault]
+	fault.Store(&fakeopenai.Fault{})
+	fake := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return *fault.Load() }}
 	j := start(t, fake, "")
 	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
 	cases := []struct {
@@ -257,7 +259,7 @@ func TestUpstreamFaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fault = tc.fault
+			fault.Store(&tc.fault)
 			status, hdr, b := j.do("POST", "/v1/chat/completions", adminKey, body)
 			if status != tc.status {
 				t.Fatalf("status %d, want %d: %s", status, tc.status, b)
@@ -273,12 +275,13 @@ func TestUpstreamFaults(t *testing.T) {
 }
 
 func TestStreamFailuresAreNeverSilent(t *testing.T) {
-	fault := fakeopenai.Fault{}
-	fake := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return fault }}
+	var fault atomic.Pointer[fakeopenai.Fault]
+	fault.Store(&fakeopenai.Fault{})
+	fake := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return *fault.Load() }}
 	j := start(t, fake, "")
 	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	for _, f := range []fakeopenai.Fault{{CutAfter: 2}, {ErrorAfter: 2}} {
-		fault = f
+		fault.Store(&f)
 		status, _, b := j.do("POST", "/v1/chat/completions", adminKey, body)
 		if status != 200 {
 			t.Fatalf("status %d", status)

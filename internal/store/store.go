@@ -53,6 +53,16 @@ var migrations = []string{
 	`ALTER TABLE usage ADD COLUMN deployment TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`,
 	`ALTER TABLE usage ADD COLUMN route_reason TEXT NOT NULL DEFAULT ''`,
+	// AWS access-key pairs issued for a Junction key (SigV4 surfaces).
+	// The secret is AES-GCM sealed under the data directory's master.key.
+	`CREATE TABLE aws_credentials (
+		access_key_id      TEXT PRIMARY KEY,
+		key_id             TEXT NOT NULL REFERENCES keys(id),
+		secret_ciphertext  BLOB NOT NULL,
+		created_at         INTEGER NOT NULL,
+		revoked_at         INTEGER
+	)`,
+	`CREATE INDEX aws_credentials_key ON aws_credentials(key_id)`,
 }
 
 // Open opens (creating if needed) the database at path and migrates it.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/awscreds"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
@@ -22,6 +23,9 @@ import (
 type Handler struct {
 	Keys *keys.Store
 	DB   *sql.DB
+	// AWSCreds issues AWS access keys for keys; nil leaves those routes
+	// out.
+	AWSCreds *awscreds.Store
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 }
@@ -33,6 +37,9 @@ func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Hand
 	mux.Handle("DELETE /api/v1/keys/{id}", auth(http.HandlerFunc(h.revokeKey)))
 	mux.Handle("GET /api/v1/usage", auth(http.HandlerFunc(h.usage)))
 	mux.Handle("GET /api/v1/usage/records", auth(http.HandlerFunc(h.records)))
+	if h.AWSCreds != nil {
+		h.registerAWSCredentials(mux, auth)
+	}
 }
 
 // WriteError writes e as {"error":{"message","type","param"}}.

@@ -1,11 +1,13 @@
 // Package anthropic is the outbound adapter for the Anthropic Messages API
-// (POST /v1/messages). It translates canonical llm requests into Anthropic's
-// wire format, sends them, and translates complete responses and SSE
-// streams back into llm types, mapping every failure to an *llm.Error.
+// (POST /v1/messages). It sends canonical llm requests in Anthropic's wire
+// format and reads complete responses and SSE streams back into llm types,
+// mapping every failure to an *llm.Error. The wire format itself, and its
+// translation, live in internal/anthropicwire, shared with the inbound
+// Anthropic surface.
 //
 // It is not an inbound surface: serving the Anthropic API to clients lives
-// elsewhere, and only hands this adapter unmodelled fields through
-// llm.Request.Extra with Dialect set to "anthropic".
+// in internal/api/anthropic, and only hands this adapter unmodelled fields
+// through llm.Request.Extra with Dialect set to anthropicwire.Dialect.
 package anthropic
 
 import (
@@ -16,17 +18,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/junctionhq/junction/internal/anthropicwire"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/upstream"
 )
-
-// apiVersion is the anthropic-version header this adapter's wire structs
-// are written against.
-const apiVersion = "2023-06-01"
-
-// dialect is the llm.Request.Dialect under which Request.Extra fields are
-// forwarded into the upstream body.
-const dialect = "anthropic"
 
 // defaultMaxTokens is sent when neither the request nor the Config sets a
 // limit, because Anthropic rejects requests without max_tokens.
@@ -96,11 +91,11 @@ func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, e
 	if err != nil {
 		return nil, upstream.TransportError(ctx, p.name, err)
 	}
-	var w wireResponse
-	if err := json.Unmarshal(body, &w); err != nil {
+	r, err := anthropicwire.DecodeResponse(body)
+	if err != nil {
 		return nil, upstream.Garbage(p.name, err)
 	}
-	return w.canonical(), nil
+	return r, nil
 }
 
 // ChatStream sends req with stream set and returns the response as a
@@ -117,7 +112,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream
 // send posts req and returns a 2xx response whose body the caller must
 // close; any other answer is returned as an error.
 func (p *Provider) send(ctx context.Context, req *llm.Request, stream bool) (*http.Response, error) {
-	body, err := encodeRequest(req, p.maxTokens, stream)
+	body, err := anthropicwire.EncodeRequest(req, p.maxTokens, stream)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +125,7 @@ func (p *Provider) send(ctx context.Context, req *llm.Request, stream bool) (*ht
 	if p.apiKey != "" {
 		h["X-Api-Key"] = []string{p.apiKey}
 	}
-	h["Anthropic-Version"] = []string{apiVersion}
+	h["Anthropic-Version"] = []string{anthropicwire.Version}
 	h["Content-Type"] = []string{"application/json"}
 	resp, err := p.client.Do(hreq)
 	if err != nil {
@@ -146,9 +141,7 @@ func (p *Provider) send(ctx context.Context, req *llm.Request, stream bool) (*ht
 // statusError reads an Anthropic error body,
 // {"type":"error","error":{"type":...,"message":...}}, and maps it.
 func (p *Provider) statusError(resp *http.Response) error {
-	var w struct {
-		Error wireError `json:"error"`
-	}
+	var w anthropicwire.ErrorResponse
 	if b, err := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit)); err == nil {
 		// An unreadable or foreign body still maps by status alone.
 		_ = json.Unmarshal(b, &w)

@@ -2,9 +2,10 @@ package anthropic
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"testing"
+
+	"github.com/junctionhq/junction/internal/anthropicwire"
 )
 
 // BenchmarkChat measures a typical tool-using round trip: translating the
@@ -53,13 +54,11 @@ func BenchmarkTranslate(b *testing.B) {
 	resp := golden(b, "tool_use_response.json")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := encodeRequest(req, 4096, false); err != nil {
+		if _, err := anthropicwire.EncodeRequest(req, 4096, false); err != nil {
 			b.Fatal(err)
 		}
-		var w wireResponse
-		if err := json.Unmarshal(resp, &w); err != nil {
+		if _, err := anthropicwire.DecodeResponse(resp); err != nil {
 			b.Fatal(err)
 		}
-		_ = w.canonical()
 	}
 }

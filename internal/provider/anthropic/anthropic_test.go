@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/anthropicwire"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
@@ -167,10 +168,10 @@ func TestChatSendsMessagesRequest(t *testing.T) {
 	jsonEqual(t, r.body, golden(t, "tool_use_request.json"))
 }
 
-// body returns the JSON object encodeRequest writes for req.
+// body returns the JSON object the adapter writes for req.
 func body(t *testing.T, req *llm.Request, maxTokens int, stream bool) map[string]json.RawMessage {
 	t.Helper()
-	b, err := encodeRequest(req, maxTokens, stream)
+	b, err := anthropicwire.EncodeRequest(req, maxTokens, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,21 +326,6 @@ func TestChatResponse(t *testing.T) {
 				t.Fatalf("response\ngot:  %+v\nwant: %+v", *got, tt.want)
 			}
 		})
-	}
-}
-
-func TestStopReason(t *testing.T) {
-	for in, want := range map[string]llm.StopReason{
-		"end_turn":      llm.StopEnd,
-		"stop_sequence": llm.StopEnd,
-		"max_tokens":    llm.StopLength,
-		"tool_use":      llm.StopToolCalls,
-		"refusal":       llm.StopContentFilter,
-		"pause_turn":    llm.StopEnd,
-	} {
-		if got := stopReason(in); got != want {
-			t.Errorf("stopReason(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

@@ -190,7 +190,7 @@ func TestCancel(t *testing.T) {
 // TestGarbage checks that an answer that cannot be parsed is a 502.
 func TestGarbage(t *testing.T) {
 	var corrupt bytes.Buffer
-	if err := frames(t, "stream_text.json")[1].encode(&corrupt); err != nil {
+	if err := frames(t, "stream_text.json")[1].Encode(&corrupt); err != nil {
 		t.Fatal(err)
 	}
 	b := corrupt.Bytes()

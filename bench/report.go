@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Goals from the issue: Junction's own cost per request must be tiny.
+const (
+	goalRPSRatio    = 0.60 // throughput through Junction / direct
+	goalAddedP50us  = 200  // added p50 latency of a plain request
+	goalChunkDelayU = 1000 // added delay of a streamed chunk
+)
+
+// report is one run: the machine, the settings, every scenario and the
+// comparisons drawn from them.
+type report struct {
+	Date     string      `json:"date"`
+	Machine  machine     `json:"machine"`
+	Settings *settings   `json:"settings"`
+	Results  []Result    `json:"results"`
+	Loaded   *comparison `json:"loaded"`
+	Unloaded *comparison `json:"unloaded,omitempty"`
+	Goals    []goal      `json:"goals"`
+	Ledger   ledgerCheck `json:"ledger"`
+}
+
+type machine struct {
+	CPUs       int    `json:"cpus"`
+	CPUModel   string `json:"cpu_model"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+}
+
+// ledgerCheck compares the usage records Junction wrote with the requests
+// sent through it (warmups included).
+type ledgerCheck struct {
+	Records int `json:"records"`
+	Sent    int `json:"requests_sent"`
+}
+
+// comparison sets Junction, and the reference proxy, against direct at
+// one concurrency.
+type comparison struct {
+	Concurrency    int    `json:"concurrency"`
+	JunctionPlain  delta  `json:"junction_plain"`
+	JunctionStream delta  `json:"junction_stream"`
+	ProxyPlain     *delta `json:"proxy_plain,omitempty"`
+	ProxyStream    *delta `json:"proxy_stream,omitempty"`
+
+	results map[string]*Result // by scenario name
+}
+
+// delta is one target against direct: RPSRatio is target/direct, Added
+// values are target minus direct in µs.
+type delta struct {
+	RPSRatio      float64 `json:"rps_ratio"`
+	AddedP50      float64 `json:"added_p50_us"`
+	AddedP90      float64 `json:"added_p90_us"`
+	AddedP99      float64 `json:"added_p99_us"`
+	TTFTAddedP50  float64 `json:"ttft_added_p50_us,omitempty"`
+	TTFTAddedP99  float64 `json:"ttft_added_p99_us,omitempty"`
+	ChunkAddedP50 float64 `json:"chunk_delay_added_p50_us,omitempty"`
+	ChunkAddedP99 float64 `json:"chunk_delay_added_p99_us,omitempty"`
+}
+
+func against(r, direct *Result) delta {
+	d := delta{
+		RPSRatio: ratio(r.RPS, direct.RPS),
+		AddedP50: r.Latency.P50 - direct.Latency.P50,
+		AddedP90: r.Latency.P90 - direct.Latency.P90,
+		AddedP99: r.Latency.P99 - direct.Latency.P99,
+	}
+	if r.Stream {
+		d.TTFTAddedP50 = r.TTFT.P50 - direct.TTFT.P50
+		d.TTFTAddedP99 = r.TTFT.P99 - direct.TTFT.P99
+		d.ChunkAddedP50 = r.ChunkDelay.P50 - direct.ChunkDelay.P50
+		d.ChunkAddedP99 = r.ChunkDelay.P99 - direct.ChunkDelay.P99
+	}
+	return d
+}
+
+// goal is one of the issue's goals and whether this run met it.
+type goal struct {
+	Name     string  `json:"name"`
+	Target   string  `json:"target"`
+	Measured float64 `json:"measured"`
+	Unit     string  `json:"unit"`
+	Met      bool    `json:"met"`
+}
+
+func newReport(s *settings) *report {
+	return &report{
+		Date:     time.Now().UTC().Format(time.RFC3339),
+		Settings: s,
+		Machine: machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+			GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
+	}
+}
+
+// cpuModel is the first "model name" in /proc/cpuinfo, where there is one.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// compare draws the comparisons and judges the goals on the loaded pass.
+func (r *report) compare() {
+	byC := map[int]*comparison{}
+	for i := range r.Results {
+		res := &r.Results[i]
+		c := byC[res.Concurrency]
+		if c == nil {
+			c = &comparison{Concurrency: res.Concurrency, results: map[string]*Result{}}
+			byC[res.Concurrency] = c
+		}
+		c.results[res.Scenario] = res
+	}
+	for _, c := range byC {
+		pd, sd := c.results["plain-direct"], c.results["stream-direct"]
+		c.JunctionPlain = against(c.results["plain-junction"], pd)
+		c.JunctionStream = against(c.results["stream-junction"], sd)
+		if p := c.results["plain-proxy"]; p != nil {
+			d := against(p, pd)
+			c.ProxyPlain = &d
+		}
+		if p := c.results["stream-proxy"]; p != nil {
+			d := against(p, sd)
+			c.ProxyStream = &d
+		}
+	}
+	r.Loaded = byC[r.Settings.Concurrency]
+	if r.Settings.Concurrency != 1 {
+		r.Unloaded = byC[1]
+	}
+	jp, js := r.Loaded.JunctionPlain, r.Loaded.JunctionStream
+	r.Goals = []goal{
+		{Name: "throughput through Junction, plain", Target: fmt.Sprintf(">= %.0f%% of direct", goalRPSRatio*100),
+			Measured: round(jp.RPSRatio * 100), Unit: "%", Met: jp.RPSRatio >= goalRPSRatio},
+		{Name: "throughput through Junction, streamed", Target: fmt.Sprintf(">= %.0f%% of direct", goalRPSRatio*100),
+			Measured: round(js.RPSRatio * 100), Unit: "%", Met: js.RPSRatio >= goalRPSRatio},
+		{Name: "added p50 latency, plain", Target: fmt.Sprintf("< %d µs", goalAddedP50us),
+			Measured: round(jp.AddedP50), Unit: "µs", Met: jp.AddedP50 < goalAddedP50us},
+		{Name: "streamed chunk forwarded (added p99 chunk delay)", Target: fmt.Sprintf("< %d µs", goalChunkDelayU),
+			Measured: round(js.ChunkAddedP99), Unit: "µs", Met: js.ChunkAddedP99 < goalChunkDelayU},
+	}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func round(v float64) float64 { return float64(int64(v*10+0.5*sign(v))) / 10 }
+
+func sign(v float64) float64 {
+	if v < 0 {
+		return -1
+	}
+	return 1
+}
+
+// print writes the run as readable tables.
+func (r *report) print(out io.Writer) {
+	s := r.Settings
+	fmt.Fprintf(out, "\nJunction bench, %s: %d CPUs (%s), %s\n", r.Date, r.Machine.CPUs, r.Machine.CPUModel, r.Machine.GoVersion)
+	fmt.Fprintf(out, "gateway: %s; fake upstream in the harness, %d chunks per stream\n", s.Gateway, s.Chunks)
+	r.printPass(out, r.Loaded, fmt.Sprintf("%d connections, %v each after %v warmup", s.Concurrency, s.Duration, s.Warmup))
+	if r.Unloaded != nil {
+		r.printPass(out, r.Unloaded, fmt.Sprintf("1 connection (no queueing), %v each", s.Unloaded))
+	}
+	fmt.Fprintf(out, "\nledger: %d records for %d requests sent through Junction", r.Ledger.Records, r.Ledger.Sent)
+	if r.Ledger.Records != r.Ledger.Sent {
+		fmt.Fprint(out, "  <- MISMATCH")
+	}
+	fmt.Fprintln(out)
+
+	fmt.Fprintf(out, "\ngoals (at %d connections)\n", s.Concurrency)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "goal\ttarget\tmeasured\tmet\t")
+	for _, g := range r.Goals {
+		met := "NO"
+		if g.Met {
+			met = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f %s\t%s\t\n", g.Name, g.Target, g.Measured, g.Unit, met)
+	}
+	tw.Flush()
+}
+
+func (r *report) printPass(out io.Writer, c *comparison, title string) {
+	fmt.Fprintf(out, "\n== %s\n\n", title)
+	targets := []string{"direct", "proxy", "junction"}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "plain     \treq/s\tvs direct\tp50\tp90\tp99\tCPU/req harness\tCPU/req gateway\terrors\t")
+	for _, t := range targets {
+		res := c.results["plain-"+t]
+		if res == nil {
+			continue
+		}
+		fmt.Fprintf(tw, "%-10s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t, res.RPS, c.vs(res),
+			dur(res.Latency.P50), dur(res.Latency.P90), dur(res.Latency.P99), cpu(res.HarnessCPU), cpu(res.GatewayCPU), res.Errors)
+	}
+	for _, t := range targets[1:] {
+		if res := c.results["plain-"+t]; res != nil {
+			d := against(res, c.results["plain-direct"])
+			fmt.Fprintf(tw, "%-10s\t\t\t%s\t%s\t%s\t\t\t\t\n", t+" added", added(d.AddedP50), added(d.AddedP90), added(d.AddedP99))
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "streamed  \tstreams/s\tvs direct\tTTFT p50\tTTFT p99\tfull p50\tfull p99\tchunk delay p50\tchunk delay p99\tCPU/stream harness\tCPU/stream gateway\terrors\t")
+	for _, t := range targets {
+		res := c.results["stream-"+t]
+		if res == nil {
+			continue
+		}
+		fmt.Fprintf(tw, "%-10s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t, res.RPS, c.vs(res),
+			dur(res.TTFT.P50), dur(res.TTFT.P99), dur(res.Latency.P50), dur(res.Latency.P99),
+			dur(res.ChunkDelay.P50), dur(res.ChunkDelay.P99), cpu(res.HarnessCPU), cpu(res.GatewayCPU), res.Errors)
+	}
+	for _, t := range targets[1:] {
+		if res := c.results["stream-"+t]; res != nil {
+			d := against(res, c.results["stream-direct"])
+			fmt.Fprintf(tw, "%-10s\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\n", t+" added", added(d.TTFTAddedP50), added(d.TTFTAddedP99),
+				added(d.AddedP50), added(d.AddedP99), added(d.ChunkAddedP50), added(d.ChunkAddedP99))
+		}
+	}
+	tw.Flush()
+	for _, res := range r.Results {
+		if res.Concurrency == c.Concurrency && res.FirstError != "" {
+			fmt.Fprintf(out, "first error in %s: %s\n", res.Scenario, res.FirstError)
+		}
+	}
+}
+
+// vs is res's throughput against direct's, blank for direct itself.
+func (c *comparison) vs(res *Result) string {
+	if res.Via == "direct" {
+		return ""
+	}
+	kind := "plain"
+	if res.Stream {
+		kind = "stream"
+	}
+	return fmt.Sprintf("%.2fx", ratio(res.RPS, c.results[kind+"-direct"].RPS))
+}
+
+func cpu(us float64) string {
+	if us == 0 {
+		return "-"
+	}
+	return dur(us)
+}
+
+// dur formats microseconds.
+func dur(us float64) string {
+	if us >= 10000 || us <= -10000 {
+		return fmt.Sprintf("%.1fms", us/1000)
+	}
+	return fmt.Sprintf("%.0fµs", us)
+}
+
+func added(us float64) string {
+	if us >= 0 {
+		return "+" + dur(us)
+	}
+	return dur(us)
+}
+
+// write saves the report as indented JSON.
+func (r *report) write(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

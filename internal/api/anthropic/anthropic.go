@@ -1,0 +1,174 @@
+// Package anthropic is the inbound Anthropic surface: POST /v1/messages,
+// plain and streamed, so that an application written against an Anthropic
+// SDK reaches any model Junction serves — OpenAI-compatible, Anthropic or
+// Bedrock upstreams — with only its base URL and key changed.
+//
+// The wire format and its translation live in internal/anthropicwire; the
+// call itself, and its accounting, in internal/gateway. Token counting
+// (/v1/messages/count_tokens) and the Batches API are not served.
+package anthropic
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/junctionhq/junction/internal/anthropicwire"
+	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/sse"
+)
+
+// Surface is this surface's name in the ledger and metrics.
+const Surface = "anthropic"
+
+// Handler serves the Anthropic surface.
+type Handler struct {
+	Gateway      *gateway.Gateway
+	MaxBodyBytes int64
+	Log          *slog.Logger
+}
+
+// Register adds the surface's routes to mux, each wrapped by auth.
+func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
+	mux.Handle("POST /v1/messages", auth(http.HandlerFunc(h.messages)))
+}
+
+// WriteError writes e as an Anthropic error body with its status, passing
+// on the upstream's Retry-After.
+func WriteError(w http.ResponseWriter, r *http.Request, e *llm.Error) {
+	h := w.Header()
+	if e.RetryAfter != "" {
+		h.Set("Retry-After", e.RetryAfter)
+	}
+	setRequestID(w, r)
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	w.Write(anthropicwire.EncodeError(e.Type, clientMessage(e)))
+}
+
+// setRequestID sets request-id, where Anthropic's SDKs look for the id to
+// quote in their errors; it is Junction's X-Request-Id.
+func setRequestID(w http.ResponseWriter, r *http.Request) {
+	if id := api.InfoFrom(r.Context()).RequestID; id != "" {
+		w.Header()["Request-Id"] = []string{id}
+	}
+}
+
+// clientMessage is the error text clients see; it names the provider.
+func clientMessage(e *llm.Error) string {
+	if e.Provider != "" {
+		return "provider " + e.Provider + ": " + e.Message
+	}
+	return e.Message
+}
+
+func (h *Handler) call(r *http.Request) *gateway.Call {
+	info := api.InfoFrom(r.Context())
+	return &gateway.Call{Surface: Surface, RequestID: info.RequestID, Key: info.Key, Tags: info.Tags, Start: info.Start}
+}
+
+func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
+	c := h.call(r)
+	body, e := api.ReadBody(w, r, h.MaxBodyBytes)
+	if e != nil {
+		h.fail(w, r, c, e)
+		return
+	}
+	req, err := anthropicwire.DecodeRequest(body)
+	if err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
+	c.Model = req.Model
+	if err := h.Gateway.Resolve(c); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
+	if req.Stream {
+		h.stream(w, r, c, req)
+		return
+	}
+	resp, err := h.Gateway.Chat(r.Context(), c, req)
+	c.RouteHeaders(w.Header())
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	id := resp.ID
+	if id == "" {
+		id = "msg_" + c.RequestID
+	}
+	out, err := anthropicwire.EncodeResponse(resp, id, c.Model)
+	if err != nil {
+		e := llm.AsError(err)
+		if c.Target != nil {
+			e.Provider = c.Target.Provider
+		}
+		WriteError(w, r, e)
+		return
+	}
+	setRequestID(w, r)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+// fail records a request that failed before reaching a provider, then
+// answers it.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *gateway.Call, err error) {
+	h.Gateway.Finish(c, llm.Usage{}, nil, err)
+	WriteError(w, r, llm.AsError(err))
+}
+
+// stream relays a streamed call. A stream that fails after it began ends
+// with an error event and no message_stop, so that no client takes a cut
+// stream for a complete one.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call, req *llm.Request) {
+	s, err := h.Gateway.ChatStream(r.Context(), c, req)
+	c.RouteHeaders(w.Header())
+	if err != nil {
+		if errors.Is(err, r.Context().Err()) {
+			return // the client is gone; the call is recorded
+		}
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	setRequestID(w, r)
+	sw := sse.NewWriter(w)
+	enc := anthropicwire.StreamEncoder{ID: "msg_" + c.RequestID, Model: c.Model}
+	for {
+		ev, err := s.Recv()
+		if err != nil {
+			if err == io.EOF {
+				err = write(sw, enc.Finish())
+			} else if r.Context().Err() == nil {
+				// As Anthropic's own streams do, say overloaded_error or
+				// api_error: the request was fine, the upstream failed.
+				e := llm.AsError(err)
+				t := llm.ErrUpstream
+				if e.Type == llm.ErrOverloaded {
+					t = llm.ErrOverloaded
+				}
+				sw.Write(anthropicwire.EventError, anthropicwire.EncodeError(t, clientMessage(e)))
+			}
+			s.Finish(err)
+			return
+		}
+		if werr := write(sw, enc.Encode(ev)); werr != nil {
+			s.Finish(r.Context().Err())
+			return
+		}
+	}
+}
+
+// write sends frames, each flushed as it is written.
+func write(sw *sse.Writer, frames []anthropicwire.Frame) error {
+	for _, f := range frames {
+		if err := sw.Write(f.Name, f.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
