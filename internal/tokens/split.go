@@ -22,12 +22,12 @@ import (
 
 // Character classes of a rune, as the split patterns use them.
 const (
-	cLetter = 1 << iota // \p{L}
-	cNumber             // \p{N}
-	cSpace              // \s (unicode.IsSpace)
-	cNewline            // \r or \n
-	cUpper              // o200k's [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
-	cLower              // o200k's [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+	cLetter  = 1 << iota // \p{L}
+	cNumber              // \p{N}
+	cSpace               // \s (unicode.IsSpace)
+	cNewline             // \r or \n
+	cUpper               // o200k's [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+	cLower               // o200k's [\p{Ll}\p{Lm}\p{Lo}\p{M}]
 )
 
 var asciiClass [utf8.RuneSelf]uint8
