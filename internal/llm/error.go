@@ -52,6 +52,15 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
+// Public is the message clients see: the message, naming the provider
+// when one failed.
+func (e *Error) Public() string {
+	if e.Provider != "" {
+		return "provider " + e.Provider + ": " + e.Message
+	}
+	return e.Message
+}
+
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 

@@ -46,7 +46,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, e *llm.Error) {
 	setRequestID(w, r)
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
-	w.Write(anthropicwire.EncodeError(e.Type, clientMessage(e)))
+	w.Write(anthropicwire.EncodeError(e.Type, e.Public()))
 }
 
 // setRequestID sets request-id, where Anthropic's SDKs look for the id to
@@ -57,17 +57,8 @@ func setRequestID(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// clientMessage is the error text clients see; it names the provider.
-func clientMessage(e *llm.Error) string {
-	if e.Provider != "" {
-		return "provider " + e.Provider + ": " + e.Message
-	}
-	return e.Message
-}
-
 func (h *Handler) call(r *http.Request) *gateway.Call {
-	info := api.InfoFrom(r.Context())
-	return &gateway.Call{Surface: Surface, RequestID: info.RequestID, Key: info.Key, Tags: info.Tags, Start: info.Start}
+	return api.InfoFrom(r.Context()).Call(Surface)
 }
 
 func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +142,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 				if e.Type == llm.ErrOverloaded {
 					t = llm.ErrOverloaded
 				}
-				sw.Write(anthropicwire.EventError, anthropicwire.EncodeError(t, clientMessage(e)))
+				sw.Write(anthropicwire.EventError, anthropicwire.EncodeError(t, e.Public()))
 			}
 			s.Finish(err)
 			return

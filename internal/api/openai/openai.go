@@ -46,15 +46,7 @@ func WriteError(w http.ResponseWriter, _ *http.Request, e *llm.Error) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
-	w.Write(openaiwire.EncodeError(clientMessage(e), string(e.Type), e.Param, code))
-}
-
-// clientMessage is the error text clients see; it names the provider.
-func clientMessage(e *llm.Error) string {
-	if e.Provider != "" {
-		return "provider " + e.Provider + ": " + e.Message
-	}
-	return e.Message
+	w.Write(openaiwire.EncodeError(e.Public(), string(e.Type), e.Param, code))
 }
 
 func (h *Handler) call(r *http.Request, model string) *gateway.Call {
@@ -137,7 +129,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 				// Tell the client the stream failed; never end it as if
 				// it had succeeded.
 				e := llm.AsError(err)
-				sw.Write("", openaiwire.EncodeError(clientMessage(e), string(e.Type), "", e.Code))
+				sw.Write("", openaiwire.EncodeError(e.Public(), string(e.Type), "", e.Code))
 			}
 			s.Finish(err)
 			return
