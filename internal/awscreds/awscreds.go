@@ -159,7 +159,7 @@ func (s *Store) Create(ctx context.Context, keyID string) (*Credential, string, 
 // List returns the credentials of the Junction key keyID, revoked ones
 // included, oldest first.
 func (s *Store) List(ctx context.Context, keyID string) ([]*Credential, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT access_key_id, key_id, created_at, revoked_at FROM aws_credentials WHERE key_id = ? ORDER BY created_at, access_key_id`, keyID)
+	rows, err := s.db.QueryContext(ctx, `SELECT access_key_id, key_id, created_at, revoked_at FROM aws_credentials WHERE key_id = ? ORDER BY created_at, rowid`, keyID)
 	if err != nil {
 		return nil, err
 	}

@@ -91,17 +91,9 @@ func StreamException(e *llm.Error) string {
 	return "modelStreamErrorException"
 }
 
-// ErrorMessage is the text a client sees; it names the provider that
-// failed, if one did.
-func ErrorMessage(e *llm.Error) string {
-	if e.Provider != "" {
-		return "provider " + e.Provider + ": " + e.Message
-	}
-	return e.Message
-}
-
-// EncodeError returns the {"message": ...} body of an error.
+// EncodeError returns the {"message": ...} body of an error; the message
+// names the provider that failed, if one did.
 func EncodeError(e *llm.Error) []byte {
-	b, _ := json.Marshal(ErrorBody{Message: ErrorMessage(e)})
+	b, _ := json.Marshal(ErrorBody{Message: e.Public()})
 	return b
 }

@@ -65,6 +65,10 @@ type Call struct {
 	Attempts int
 	Stream   bool
 
+	// Counterfactual, when set, prices what the route's strongest
+	// candidate would have cost, for the ledger's savings report.
+	Counterfactual *ledger.Price
+
 	plan     *router.Plan
 	directed string // why the rules or preference changed the target
 }
@@ -396,6 +400,10 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 			cost := t.Price.Cost(usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens)
 			rec.CostUSD = &cost
 		}
+	}
+	if c.Counterfactual != nil && rec.CostUSD != nil {
+		cf := c.Counterfactual.Cost(usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens)
+		rec.CounterfactualUSD = &cf
 	}
 	if ttft != nil {
 		ms := float64(ttft.Microseconds()) / 1000

@@ -183,7 +183,7 @@ func (s *Store) HasAdmin() bool {
 
 // List returns every key, revoked ones included, oldest first.
 func (s *Store) List(ctx context.Context) ([]*Key, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at, revoked_at FROM keys ORDER BY created_at, id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at, revoked_at FROM keys ORDER BY created_at, rowid`)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,12 @@ type Row struct {
 	// their cost is not in CostUSD.
 	UnpricedRequests int64   `json:"unpriced_requests"`
 	AvgLatencyMS     float64 `json:"avg_latency_ms"`
+	// SavedUSD is what routing saved: the strongest candidates' cost
+	// minus the actual cost, over requests routed by a prompt router.
+	SavedUSD float64 `json:"saved_usd"`
+	// RoutedCounterfactualUSD is what those routed requests would have cost on the
+	// strongest candidates.
+	RoutedCounterfactualUSD float64 `json:"routed_counterfactual_usd"`
 }
 
 // Query selects records for a report.
@@ -74,7 +80,9 @@ func Report(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
 		return nil, err
 	}
 	query := `SELECT ` + col + ` AS g, COUNT(*), SUM(status >= 400), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
-		COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL AND status < 400), AVG(latency_ms)
+		COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL AND status < 400), AVG(latency_ms),
+		COALESCE(SUM(CASE WHEN counterfactual_cost_usd IS NOT NULL AND cost_usd IS NOT NULL THEN counterfactual_cost_usd - cost_usd END), 0),
+		COALESCE(SUM(counterfactual_cost_usd), 0)
 		FROM usage WHERE ts >= ? AND ts < ? GROUP BY g ORDER BY 7 DESC, 2 DESC, g`
 	args = append(args, q.From.UnixMilli(), q.To.UnixMilli())
 	rows, err := db.QueryContext(ctx, query, args...)
@@ -86,7 +94,7 @@ func Report(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
 	for rows.Next() {
 		var r Row
 		if err := rows.Scan(&r.Group, &r.Requests, &r.Errors, &r.InputTokens, &r.OutputTokens, &r.CachedTokens,
-			&r.CostUSD, &r.UnpricedRequests, &r.AvgLatencyMS); err != nil {
+			&r.CostUSD, &r.UnpricedRequests, &r.AvgLatencyMS, &r.SavedUSD, &r.RoutedCounterfactualUSD); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -99,7 +107,7 @@ func Report(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
 func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]Record, error) {
 	rows, err := db.QueryContext(ctx, `SELECT ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
 		stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
-		route, deployment, attempts, route_reason
+		route, deployment, attempts, route_reason, counterfactual_cost_usd
 		FROM usage WHERE ts >= ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
 	if err != nil {
 		return nil, err
@@ -111,10 +119,10 @@ func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]
 		var ts int64
 		var tags string
 		var stream int
-		var ttft, cost sql.NullFloat64
+		var ttft, cost, cf sql.NullFloat64
 		if err := rows.Scan(&ts, &r.RequestID, &r.KeyID, &r.KeyName, &tags, &r.Surface, &r.Model, &r.Provider,
 			&r.UpstreamModel, &stream, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.Status, &r.ErrorType,
-			&r.LatencyMS, &ttft, &cost, &r.Route, &r.Deployment, &r.Attempts, &r.RouteReason); err != nil {
+			&r.LatencyMS, &ttft, &cost, &r.Route, &r.Deployment, &r.Attempts, &r.RouteReason, &cf); err != nil {
 			return nil, err
 		}
 		r.Time = time.UnixMilli(ts).UTC()
@@ -124,6 +132,9 @@ func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]
 		}
 		if cost.Valid {
 			r.CostUSD = &cost.Float64
+		}
+		if cf.Valid {
+			r.CounterfactualUSD = &cf.Float64
 		}
 		if err := jsonUnmarshalString(tags, &r.Tags); err != nil {
 			return nil, err

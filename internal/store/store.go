@@ -63,6 +63,7 @@ var migrations = []string{
 		revoked_at         INTEGER
 	)`,
 	`CREATE INDEX aws_credentials_key ON aws_credentials(key_id)`,
+	`ALTER TABLE usage ADD COLUMN counterfactual_cost_usd REAL`,
 }
 
 // Open opens (creating if needed) the database at path and migrates it.

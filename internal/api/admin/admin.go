@@ -186,6 +186,8 @@ func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
 		total.CachedTokens += row.CachedTokens
 		total.CostUSD += row.CostUSD
 		total.UnpricedRequests += row.UnpricedRequests
+		total.SavedUSD += row.SavedUSD
+		total.RoutedCounterfactualUSD += row.RoutedCounterfactualUSD
 		latencySum += row.AvgLatencyMS * float64(row.Requests)
 	}
 	if total.Requests > 0 {
