@@ -330,6 +330,16 @@ func (s *Stream) Recv() (llm.Event, error) {
 	return s.recv()
 }
 
+// Pending reports whether the next event is already at hand, so that a
+// surface may write it together with the current one.
+func (s *Stream) Pending() bool {
+	if s.hasFirst {
+		return true
+	}
+	p, ok := s.s.(interface{ Pending() bool })
+	return ok && p.Pending()
+}
+
 func (s *Stream) recv() (llm.Event, error) {
 	ev, err := s.s.Recv()
 	if err != nil {

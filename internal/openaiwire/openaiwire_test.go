@@ -207,3 +207,61 @@ func TestDecodeChatRequestErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTextDeltaFastPathAgreesWithDecoder(t *testing.T) {
+	cases := []struct {
+		chunk string
+		fast  bool
+	}{
+		{`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}]}`, true},
+		{`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"delta":{"content":" wor"},"finish_reason":null}],"usage":null}`, true},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"a \"quoted\" word"},"finish_reason":null}]}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"x","tool_calls":[]},"finish_reason":null}]}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null},{"index":1,"delta":{"content":"y"},"finish_reason":null}]}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`, false},
+		{`{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"logprobs":{"content":[]},"finish_reason":null}]}`, false},
+	}
+	for _, tc := range cases {
+		_, fast := textDelta([]byte(tc.chunk))
+		if fast != tc.fast {
+			t.Errorf("fast path %v, want %v: %s", fast, tc.fast, tc.chunk)
+		}
+		// Whichever path runs, the events are those of a full decode.
+		var fastDec, slowDec ChunkDecoder
+		fastDec.started, slowDec.started = true, true
+		got, _, err := fastDec.Decode([]byte(tc.chunk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotCopy := append([]llm.Event(nil), got...)
+		var c Chunk
+		json.Unmarshal([]byte(tc.chunk), &c)
+		slowDec.pending = nil
+		want, _, _ := decodeFull(&slowDec, []byte(tc.chunk))
+		a, _ := json.Marshal(gotCopy)
+		b, _ := json.Marshal(want)
+		if string(a) != string(b) {
+			t.Errorf("events differ for %s:\nfast %s\nfull %s", tc.chunk, a, b)
+		}
+	}
+}
+
+// decodeFull runs the decoder with the fast path out of the way.
+func decodeFull(d *ChunkDecoder, data []byte) ([]llm.Event, *ErrorBody, error) {
+	d.started = false
+	evs, eb, err := d.Decode(data)
+	if len(evs) > 0 && evs[0].Type == llm.EventStart {
+		evs = evs[1:]
+	}
+	return evs, eb, err
+}
+
+func BenchmarkChunkDecode(b *testing.B) {
+	chunk := []byte(`{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","system_fingerprint":"fp_44709d6fcb","choices":[{"index":0,"delta":{"content":"Hello there"},"logprobs":null,"finish_reason":null}]}`)
+	d := ChunkDecoder{started: true}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		d.Decode(chunk)
+	}
+}

@@ -30,6 +30,17 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, 16<<10)}
 }
 
+// Ready reports whether a whole event is already buffered, so that Next
+// will return without waiting on the network.
+func (r *Reader) Ready() bool {
+	n := r.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.r.Peek(n)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
+}
+
 // Next returns the next event. It returns io.EOF when the body ends on a
 // message boundary and io.ErrUnexpectedEOF when it ends inside a message.
 func (r *Reader) Next() (Event, error) {
@@ -95,23 +106,25 @@ type Writer struct {
 // SSE headers are set; call it before writing anything else.
 func NewWriter(w io.Writer) *Writer {
 	sw := &Writer{w: w, buf: make([]byte, 0, 1024)}
+	sw.f, _ = w.(http.Flusher)
 	if rw, ok := w.(http.ResponseWriter); ok {
 		h := rw.Header()
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("Connection", "keep-alive")
 		h.Set("X-Accel-Buffering", "no")
-		sw.f = rw.(http.Flusher)
-		if sw.f == nil {
-			sw.f, _ = w.(http.Flusher)
-		}
 	}
 	return sw
 }
 
 // Write sends one event with the given name (omitted when empty) and data,
 // then flushes.
-func (w *Writer) Write(name string, data []byte) error {
+func (w *Writer) Write(name string, data []byte) error { return w.WriteMore(name, data, false) }
+
+// WriteMore sends one event and flushes it unless more is true: when the
+// next event is already at hand, one flush after it carries both, saving a
+// write system call without delaying either.
+func (w *Writer) WriteMore(name string, data []byte, more bool) error {
 	b := w.buf[:0]
 	if name != "" {
 		b = append(b, "event: "...)
@@ -125,8 +138,15 @@ func (w *Writer) Write(name string, data []byte) error {
 	if _, err := w.w.Write(b); err != nil {
 		return err
 	}
-	if w.f != nil {
+	if !more && w.f != nil {
 		w.f.Flush()
 	}
 	return nil
+}
+
+// Flush sends what WriteMore held back.
+func (w *Writer) Flush() {
+	if w.f != nil {
+		w.f.Flush()
+	}
 }

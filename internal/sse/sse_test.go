@@ -55,3 +55,37 @@ func TestWriter(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestReaderReady(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewReader(pr)
+	go pw.Write([]byte("data: a\n\ndata: b\n\ndata: par"))
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Ready() {
+		t.Fatal("a whole second event is buffered: Ready must say so")
+	}
+	r.Next()
+	if r.Ready() {
+		t.Fatal("only part of an event is buffered: Next would wait, so Ready must be false")
+	}
+	pw.Close()
+}
+
+func TestWriteMoreHoldsTheFlush(t *testing.T) {
+	rec := &flushCounter{}
+	w := NewWriter(rec)
+	w.WriteMore("", []byte("1"), true)
+	w.WriteMore("", []byte("2"), false)
+	if rec.flushes != 1 || rec.String() != "data: 1\n\ndata: 2\n\n" {
+		t.Fatalf("flushes %d body %q", rec.flushes, rec.String())
+	}
+}
+
+type flushCounter struct {
+	bytes.Buffer
+	flushes int
+}
+
+func (f *flushCounter) Flush() { f.flushes++ }

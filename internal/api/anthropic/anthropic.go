@@ -133,7 +133,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 		ev, err := s.Recv()
 		if err != nil {
 			if err == io.EOF {
-				err = write(sw, enc.Finish())
+				err = write(sw, enc.Finish(), false)
 			} else if r.Context().Err() == nil {
 				// As Anthropic's own streams do, say overloaded_error or
 				// api_error: the request was fine, the upstream failed.
@@ -147,17 +147,18 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 			s.Finish(err)
 			return
 		}
-		if werr := write(sw, enc.Encode(ev)); werr != nil {
+		if werr := write(sw, enc.Encode(ev), s.Pending()); werr != nil {
 			s.Finish(r.Context().Err())
 			return
 		}
 	}
 }
 
-// write sends frames, each flushed as it is written.
-func write(sw *sse.Writer, frames []anthropicwire.Frame) error {
-	for _, f := range frames {
-		if err := sw.Write(f.Name, f.Data); err != nil {
+// write sends frames and flushes after the last, unless more is true
+// (the next event is already at hand and will carry the flush).
+func write(sw *sse.Writer, frames []anthropicwire.Frame, more bool) error {
+	for i, f := range frames {
+		if err := sw.WriteMore(f.Name, f.Data, more || i < len(frames)-1); err != nil {
 			return err
 		}
 	}

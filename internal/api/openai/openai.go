@@ -138,7 +138,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 			continue
 		}
 		if chunk := enc.Encode(ev); chunk != nil {
-			if werr := sw.Write("", chunk); werr != nil {
+			if werr := sw.WriteMore("", chunk, s.Pending()); werr != nil {
 				s.Finish(r.Context().Err())
 				return
 			}

@@ -66,6 +66,9 @@ func (s *stream) Recv() (llm.Event, error) {
 	return llm.Event{}, s.err
 }
 
+// Pending reports whether the next event is already at hand.
+func (s *stream) Pending() bool { return len(s.queued) > 0 || s.r.Ready() }
+
 // Close closes the body. It may be called more than once, and from another
 // goroutine to abort a blocked Recv.
 func (s *stream) Close() error {

@@ -217,6 +217,9 @@ func (s *stream) Recv() (llm.Event, error) {
 	return ev, nil
 }
 
+// Pending reports whether the next event is already at hand.
+func (s *stream) Pending() bool { return len(s.queue) > 0 || s.r.Ready() }
+
 func (s *stream) Close() error {
 	s.once.Do(func() { s.body.Close() })
 	return nil
