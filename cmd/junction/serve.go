@@ -9,10 +9,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/logbuf"
 	"github.com/junctionhq/junction/internal/server"
 )
 
@@ -84,7 +86,7 @@ func newLogger(cfg *config.Config) (*slog.Logger, func(), error) {
 		return nil, nil, err
 	}
 	var w io.Writer = os.Stderr
-	closeFn := func() {}
+	var file *os.File
 	if cfg.Log.File != "" {
 		path := cfg.Log.File
 		if !filepath.IsAbs(path) {
@@ -97,8 +99,17 @@ func newLogger(cfg *config.Config) (*slog.Logger, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		file = f
 		w = io.MultiWriter(os.Stderr, f)
-		closeFn = func() { f.Close() }
+	}
+	// One write per batch of lines, not one or two per request.
+	buf := logbuf.New(w, 100*time.Millisecond)
+	w = buf
+	closeFn := func() {
+		buf.Close()
+		if file != nil {
+			file.Close()
+		}
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "text" {
