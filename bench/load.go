@@ -18,7 +18,7 @@ import (
 // scenario is one measured load: a kind of request sent to one target.
 type scenario struct {
 	Name   string // e.g. "plain-junction"
-	Via    string // "direct" or "junction"
+	Via    string // "direct", "proxy" or "junction"
 	Stream bool
 	URL    string // the chat-completions URL
 	// pid is the gateway's process, for its CPU time; 0 when there is no

@@ -15,9 +15,9 @@ import (
 
 // Goals from the issue: Junction's own cost per request must be tiny.
 const (
-	goalRPSRatio    = 0.60 // throughput through Junction / direct
-	goalAddedP50us  = 200  // added p50 latency of a plain request
-	goalChunkDelayU = 1000 // added delay of a streamed chunk
+	goalRPSRatio     = 0.60 // throughput through Junction / direct
+	goalAddedP50us   = 200  // added p50 latency of a plain request
+	goalChunkDelayUS = 1000 // added delay of a streamed chunk
 )
 
 // report is one run: the machine, the settings, every scenario and the
@@ -61,9 +61,15 @@ type comparison struct {
 }
 
 // delta is one target against direct: RPSRatio is target/direct, Added
-// values are target minus direct in µs.
+// values are target minus direct in µs. CPURatio is direct's CPU per
+// request over the target's (harness and gateway together): the
+// throughput ratio the machine would show if these processes had its CPUs
+// to themselves. Other work on a shared machine skews RPSRatio in the
+// gateways' favour, as a second process wins a second share of the CPUs;
+// CPURatio does not move with it.
 type delta struct {
 	RPSRatio      float64 `json:"rps_ratio"`
+	CPURatio      float64 `json:"cpu_ratio,omitempty"`
 	AddedP50      float64 `json:"added_p50_us"`
 	AddedP90      float64 `json:"added_p90_us"`
 	AddedP99      float64 `json:"added_p99_us"`
@@ -79,6 +85,9 @@ func against(r, direct *Result) delta {
 		AddedP50: r.Latency.P50 - direct.Latency.P50,
 		AddedP90: r.Latency.P90 - direct.Latency.P90,
 		AddedP99: r.Latency.P99 - direct.Latency.P99,
+	}
+	if r.HarnessCPU > 0 && direct.HarnessCPU > 0 {
+		d.CPURatio = direct.HarnessCPU / (r.HarnessCPU + r.GatewayCPU)
 	}
 	if r.Stream {
 		d.TTFTAddedP50 = r.TTFT.P50 - direct.TTFT.P50
@@ -160,8 +169,8 @@ func (r *report) compare() {
 			Measured: round(js.RPSRatio * 100), Unit: "%", Met: js.RPSRatio >= goalRPSRatio},
 		{Name: "added p50 latency, plain", Target: fmt.Sprintf("< %d µs", goalAddedP50us),
 			Measured: round(jp.AddedP50), Unit: "µs", Met: jp.AddedP50 < goalAddedP50us},
-		{Name: "streamed chunk forwarded (added p99 chunk delay)", Target: fmt.Sprintf("< %d µs", goalChunkDelayU),
-			Measured: round(js.ChunkAddedP99), Unit: "µs", Met: js.ChunkAddedP99 < goalChunkDelayU},
+		{Name: "streamed chunk forwarded (added p99 chunk delay)", Target: fmt.Sprintf("< %d µs", goalChunkDelayUS),
+			Measured: round(js.ChunkAddedP99), Unit: "µs", Met: js.ChunkAddedP99 < goalChunkDelayUS},
 	}
 }
 
@@ -198,13 +207,13 @@ func (r *report) print(out io.Writer) {
 
 	fmt.Fprintf(out, "\ngoals (at %d connections)\n", s.Concurrency)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "goal\ttarget\tmeasured\tmet\t")
+	fmt.Fprintf(tw, "%-48s\ttarget\tmeasured\tmet\t\n", "goal")
 	for _, g := range r.Goals {
 		met := "NO"
 		if g.Met {
 			met = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f %s\t%s\t\n", g.Name, g.Target, g.Measured, g.Unit, met)
+		fmt.Fprintf(tw, "%-48s\t%s\t%.1f %s\t%s\t\n", g.Name, g.Target, g.Measured, g.Unit, met)
 	}
 	tw.Flush()
 }
@@ -213,39 +222,39 @@ func (r *report) printPass(out io.Writer, c *comparison, title string) {
 	fmt.Fprintf(out, "\n== %s\n\n", title)
 	targets := []string{"direct", "proxy", "junction"}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "plain     \treq/s\tvs direct\tp50\tp90\tp99\tCPU/req harness\tCPU/req gateway\terrors\t")
+	fmt.Fprintln(tw, "plain     \treq/s\tvs direct\tby CPU\tp50\tp90\tp99\tCPU/req harness\tCPU/req gateway\terrors\t")
 	for _, t := range targets {
 		res := c.results["plain-"+t]
 		if res == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%-10s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t, res.RPS, c.vs(res),
+		fmt.Fprintf(tw, "%-10s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t, res.RPS, c.vs(res), c.vsCPU(res),
 			dur(res.Latency.P50), dur(res.Latency.P90), dur(res.Latency.P99), cpu(res.HarnessCPU), cpu(res.GatewayCPU), res.Errors)
 	}
 	for _, t := range targets[1:] {
 		if res := c.results["plain-"+t]; res != nil {
 			d := against(res, c.results["plain-direct"])
-			fmt.Fprintf(tw, "%-10s\t\t\t%s\t%s\t%s\t\t\t\t\n", t+" added", added(d.AddedP50), added(d.AddedP90), added(d.AddedP99))
+			fmt.Fprintf(tw, "%-10s\t\t\t\t%s\t%s\t%s\t\t\t\t\n", t+" added", added(d.AddedP50), added(d.AddedP90), added(d.AddedP99))
 		}
 	}
 	tw.Flush()
 
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "streamed  \tstreams/s\tvs direct\tTTFT p50\tTTFT p99\tfull p50\tfull p99\tchunk delay p50\tchunk delay p99\tCPU/stream harness\tCPU/stream gateway\terrors\t")
+	fmt.Fprintln(tw, "streamed  \tstreams/s\tvs direct\tby CPU\tTTFT p50\tTTFT p99\tfull p50\tfull p99\tchunk delay p50\tchunk delay p99\tCPU/stream harness\tCPU/stream gateway\terrors\t")
 	for _, t := range targets {
 		res := c.results["stream-"+t]
 		if res == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%-10s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t, res.RPS, c.vs(res),
+		fmt.Fprintf(tw, "%-10s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t, res.RPS, c.vs(res), c.vsCPU(res),
 			dur(res.TTFT.P50), dur(res.TTFT.P99), dur(res.Latency.P50), dur(res.Latency.P99),
 			dur(res.ChunkDelay.P50), dur(res.ChunkDelay.P99), cpu(res.HarnessCPU), cpu(res.GatewayCPU), res.Errors)
 	}
 	for _, t := range targets[1:] {
 		if res := c.results["stream-"+t]; res != nil {
 			d := against(res, c.results["stream-direct"])
-			fmt.Fprintf(tw, "%-10s\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\n", t+" added", added(d.TTFTAddedP50), added(d.TTFTAddedP99),
+			fmt.Fprintf(tw, "%-10s\t\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\n", t+" added", added(d.TTFTAddedP50), added(d.TTFTAddedP99),
 				added(d.AddedP50), added(d.AddedP99), added(d.ChunkAddedP50), added(d.ChunkAddedP99))
 		}
 	}
@@ -262,11 +271,19 @@ func (c *comparison) vs(res *Result) string {
 	if res.Via == "direct" {
 		return ""
 	}
-	kind := "plain"
-	if res.Stream {
-		kind = "stream"
+	return fmt.Sprintf("%.2fx", ratio(res.RPS, c.results[kind(res.Stream)+"-direct"].RPS))
+}
+
+// vsCPU is res's CPU-normalised throughput against direct's (see delta).
+func (c *comparison) vsCPU(res *Result) string {
+	if res.Via == "direct" {
+		return ""
 	}
-	return fmt.Sprintf("%.2fx", ratio(res.RPS, c.results[kind+"-direct"].RPS))
+	d := against(res, c.results[kind(res.Stream)+"-direct"])
+	if d.CPURatio == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", d.CPURatio)
 }
 
 func cpu(us float64) string {
