@@ -53,6 +53,10 @@ func usageCmd() *cobra.Command {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		if cf := out.Total.RoutedCounterfactualUSD; cf > 0 {
+			fmt.Fprintf(w, "\nPrompt routing saved $%.6f: %.1f%% of the $%.6f its requests would have cost on the strongest candidates.\n",
+				out.Total.SavedUSD, 100*out.Total.SavedUSD/cf, cf)
+		}
 		if out.Total.UnpricedRequests > 0 {
 			fmt.Fprintf(w, "\n%d requests used models with no known price; their cost is not included. Add a price in the config's models section.\n", out.Total.UnpricedRequests)
 		}

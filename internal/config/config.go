@@ -522,6 +522,7 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 		}
 	}
 	seen := map[string]bool{}
+	knnEmbedding := ""
 	for i, r := range c.Routes {
 		at := fmt.Sprintf("routes[%d]", i)
 		switch {
@@ -583,7 +584,10 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 			case "knn":
 				if !servable(r.EmbeddingModel) {
 					add("%s.embedding_model: the knn scorer needs a configured embeddings model", at)
+				} else if knnEmbedding != "" && knnEmbedding != r.EmbeddingModel {
+					add("%s.embedding_model: every knn prompt router must use the same embeddings model (%q)", at, knnEmbedding)
 				}
+				knnEmbedding = r.EmbeddingModel
 			default:
 				add("%s.scorer: %q is not one of features, knn", at, r.Scorer)
 			}

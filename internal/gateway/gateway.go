@@ -152,6 +152,7 @@ func (g *Gateway) backoff(ctx context.Context, n int) error {
 // Chat runs a non-streamed chat call, failing over between deployments on
 // retryable errors, and records it. Resolve must have succeeded.
 func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Response, error) {
+	c.Counterfactual = c.plan.Prepare(ctx, req)
 	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
 		return g.cascade(ctx, c, rt, req)
 	}
@@ -253,6 +254,7 @@ func timeoutError(ctx context.Context, c *Call, err error) error {
 // The returned Stream must be ended with Finish; the call is recorded then.
 func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*Stream, error) {
 	c.Stream = true
+	c.Counterfactual = c.plan.Prepare(ctx, req)
 	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
 		// A cascade must judge a whole answer before the client sees it:
 		// run it, then stream the answer that passed.

@@ -28,6 +28,8 @@ type Route struct {
 	Fallbacks []string
 	// Config is the route's configuration (zero for a plain model).
 	Config config.Route
+	// prompt is set for prompt_router routes.
+	prompt *promptRoute
 	// single is true for the implicit route of a plain model.
 	single bool
 }
@@ -119,6 +121,9 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 				return nil, fmt.Errorf("route %s: %q is not a model", rc.Name, dc.Model)
 			}
 			route.Members = append(route.Members, Member{D: d, Weight: dc.Weight})
+		}
+		if rc.Type == config.RoutePromptRouter {
+			route.prompt = newPromptRoute(route)
 		}
 		r.routes[rc.Name] = route
 		r.names = append(r.names, rc.Name)
@@ -270,6 +275,12 @@ type Plan struct {
 	tried []bool   // members of chain[pos] already tried
 	seen  map[*Deployment]bool
 	meta  Metadata
+	// req and ctx are the request being routed, for prompt routes.
+	req *llm.Request
+	ctx context.Context
+	// order is a prompt route's try order, and orderReason why.
+	order       []int
+	orderReason string
 	// Reason says why the last deployment handed out was chosen.
 	Reason string
 }
@@ -294,6 +305,17 @@ func (p *Plan) Next() (*Deployment, bool) {
 			for i, m := range rt.Members {
 				p.tried[i] = p.seen[m.D]
 			}
+			p.order = nil
+			if rt.prompt != nil {
+				p.order, p.orderReason = p.promptOrder(rt)
+			}
+		}
+		if p.order != nil {
+			if d, ok := p.nextInOrder(rt); ok {
+				return d, true
+			}
+			p.advance(rt)
+			continue
 		}
 		now := time.Now().UnixNano()
 		skip := make([]bool, len(rt.Members))
@@ -314,10 +336,7 @@ func (p *Plan) Next() (*Deployment, bool) {
 		if i := bal.Pick(rt.Members, skip); i >= 0 {
 			p.tried[i] = true
 			d := rt.Members[i].D
-			if p.seen == nil {
-				p.seen = map[*Deployment]bool{}
-			}
-			p.seen[d] = true
+			p.markSeen(d)
 			if p.pos > 0 {
 				reason = "fallback from " + p.chain[0].Name + ", " + reason
 			}
@@ -330,16 +349,48 @@ func (p *Plan) Next() (*Deployment, bool) {
 			p.Reason = reason
 			return d, true
 		}
-		// Route exhausted: move to its fallbacks.
-		for _, f := range rt.Fallbacks {
-			if fr := p.r.route(f); fr != nil && !p.inChain(fr) {
-				p.chain = append(p.chain, fr)
-			}
-		}
-		p.pos++
-		p.tried = nil
+		p.advance(rt)
 	}
 	return nil, false
+}
+
+// advance moves past an exhausted route to its fallbacks.
+func (p *Plan) advance(rt *Route) {
+	for _, f := range rt.Fallbacks {
+		if fr := p.r.route(f); fr != nil && !p.inChain(fr) {
+			p.chain = append(p.chain, fr)
+		}
+	}
+	p.pos++
+	p.tried = nil
+}
+
+// nextInOrder hands out a prompt route's next untried member in its order.
+func (p *Plan) nextInOrder(rt *Route) (*Deployment, bool) {
+	for k, i := range p.order {
+		if p.tried[i] {
+			continue
+		}
+		p.tried[i] = true
+		d := rt.Members[i].D
+		p.markSeen(d)
+		p.Reason = p.orderReason
+		if k > 0 {
+			p.Reason += ", escalated to " + d.Model
+		}
+		if p.pos > 0 {
+			p.Reason = "fallback from " + p.chain[0].Name + ", " + p.Reason
+		}
+		return d, true
+	}
+	return nil, false
+}
+
+func (p *Plan) markSeen(d *Deployment) {
+	if p.seen == nil {
+		p.seen = map[*Deployment]bool{}
+	}
+	p.seen[d] = true
 }
 
 func (p *Plan) inChain(rt *Route) bool {

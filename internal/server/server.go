@@ -33,6 +33,7 @@ import (
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/metrics"
+	"github.com/junctionhq/junction/internal/promptroute"
 	"github.com/junctionhq/junction/internal/provider"
 	"github.com/junctionhq/junction/internal/router"
 	"github.com/junctionhq/junction/internal/secret"
@@ -119,8 +120,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	brk := &bedrockapi.Handler{Gateway: gw, Auth: api.NewAWSAuth(s.keys, creds, bedrockapi.SigningName), MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
 	brk.Register(mux)
+	feedback, err := s.promptScorers(ctx, cfg, db)
+	if err != nil {
+		s.ledger.Close(ctx)
+		db.Close()
+		return nil, err
+	}
 	adm := &admin.Handler{Keys: s.keys, DB: db, AWSCreds: creds}
-	adm.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, true, admin.WriteError, h) })
+	adminAuth := func(h http.Handler) http.Handler { return api.Authenticate(s.keys, true, admin.WriteError, h) }
+	adm.Register(mux, adminAuth)
+	adm.RegisterFeedback(mux, adminAuth, feedback)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}`))
@@ -137,6 +146,42 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// promptScorers opens the prompt-feedback store and gives the router's
+// prompt routes their scorers. The knn scorer embeds prompts with the
+// embeddings model its routes name (they must agree on one).
+func (s *Server) promptScorers(ctx context.Context, cfg *config.Config, db *sql.DB) (*promptroute.FeedbackStore, error) {
+	embed := promptroute.EmbedFunc(func(context.Context, []string) ([][]float32, error) {
+		return nil, errors.New("no embeddings model is configured for prompt feedback: name one as embedding_model on a prompt_router route with scorer knn")
+	})
+	knnRoutes := 0
+	for _, rc := range cfg.Routes {
+		if rc.Type != config.RoutePromptRouter || rc.Scorer != "knn" {
+			continue
+		}
+		knnRoutes++
+		d := s.router.Deployment(rc.EmbeddingModel)
+		var e llm.Embedder
+		ok := false
+		if d != nil {
+			e, ok = d.Upstream.(llm.Embedder)
+		}
+		if !ok {
+			return nil, fmt.Errorf("routes %s: embedding_model %q has no embeddings API", rc.Name, rc.EmbeddingModel)
+		}
+		embed = promptroute.EmbedWith(e, d.UpstreamModel)
+	}
+	feedback, err := promptroute.OpenFeedback(ctx, db, embed)
+	if err != nil {
+		return nil, err
+	}
+	sc := router.Scorers{Features: promptroute.FeatureScorer{}}
+	if knnRoutes > 0 {
+		sc.KNN = promptroute.NewKNN(embed, feedback, 10)
+	}
+	s.router.SetScorers(sc)
+	return feedback, nil
 }
 
 // bootstrapAdmin makes sure an admin key exists: the configured one, or a

@@ -64,6 +64,16 @@ var migrations = []string{
 	)`,
 	`CREATE INDEX aws_credentials_key ON aws_credentials(key_id)`,
 	`ALTER TABLE usage ADD COLUMN counterfactual_cost_usd REAL`,
+	// Labelled prompts for the prompt router's nearest-neighbour scorer;
+	// embedding is the prompt's vector as little-endian float32s.
+	`CREATE TABLE prompt_feedback (
+		id          INTEGER PRIMARY KEY,
+		created_at  INTEGER NOT NULL,
+		prompt      TEXT NOT NULL,
+		model       TEXT NOT NULL,
+		good        INTEGER NOT NULL,
+		embedding   BLOB NOT NULL
+	)`,
 }
 
 // Open opens (creating if needed) the database at path and migrates it.

@@ -6,7 +6,7 @@ import (
 	"math"
 	"sync"
 
-	"github.com/tiktoken-go/tokenizer"
+	"github.com/tiktoken-go/tokenizer/codec"
 )
 
 // encoding is one tiktoken byte-pair encoding: a pre-tokenizer and the
@@ -15,8 +15,9 @@ import (
 // pointer-free table (a byte blob and an open-addressing index) that the
 // garbage collector never has to scan, and looked up without allocating.
 type encoding struct {
-	name tokenizer.Encoding
-	next func(s string, i int) int // end of the piece that starts at i
+	name  string
+	codec func() *codec.Codec       // the library's codec, the source of the ranks
+	next  func(s string, i int) int // end of the piece that starts at i
 
 	once  sync.Once
 	err   error
@@ -27,8 +28,11 @@ type encoding struct {
 }
 
 var (
-	cl100k = &encoding{name: tokenizer.Cl100kBase, next: nextCl100k}
-	o200k  = &encoding{name: tokenizer.O200kBase, next: nextO200k}
+	// The codecs are named directly, not through tokenizer.Get, so that
+	// the linker leaves out the vocabularies Junction does not use (each
+	// is compiled in as a map literal of several MB).
+	cl100k = &encoding{name: "cl100k_base", codec: codec.NewCl100kBase, next: nextCl100k}
+	o200k  = &encoding{name: "o200k_base", codec: codec.NewO200kBase, next: nextO200k}
 )
 
 // load builds the rank table on first use; later calls return at once.
@@ -38,10 +42,7 @@ func (e *encoding) load() error {
 }
 
 func (e *encoding) build() error {
-	c, err := tokenizer.Get(e.name)
-	if err != nil {
-		return fmt.Errorf("tokens: %s: %w", e.name, err)
-	}
+	c := e.codec()
 	// Ranks are dense from 0; stop after a long run of unknown ids
 	// (special tokens and the end of the table).
 	var toks []string

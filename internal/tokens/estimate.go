@@ -4,10 +4,11 @@ import "unicode/utf8"
 
 // Estimate returns a quick approximation of a text's token count, for
 // callers that need a length signal in microseconds rather than a count
-// (Count costs about 40 µs per KB; Estimate about 1 µs). It follows the
+// (Count costs about 15–20 µs per KB; Estimate about 2 µs). It follows the
 // shape of the BPE split patterns without looking anything up: a word
-// counts 1 token plus 1 per further 10 letters (with its leading space),
-// digits 1 per 3, symbols 1 per 2, a run of several spaces or of
+// counts 1 token plus 1 per further 10 letters (with its leading space or
+// symbol), digits 1 per 3, other symbols 1 per 2 (with their trailing
+// newlines), a space before digits, a run of several spaces or of
 // newlines 1; among other runes, 2-byte ones (Cyrillic, Greek, accented
 // Latin) count 1/2 and 3- or 4-byte ones (CJK, emoji) count 1. On the
 // sample in approx_test.go it is within ±15% of cl100k_base per text.
@@ -30,12 +31,12 @@ func Estimate(text string) int {
 		j := i + 1
 		switch {
 		case c&cLetter != 0:
-			for j < len(s) && asciiClass[s[j]]&cLetter != 0 {
+			for j < len(s) && s[j] < utf8.RuneSelf && asciiClass[s[j]]&cLetter != 0 {
 				j++
 			}
 			halves += 2 * (1 + (j-i)/10)
 		case c&cNumber != 0:
-			for j < len(s) && asciiClass[s[j]]&cNumber != 0 {
+			for j < len(s) && s[j] < utf8.RuneSelf && asciiClass[s[j]]&cNumber != 0 {
 				j++
 			}
 			halves += 2 * ((j - i + 2) / 3)
@@ -43,16 +44,23 @@ func Estimate(text string) int {
 			for j < len(s) && s[j] < utf8.RuneSelf && asciiClass[s[j]]&cSpace != 0 {
 				j++
 			}
-			// A lone space joins the next word; longer runs and
-			// newlines are a token of their own.
-			if j-i > 1 || c&cNewline != 0 {
+			// A lone space joins the next word or symbol; before a
+			// digit, longer runs and with newlines it is a token.
+			if j-i > 1 || c&cNewline != 0 || j < len(s) && s[j] < utf8.RuneSelf && asciiClass[s[j]]&cNumber != 0 {
 				halves += 2
 			}
 		default:
 			for j < len(s) && s[j] < utf8.RuneSelf && isPunct(asciiClass[s[j]]) {
 				j++
 			}
-			halves += (j - i + 1) / 2 * 2
+			n := j - i
+			if j < len(s) && s[j] < utf8.RuneSelf && asciiClass[s[j]]&cLetter != 0 {
+				n-- // the last symbol joins the next word (".Lock", "(x")
+			}
+			halves += (n + 1) / 2 * 2
+			for j < len(s) && (s[j] == '\n' || s[j] == '\r') {
+				j++ // and trailing newlines join the symbols
+			}
 		}
 		i = j
 	}

@@ -14,9 +14,9 @@ import (
 //	             \p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //
 // They are written out by hand because the backtracking regexp engine the
-// tokenizer library uses allocates per match and costs about 2 ms (cl100k)
-// to 6 ms (o200k) for a 4 KB prompt; these scanners walk the string once
-// without allocating. Each alternative's backtracking is resolved in
+// tokenizer library uses allocates per match: its Count of a 4 KB prompt
+// takes 0.65 ms (cl100k) to 0.9 ms (o200k) and allocates 300 KB. These
+// scanners walk the string once without allocating. Each alternative's backtracking is resolved in
 // closed form; split_test.go checks the pieces against the library's
 // regexps on a corpus and by fuzzing.
 

@@ -34,7 +34,7 @@ type ref struct {
 
 func reference(t testing.TB, e *encoding) ref {
 	t.Helper()
-	c, err := tokenizer.Get(e.name)
+	c, err := tokenizer.Get(tokenizer.Encoding(e.name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/junctionhq/junction/internal/llm"
+	"github.com/tiktoken-go/tokenizer"
 )
 
 // Counts and token ids published in OpenAI's cookbook "How to count
@@ -230,6 +231,20 @@ func BenchmarkCount(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				Count(model, prompt)
+			}
+		})
+	}
+	// The library's own Count, for comparison.
+	for _, enc := range []tokenizer.Encoding{tokenizer.Cl100kBase, tokenizer.O200kBase} {
+		c, err := tokenizer.Get(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("library/"+string(enc), func(b *testing.B) {
+			b.SetBytes(int64(len(prompt)))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Count(prompt)
 			}
 		})
 	}
