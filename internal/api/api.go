@@ -38,7 +38,7 @@ type Info struct {
 // Call starts a gateway call for this request on the given surface.
 func (i *Info) Call(surface string) *gateway.Call {
 	return &gateway.Call{Surface: surface, RequestID: i.RequestID, Key: i.Key, Tags: i.Tags, Meta: i.Meta,
-		Start: i.Start, InputTokens: -1}
+		Start: i.Start}
 }
 
 type infoKey struct{}

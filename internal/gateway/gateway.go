@@ -19,6 +19,7 @@ import (
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/metrics"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/tokens"
 )
 
 // StatusClientClosed is recorded for requests whose client hung up.
@@ -55,10 +56,11 @@ type Call struct {
 	Model string
 	// Target is the deployment that served (or last tried) the call.
 	Target *router.Target
-	// Meta is the request's routing metadata; InputTokens its estimated
-	// prompt size (-1 when unknown), for routing rules.
-	Meta        router.Metadata
-	InputTokens int
+	// Meta is the request's routing metadata.
+	Meta router.Metadata
+	// Prompt is the request, when the surface has decoded it; rules on
+	// prompt size count its tokens.
+	Prompt *llm.Request
 	// Route, Reason and Attempts say how the call was routed.
 	Route    string
 	Reason   string
@@ -88,7 +90,12 @@ func (c *Call) RouteHeaders(h http.Header) {
 // Resolve plans the call's routing — the model preference and rules
 // first, then the route — and fails with a 404 for an unknown model.
 func (g *Gateway) Resolve(c *Call) error {
-	name, why := g.Router.Direct(router.Request{Model: c.Model, Meta: c.Meta, Tags: c.Tags, InputTokens: c.InputTokens})
+	name, why := g.Router.Direct(router.Request{Model: c.Model, Meta: c.Meta, Tags: c.Tags, Tokens: func() int {
+		if c.Prompt == nil {
+			return -1
+		}
+		return tokens.Request(c.Model, c.Prompt)
+	}})
 	p, err := g.Router.PlanWith(name, c.Meta)
 	if err != nil {
 		return err

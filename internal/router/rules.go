@@ -8,8 +8,9 @@ type Request struct {
 	Model string
 	Meta  Metadata
 	Tags  map[string]string
-	// InputTokens is the estimated prompt size; -1 when unknown.
-	InputTokens int
+	// Tokens counts the prompt's tokens (-1 when unknown). It is called
+	// only when a rule bounds the prompt size, and at most once.
+	Tokens func() int
 }
 
 // Direct applies the model preference and the rules to a request and
@@ -20,8 +21,16 @@ func (r *Router) Direct(req Request) (string, string) {
 	if p := req.Meta.Preference; p != "" && p != name && r.route(p) != nil {
 		name, reason = p, "model preference "+p
 	}
+	counted := false
+	n := -1
+	count := func() int {
+		if !counted && req.Tokens != nil {
+			n, counted = req.Tokens(), true
+		}
+		return n
+	}
 	for _, rule := range r.rules {
-		if matches(rule.When, name, req) {
+		if matches(rule.When, name, req, count) {
 			if reason != "" {
 				reason += ", "
 			}
@@ -31,7 +40,7 @@ func (r *Router) Direct(req Request) (string, string) {
 	return name, reason
 }
 
-func matches(w config.RuleMatch, model string, req Request) bool {
+func matches(w config.RuleMatch, model string, req Request, tokens func() int) bool {
 	if w.Model != "" && w.Model != "*" && w.Model != model {
 		return false
 	}
@@ -55,10 +64,8 @@ func matches(w config.RuleMatch, model string, req Request) bool {
 		}
 	}
 	if w.MinInputTokens > 0 || w.MaxInputTokens > 0 {
-		if req.InputTokens < 0 {
-			return false
-		}
-		if req.InputTokens < w.MinInputTokens || w.MaxInputTokens > 0 && req.InputTokens > w.MaxInputTokens {
+		n := tokens()
+		if n < 0 || n < w.MinInputTokens || w.MaxInputTokens > 0 && n > w.MaxInputTokens {
 			return false
 		}
 	}

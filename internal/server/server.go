@@ -38,6 +38,7 @@ import (
 	"github.com/junctionhq/junction/internal/router"
 	"github.com/junctionhq/junction/internal/secret"
 	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/tokens"
 )
 
 // Server is a running Junction.
@@ -100,6 +101,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		s.ledger.Close(ctx)
 		db.Close()
 		return nil, err
+	}
+	for _, rule := range cfg.Rules {
+		if rule.When.MinInputTokens > 0 || rule.When.MaxInputTokens > 0 {
+			go tokens.Warm() // load the vocabularies before the first request needs them
+			break
+		}
 	}
 	s.registerLedgerMetrics()
 	gw := &gateway.Gateway{Router: s.router, Ledger: s.ledger, Metrics: s.metrics, Timeout: cfg.Server.UpstreamTimeout,

@@ -73,7 +73,7 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, c, err)
 		return
 	}
-	c.Model = req.Model
+	c.Model, c.Prompt = req.Model, req
 	if err := h.Gateway.Resolve(c); err != nil {
 		h.fail(w, r, c, err)
 		return

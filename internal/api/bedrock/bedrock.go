@@ -113,7 +113,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, body []byte) (*
 		err = applyRequestMetadata(c, meta)
 	}
 	if err == nil {
-		req.Model = c.Model
+		req.Model, c.Prompt = c.Model, req
 		err = h.Gateway.Resolve(c)
 	}
 	if err != nil {

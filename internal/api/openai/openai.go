@@ -68,7 +68,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.Model = req.Model
-	c.InputTokens = estimateTokens(req)
+	c.Prompt = req
 	if err := applyBodyMetadata(c, req); err != nil {
 		h.fail(w, r, c, err)
 		return
@@ -225,23 +225,4 @@ func applyBodyMetadata(c *gateway.Call, req *llm.Request) error {
 		req.Extra["metadata"], _ = json.Marshal(m)
 	}
 	return nil
-}
-
-// estimateTokens is a quick prompt-size estimate for routing rules: about
-// four characters a token.
-func estimateTokens(req *llm.Request) int {
-	n := 0
-	for _, m := range req.Messages {
-		n += 4
-		for _, p := range m.Content {
-			n += len(p.Text) / 4
-			if p.ToolCall != nil {
-				n += len(p.ToolCall.Arguments) / 4
-			}
-			if p.ToolResult != nil {
-				n += len(p.ToolResult.Content) / 4
-			}
-		}
-	}
-	return n
 }
