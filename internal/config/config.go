@@ -79,6 +79,12 @@ type Route struct {
 	// Fallbacks are routes or models tried, in order, when every
 	// deployment of this route failed.
 	Fallbacks []string `yaml:"fallbacks"`
+	// ContextFallbacks are tried when a request is too long for this
+	// route's models (models with larger context windows).
+	ContextFallbacks []string `yaml:"context_fallbacks"`
+	// PolicyFallbacks are tried when this route's model refuses a request
+	// on content policy (another provider).
+	PolicyFallbacks []string `yaml:"policy_fallbacks"`
 	// Type is balanced (default), cascade or prompt_router.
 	Type string `yaml:"type"`
 	// Checks are a cascade's tests of an answer: non_empty,
@@ -593,6 +599,13 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 			}
 		default:
 			add("%s.type: %q is not one of balanced, cascade, prompt_router", at, r.Type)
+		}
+		for field, list := range map[string][]string{"context_fallbacks": r.ContextFallbacks, "policy_fallbacks": r.PolicyFallbacks} {
+			for j, f := range list {
+				if f == r.Name || !routes[f] && !servable(f) {
+					add("%s.%s[%d]: %q is not another route or a model", at, field, j, f)
+				}
+			}
 		}
 		for j, f := range r.Fallbacks {
 			switch {

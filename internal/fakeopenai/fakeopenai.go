@@ -36,6 +36,9 @@ type Fault struct {
 	ErrorAfter int
 	// Garbage answers 200 with a body that is not JSON.
 	Garbage bool
+	// FinishReason, when set, replaces a plain answer's finish_reason
+	// (e.g. "content_filter" for a refusal).
+	FinishReason string
 }
 
 // Request is what the fake received.
@@ -158,7 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if stream, _ := req.Body["stream"].(bool); stream {
 			s.stream(w, r, model, hasTools, f)
 		} else {
-			s.complete(w, model, hasTools)
+			s.complete(w, model, hasTools, f)
 		}
 	case strings.HasSuffix(r.URL.Path, "/embeddings"):
 		s.embed(w, req)
@@ -194,12 +197,15 @@ func resetConn(w http.ResponseWriter) {
 
 const toolArgs = `{"city":"Paris","unit":"celsius"}`
 
-func (s *Server) complete(w http.ResponseWriter, model string, tools bool) {
+func (s *Server) complete(w http.ResponseWriter, model string, tools bool, f Fault) {
 	msg := `{"role":"assistant","content":` + strconv.Quote(s.reply(model)) + `,"refusal":null,"annotations":[]}`
 	finish := "stop"
 	if tools {
 		msg = `{"role":"assistant","content":null,"tool_calls":[{"id":"call_abc123","type":"function","function":{"name":"get_weather","arguments":` + strconv.Quote(toolArgs) + `}}],"refusal":null,"annotations":[]}`
 		finish = "tool_calls"
+	}
+	if f.FinishReason != "" {
+		finish = f.FinishReason
 	}
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, `{"id":"chatcmpl-fake123","object":"chat.completion","created":1741569952,"model":%q,"choices":[{"index":0,"message":%s,"logprobs":null,"finish_reason":%q}],"usage":%s,"service_tier":"default","system_fingerprint":"fp_fake"}`,

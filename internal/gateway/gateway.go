@@ -108,12 +108,16 @@ func (g *Gateway) Resolve(c *Call) error {
 
 // next moves the call to its next deployment, or reports none is left.
 func (g *Gateway) next(c *Call, lastErr error) (*router.Deployment, bool) {
-	max := g.MaxAttempts
-	if max < 1 {
-		max = 1
-	}
-	if c.Attempts >= max || (lastErr != nil && !llm.Retryable(lastErr)) {
+	if c.Attempts >= g.maxAttempts() {
 		return nil, false
+	}
+	if lastErr != nil && !llm.Retryable(lastErr) && !isRefusal(lastErr) {
+		// Too long for this route's models, or refused on policy: go to
+		// the route's context or policy fallbacks, if it has them.
+		kind := divertKind(lastErr)
+		if kind == "" || !c.plan.Divert(kind) {
+			return nil, false
+		}
 	}
 	d, ok := c.plan.Next()
 	if !ok {
@@ -130,7 +134,40 @@ func (g *Gateway) next(c *Call, lastErr error) (*router.Deployment, bool) {
 	return d, true
 }
 
+func (g *Gateway) maxAttempts() int {
+	if g.MaxAttempts < 1 {
+		return 1
+	}
+	return g.MaxAttempts
+}
+
+// divertKind says which fallbacks an error calls for, if any.
+func divertKind(err error) string {
+	switch llm.AsError(err).Type {
+	case llm.ErrContextWindow:
+		return "context"
+	case llm.ErrContentPolicy:
+		return "policy"
+	}
+	return ""
+}
+
+// refusal stands for an answer that finished with content_filter: the
+// model refused. It is only ever the last error of a call that has already
+// been diverted to its policy fallbacks.
+type refusal struct{ provider string }
+
+func (r *refusal) Error() string { return "content-policy refusal from " + r.provider }
+
+func isRefusal(err error) bool {
+	_, ok := err.(*refusal)
+	return ok
+}
+
 func describe(err error) string {
+	if r, ok := err.(*refusal); ok {
+		return r.Error()
+	}
 	e := llm.AsError(err)
 	if e.Provider != "" {
 		return strconv.Itoa(e.Status) + " from " + e.Provider
@@ -164,6 +201,7 @@ func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 		return g.cascade(ctx, c, rt, req)
 	}
 	var err error
+	var refused *llm.Response
 	for {
 		d, ok := g.next(c, err)
 		if !ok {
@@ -177,6 +215,13 @@ func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 		}
 		var resp *llm.Response
 		resp, err = g.chatOnce(ctx, c, d, req)
+		if err == nil && resp.StopReason == llm.StopContentFilter && c.Attempts < g.maxAttempts() && c.plan.Divert("policy") {
+			// The model refused; the route sends refusals elsewhere. The
+			// refused answer is recorded as an attempt of its own.
+			g.attempt(c, c.Attempts-1, resp.Usage, nil)
+			err, refused = &refusal{provider: d.Provider}, resp
+			continue
+		}
 		if err == nil {
 			g.Finish(c, resp.Usage, nil, nil)
 			return resp, nil
@@ -184,6 +229,11 @@ func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if isRefusal(err) {
+		// No policy fallback could be tried after all: the refusal stands.
+		g.Finish(c, refused.Usage, nil, nil)
+		return refused, nil
 	}
 	if err == nil {
 		err = llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no deployment of %q is available", c.Model)

@@ -22,6 +22,12 @@ const (
 	ErrTimeout        ErrorType = "timeout_error"
 	ErrInternal       ErrorType = "internal_error"
 	ErrOverloaded     ErrorType = "overloaded_error"
+	// ErrContextWindow is a request too long for the model's context
+	// window; a model with a larger one may serve it.
+	ErrContextWindow ErrorType = "context_length_exceeded"
+	// ErrContentPolicy is a request the upstream refused on content
+	// policy; another provider may serve it.
+	ErrContentPolicy ErrorType = "content_policy_violation"
 )
 
 // Error is an error with an HTTP status and a meaning, raised by the

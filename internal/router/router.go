@@ -281,6 +281,8 @@ type Plan struct {
 	// order is a prompt route's try order, and orderReason why.
 	order       []int
 	orderReason string
+	// diverted is the kind of the last Divert, for the reason.
+	diverted string
 	// Reason says why the last deployment handed out was chosen.
 	Reason string
 }
@@ -338,12 +340,12 @@ func (p *Plan) Next() (*Deployment, bool) {
 			d := rt.Members[i].D
 			p.markSeen(d)
 			if p.pos > 0 {
-				reason = "fallback from " + p.chain[0].Name + ", " + reason
+				reason = p.fallbackReason() + ", " + reason
 			}
 			if rt.single {
 				reason = "model"
 				if p.pos > 0 {
-					reason = "fallback from " + p.chain[0].Name
+					reason = p.fallbackReason()
 				}
 			}
 			p.Reason = reason
@@ -352,6 +354,32 @@ func (p *Plan) Next() (*Deployment, bool) {
 		p.advance(rt)
 	}
 	return nil, false
+}
+
+// Divert moves the plan to the current route's context or policy
+// fallbacks (kind "context" or "policy"), skipping what is left of the
+// route: its other deployments would fail the same way. It reports false
+// when the route names none.
+func (p *Plan) Divert(kind string) bool {
+	rt := p.chain[p.pos]
+	list := rt.Config.ContextFallbacks
+	if kind == "policy" {
+		list = rt.Config.PolicyFallbacks
+	}
+	var next []*Route
+	for _, f := range list {
+		if fr := p.r.route(f); fr != nil && !p.inChain(fr) {
+			next = append(next, fr)
+		}
+	}
+	if len(next) == 0 {
+		return false
+	}
+	p.chain = append(p.chain[:p.pos+1], next...)
+	p.pos++
+	p.tried = nil
+	p.diverted = kind
+	return true
 }
 
 // advance moves past an exhausted route to its fallbacks.
@@ -379,11 +407,21 @@ func (p *Plan) nextInOrder(rt *Route) (*Deployment, bool) {
 			p.Reason += ", escalated to " + d.Model
 		}
 		if p.pos > 0 {
-			p.Reason = "fallback from " + p.chain[0].Name + ", " + p.Reason
+			p.Reason = p.fallbackReason() + ", " + p.Reason
 		}
 		return d, true
 	}
 	return nil, false
+}
+
+func (p *Plan) fallbackReason() string {
+	switch p.diverted {
+	case "context":
+		return "context fallback from " + p.chain[0].Name
+	case "policy":
+		return "policy fallback from " + p.chain[0].Name
+	}
+	return "fallback from " + p.chain[0].Name
 }
 
 func (p *Plan) markSeen(d *Deployment) {

@@ -87,6 +87,7 @@ func apiError(ctx context.Context, name string, err error) error {
 		e.RetryAfter = header.Get("Retry-After")
 	case "ValidationException":
 		e.Status, e.Type = http.StatusBadRequest, llm.ErrInvalidRequest
+		upstream.Classify(e, msg)
 	case "ResourceNotFoundException":
 		e.Status, e.Type = http.StatusNotFound, llm.ErrNotFound
 	case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",

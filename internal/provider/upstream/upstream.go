@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,8 +72,25 @@ func StatusError(provider string, status int, header http.Header, message, code 
 		e.Status, e.Type = http.StatusRequestEntityTooLarge, llm.ErrTooLarge
 	default:
 		e.Status, e.Type = http.StatusBadRequest, llm.ErrInvalidRequest
+		Classify(e, message)
 	}
 	return e
+}
+
+// Classify refines a 400 from an upstream into a context-window or
+// content-policy error, which a route may send elsewhere, by the codes and
+// wording OpenAI, Anthropic and Bedrock use.
+func Classify(e *llm.Error, message string) {
+	m := strings.ToLower(message + " " + e.Code)
+	switch {
+	case strings.Contains(m, "context_length_exceeded"), strings.Contains(m, "maximum context length"),
+		strings.Contains(m, "prompt is too long"), strings.Contains(m, "input is too long"),
+		strings.Contains(m, "too many input tokens"), strings.Contains(m, "context window"):
+		e.Type = llm.ErrContextWindow
+	case strings.Contains(m, "content_policy_violation"), strings.Contains(m, "content_filter"),
+		strings.Contains(m, "content management policy"), strings.Contains(m, "flagged by our safety"):
+		e.Type = llm.ErrContentPolicy
+	}
 }
 
 // TransportError turns a failure to reach or read from an upstream into an
