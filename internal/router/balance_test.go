@@ -5,8 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/junctionhq/junction/internal/ledger"
+	"github.com/junctionhq/junction/internal/llm"
 )
 
 func seeded(seed uint64) IntN { return rand.New(rand.NewPCG(seed, seed)).IntN }
@@ -113,5 +115,45 @@ func BenchmarkPick(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+func TestCooldownGrowsAndEndsWhenTheDeploymentRecovers(t *testing.T) {
+	d := &Deployment{Target: &Target{Model: "m"}, health: &Health{FailureThreshold: 2, Cooldown: 20 * time.Millisecond, MaxCooldown: 50 * time.Millisecond}}
+	fail := llm.Errorf(502, llm.ErrUpstream, "down")
+	d.Begin()
+	d.End(time.Millisecond, 0, fail)
+	if d.CoolingDown(time.Now().UnixNano()) {
+		t.Fatal("one failure is under the threshold")
+	}
+	d.Begin()
+	d.End(time.Millisecond, 0, fail)
+	now := time.Now()
+	if !d.CoolingDown(now.UnixNano()) || d.CoolingDown(now.Add(25*time.Millisecond).UnixNano()) {
+		t.Fatal("second failure should start a 20ms cooldown")
+	}
+	d.Begin()
+	d.End(time.Millisecond, 0, fail)
+	if !d.CoolingDown(time.Now().Add(30 * time.Millisecond).UnixNano()) {
+		t.Fatal("the cooldown should double while it keeps failing")
+	}
+	d.Begin()
+	d.End(time.Millisecond, 0, fail)
+	if d.CoolingDown(time.Now().Add(60 * time.Millisecond).UnixNano()) {
+		t.Fatal("the cooldown must not pass max_cooldown")
+	}
+	// A 400 is the request's fault: no effect on health.
+	d.Begin()
+	d.End(time.Millisecond, 0, llm.Errorf(400, llm.ErrInvalidRequest, "bad"))
+	// An answer ends the cooldown at once.
+	d.Begin()
+	d.End(time.Millisecond, 0, nil)
+	if d.CoolingDown(time.Now().UnixNano()) {
+		t.Fatal("a deployment that answered is still cooling down")
+	}
+	d.Begin()
+	d.End(time.Millisecond, 0, fail)
+	if d.CoolingDown(time.Now().UnixNano()) {
+		t.Fatal("recovery must reset the failure count")
 	}
 }

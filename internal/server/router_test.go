@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/junctionhq/junction/internal/fakeopenai"
 )
@@ -111,4 +112,30 @@ func TestFallbackChainAndRateLimit(t *testing.T) {
 	if status != 429 {
 		t.Fatalf("all cooling: %d", status)
 	}
+}
+
+func TestTimeoutFailsOver(t *testing.T) {
+	primary := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return fakeopenai.Fault{Delay: 10 * time.Second} }}
+	backup := &fakeopenai.Server{Reply: "in time"}
+	up := httptest.NewServer(backup)
+	t.Cleanup(up.Close)
+	j := startWith(t, primary,
+		fmt.Sprintf(`  - {name: backup, type: openai, base_url: "%s/v1"}
+  - {name: slowprov, type: openai, base_url: "%s/v1", timeout: 100ms}`, up.URL, strings.TrimSuffix(j0URL(t, primary), "/v1")),
+		`  - {name: backup-mini, provider: backup, upstream_model: gpt-4o-mini}
+  - {name: slow, provider: slowprov, upstream_model: gpt-4o-mini}
+routes:
+  - {name: chat, deployments: [{model: slow, weight: 1000000}, {model: backup-mini, weight: 1}]}
+router: {retry_backoff: 1ms}`)
+	status, hdr, b := j.do("POST", "/v1/chat/completions", adminKey, `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`)
+	if status != 200 || !strings.Contains(string(b), "in time") || !strings.Contains(hdr.Get("X-Junction-Route-Reason"), "after 504 from slowprov") {
+		t.Fatalf("%d %v %s", status, hdr, b)
+	}
+}
+
+// j0URL serves fake on a new loopback server and returns its URL + /v1.
+func j0URL(t *testing.T, fake *fakeopenai.Server) string {
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/v1"
 }
