@@ -73,7 +73,7 @@ func DecodeRequest(body []byte) (*llm.Request, error) {
 			if e, ok := err.(*llm.Error); ok {
 				return nil, e
 			}
-			return nil, llm.BadRequest(k, "%s: %s", k, jsonProblem(err))
+			return nil, llm.BadRequest(k, "%s: %s", k, llm.JSONProblem(err))
 		}
 	}
 	if req.Model == "" {
@@ -118,35 +118,6 @@ func setExtra(m map[string]json.RawMessage, k string, v json.RawMessage) map[str
 }
 
 func isNull(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" }
-
-// jsonProblem turns a json error into a short reason.
-func jsonProblem(err error) string {
-	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		if te.Field != "" {
-			return fmt.Sprintf("%s must be %s, not %s", te.Field, kindName(te.Type.Kind().String()), te.Value)
-		}
-		return fmt.Sprintf("must be %s, not %s", kindName(te.Type.Kind().String()), te.Value)
-	}
-	return err.Error()
-}
-
-func kindName(k string) string {
-	switch k {
-	case "string":
-		return "a string"
-	case "int", "int64":
-		return "an integer"
-	case "float64", "ptr":
-		return "a number"
-	case "bool":
-		return "a boolean"
-	case "slice":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	}
-	return k
-}
 
 // rawMessage is a message as clients send it: content may be a string.
 type rawMessage struct {
@@ -206,7 +177,7 @@ func bad(p pos, field, format string, args ...any) *llm.Error {
 func decodeMessages(v json.RawMessage) ([]llm.Message, error) {
 	var wire []rawMessage
 	if err := json.Unmarshal(v, &wire); err != nil {
-		return nil, llm.BadRequest("messages", "messages: %s", jsonProblem(err))
+		return nil, llm.BadRequest("messages", "messages: %s", llm.JSONProblem(err))
 	}
 	out := make([]llm.Message, 0, len(wire)+2)
 	for i, m := range wire {
@@ -265,7 +236,7 @@ func decodeContent(p pos, role llm.Role, v json.RawMessage) ([]llm.Part, error) 
 	if v[0] == '"' {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
-			return nil, bad(p, ".content", "%s", jsonProblem(err))
+			return nil, bad(p, ".content", "%s", llm.JSONProblem(err))
 		}
 		if s == "" {
 			return nil, nil
@@ -281,7 +252,7 @@ func decodeContent(p pos, role llm.Role, v json.RawMessage) ([]llm.Part, error) 
 		bp := pos{p.msg, j}
 		var b Block
 		if err := json.Unmarshal(rb, &b); err != nil {
-			return nil, bad(bp, "", "%s", jsonProblem(err))
+			return nil, bad(bp, "", "%s", llm.JSONProblem(err))
 		}
 		part, ok, err := decodeBlock(bp, role, &b)
 		if err != nil {
@@ -410,7 +381,7 @@ func toolResultContent(p pos, v json.RawMessage) (string, error) {
 func decodeTools(v json.RawMessage) ([]llm.Tool, error) {
 	var wire []Tool
 	if err := json.Unmarshal(v, &wire); err != nil {
-		return nil, llm.BadRequest("tools", "tools: %s", jsonProblem(err))
+		return nil, llm.BadRequest("tools", "tools: %s", llm.JSONProblem(err))
 	}
 	tools := make([]llm.Tool, 0, len(wire))
 	for i, t := range wire {

@@ -67,7 +67,7 @@ func DecodeChatRequest(body []byte) (*llm.Request, error) {
 			if e, ok := err.(*llm.Error); ok {
 				return nil, e
 			}
-			return nil, llm.BadRequest(k, "%s: %s", k, jsonProblem(err))
+			return nil, llm.BadRequest(k, "%s: %s", k, llm.JSONProblem(err))
 		}
 	}
 	if req.Model == "" {
@@ -112,39 +112,10 @@ func setExtra(m map[string]json.RawMessage, k string, v json.RawMessage) map[str
 
 func isNull(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" }
 
-// jsonProblem turns a json error into a short reason.
-func jsonProblem(err error) string {
-	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		if te.Field != "" {
-			return fmt.Sprintf("%s must be %s, not %s", te.Field, kindName(te.Type.Kind().String()), te.Value)
-		}
-		return fmt.Sprintf("must be %s, not %s", kindName(te.Type.Kind().String()), te.Value)
-	}
-	return err.Error()
-}
-
-func kindName(k string) string {
-	switch k {
-	case "string":
-		return "a string"
-	case "int", "int64", "float64":
-		return "a number"
-	case "bool":
-		return "a boolean"
-	case "slice":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	case "ptr":
-		return "a number"
-	}
-	return k
-}
-
 func decodeMessages(v json.RawMessage) ([]llm.Message, error) {
 	var wire []Message
 	if err := json.Unmarshal(v, &wire); err != nil {
-		return nil, llm.BadRequest("messages", "messages: %s", jsonProblem(err))
+		return nil, llm.BadRequest("messages", "messages: %s", llm.JSONProblem(err))
 	}
 	out := make([]llm.Message, 0, len(wire))
 	for i, m := range wire {
@@ -203,7 +174,7 @@ func decodeContent(path string, v json.RawMessage) ([]llm.Part, error) {
 	if v[0] == '"' {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
-			return nil, llm.BadRequest(path+".content", "%s.content: %s", path, jsonProblem(err))
+			return nil, llm.BadRequest(path+".content", "%s.content: %s", path, llm.JSONProblem(err))
 		}
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	}
@@ -272,7 +243,7 @@ func decodeStop(v json.RawMessage) ([]string, error) {
 func decodeTools(v json.RawMessage) ([]llm.Tool, error) {
 	var wire []Tool
 	if err := json.Unmarshal(v, &wire); err != nil {
-		return nil, llm.BadRequest("tools", "tools: %s", jsonProblem(err))
+		return nil, llm.BadRequest("tools", "tools: %s", llm.JSONProblem(err))
 	}
 	tools := make([]llm.Tool, 0, len(wire))
 	for i, t := range wire {
@@ -465,7 +436,7 @@ func DecodeEmbedRequest(body []byte) (*llm.EmbedRequest, error) {
 			req.Extra = setExtra(req.Extra, k, v)
 		}
 		if err != nil {
-			return nil, llm.BadRequest(k, "%s: %s", k, jsonProblem(err))
+			return nil, llm.BadRequest(k, "%s: %s", k, llm.JSONProblem(err))
 		}
 	}
 	if req.Model == "" {
