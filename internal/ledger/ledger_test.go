@@ -54,7 +54,7 @@ func TestWriterDrainsOnCloseAndReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := w.Add(rec("late", "m", nil, nil, 200)); err != ErrClosed {
-		t.Fatalf("Add after Close: %v", err)
+		t.Fatalf("Add after Close with no spill file: %v", err)
 	}
 	if s := w.Stats(); s.Written != 101 {
 		t.Fatalf("written %d, want 101 (a flush interval of an hour means Close drained them)", s.Written)
@@ -147,5 +147,25 @@ func TestCatalog(t *testing.T) {
 	}
 	if len(c.Instances) == 0 || c.SavingsPlanDiscount != 0.30 {
 		t.Fatal("instance prices missing from the built-in catalog")
+	}
+}
+
+func TestAddAfterCloseSpills(t *testing.T) {
+	dir := t.TempDir()
+	spill := filepath.Join(dir, "spill.jsonl")
+	db := openDB(t, dir)
+	w, _ := NewWriter(context.Background(), db.DB, Options{SpillPath: spill})
+	w.Close(context.Background())
+	if err := w.Add(rec("late", "m", nil, nil, 200)); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := NewWriter(context.Background(), db.DB, Options{SpillPath: spill})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Close(context.Background())
+	recs, _ := Records(context.Background(), db.DB, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 10)
+	if len(recs) != 1 || recs[0].RequestID != "late" {
+		t.Fatalf("a record added after close was lost: %+v", recs)
 	}
 }

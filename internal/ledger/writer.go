@@ -74,8 +74,9 @@ type Writer struct {
 	done chan struct{}
 	log  *slog.Logger
 
-	mu     sync.RWMutex // held for reading by Add, for writing by Close
-	closed bool
+	mu      sync.RWMutex // held for reading by Add, for writing by Close
+	spillMu sync.Mutex   // serialises appends to the spill file
+	closed  bool
 
 	written, spilled, waits atomic.Int64
 }
@@ -103,16 +104,25 @@ func NewWriter(ctx context.Context, db *sql.DB, opt Options) (*Writer, error) {
 	return w, nil
 }
 
-// ErrClosed is returned by Add after Close.
+// ErrClosed is returned by Add after Close when the record could not be
+// spilled to disk either.
 var ErrClosed = errors.New("ledger is closed")
 
 // Add queues a record. It waits when the queue is full rather than drop
-// the record; the wait is counted in Stats.
+// the record; the wait is counted in Stats. After Close, the record goes
+// to the spill file.
 func (w *Writer) Add(r Record) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
-		return ErrClosed
+		// A request that outlived the shutdown's grace period: keep its
+		// record in the spill file, to be written on the next start.
+		if err := w.spill([]Record{r}); err != nil {
+			w.log.Error("ledger: closed and could not spill a record; it is lost", "request_id", r.RequestID, "err", err)
+			return ErrClosed
+		}
+		w.spilled.Add(1)
+		return nil
 	}
 	select {
 	case w.q <- r:
@@ -235,6 +245,8 @@ func insert(ctx context.Context, db *sql.DB, batch []Record) error {
 }
 
 func (w *Writer) spill(batch []Record) error {
+	w.spillMu.Lock()
+	defer w.spillMu.Unlock()
 	if w.opt.SpillPath == "" {
 		return errors.New("no spill path configured")
 	}
