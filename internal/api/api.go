@@ -31,6 +31,10 @@ type Info struct {
 	Tags map[string]string
 	// Meta is the request's routing metadata (headers over key tags).
 	Meta router.Metadata
+	// Guardrail and GuardrailMode are what the request's headers
+	// (X-Junction-Guardrail, X-Junction-Guardrail-Mode) or the key's tags
+	// of the same names ask for.
+	Guardrail, GuardrailMode string
 	// Status is the status written, for the access log.
 	Status int
 }
@@ -38,7 +42,7 @@ type Info struct {
 // Call starts a gateway call for this request on the given surface.
 func (i *Info) Call(surface string) *gateway.Call {
 	return &gateway.Call{Surface: surface, RequestID: i.RequestID, Key: i.Key, Tags: i.Tags, Meta: i.Meta,
-		Start: i.Start}
+		Start: i.Start, GuardName: i.Guardrail, GuardMode: i.GuardrailMode}
 }
 
 type infoKey struct{}
@@ -118,6 +122,13 @@ func admit(r *http.Request, k *keys.Key) *llm.Error {
 		return llm.BadRequest("", "%v", err)
 	}
 	info.Meta = meta
+	info.Guardrail, info.GuardrailMode = info.Tags["guardrail"], info.Tags["guardrail_mode"]
+	if h := r.Header.Get("X-Junction-Guardrail"); h != "" {
+		info.Guardrail = h
+	}
+	if h := r.Header.Get("X-Junction-Guardrail-Mode"); h != "" {
+		info.GuardrailMode = h
+	}
 	return nil
 }
 

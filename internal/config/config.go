@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/junctionhq/junction/internal/guardrail"
 )
 
 // DefaultAddr is where `junction serve` listens when nothing says otherwise.
@@ -40,7 +42,10 @@ type Config struct {
 	Models    []Model    `yaml:"models"`
 	Routes    []Route    `yaml:"routes"`
 	Rules     []Rule     `yaml:"rules"`
-	Router    Router     `yaml:"router"`
+	// Guardrails are policies requests and answers can be checked
+	// against (see docs/guardrails.md).
+	Guardrails []guardrail.Config `yaml:"guardrails"`
+	Router     Router             `yaml:"router"`
 }
 
 // Rule sends requests that match When to Route. Rules are tried in order;
@@ -85,6 +90,10 @@ type Route struct {
 	// PolicyFallbacks are tried when this route's model refuses a request
 	// on content policy (another provider).
 	PolicyFallbacks []string `yaml:"policy_fallbacks"`
+	// Guardrail and GuardrailMode attach a guardrail to the route, as on a
+	// model.
+	Guardrail     string `yaml:"guardrail"`
+	GuardrailMode string `yaml:"guardrail_mode"`
 	// Type is balanced (default), cascade or prompt_router.
 	Type string `yaml:"type"`
 	// Checks are a cascade's tests of an answer: non_empty,
@@ -213,6 +222,10 @@ type Model struct {
 	UpstreamModel string `yaml:"upstream_model"`
 	// Price overrides the catalog price of the upstream model.
 	Price *Price `yaml:"price"`
+	// Guardrail, "ID" or "ID:VERSION", checks every request to this model
+	// and its answers; GuardrailMode is sync (default) or async for streams.
+	Guardrail     string `yaml:"guardrail"`
+	GuardrailMode string `yaml:"guardrail_mode"`
 }
 
 // Price is a per-token price in USD per 1,000 tokens.
@@ -483,6 +496,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	p = append(p, c.validateRoutes(names, models)...)
+	p = append(p, guardrail.Validate(c.Guardrails)...)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
@@ -42,6 +43,8 @@ type Gateway struct {
 	MaxAttempts int
 	// RetryBackoff is the base of the jittered wait between attempts.
 	RetryBackoff time.Duration
+	// Guardrails holds the guardrails calls may name; nil when none.
+	Guardrails *guardrail.Registry
 }
 
 // Call describes one inbound request for routing and accounting.
@@ -67,6 +70,12 @@ type Call struct {
 	Attempts int
 	Stream   bool
 
+	// GuardName ("ID" or "ID:VERSION") and GuardMode are the guardrail
+	// the request asked for; the route's or model's applies otherwise.
+	GuardName, GuardMode string
+	// Guardrail records what the guardrail did, for the ledger.
+	Guardrail string
+
 	// Counterfactual, when set, prices what the route's strongest
 	// candidate would have cost, for the ledger's savings report.
 	Counterfactual *ledger.Price
@@ -85,6 +94,9 @@ func (c *Call) RouteHeaders(h http.Header) {
 	h.Set("X-Junction-Deployment", c.Target.Model)
 	h.Set("X-Junction-Route-Reason", c.Reason)
 	h.Set("X-Junction-Attempts", strconv.Itoa(c.Attempts))
+	if c.Guardrail != "" {
+		h.Set("X-Junction-Guardrail-Action", c.Guardrail)
+	}
 }
 
 // Resolve plans the call's routing — the model preference and rules
@@ -196,6 +208,19 @@ func (g *Gateway) backoff(ctx context.Context, n int) error {
 // Chat runs a non-streamed chat call, failing over between deployments on
 // retryable errors, and records it. Resolve must have succeeded.
 func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Response, error) {
+	gd, _, err := g.guard(ctx, c)
+	if err != nil {
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, err
+	}
+	if gd != nil {
+		return g.guardedChat(ctx, c, gd, req)
+	}
+	return g.chat(ctx, c, req)
+}
+
+// chat is Chat without the guardrail.
+func (g *Gateway) chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Response, error) {
 	c.Counterfactual = c.plan.Prepare(ctx, req)
 	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
 		return g.cascade(ctx, c, rt, req)
@@ -311,6 +336,31 @@ func timeoutError(ctx context.Context, c *Call, err error) error {
 // The returned Stream must be ended with Finish; the call is recorded then.
 func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*Stream, error) {
 	c.Stream = true
+	gd, mode, err := g.guard(ctx, c)
+	if err != nil {
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, err
+	}
+	if gd != nil {
+		r, greq, err := guardrail.GuardRequest(ctx, gd, req)
+		if err != nil {
+			g.Finish(c, llm.Usage{}, nil, err)
+			return nil, err
+		}
+		c.outcome(gd, "input", r)
+		if greq == nil {
+			g.Finish(c, llm.Usage{}, nil, nil)
+			blocked := guardrail.BlockedResponse(gd, req)
+			return &Stream{g: g, c: c, s: newReplay(blocked.ID, req.Model, blocked), recorded: true}, nil
+		}
+		req = greq
+	}
+	wrap := func(s llm.Stream) llm.Stream {
+		if gd == nil {
+			return s
+		}
+		return guardrail.WrapStream(ctx, gd, s, mode)
+	}
 	c.Counterfactual = c.plan.Prepare(ctx, req)
 	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
 		// A cascade must judge a whole answer before the client sees it:
@@ -319,9 +369,8 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 		if err != nil {
 			return nil, err
 		}
-		return &Stream{g: g, c: c, s: newReplay(resp.ID, resp.Model, resp), recorded: true}, nil
+		return &Stream{g: g, c: c, s: wrap(newReplay(resp.ID, resp.Model, resp)), recorded: true}, nil
 	}
-	var err error
 	for {
 		d, ok := g.next(c, err)
 		if !ok {
@@ -340,6 +389,7 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 		var s llm.Stream
 		s, err = d.Upstream.ChatStream(ctx, &r)
 		if err == nil {
+			s = wrap(s)
 			st := &Stream{g: g, c: c, s: s, d: d, attemptStart: start}
 			// Peek at the first event: an upstream that fails at once
 			// (an overloaded error as its first event) can still be
@@ -456,7 +506,7 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 		Time: c.Start, RequestID: c.RequestID, Tags: c.Tags, Surface: c.Surface, Model: c.Model, Stream: c.Stream,
 		InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CachedTokens: usage.CachedInputTokens,
 		Status: status, ErrorType: errType, LatencyMS: float64(latency.Microseconds()) / 1000,
-		Route: c.Route, Attempts: c.Attempts, RouteReason: c.Reason,
+		Route: c.Route, Attempts: c.Attempts, RouteReason: c.Reason, Guardrail: c.Guardrail,
 	}
 	if c.Key != nil {
 		rec.KeyID, rec.KeyName = c.Key.ID, c.Key.Name

@@ -107,7 +107,7 @@ func Report(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
 func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]Record, error) {
 	rows, err := db.QueryContext(ctx, `SELECT ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
 		stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
-		route, deployment, attempts, route_reason, counterfactual_cost_usd
+		route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail
 		FROM usage WHERE ts >= ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
 	if err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]
 		var ttft, cost, cf sql.NullFloat64
 		if err := rows.Scan(&ts, &r.RequestID, &r.KeyID, &r.KeyName, &tags, &r.Surface, &r.Model, &r.Provider,
 			&r.UpstreamModel, &stream, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.Status, &r.ErrorType,
-			&r.LatencyMS, &ttft, &cost, &r.Route, &r.Deployment, &r.Attempts, &r.RouteReason, &cf); err != nil {
+			&r.LatencyMS, &ttft, &cost, &r.Route, &r.Deployment, &r.Attempts, &r.RouteReason, &cf, &r.Guardrail); err != nil {
 			return nil, err
 		}
 		r.Time = time.UnixMilli(ts).UTC()

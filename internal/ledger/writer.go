@@ -40,13 +40,16 @@ type Record struct {
 	// CounterfactualUSD, for routed requests, is what the route's
 	// strongest candidate would have cost for the same tokens.
 	CounterfactualUSD *float64 `json:"counterfactual_cost_usd,omitempty"`
-	Stream            bool     `json:"stream"`
-	InputTokens       int      `json:"input_tokens"`
-	OutputTokens      int      `json:"output_tokens"`
-	CachedTokens      int      `json:"cached_tokens"`
-	Status            int      `json:"status"`
-	ErrorType         string   `json:"error_type,omitempty"`
-	LatencyMS         float64  `json:"latency_ms"`
+	// Guardrail says what the request's guardrail did ("ID:VERSION NONE",
+	// or "ID:VERSION INTERVENED input blocked"); empty when none applied.
+	Guardrail    string  `json:"guardrail,omitempty"`
+	Stream       bool    `json:"stream"`
+	InputTokens  int     `json:"input_tokens"`
+	OutputTokens int     `json:"output_tokens"`
+	CachedTokens int     `json:"cached_tokens"`
+	Status       int     `json:"status"`
+	ErrorType    string  `json:"error_type,omitempty"`
+	LatencyMS    float64 `json:"latency_ms"`
 	// TTFTMS is the time to first token of a stream; nil otherwise.
 	TTFTMS *float64 `json:"ttft_ms,omitempty"`
 	// CostUSD is nil when the model has no known price: unknown, not $0.
@@ -211,8 +214,8 @@ func (w *Writer) write(batch []Record) {
 
 const insertSQL = `INSERT OR IGNORE INTO usage(ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
 	stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
-	route, deployment, attempts, route_reason, counterfactual_cost_usd)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 func insert(ctx context.Context, db *sql.DB, batch []Record) error {
 	tx, err := db.BeginTx(ctx, nil)
@@ -237,7 +240,7 @@ func insert(ctx context.Context, db *sql.DB, batch []Record) error {
 		}
 		if _, err := st.ExecContext(ctx, r.Time.UnixMilli(), r.RequestID, r.KeyID, r.KeyName, tags, r.Surface, r.Model,
 			r.Provider, r.UpstreamModel, stream, r.InputTokens, r.OutputTokens, r.CachedTokens, r.Status, r.ErrorType,
-			r.LatencyMS, r.TTFTMS, r.CostUSD, r.Route, r.Deployment, r.Attempts, r.RouteReason, r.CounterfactualUSD); err != nil {
+			r.LatencyMS, r.TTFTMS, r.CostUSD, r.Route, r.Deployment, r.Attempts, r.RouteReason, r.CounterfactualUSD, r.Guardrail); err != nil {
 			return err
 		}
 	}

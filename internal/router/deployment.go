@@ -24,6 +24,9 @@ type Target struct {
 	UpstreamModel string
 	// Price is nil when the model has no known price.
 	Price *ledger.Price
+	// Guardrail ("ID" or "ID:VERSION") and GuardrailMode are the model's
+	// guardrail, if it has one.
+	Guardrail, GuardrailMode string
 }
 
 // Health tunes passive health checks.

@@ -98,6 +98,7 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		if m.Price != nil {
 			t.Price = &ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K, CachedInputPer1K: m.Price.CachedInputPer1K}
 		}
+		t.Guardrail, t.GuardrailMode = m.Guardrail, m.GuardrailMode
 		r.addModel(t)
 	}
 	if len(cfg.Models) == 0 {
@@ -292,6 +293,20 @@ func (p *Plan) Route() string { return p.chain[p.pos].Name }
 
 // Current is the route the plan is on now.
 func (p *Plan) Current() *Route { return p.chain[p.pos] }
+
+// Guardrail is the guardrail the requested route or model names, and its
+// stream mode: the route's own, or for a plain model the model's.
+func (p *Plan) Guardrail() (string, string) {
+	rt := p.chain[0]
+	if rt.Config.Guardrail != "" {
+		return rt.Config.Guardrail, rt.Config.GuardrailMode
+	}
+	if rt.single {
+		t := rt.Members[0].D.Target
+		return t.Guardrail, t.GuardrailMode
+	}
+	return "", ""
+}
 
 // Deployment returns the deployment of a model name, for callers that need
 // a specific one (a cascade's judge).

@@ -25,10 +25,12 @@ import (
 	"github.com/junctionhq/junction/internal/api/admin"
 	anthropicapi "github.com/junctionhq/junction/internal/api/anthropic"
 	bedrockapi "github.com/junctionhq/junction/internal/api/bedrock"
+	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	oaiapi "github.com/junctionhq/junction/internal/api/openai"
 	"github.com/junctionhq/junction/internal/awscreds"
 	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
@@ -137,6 +139,25 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	adminAuth := func(h http.Handler) http.Handler { return api.Authenticate(s.keys, true, admin.WriteError, h) }
 	adm.Register(mux, adminAuth)
 	adm.RegisterFeedback(mux, adminAuth, feedback)
+	// Guardrails: content filters are judged by a model Junction serves,
+	// called through the gateway like any other request.
+	guards, err := guardrail.NewRegistry(cfg.Guardrails, &guardrail.Store{DB: db}, guardrail.Options{
+		Classifier: guardrail.ChatClassifier{Chat: func(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+			c := &gateway.Call{Surface: "guardrail", Model: req.Model, Start: time.Now(), RequestID: s.nextRequestID() + ".classify"}
+			if err := gw.Resolve(c); err != nil {
+				return nil, err
+			}
+			return gw.Chat(ctx, c, req)
+		}},
+	})
+	if err != nil {
+		s.ledger.Close(ctx)
+		db.Close()
+		return nil, err
+	}
+	gw.Guardrails = guards
+	gr := &guardrailapi.Handler{Registry: guards, Auth: brk.Auth, MaxBodyBytes: cfg.Server.MaxBodyBytes}
+	gr.Register(mux, adminAuth)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}`))
@@ -275,7 +296,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // and an access-log line.
 func (s *Server) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := &api.Info{Start: time.Now(), RequestID: s.reqPrefix + strconv.FormatUint(s.reqSeq.Add(1), 36)}
+		info := &api.Info{Start: time.Now(), RequestID: s.nextRequestID()}
 		w.Header().Set("X-Request-Id", info.RequestID)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(api.WithInfo(r.Context(), info)))
@@ -294,6 +315,12 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
+}
+
+// nextRequestID returns a request id unique across restarts: a random
+// per-process prefix and a counter.
+func (s *Server) nextRequestID() string {
+	return s.reqPrefix + strconv.FormatUint(s.reqSeq.Add(1), 36)
 }
 
 // Listen binds the configured address.

@@ -74,6 +74,18 @@ var migrations = []string{
 		good        INTEGER NOT NULL,
 		embedding   BLOB NOT NULL
 	)`,
+	// Guardrail policies made through /api/v1/guardrails: version 0 is
+	// the DRAFT, numbered versions are frozen copies of it.
+	`CREATE TABLE guardrails (
+		id          TEXT NOT NULL,
+		version     INTEGER NOT NULL,
+		name        TEXT NOT NULL,
+		policy      TEXT NOT NULL,
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL,
+		PRIMARY KEY (id, version)
+	)`,
+	`ALTER TABLE usage ADD COLUMN guardrail TEXT NOT NULL DEFAULT ''`,
 }
 
 // Open opens (creating if needed) the database at path and migrates it.

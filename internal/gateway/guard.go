@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/junctionhq/junction/internal/guardrail"
+	"github.com/junctionhq/junction/internal/llm"
+)
+
+// guard finds the guardrail a call is checked against: the request's
+// (header, or key tag), else the route's or model's. It returns nil when
+// there is none.
+func (g *Gateway) guard(ctx context.Context, c *Call) (*guardrail.Guard, guardrail.Mode, error) {
+	name, mode := c.GuardName, c.GuardMode
+	if name == "" && c.plan != nil {
+		name, mode = c.plan.Guardrail()
+	}
+	if name == "" {
+		return nil, "", nil
+	}
+	if g.Guardrails == nil {
+		return nil, "", llm.BadRequest("guardrail", "guardrail %q: no guardrails are configured", name)
+	}
+	id, version, ok := strings.Cut(name, ":")
+	if !ok {
+		version = guardrail.Draft
+	}
+	gd, err := g.Guardrails.Lookup(ctx, id, version)
+	if err != nil {
+		e := llm.AsError(err)
+		if e.Status == http.StatusNotFound {
+			e = llm.BadRequest("guardrail", "guardrail %q: %s", name, e.Message)
+		}
+		return nil, "", e
+	}
+	switch guardrail.Mode(mode) {
+	case "", guardrail.Sync:
+		return gd, guardrail.Sync, nil
+	case guardrail.Async:
+		return gd, guardrail.Async, nil
+	}
+	return nil, "", llm.BadRequest("guardrail_mode", "guardrail mode %q is not one of sync, async", mode)
+}
+
+// outcome notes a guardrail's result on the call, for the ledger and the
+// X-Junction-Guardrail-Action header.
+func (c *Call) outcome(gd *guardrail.Guard, where string, r guardrail.Result) {
+	if r.Action != guardrail.ActionIntervened {
+		if c.Guardrail == "" {
+			c.Guardrail = gd.ID + ":" + gd.Version + " NONE"
+		}
+		return
+	}
+	what := "anonymized"
+	if r.Blocked {
+		what = "blocked"
+	}
+	note := where + " " + what
+	if c.Guardrail == "" || strings.HasSuffix(c.Guardrail, " NONE") {
+		c.Guardrail = gd.ID + ":" + gd.Version + " INTERVENED " + note
+	} else {
+		c.Guardrail += ", " + note
+	}
+}
+
+// guardedChat checks the request, runs the call, and checks the answer.
+func (g *Gateway) guardedChat(ctx context.Context, c *Call, gd *guardrail.Guard, req *llm.Request) (*llm.Response, error) {
+	r, greq, err := guardrail.GuardRequest(ctx, gd, req)
+	if err != nil {
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, err
+	}
+	c.outcome(gd, "input", r)
+	if greq == nil {
+		// A blocked input never reaches the model.
+		g.Finish(c, llm.Usage{}, nil, nil)
+		return guardrail.BlockedResponse(gd, req), nil
+	}
+	resp, err := g.chat(ctx, c, greq)
+	if err != nil {
+		return nil, err
+	}
+	r, out, err := guardrail.GuardResponse(ctx, gd, resp)
+	if err != nil {
+		return nil, err
+	}
+	c.outcome(gd, "output", r)
+	return out, nil
+}

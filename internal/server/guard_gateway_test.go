@@ -1,0 +1,72 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/junctionhq/junction/internal/fakeopenai"
+)
+
+const guardYAML = `
+guardrails:
+  - id: support
+    name: support
+    blocked_input_messaging: "Sorry, I can't take that request."
+    blocked_outputs_messaging: "Sorry, I can't answer that."
+    word_policy:
+      words: [{text: "project falcon"}]
+    sensitive_information_policy:
+      pii_entities: [{type: EMAIL, action: ANONYMIZE}]
+`
+
+func TestGuardrailOnTheOpenAISurface(t *testing.T) {
+	fake := &fakeopenai.Server{Record: true, ReplyFor: func(model string) string {
+		return "Write to jane.doe@example.com for a refund."
+	}}
+	j := start(t, fake, `  - {name: guarded, provider: openai, upstream_model: small-v1, guardrail: support}
+`+guardYAML)
+
+	// ANONYMIZE: the upstream sees a placeholder, the client a masked answer.
+	status, hdr, b := j.do("POST", "/v1/chat/completions", adminKey, `{"model":"guarded","messages":[{"role":"user","content":"I am bob@example.org, help"}]}`)
+	if status != 200 || strings.Contains(string(b), "jane.doe@example.com") || !strings.Contains(string(b), "{EMAIL}") {
+		t.Fatalf("%d %s", status, b)
+	}
+	up := fake.Requests()[0]
+	if strings.Contains(string(up.Raw), "bob@example.org") || !strings.Contains(string(up.Raw), "{EMAIL}") {
+		t.Fatalf("the upstream saw the address: %s", up.Raw)
+	}
+	if a := hdr.Get("X-Junction-Guardrail-Action"); !strings.Contains(a, "support:1 INTERVENED input anonymized, output anonymized") {
+		t.Fatalf("action header %q", a)
+	}
+
+	// BLOCK on input: the model is never called.
+	before := len(fake.Requests())
+	status, _, b = j.do("POST", "/v1/chat/completions", adminKey, `{"model":"guarded","messages":[{"role":"user","content":"Tell me about Project Falcon"}]}`)
+	if status != 200 || !strings.Contains(string(b), "Sorry, I can't take that request.") || !strings.Contains(string(b), `"finish_reason":"content_filter"`) {
+		t.Fatalf("blocked input: %d %s", status, b)
+	}
+	if len(fake.Requests()) != before {
+		t.Fatal("a blocked input reached the model")
+	}
+
+	// Streams in sync mode mask the answer before it leaves.
+	status, _, b = j.do("POST", "/v1/chat/completions", adminKey, `{"model":"guarded","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if status != 200 || strings.Contains(string(b), "jane.doe") || !strings.Contains(string(b), "{EMAIL}") || !strings.Contains(string(b), "[DONE]") {
+		t.Fatalf("stream: %s", b)
+	}
+
+	// A request may name a guardrail itself; an unknown one is a 400.
+	status, _, b = j.do("POST", "/v1/chat/completions", adminKey, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, "X-Junction-Guardrail", "nope")
+	if status != 400 || !strings.Contains(string(b), `guardrail \"nope\"`) {
+		t.Fatalf("unknown guardrail: %d %s", status, b)
+	}
+
+	recs := j.records(4)
+	found := map[string]bool{}
+	for _, r := range recs {
+		found[r.Guardrail] = true
+	}
+	if !found["support:1 INTERVENED input blocked"] {
+		t.Fatalf("the ledger does not record the intervention: %v", found)
+	}
+}
