@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), keysCmd(), usageCmd(), guardrailsCmd(), versionCmd())
+	root.AddCommand(serveCmd(), keysCmd(), usageCmd(), adviseCmd(), guardrailsCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "junction:", err)
 		os.Exit(1)

@@ -42,6 +42,15 @@ type InstancePrice struct {
 	USDPerHour  float64 `yaml:"usd_per_hour"`
 }
 
+// ProvisionedPrice is the price of reserved capacity for a managed model
+// ("provisioned throughput"): USD per model unit per month, at a
+// commitment of CommitmentMonths.
+type ProvisionedPrice struct {
+	ID                string  `yaml:"id"`
+	PerModelUnitMonth float64 `yaml:"per_model_unit_month"`
+	CommitmentMonths  int     `yaml:"commitment_months"`
+}
+
 // Catalog maps upstream model ids to prices. Lookups match the longest
 // catalog id that prefixes the model id, so "gpt-4o-mini-2024-07-18"
 // finds "gpt-4o-mini" and "us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -51,6 +60,8 @@ type Catalog struct {
 	prices     map[string]Price
 	providerOf map[string]string
 	Instances  []InstancePrice
+	// Provisioned lists the models that sell reserved capacity.
+	Provisioned []ProvisionedPrice
 	// SavingsPlanDiscount is the fractional discount of a committed plan.
 	SavingsPlanDiscount float64
 }
@@ -63,8 +74,9 @@ type catalogFile struct {
 		OutputPer1K float64  `yaml:"output_per_1k"`
 		CachedPer1K *float64 `yaml:"cached_input_per_1k"`
 	} `yaml:"models"`
-	Instances           []InstancePrice `yaml:"instances"`
-	SavingsPlanDiscount float64         `yaml:"savings_plan_discount"`
+	Provisioned         []ProvisionedPrice `yaml:"provisioned"`
+	Instances           []InstancePrice    `yaml:"instances"`
+	SavingsPlanDiscount float64            `yaml:"savings_plan_discount"`
 }
 
 // Builtin returns the catalog embedded in the binary.
@@ -82,7 +94,21 @@ func ParseCatalog(data []byte) (*Catalog, error) {
 	if err := yaml.Unmarshal(data, &f); err != nil {
 		return nil, err
 	}
-	c := &Catalog{prices: map[string]Price{}, providerOf: map[string]string{}, Instances: f.Instances, SavingsPlanDiscount: f.SavingsPlanDiscount}
+	c := &Catalog{prices: map[string]Price{}, providerOf: map[string]string{}, Instances: f.Instances,
+		Provisioned: f.Provisioned, SavingsPlanDiscount: f.SavingsPlanDiscount}
+	for i, p := range f.Provisioned {
+		if p.ID == "" || p.PerModelUnitMonth <= 0 {
+			return nil, fmt.Errorf("provisioned[%d]: needs an id and a positive per_model_unit_month", i)
+		}
+	}
+	for i, in := range f.Instances {
+		if in.Type == "" || in.USDPerHour <= 0 {
+			return nil, fmt.Errorf("instances[%d]: needs a type and a positive usd_per_hour", i)
+		}
+	}
+	if f.SavingsPlanDiscount < 0 || f.SavingsPlanDiscount >= 1 {
+		return nil, fmt.Errorf("savings_plan_discount: %v must be from 0 up to (not including) 1", f.SavingsPlanDiscount)
+	}
 	for _, m := range f.Models {
 		c.Set(m.ID, Price{InputPer1K: m.InputPer1K, OutputPer1K: m.OutputPer1K, CachedInputPer1K: m.CachedPer1K})
 		c.providerOf[m.ID] = m.Provider
@@ -133,4 +159,50 @@ func (c *Catalog) ModelsFor(providerType string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Models returns every model id the catalog prices, sorted.
+func (c *Catalog) Models() []string {
+	out := append([]string(nil), c.ids...)
+	sort.Strings(out)
+	return out
+}
+
+// LookupProvisioned returns the reserved-capacity price of a model id,
+// matched like Lookup: exactly, without a cross-region prefix, or by the
+// longest catalog id that prefixes it.
+func (c *Catalog) LookupProvisioned(model string) (ProvisionedPrice, bool) {
+	candidates := []string{model}
+	if i := strings.IndexByte(model, '.'); i > 0 && i <= 4 {
+		candidates = append(candidates, model[i+1:])
+	}
+	for _, m := range candidates {
+		for _, p := range c.Provisioned {
+			if p.ID == m {
+				return p, true
+			}
+		}
+	}
+	var best ProvisionedPrice
+	for _, m := range candidates {
+		for _, p := range c.Provisioned {
+			if strings.HasPrefix(m, p.ID) && len(p.ID) > len(best.ID) {
+				best = p
+			}
+		}
+		if best.ID != "" {
+			return best, true
+		}
+	}
+	return ProvisionedPrice{}, false
+}
+
+// Instance returns the hourly price of an instance type.
+func (c *Catalog) Instance(typ string) (InstancePrice, bool) {
+	for _, in := range c.Instances {
+		if in.Type == typ {
+			return in, true
+		}
+	}
+	return InstancePrice{}, false
 }

@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	adminAuth := func(h http.Handler) http.Handler { return api.Authenticate(s.keys, true, admin.WriteError, h) }
 	adm.Register(mux, adminAuth)
 	adm.RegisterFeedback(mux, adminAuth, feedback)
+	adm.RegisterAdvisor(mux, adminAuth)
 	// Guardrails: content filters are judged by a model Junction serves,
 	// called through the gateway like any other request.
 	guards, err := guardrail.NewRegistry(cfg.Guardrails, &guardrail.Store{DB: db}, guardrail.Options{

@@ -1,0 +1,148 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/junctionhq/junction/internal/advisor"
+	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/ledger"
+	"github.com/junctionhq/junction/internal/llm"
+)
+
+// advisorBodyLimit bounds a scenario.
+const advisorBodyLimit = 1 << 20
+
+// defaultProfileWindow is how far back a profile looks without "from".
+const defaultProfileWindow = 30 * 24 * time.Hour
+
+// RegisterAdvisor adds the cost advisor's routes, each wrapped by auth
+// (admin keys only):
+//
+//	POST /api/v1/advisor          a scenario as JSON → advisor.Result; with
+//	                              "from_ledger": {model, route, tags, from, to}
+//	                              the traffic comes from the ledger and the
+//	                              observed spend is priced beside the options
+//	GET  /api/v1/advisor/profile  ?model=&route=&tag=team=search&from=&to=
+//	                              → ledger.Profile
+//
+// Prices come from the built-in catalog; a scenario's explicit prices
+// override them.
+func (h *Handler) RegisterAdvisor(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
+	a := advisorAPI{h: h, catalog: ledger.Builtin()}
+	mux.Handle("POST /api/v1/advisor", auth(http.HandlerFunc(a.advise)))
+	mux.Handle("GET /api/v1/advisor/profile", auth(http.HandlerFunc(a.profile)))
+}
+
+type advisorAPI struct {
+	h       *Handler
+	catalog *ledger.Catalog
+}
+
+func (a advisorAPI) advise(w http.ResponseWriter, r *http.Request) {
+	body, e := api.ReadBody(w, r, advisorBodyLimit)
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
+	s, err := advisor.ParseScenarioJSON(body)
+	if err != nil {
+		WriteError(w, r, llm.BadRequest("", "%v", err))
+		return
+	}
+	var p *ledger.Profile
+	if src := s.FromLedger; src != nil {
+		if e := validTags("from_ledger.tags", src.Tags); e != nil {
+			WriteError(w, r, e)
+			return
+		}
+		q, e := a.profileQuery(src.Model, src.Route, src.Tags, src.From, src.To, "from_ledger.")
+		if e != nil {
+			WriteError(w, r, e)
+			return
+		}
+		if p, err = ledger.TrafficProfile(r.Context(), a.h.DB, q); err != nil {
+			WriteError(w, r, llm.AsError(err))
+			return
+		}
+		if err := advisor.FromProfile(s, p); err != nil {
+			writeScenarioError(w, r, err)
+			return
+		}
+	}
+	res, err := advisor.Evaluate(s, a.catalog)
+	if err != nil {
+		writeScenarioError(w, r, err)
+		return
+	}
+	res.Profile = p
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a advisorAPI) profile(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	tags := map[string]string{}
+	for _, t := range v["tag"] {
+		parsed, err := keys.ParseTags(t)
+		if err != nil {
+			WriteError(w, r, llm.BadRequest("tag", "tag: %v", err))
+			return
+		}
+		for k, val := range parsed {
+			tags[k] = val
+		}
+	}
+	q, e := a.profileQuery(v.Get("model"), v.Get("route"), tags, v.Get("from"), v.Get("to"), "")
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
+	p, err := ledger.TrafficProfile(r.Context(), a.h.DB, q)
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// profileQuery reads a ledger selection; from defaults to 30 days back and
+// to to now. prefix is the field path of the selection in errors.
+func (a advisorAPI) profileQuery(model, route string, tags map[string]string, from, to, prefix string) (ledger.ProfileQuery, *llm.Error) {
+	now := a.h.now()
+	f, err := ParseTime(from, now, now.Add(-defaultProfileWindow))
+	if err != nil {
+		return ledger.ProfileQuery{}, llm.BadRequest(prefix+"from", "%sfrom: %v", prefix, err)
+	}
+	t, err := ParseTime(to, now, now)
+	if err != nil {
+		return ledger.ProfileQuery{}, llm.BadRequest(prefix+"to", "%sto: %v", prefix, err)
+	}
+	if !f.Before(t) {
+		return ledger.ProfileQuery{}, llm.BadRequest(prefix+"from", "%sfrom must be before %sto", prefix, prefix)
+	}
+	if len(tags) == 0 {
+		tags = nil
+	}
+	return ledger.ProfileQuery{Model: strings.TrimSpace(model), Route: strings.TrimSpace(route), Tags: tags, From: f, To: t}, nil
+}
+
+func validTags(field string, tags map[string]string) *llm.Error {
+	if err := keys.ValidateTags(tags); err != nil {
+		return llm.BadRequest(field, "%s: %v", field, err)
+	}
+	return nil
+}
+
+// writeScenarioError answers a bad scenario with 400 naming the first
+// field at fault; the message lists every problem.
+func writeScenarioError(w http.ResponseWriter, r *http.Request, err error) {
+	var se *advisor.ScenarioError
+	if errors.As(err, &se) {
+		WriteError(w, r, llm.BadRequest(se.Field(), "%s", se.Error()))
+		return
+	}
+	WriteError(w, r, llm.AsError(err))
+}
