@@ -110,7 +110,6 @@ func TestDecodeRefusesWhatCannotBeMapped(t *testing.T) {
 		{"empty block", user(`{}`), "a content block needs one of"},
 		{"image tool result", user(`{"toolResult":{"toolUseId":"t","content":[{"image":{"format":"png","source":{"bytes":"AA=="}}}]}}`), "only text and json tool results"},
 		{"tool use from the user", user(`{"toolUse":{"toolUseId":"t","name":"f","input":{}}}`), "only assistant turns hold toolUse"},
-		{"guardrail", `{"messages":[{"role":"user","content":[{"text":"x"}]}],"guardrailConfig":{"guardrailIdentifier":"g","guardrailVersion":"1"}}`, "guardrailConfig"},
 		{"model fields", `{"messages":[{"role":"user","content":[{"text":"x"}]}],"additionalModelRequestFields":{"top_k":5}}`, "additionalModelRequestFields"},
 		{"prompt variables", `{"messages":[{"role":"user","content":[{"text":"x"}]}],"promptVariables":{"a":{"text":"b"}}}`, "promptVariables"},
 		{"max tokens", `{"messages":[{"role":"user","content":[{"text":"x"}]}],"inferenceConfig":{"maxTokens":0}}`, "inferenceConfig.maxTokens: must be at least 1"},
@@ -372,6 +371,25 @@ func BenchmarkStreamWriter(b *testing.B) {
 		}
 		if err := sw.End(time.Millisecond); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestDecodeGuardrailConfig(t *testing.T) {
+	g, err := DecodeGuardrailConfig([]byte(`{"messages":[],"guardrailConfig":{"guardrailIdentifier":"support","guardrailVersion":"DRAFT","trace":"enabled","streamProcessingMode":"async"}}`))
+	if err != nil || g.GuardrailIdentifier != "support" || g.GuardrailVersion != "DRAFT" || g.Trace != "enabled" || g.StreamProcessingMode != "async" {
+		t.Fatalf("%+v %v", g, err)
+	}
+	if g, err := DecodeGuardrailConfig([]byte(`{"messages":[]}`)); g != nil || err != nil {
+		t.Fatalf("none: %+v %v", g, err)
+	}
+	for body, want := range map[string]string{
+		`{"guardrailConfig":{"guardrailIdentifier":"x"}}`:                                                       "guardrailVersion are required",
+		`{"guardrailConfig":{"guardrailIdentifier":"x","guardrailVersion":"1","trace":"loud"}}`:                 "guardrailConfig.trace",
+		`{"guardrailConfig":{"guardrailIdentifier":"x","guardrailVersion":"1","streamProcessingMode":"later"}}`: "streamProcessingMode",
+	} {
+		if _, err := DecodeGuardrailConfig([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", body, err, want)
 		}
 	}
 }

@@ -98,8 +98,6 @@ func set(v json.RawMessage) bool {
 // never gets an answer made without what it asked for.
 func refuse(w *ConverseRequest) error {
 	switch {
-	case set(w.GuardrailConfig):
-		return llm.BadRequest("guardrailConfig", "guardrailConfig: Bedrock guardrails are not applied by Junction on the Converse API; remove guardrailConfig")
 	case set(w.AdditionalModelRequestFields):
 		return llm.BadRequest("additionalModelRequestFields",
 			"additionalModelRequestFields: model-specific fields cannot be sent through Junction, which may serve the model from another provider; remove them")
@@ -366,4 +364,46 @@ func decodeTools(req *llm.Request, tc *ToolConfig) error {
 		}
 	}
 	return nil
+}
+
+// GuardrailConfig is Converse's guardrailConfig member.
+type GuardrailConfig struct {
+	GuardrailIdentifier string `json:"guardrailIdentifier"`
+	GuardrailVersion    string `json:"guardrailVersion"`
+	// Trace is enabled, disabled or enabled_full.
+	Trace string `json:"trace"`
+	// StreamProcessingMode is sync or async (ConverseStream only).
+	StreamProcessingMode string `json:"streamProcessingMode"`
+}
+
+// DecodeGuardrailConfig reads a Converse body's guardrailConfig, or nil
+// when it has none.
+func DecodeGuardrailConfig(body []byte) (*GuardrailConfig, error) {
+	if !bytes.Contains(body, []byte(`"guardrailConfig"`)) {
+		return nil, nil
+	}
+	var w struct {
+		GuardrailConfig *GuardrailConfig `json:"guardrailConfig"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, decodeError(err)
+	}
+	g := w.GuardrailConfig
+	if g == nil {
+		return nil, nil
+	}
+	if g.GuardrailIdentifier == "" || g.GuardrailVersion == "" {
+		return nil, llm.BadRequest("guardrailConfig", "guardrailConfig: guardrailIdentifier and guardrailVersion are required")
+	}
+	switch g.Trace {
+	case "", "enabled", "disabled", "enabled_full":
+	default:
+		return nil, llm.BadRequest("guardrailConfig.trace", "guardrailConfig.trace: %q is not one of enabled, disabled, enabled_full", g.Trace)
+	}
+	switch g.StreamProcessingMode {
+	case "", "sync", "async":
+	default:
+		return nil, llm.BadRequest("guardrailConfig.streamProcessingMode", "guardrailConfig.streamProcessingMode: %q is not one of sync, async", g.StreamProcessingMode)
+	}
+	return g, nil
 }

@@ -75,6 +75,12 @@ type Call struct {
 	GuardName, GuardMode string
 	// Guardrail records what the guardrail did, for the ledger.
 	Guardrail string
+	// GuardID is the guardrail applied, and GuardInput and GuardOutput
+	// its results, for surfaces that report them (Bedrock's trace).
+	GuardID                 string
+	GuardInput, GuardOutput *guardrail.Result
+	// GuardTrace asks the surface to report the guardrail's assessments.
+	GuardTrace bool
 
 	// Counterfactual, when set, prices what the route's strongest
 	// candidate would have cost, for the ledger's savings report.

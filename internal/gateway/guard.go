@@ -47,6 +47,12 @@ func (g *Gateway) guard(ctx context.Context, c *Call) (*guardrail.Guard, guardra
 // outcome notes a guardrail's result on the call, for the ledger and the
 // X-Junction-Guardrail-Action header.
 func (c *Call) outcome(gd *guardrail.Guard, where string, r guardrail.Result) {
+	c.GuardID = gd.ID
+	if where == "input" {
+		c.GuardInput = &r
+	} else {
+		c.GuardOutput = &r
+	}
 	if r.Action != guardrail.ActionIntervened {
 		if c.Guardrail == "" {
 			c.Guardrail = gd.ID + ":" + gd.Version + " NONE"

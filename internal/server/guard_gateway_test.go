@@ -1,8 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/junctionhq/junction/internal/fakeopenai"
 )
@@ -68,5 +73,42 @@ func TestGuardrailOnTheOpenAISurface(t *testing.T) {
 	}
 	if !found["support:1 INTERVENED input blocked"] {
 		t.Fatalf("the ledger does not record the intervention: %v", found)
+	}
+}
+
+func TestGuardrailOnConverseWithTrace(t *testing.T) {
+	isolateAWS(t)
+	j := start(t, &fakeopenai.Server{Reply: "Mail jane.doe@example.com."}, guardYAML)
+	keyID, _ := j.createKey("bedrock-app", nil)
+	akid, secret := j.awsCredentials(keyID)
+	client := j.bedrockClient(akid, secret)
+
+	out, err := client.Converse(context.Background(), &bedrockruntime.ConverseInput{
+		ModelId:  aws.String("gpt-4o-mini"),
+		Messages: []types.Message{userText("What is Project Falcon?")},
+		GuardrailConfig: &types.GuardrailConfiguration{GuardrailIdentifier: aws.String("support"), GuardrailVersion: aws.String("1"),
+			Trace: types.GuardrailTraceEnabled},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := outputText(t, out); text != "Sorry, I can't take that request." || out.StopReason != types.StopReasonGuardrailIntervened {
+		t.Fatalf("answer %q stop %s", text, out.StopReason)
+	}
+	if out.Trace == nil || out.Trace.Guardrail == nil || out.Trace.Guardrail.InputAssessment["support"].WordPolicy == nil {
+		t.Fatalf("trace %+v", out.Trace)
+	}
+
+	// Anonymized output, no trace asked for: the answer is masked.
+	out, err = client.Converse(context.Background(), &bedrockruntime.ConverseInput{
+		ModelId:         aws.String("gpt-4o-mini"),
+		Messages:        []types.Message{userText("Who handles refunds?")},
+		GuardrailConfig: &types.GuardrailConfiguration{GuardrailIdentifier: aws.String("support"), GuardrailVersion: aws.String("DRAFT")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := outputText(t, out); text != "Mail {EMAIL}." || out.Trace != nil {
+		t.Fatalf("answer %q trace %+v", text, out.Trace)
 	}
 }

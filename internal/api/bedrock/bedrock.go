@@ -14,6 +14,7 @@
 package bedrock
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/bedrockwire"
 	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/llm"
 )
@@ -106,6 +108,13 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, body []byte) (*
 	c := api.InfoFrom(r.Context()).Call(Surface)
 	c.Model = r.PathValue("modelId")
 	req, meta, err := bedrockwire.DecodeConverseRequest(body)
+	if err == nil {
+		var gc *bedrockwire.GuardrailConfig
+		if gc, err = bedrockwire.DecodeGuardrailConfig(body); gc != nil {
+			c.GuardName, c.GuardMode = gc.GuardrailIdentifier+":"+gc.GuardrailVersion, gc.StreamProcessingMode
+			c.GuardTrace = gc.Trace == "enabled" || gc.Trace == "enabled_full"
+		}
+	}
 	if err == nil && c.Model == "" {
 		err = llm.BadRequest("modelId", "modelId: required in the path, /model/{modelId}/converse")
 	}
@@ -156,6 +165,9 @@ func (h *Handler) converse(w http.ResponseWriter, r *http.Request, body []byte) 
 		return
 	}
 	out, err := bedrockwire.EncodeConverseResponse(resp, time.Since(c.Start))
+	if err == nil && c.GuardID != "" {
+		out = withGuardrailTrace(out, c)
+	}
 	if err != nil {
 		e := llm.AsError(err)
 		if c.Target != nil {
@@ -216,4 +228,46 @@ func (h *Handler) converseStream(w http.ResponseWriter, r *http.Request, body []
 			flush()
 		}
 	}
+}
+
+// withGuardrailTrace marks a Converse answer the guardrail intervened in
+// as Bedrock does: stopReason guardrail_intervened when it blocked, and,
+// when the request asked for a trace, trace.guardrail with the input and
+// output assessments keyed by the guardrail's id.
+func withGuardrailTrace(out []byte, c *gateway.Call) []byte {
+	trace := c.GuardTrace
+	blocked := c.GuardInput != nil && c.GuardInput.Blocked || c.GuardOutput != nil && c.GuardOutput.Blocked
+	if !blocked && !trace {
+		return out
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(out, &m) != nil {
+		return out
+	}
+	if blocked {
+		m["stopReason"] = json.RawMessage(`"guardrail_intervened"`)
+	}
+	if trace {
+		g := map[string]any{}
+		reason := ""
+		if c.GuardInput != nil {
+			g["inputAssessment"] = map[string]any{c.GuardID: c.GuardInput.Assessment}
+			reason = c.GuardInput.ActionReason
+		}
+		if c.GuardOutput != nil {
+			g["outputAssessments"] = map[string]any{c.GuardID: []any{c.GuardOutput.Assessment}}
+			if c.GuardOutput.Action == guardrail.ActionIntervened {
+				reason = c.GuardOutput.ActionReason
+			}
+		}
+		if reason != "" {
+			g["actionReason"] = reason
+		}
+		m["trace"], _ = json.Marshal(map[string]any{"guardrail": g})
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return out
+	}
+	return b
 }
