@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -42,6 +43,21 @@ func TestGuardrailOnTheOpenAISurface(t *testing.T) {
 	}
 	if a := hdr.Get("X-Junction-Guardrail-Action"); !strings.Contains(a, "support:1 INTERVENED input anonymized, output anonymized") {
 		t.Fatalf("action header %q", a)
+	}
+	var body struct {
+		G struct {
+			ID     string `json:"id"`
+			Action string `json:"action"`
+			Input  struct {
+				SensitiveInformationPolicy struct {
+					PIIEntities []struct{ Type, Action string } `json:"piiEntities"`
+				} `json:"sensitiveInformationPolicy"`
+			} `json:"input_assessment"`
+		} `json:"junction_guardrail"`
+	}
+	if err := json.Unmarshal(b, &body); err != nil || body.G.ID != "support" || body.G.Action != "GUARDRAIL_INTERVENED" ||
+		len(body.G.Input.SensitiveInformationPolicy.PIIEntities) != 1 || body.G.Input.SensitiveInformationPolicy.PIIEntities[0].Type != "EMAIL" {
+		t.Fatalf("junction_guardrail field: %+v (%v)", body.G, err)
 	}
 
 	// BLOCK on input: the model is never called.

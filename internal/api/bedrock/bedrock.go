@@ -255,7 +255,7 @@ func withGuardrailTrace(out []byte, c *gateway.Call) []byte {
 			reason = c.GuardInput.ActionReason
 		}
 		if c.GuardOutput != nil {
-			g["outputAssessments"] = map[string]any{c.GuardID: []any{c.GuardOutput.Assessment}}
+			g["outputAssessments"] = map[string]any{c.GuardID: []any{withoutMatches(c.GuardOutput.Assessment)}}
 			if c.GuardOutput.Action == guardrail.ActionIntervened {
 				reason = c.GuardOutput.ActionReason
 			}
@@ -270,4 +270,28 @@ func withGuardrailTrace(out []byte, c *gateway.Call) []byte {
 		return out
 	}
 	return b
+}
+
+// withoutMatches is an output assessment without the matched text: the
+// matches are what the guardrail kept from the client.
+func withoutMatches(a guardrail.Assessment) any {
+	b, _ := json.Marshal(a)
+	var v any
+	json.Unmarshal(b, &v)
+	var strip func(any)
+	strip = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			delete(t, "match")
+			for _, x := range t {
+				strip(x)
+			}
+		case []any:
+			for _, x := range t {
+				strip(x)
+			}
+		}
+	}
+	strip(v)
+	return v
 }

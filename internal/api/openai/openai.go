@@ -13,6 +13,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/openaiwire"
 	"github.com/junctionhq/junction/internal/sse"
@@ -95,6 +96,9 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		WriteError(w, r, llm.AsError(err))
 		return
+	}
+	if c.GuardID != "" {
+		out = withGuardrail(out, c)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(out)
@@ -225,4 +229,40 @@ func applyBodyMetadata(c *gateway.Call, req *llm.Request) error {
 		req.Extra["metadata"], _ = json.Marshal(m)
 	}
 	return nil
+}
+
+// GuardrailReport is the junction_guardrail member of a chat completion
+// that a guardrail checked: what it did, and its findings in the input.
+// The output's findings are not reported: their matches are the very text
+// the guardrail kept from the client.
+type GuardrailReport struct {
+	ID           string                `json:"id"`
+	Action       string                `json:"action"`
+	Input        *guardrail.Assessment `json:"input_assessment,omitempty"`
+	OutputAction string                `json:"output_action,omitempty"`
+}
+
+// withGuardrail adds the junction_guardrail member to a chat completion.
+func withGuardrail(out []byte, c *gateway.Call) []byte {
+	rep := GuardrailReport{ID: c.GuardID, Action: guardrail.ActionNone}
+	for _, r := range []*guardrail.Result{c.GuardInput, c.GuardOutput} {
+		if r != nil && r.Action == guardrail.ActionIntervened {
+			rep.Action = guardrail.ActionIntervened
+		}
+	}
+	if c.GuardInput != nil {
+		rep.Input = &c.GuardInput.Assessment
+	}
+	if c.GuardOutput != nil {
+		rep.OutputAction = c.GuardOutput.Action
+	}
+	b, err := json.Marshal(rep)
+	if err != nil || len(out) < 2 {
+		return out
+	}
+	res := make([]byte, 0, len(out)+len(b)+24)
+	res = append(res, out[:len(out)-1]...)
+	res = append(res, `,"junction_guardrail":`...)
+	res = append(res, b...)
+	return append(res, '}')
 }
