@@ -535,21 +535,9 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 		rec.TTFTMS = &ms
 	}
 	if m := g.Metrics; m != nil {
-		m.Requests.WithLabelValues(c.Surface, c.Model, provider, strconv.Itoa(status)).Inc()
-		m.Latency.WithLabelValues(c.Model, provider).Observe(latency.Seconds())
-		if ttft != nil {
-			m.TTFT.WithLabelValues(c.Model, provider).Observe(ttft.Seconds())
-		}
-		if usage.InputTokens > 0 || usage.OutputTokens > 0 {
-			m.Tokens.WithLabelValues(c.Model, provider, "input").Add(float64(usage.InputTokens))
-			m.Tokens.WithLabelValues(c.Model, provider, "output").Add(float64(usage.OutputTokens))
-			m.Tokens.WithLabelValues(c.Model, provider, "cached").Add(float64(usage.CachedInputTokens))
-		}
-		if rec.CostUSD != nil {
-			m.Cost.WithLabelValues(c.Model, provider).Add(*rec.CostUSD)
-		} else if c.Target != nil && status < 400 {
-			m.Unpriced.WithLabelValues(c.Model, provider).Inc()
-		}
+		m.Observe(metrics.Observation{Surface: c.Surface, Model: c.Model, Provider: provider, Status: status,
+			Latency: latency, TTFT: ttft, Input: usage.InputTokens, Output: usage.OutputTokens, Cached: usage.CachedInputTokens,
+			CostUSD: rec.CostUSD, Unpriced: rec.CostUSD == nil && c.Target != nil && status < 400})
 	}
 	if g.Ledger != nil {
 		g.Ledger.Add(rec)

@@ -12,7 +12,8 @@ import (
 
 // Metrics holds the collectors.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg   *prometheus.Registry
+	cache cache
 
 	// Requests counts requests by surface, model, provider and status.
 	Requests *prometheus.CounterVec
