@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -170,8 +171,15 @@ const (
 // part of a policy that is pattern matching, local to the text, and fast.
 // Overlapping sensitive-information matches are resolved leftmost-longest.
 func (g *Guard) scan(text string, src Source, out []Finding) []Finding {
-	if g.words != nil {
-		g.words.find(text, func(p *pattern, s, e int) {
+	if g.words == nil && g.pii == nil && len(g.regexes) == 0 {
+		return out
+	}
+	// Sensitive information is collected as spans, resolved, and only
+	// the spans kept become findings.
+	bp := spanPool.Get().(*[]span)
+	spans := (*bp)[:0]
+	if g.words != nil || g.pii != nil {
+		g.find(text, func(p *pattern, s, e int) {
 			f := Finding{Start: s, End: e, Match: text[s:e]}
 			switch p.kind {
 			case kindCustomWord:
@@ -184,44 +192,77 @@ func (g *Guard) scan(text string, src Source, out []Finding) []Finding {
 				f.Policy, f.Name, f.Action = "topic", t.Name, t.For(src, Block)
 			}
 			out = append(out, f)
-		})
-	}
-	first := len(out)
-	if g.pii != nil {
-		g.pii.scan(text, func(k piiKind, s, e int) {
-			out = append(out, Finding{Policy: "pii", Type: piiNames[k], Start: s, End: e, Match: text[s:e], Action: g.piiAction[k].For(src, Block)})
+		}, func(k piiKind, s, e int) {
+			spans = append(spans, span{s, e, int(k)})
 		})
 	}
 	for i, rs := range g.regexes {
-		r := &g.Policy.SensitiveInformation.Regexes[i]
 		rs.find(text, func(s, e int) {
-			out = append(out, Finding{Policy: "regex", Name: r.Name, Start: s, End: e, Match: text[s:e], Action: r.For(src, Block)})
+			spans = append(spans, span{s, e, int(numPII) + i})
 		})
 	}
-	return resolve(out, first)
+	for _, sp := range resolve(spans) {
+		s, e := sp.start, sp.end
+		if sp.kind < int(numPII) {
+			out = append(out, Finding{Policy: "pii", Type: piiNames[sp.kind], Start: s, End: e, Match: text[s:e], Action: g.piiAction[sp.kind].For(src, Block)})
+		} else {
+			r := &g.Policy.SensitiveInformation.Regexes[sp.kind-int(numPII)]
+			out = append(out, Finding{Policy: "regex", Name: r.Name, Start: s, End: e, Match: text[s:e], Action: r.For(src, Block)})
+		}
+	}
+	if cap(spans) <= 1<<16 {
+		*bp = spans[:0]
+		spanPool.Put(bp)
+	}
+	return out
 }
 
-// resolve drops sensitive-information findings (out[first:]) that overlap
-// an earlier or longer one, so each byte is masked at most once.
-func resolve(out []Finding, first int) []Finding {
-	si := out[first:]
+// span is a sensitive-information match: a PII kind, or numPII plus the
+// index of a regex.
+type span struct {
+	start, end, kind int
+}
+
+var spanPool = sync.Pool{New: func() any { s := make([]span, 0, 64); return &s }}
+
+// resolve drops the spans that overlap an earlier or longer one, so each
+// byte is masked at most once, and returns the rest in order. Spans at
+// the same place keep the order they were found in.
+func resolve(si []span) []span {
 	if len(si) < 2 {
-		return out
+		return si
 	}
-	sort.SliceStable(si, func(i, j int) bool {
-		if si[i].Start != si[j].Start {
-			return si[i].Start < si[j].Start
+	// The detectors report mostly in order; sort only when they did not.
+	for i := 1; i < len(si); i++ {
+		if spanBefore(&si[i], &si[i-1]) {
+			slices.SortStableFunc(si, func(a, b span) int {
+				switch {
+				case spanBefore(&a, &b):
+					return -1
+				case spanBefore(&b, &a):
+					return 1
+				}
+				return 0
+			})
+			break
 		}
-		return si[i].End > si[j].End
-	})
+	}
 	kept, end := si[:0], -1
 	for _, f := range si {
-		if f.Start >= end {
+		if f.start >= end {
 			kept = append(kept, f)
-			end = f.End
+			end = f.end
 		}
 	}
-	return out[:first+len(kept)]
+	return kept
+}
+
+// spanBefore orders spans by start, longest first.
+func spanBefore(a, b *span) bool {
+	if a.start != b.start {
+		return a.start < b.start
+	}
+	return a.end > b.end
 }
 
 // Apply checks text from src against the guardrail. It fails only when a

@@ -110,50 +110,50 @@ func newPIIScanner(set piiSet) *piiScanner {
 	return s
 }
 
-// scan calls emit for each detection. Detections may overlap (a phone
-// number inside a URL); the caller resolves overlaps.
-func (s *piiScanner) scan(text string, emit func(k piiKind, start, end int)) {
-	n := len(text)
-	trig := &s.trig
-	for i := 0; i < n; i++ {
-		t := trig[text[i]]
-		if t == 0 {
-			continue
+// trigger looks for the detections found from byte i, whose trigger
+// class is t; detections may overlap (a phone number inside a URL), and
+// the caller resolves overlaps. Guard.find calls it in its single pass
+// with the word automaton. It does nothing at a digit or letter inside a word, so a
+// caller may skip the rest of a word.
+func (s *piiScanner) trigger(text string, i int, t uint8, emit func(k piiKind, start, end int)) {
+	switch t {
+	case trAt:
+		if st, e, ok := email(text, i); ok {
+			emit(kEmail, st, e)
 		}
-		switch t {
-		case trAt:
-			if st, e, ok := email(text, i); ok {
-				emit(kEmail, st, e)
-			}
-			continue
-		case trSep:
-			s.separator(text, i, emit)
-			continue
-		}
-		if i > 0 && isWordByte(text[i-1]) {
-			continue // not at a token start
-		}
-		switch t {
-		case trDigit:
+		return
+	case trSep:
+		s.separator(text, i, emit)
+		return
+	}
+	if i > 0 && isWordByte(text[i-1]) {
+		return // not at a token start
+	}
+	switch t {
+	case trDigit:
+		s.number(text, i, emit)
+	case trPlusParen:
+		if i+1 < len(text) && (isDigit(text[i+1]) || text[i] == '+' && text[i+1] == '(') {
 			s.number(text, i, emit)
-		case trPlusParen:
-			if i+1 < n && (isDigit(text[i+1]) || text[i] == '+' && text[i+1] == '(') {
-				s.number(text, i, emit)
+		}
+	case trLetter:
+		if text[i] == 'A' && s.set.has(kAccessKey) {
+			if e, ok := accessKey(text, i); ok {
+				emit(kAccessKey, i, e)
+				return
 			}
-		case trLetter:
-			if text[i] == 'A' && s.set.has(kAccessKey) {
-				if e, ok := accessKey(text, i); ok {
-					emit(kAccessKey, i, e)
-					continue
-				}
-			}
-			if s.set.has(kIBAN) {
-				if e, ok := iban(text, i); ok {
-					emit(kIBAN, i, e)
-				}
+		}
+		if s.set.has(kIBAN) {
+			if e, ok := iban(text, i); ok {
+				emit(kIBAN, i, e)
 			}
 		}
 	}
+}
+
+// finish runs the detectors that search the whole text themselves, after
+// the byte-by-byte pass.
+func (s *piiScanner) finish(text string, emit func(k piiKind, start, end int)) {
 	if s.set.has(kSecretKey) {
 		secretKeys(text, emit)
 	}
@@ -432,11 +432,13 @@ type numSpan struct {
 	mixed bool
 	plus  bool
 	paren bool
+	// lead is whether the span starts with '(' (after any '+').
+	lead bool
 }
 
-// readNumber reads the number span at i (a digit, '+' or '(').
-func readNumber(text string, i int) (numSpan, bool) {
-	var ns numSpan
+// readNumber reads the number span at i (a digit, '+' or '(') into ns,
+// which must be zero.
+func readNumber(text string, i int, ns *numSpan) bool {
 	ns.start = i
 	j := i
 	if text[j] == '+' {
@@ -444,7 +446,7 @@ func readNumber(text string, i int) (numSpan, bool) {
 		j++
 	}
 	if j < len(text) && text[j] == '(' {
-		ns.paren = true
+		ns.paren, ns.lead = true, true
 		j++
 	}
 	var kind byte
@@ -452,14 +454,14 @@ func readNumber(text string, i int) (numSpan, bool) {
 		gs := j
 		for j < len(text) && isDigit(text[j]) {
 			if ns.nd == len(ns.digits) {
-				return ns, ns.ng > 0
+				return ns.ng > 0
 			}
 			ns.digits[ns.nd] = text[j]
 			ns.nd++
 			j++
 		}
 		if j == gs || ns.ng == len(ns.groups) {
-			return ns, ns.ng > 0
+			return ns.ng > 0
 		}
 		ns.groups[ns.ng] = uint8(j - gs)
 		ns.gend[ns.ng] = j
@@ -488,34 +490,56 @@ func readNumber(text string, i int) (numSpan, bool) {
 		}
 		j = k
 	}
-	return ns, true
+	return true
 }
 
-// prefix returns the span of the first k groups, with its separator
-// summary recomputed.
-func (ns *numSpan) prefix(k int) numSpan {
-	p := *ns
-	p.ng, p.end = k, ns.gend[k-1]
-	p.nd = 0
+// truncate cuts the span to its first k groups (k no more than it has),
+// with its separator summary recomputed.
+func (ns *numSpan) truncate(k int) {
+	ns.ng, ns.end = k, ns.gend[k-1]
+	ns.nd = 0
 	for g := 0; g < k; g++ {
-		p.nd += int(ns.groups[g])
+		ns.nd += int(ns.groups[g])
 	}
-	p.sep, p.mixed = 0, false
+	ns.sep, ns.mixed = 0, false
 	if k > 1 {
-		p.sep = ns.gsep[1]
+		ns.sep = ns.gsep[1]
 		for g := 2; g < k; g++ {
-			if ns.gsep[g] != p.sep {
-				p.mixed = true
+			if ns.gsep[g] != ns.sep {
+				ns.mixed = true
 			}
 		}
 	}
-	p.paren = ns.paren
+	ns.paren = ns.lead
 	for g := 1; g < k; g++ {
 		if ns.gsep[g] == '(' {
-			p.paren = true
+			ns.paren = true
 		}
 	}
-	return p
+}
+
+// tooFewDigits reports whether the number span at i cannot be
+// classified, counting generously (every digit up to the first byte that
+// cannot be in a span): fewer than four digits, or fewer than seven and
+// no '.' for an IPv4 address.
+func tooFewDigits(text string, i int) bool {
+	n, dot := 0, false
+	for j := i; j < len(text); j++ {
+		switch c := text[j]; {
+		case c >= '0' && c <= '9':
+			if n++; n == 7 || n >= 4 && dot {
+				return false
+			}
+		case c == '.':
+			if dot = true; n >= 4 {
+				return false
+			}
+		case c == ' ' || c == '-' || c == '(' || c == ')' || c == '+' && j == i:
+		default:
+			return n < 4 || !dot
+		}
+	}
+	return n < 4 || !dot
 }
 
 func (ns *numSpan) groupsAre(lens ...uint8) bool {
@@ -534,15 +558,18 @@ func (ns *numSpan) groupsAre(lens ...uint8) bool {
 // card, SSN, Canadian SIN, phone. When the whole span is none of them,
 // its shorter prefixes are tried ("call 415-555-0132 2 times").
 func (s *piiScanner) number(text string, i int, emit func(k piiKind, start, end int)) {
-	whole, ok := readNumber(text, i)
-	if !ok || whole.nd < 4 {
+	if tooFewDigits(text, i) {
 		return
 	}
-	if whole.end < len(text) && (isWordByte(text[whole.end]) || text[whole.end] == '@') {
+	var ns numSpan
+	if !readNumber(text, i, &ns) || ns.nd < 4 {
 		return
 	}
-	for k := whole.ng; k >= 1; k-- {
-		ns := whole.prefix(k)
+	if ns.end < len(text) && (isWordByte(text[ns.end]) || text[ns.end] == '@') {
+		return
+	}
+	for k := ns.ng; k >= 1; k-- {
+		ns.truncate(k)
 		if ns.nd < 7 && !(ns.ng == 4 && ns.sep == '.') {
 			return
 		}

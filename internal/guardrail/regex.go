@@ -18,6 +18,7 @@ type regexScanner struct {
 	lit string // a literal every match contains; "" if none is known
 	// maxLen is the longest match in bytes, or -1 if unbounded.
 	maxLen int
+	fixed  *fixedRegex // nil unless the pattern is fixed
 }
 
 func newRegexScanner(pattern string) (*regexScanner, error) {
@@ -36,7 +37,174 @@ func newRegexScanner(pattern string) (*regexScanner, error) {
 	}
 	rs.maxLen = maxLen(tree)
 	rs.lit = requiredLiteral(tree)
+	rs.fixed = newFixedRegex(tree)
 	return rs, nil
+}
+
+// fixedRegex is a pattern that is a plain sequence of ASCII bytes, ASCII
+// byte classes and word-boundary assertions, such as \bORD-\d{6}\b:
+// every match has the same length and there is nothing to backtrack
+// over, so a match is found by searching for its literal part with
+// strings.Index and checking the other bytes in place. It finds the
+// matches the regexp finds in the whole text.
+type fixedRegex struct {
+	elems []fixedElem
+	n     int    // match length in bytes
+	lit   string // the longest run of single-byte elements
+	off   int    // where lit starts in a match
+}
+
+type fixedElem struct {
+	op  syntax.Op // OpCharClass (a byte of set), OpWordBoundary or OpNoWordBoundary
+	set *[256]bool
+}
+
+// newFixedRegex returns nil for a pattern that is not fixed.
+func newFixedRegex(re *syntax.Regexp) *fixedRegex {
+	f := &fixedRegex{}
+	if !f.add(re) || f.n == 0 {
+		return nil
+	}
+	// The literal: the longest run of elements that match one byte each.
+	best, bestOff := "", 0
+	var run []byte
+	runOff, pos := 0, 0
+	for _, e := range f.elems {
+		b, single := e.single()
+		if single {
+			if len(run) == 0 {
+				runOff = pos
+			}
+			run = append(run, b)
+			if len(run) > len(best) {
+				best, bestOff = string(run), runOff
+			}
+		} else {
+			run = run[:0]
+		}
+		if e.op == syntax.OpCharClass {
+			pos++
+		}
+	}
+	if best == "" {
+		return nil
+	}
+	f.lit, f.off = best, bestOff
+	return f
+}
+
+// single returns the byte a one-byte element matches, if it is one.
+func (e *fixedElem) single() (byte, bool) {
+	if e.op != syntax.OpCharClass {
+		return 0, false
+	}
+	n, b := 0, byte(0)
+	for c := 0; c < 256; c++ {
+		if e.set[c] {
+			n, b = n+1, byte(c)
+		}
+	}
+	return b, n == 1
+}
+
+func (f *fixedRegex) add(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpConcat:
+		for _, s := range re.Sub {
+			if !f.add(s) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpCapture:
+		return f.add(re.Sub[0])
+	case syntax.OpEmptyMatch:
+		return true
+	case syntax.OpRepeat:
+		if re.Min != re.Max || re.Min > 1000 {
+			return false
+		}
+		for i := 0; i < re.Min; i++ {
+			if !f.add(re.Sub[0]) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		f.elems = append(f.elems, fixedElem{op: re.Op})
+		return true
+	case syntax.OpLiteral:
+		// Case folding may match non-ASCII runes (k and the Kelvin sign).
+		if re.Flags&syntax.FoldCase != 0 {
+			return false
+		}
+		for _, r := range re.Rune {
+			if r >= utf8.RuneSelf {
+				return false
+			}
+			set := new([256]bool)
+			set[r] = true
+			f.elems = append(f.elems, fixedElem{op: syntax.OpCharClass, set: set})
+			f.n++
+		}
+		return true
+	case syntax.OpCharClass:
+		set := new([256]bool)
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			if hi >= utf8.RuneSelf {
+				return false
+			}
+			for r := lo; r <= hi; r++ {
+				set[r] = true
+			}
+		}
+		f.elems = append(f.elems, fixedElem{op: syntax.OpCharClass, set: set})
+		f.n++
+		return true
+	}
+	return false
+}
+
+// find calls fn for each match, in order.
+func (f *fixedRegex) find(text string, fn func(start, end int)) {
+	pos := 0 // where the next match may start
+	for pos+f.n <= len(text) {
+		j := strings.Index(text[pos+f.off:], f.lit)
+		if j < 0 {
+			return
+		}
+		s := pos + j
+		if s+f.n > len(text) {
+			return
+		}
+		if f.matchAt(text, s) {
+			fn(s, s+f.n)
+			pos = s + f.n
+		} else {
+			pos = s + 1
+		}
+	}
+}
+
+func (f *fixedRegex) matchAt(text string, p int) bool {
+	for i := range f.elems {
+		e := &f.elems[i]
+		if e.op == syntax.OpCharClass {
+			if !e.set[text[p]] {
+				return false
+			}
+			p++
+			continue
+		}
+		// \b and \B look at ASCII word characters, as the regexp does.
+		before := p > 0 && isASCIIWord(text[p-1])
+		after := p < len(text) && isASCIIWord(text[p])
+		if (before != after) != (e.op == syntax.OpWordBoundary) {
+			return false
+		}
+	}
+	return true
 }
 
 // anchored reports whether the pattern uses a text or line anchor, which
@@ -134,6 +302,10 @@ func requiredLiteral(re *syntax.Regexp) string {
 
 // find calls fn for each match, in order.
 func (rs *regexScanner) find(text string, fn func(start, end int)) {
+	if rs.fixed != nil {
+		rs.fixed.find(text, fn)
+		return
+	}
 	if rs.lit == "" || rs.maxLen < 0 {
 		for _, m := range rs.re.FindAllStringIndex(text, -1) {
 			if m[1] > m[0] {
