@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/junctionhq/junction/internal/api/admin"
+	"github.com/junctionhq/junction/internal/fakeopenai"
 )
 
 func TestPromptRouterPicksByDifficultyAndReportsSavings(t *testing.T) {
@@ -54,4 +55,19 @@ func TestPromptRouterPicksByDifficultyAndReportsSavings(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestAdvisorUsesConfiguredPrices: a model priced in the config is priced
+// the same by the advisor as by the ledger.
+func TestAdvisorUsesConfiguredPrices(t *testing.T) {
+	j := start(t, &fakeopenai.Server{}, "")
+	// "priced" costs $1 in and $2 out per 1K tokens (server_test.go):
+	// 10 requests/day × (100 × 1 + 50 × 2) / 1000 = $2 a day, $60 in 30 days.
+	status, _, b := j.do("POST", "/api/v1/advisor", adminKey, `{"days":30,"traffic":{"requests_per_day":10,"avg_input_tokens":100,"avg_output_tokens":50},
+		"options":[{"kind":"on_demand","model":"priced"}]}`)
+	// Before the fix the advisor knew only the built-in catalog and
+	// refused the model as unpriced.
+	if status != 200 || !strings.Contains(string(b), `"monthly_usd": 60.00`) {
+		t.Fatalf("%d %s", status, b)
+	}
 }

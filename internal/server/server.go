@@ -96,6 +96,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	catalog := ledger.Builtin()
+	// The config's prices join the catalog under the model's name (and its
+	// upstream id, when the catalog has no price for it), so the advisor
+	// prices configured models as the ledger does.
+	for _, m := range cfg.Models {
+		if m.Price == nil {
+			continue
+		}
+		p := ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K, CachedInputPer1K: m.Price.CachedInputPer1K}
+		catalog.Set(m.Name, p)
+		if _, known := catalog.Lookup(m.UpstreamModel); !known && m.UpstreamModel != "" {
+			catalog.Set(m.UpstreamModel, p)
+		}
+	}
 	s.router, err = router.New(ctx, cfg, catalog, func(ctx context.Context, p config.Provider) (llm.Provider, error) {
 		return provider.New(ctx, p, cfg.Server.UpstreamTimeout)
 	})
@@ -135,7 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
-	adm := &admin.Handler{Keys: s.keys, DB: db, AWSCreds: creds}
+	adm := &admin.Handler{Keys: s.keys, DB: db, AWSCreds: creds, Catalog: catalog}
 	adminAuth := func(h http.Handler) http.Handler { return api.Authenticate(s.keys, true, admin.WriteError, h) }
 	adm.Register(mux, adminAuth)
 	adm.RegisterFeedback(mux, adminAuth, feedback)

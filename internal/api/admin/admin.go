@@ -28,6 +28,8 @@ type Handler struct {
 	AWSCreds *awscreds.Store
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// Catalog prices the advisor's options; nil means the built-in one.
+	Catalog *ledger.Catalog
 }
 
 // Register adds the routes to mux, each wrapped by auth (admin keys only).

@@ -29,10 +29,14 @@ const defaultProfileWindow = 30 * 24 * time.Hour
 //	GET  /api/v1/advisor/profile  ?model=&route=&tag=team=search&from=&to=
 //	                              → ledger.Profile
 //
-// Prices come from the built-in catalog; a scenario's explicit prices
-// override them.
+// Prices come from h.Catalog (the server's: the built-in catalog with the
+// config's model prices); a scenario's explicit prices override them.
 func (h *Handler) RegisterAdvisor(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
-	a := advisorAPI{h: h, catalog: ledger.Builtin()}
+	catalog := h.Catalog
+	if catalog == nil {
+		catalog = ledger.Builtin()
+	}
+	a := advisorAPI{h: h, catalog: catalog}
 	mux.Handle("POST /api/v1/advisor", auth(http.HandlerFunc(a.advise)))
 	mux.Handle("GET /api/v1/advisor/profile", auth(http.HandlerFunc(a.profile)))
 }
