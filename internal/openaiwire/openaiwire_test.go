@@ -265,3 +265,16 @@ func BenchmarkChunkDecode(b *testing.B) {
 		d.Decode(chunk)
 	}
 }
+
+func TestReasoningModelsGetMaxCompletionTokens(t *testing.T) {
+	n := 300
+	for model, want := range map[string]string{"o3-mini": "max_completion_tokens", "gpt-5": "max_completion_tokens", "o1": "max_completion_tokens",
+		"gpt-4o-mini": "max_tokens", "openai/o4-mini": "max_completion_tokens", "ollama-llama3": "max_tokens"} {
+		out, _ := EncodeChatRequest(&llm.Request{Model: model, MaxTokens: &n, Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Type: llm.PartText, Text: "hi"}}}}})
+		var m map[string]any
+		json.Unmarshal(out, &m)
+		if m[want] != float64(300) || len(m) != 3 {
+			t.Errorf("%s: %s", model, out)
+		}
+	}
+}

@@ -303,6 +303,10 @@ func EncodeChatRequest(req *llm.Request) ([]byte, error) {
 			w.MaxTokens = nil // the client chose the newer name; forward only that
 		}
 	}
+	if w.MaxTokens != nil && reasoningModel(req.Model) {
+		// OpenAI's reasoning models refuse max_tokens.
+		w.MaxCompletionTokens, w.MaxTokens = w.MaxTokens, nil
+	}
 	if len(req.Stop) > 0 {
 		w.Stop, _ = json.Marshal(req.Stop)
 	}
@@ -465,4 +469,17 @@ func EncodeEmbedRequest(req *llm.EmbedRequest) ([]byte, error) {
 		return b, err
 	}
 	return appendFields(b, req.Extra, ""), nil
+}
+
+// reasoningModel reports whether an OpenAI model id names a reasoning
+// model (o1, o3, o4-mini, gpt-5...), which takes max_completion_tokens
+// instead of max_tokens.
+func reasoningModel(model string) bool {
+	if i := strings.LastIndexByte(model, '/'); i >= 0 {
+		model = model[i+1:]
+	}
+	if strings.HasPrefix(model, "gpt-5") {
+		return true
+	}
+	return len(model) >= 2 && model[0] == 'o' && model[1] >= '1' && model[1] <= '9'
 }
