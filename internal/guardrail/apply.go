@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,6 +46,9 @@ type Guard struct {
 	attack    *ContentFilter
 	classify  []ContentFilter
 	window    int
+	// skip classifies bytes for Guard.find at the automaton's root: see
+	// buildSkip.
+	skip [256]uint8
 
 	topicOnce sync.Once
 	topicVecs [][][]float32 // per topic: definition and examples
@@ -100,6 +102,7 @@ func Compile(p Policy, opts Options) (*Guard, error) {
 	if set != 0 {
 		g.pii = newPIIScanner(set)
 	}
+	g.buildSkip()
 	for _, r := range p.SensitiveInformation.Regexes {
 		rs, err := newRegexScanner(r.Pattern)
 		if err != nil {
@@ -232,18 +235,11 @@ func resolve(si []span) []span {
 	if len(si) < 2 {
 		return si
 	}
-	// The detectors report mostly in order; sort only when they did not.
+	// The detectors report mostly in order (the spans of each regex come
+	// after those of the single pass): merge the ordered runs.
 	for i := 1; i < len(si); i++ {
 		if spanBefore(&si[i], &si[i-1]) {
-			slices.SortStableFunc(si, func(a, b span) int {
-				switch {
-				case spanBefore(&a, &b):
-					return -1
-				case spanBefore(&b, &a):
-					return 1
-				}
-				return 0
-			})
+			mergeRuns(si)
 			break
 		}
 	}
@@ -255,6 +251,59 @@ func resolve(si []span) []span {
 		}
 	}
 	return kept
+}
+
+// mergeRuns sorts si by spanBefore, stably, merging its ordered runs
+// pairwise (a natural merge sort), which costs a pass or two when there
+// are only a few.
+func mergeRuns(si []span) {
+	bp := spanPool.Get().(*[]span)
+	buf := append((*bp)[:0], si...)
+	src, dst := buf, si
+	for {
+		runs, out := 0, 0
+		for lo := 0; lo < len(src); {
+			mid := lo + 1
+			for mid < len(src) && !spanBefore(&src[mid], &src[mid-1]) {
+				mid++
+			}
+			hi := mid
+			if mid < len(src) {
+				hi++
+				for hi < len(src) && !spanBefore(&src[hi], &src[hi-1]) {
+					hi++
+				}
+			}
+			// Merge src[lo:mid] and src[mid:hi] into dst, the first run
+			// first where they tie.
+			a, b := lo, mid
+			for a < mid && b < hi {
+				if spanBefore(&src[b], &src[a]) {
+					dst[out] = src[b]
+					b++
+				} else {
+					dst[out] = src[a]
+					a++
+				}
+				out++
+			}
+			out += copy(dst[out:], src[a:mid])
+			out += copy(dst[out:], src[b:hi])
+			runs++
+			lo = hi
+		}
+		if runs == 1 {
+			break
+		}
+		src, dst = dst, src
+	}
+	if &dst[0] != &si[0] {
+		copy(si, dst)
+	}
+	if cap(buf) <= 1<<16 {
+		*bp = buf[:0]
+		spanPool.Put(bp)
+	}
 }
 
 // spanBefore orders spans by start, longest first.

@@ -114,33 +114,34 @@ func newPIIScanner(set piiSet) *piiScanner {
 // class is t; detections may overlap (a phone number inside a URL), and
 // the caller resolves overlaps. Guard.find calls it in its single pass
 // with the word automaton. It does nothing at a digit or letter inside a word, so a
-// caller may skip the rest of a word.
-func (s *piiScanner) trigger(text string, i int, t uint8, emit func(k piiKind, start, end int)) {
+// caller may skip the rest of a word. It returns what number returns, or
+// 0: the caller need not call it at a digit, '+' or '(' before there.
+func (s *piiScanner) trigger(text string, i int, t uint8, emit func(k piiKind, start, end int)) int {
 	switch t {
 	case trAt:
 		if st, e, ok := email(text, i); ok {
 			emit(kEmail, st, e)
 		}
-		return
+		return 0
 	case trSep:
 		s.separator(text, i, emit)
-		return
+		return 0
 	}
 	if i > 0 && isWordByte(text[i-1]) {
-		return // not at a token start
+		return 0 // not at a token start
 	}
 	switch t {
 	case trDigit:
-		s.number(text, i, emit)
+		return s.number(text, i, emit)
 	case trPlusParen:
 		if i+1 < len(text) && (isDigit(text[i+1]) || text[i] == '+' && text[i+1] == '(') {
-			s.number(text, i, emit)
+			return s.number(text, i, emit)
 		}
 	case trLetter:
 		if text[i] == 'A' && s.set.has(kAccessKey) {
 			if e, ok := accessKey(text, i); ok {
 				emit(kAccessKey, i, e)
-				return
+				return 0
 			}
 		}
 		if s.set.has(kIBAN) {
@@ -149,6 +150,7 @@ func (s *piiScanner) trigger(text string, i int, t uint8, emit func(k piiKind, s
 			}
 		}
 	}
+	return 0
 }
 
 // finish runs the detectors that search the whole text themselves, after
@@ -434,6 +436,8 @@ type numSpan struct {
 	paren bool
 	// lead is whether the span starts with '(' (after any '+').
 	lead bool
+	// capped is whether reading stopped at the size of digits or groups.
+	capped bool
 }
 
 // readNumber reads the number span at i (a digit, '+' or '(') into ns,
@@ -454,14 +458,19 @@ func readNumber(text string, i int, ns *numSpan) bool {
 		gs := j
 		for j < len(text) && isDigit(text[j]) {
 			if ns.nd == len(ns.digits) {
+				ns.capped = true
 				return ns.ng > 0
 			}
 			ns.digits[ns.nd] = text[j]
 			ns.nd++
 			j++
 		}
-		if j == gs || ns.ng == len(ns.groups) {
+		if j == gs {
 			return ns.ng > 0
+		}
+		if ns.ng == len(ns.groups) {
+			ns.capped = true
+			return true
 		}
 		ns.groups[ns.ng] = uint8(j - gs)
 		ns.gend[ns.ng] = j
@@ -521,25 +530,27 @@ func (ns *numSpan) truncate(k int) {
 // tooFewDigits reports whether the number span at i cannot be
 // classified, counting generously (every digit up to the first byte that
 // cannot be in a span): fewer than four digits, or fewer than seven and
-// no '.' for an IPv4 address.
-func tooFewDigits(text string, i int) bool {
+// no '.' for an IPv4 address. When it can't, it also returns where the
+// generous count stopped: a span starting at a later digit or '(' before
+// there counts a part of the same bytes, so it cannot be classified either.
+func tooFewDigits(text string, i int) (bool, int) {
 	n, dot := 0, false
 	for j := i; j < len(text); j++ {
 		switch c := text[j]; {
 		case c >= '0' && c <= '9':
 			if n++; n == 7 || n >= 4 && dot {
-				return false
+				return false, 0
 			}
 		case c == '.':
 			if dot = true; n >= 4 {
-				return false
+				return false, 0
 			}
 		case c == ' ' || c == '-' || c == '(' || c == ')' || c == '+' && j == i:
 		default:
-			return n < 4 || !dot
+			return n < 4 || !dot, j
 		}
 	}
-	return n < 4 || !dot
+	return n < 4 || !dot, len(text)
 }
 
 func (ns *numSpan) groupsAre(lens ...uint8) bool {
@@ -554,17 +565,74 @@ func (ns *numSpan) groupsAre(lens ...uint8) bool {
 	return true
 }
 
-// number classifies the number span at i, most specific first: IPv4,
-// card, SSN, Canadian SIN, phone. When the whole span is none of them,
-// its shorter prefixes are tried ("call 415-555-0132 2 times").
-func (s *piiScanner) number(text string, i int, emit func(k piiKind, start, end int)) {
-	if tooFewDigits(text, i) {
-		return
+// number classifies the number span at i, and the spans that start
+// inside it where the main pass would call number again: at each later
+// group, and at a '(' just before one. The span is read once; a later
+// span is the same groups from there on. It returns the position before
+// which the main pass need not call number (at a digit, '+' or '('), or 0.
+func (s *piiScanner) number(text string, i int, emit func(k piiKind, start, end int)) int {
+	if few, stop := tooFewDigits(text, i); few {
+		return stop
 	}
 	var ns numSpan
-	if !readNumber(text, i, &ns) || ns.nd < 4 {
-		return
+	if !readNumber(text, i, &ns) {
+		return 0
 	}
+	if ns.capped {
+		// A later span may read further than this one: leave it to the
+		// main pass.
+		if ns.nd >= 4 {
+			s.classifySpan(text, &ns, emit)
+		}
+		return 0
+	}
+	if ns.end < len(text) && (isWordByte(text[ns.end]) || text[ns.end] == '@') {
+		return ns.end // so does every span inside it
+	}
+	full := ns
+	if ns.nd >= 4 {
+		s.classifySpan(text, &ns, emit)
+	}
+	before := 0 // digits before group k
+	for k := 0; k < full.ng; k++ {
+		gs := full.gend[k] - int(full.groups[k])
+		if gs-1 > i && text[gs-1] == '(' && !isWordByte(text[gs-2]) {
+			s.numberFrom(text, &full, k, before, gs-1, emit)
+		}
+		if gs > i {
+			s.numberFrom(text, &full, k, before, gs, emit)
+		}
+		before += int(full.groups[k])
+	}
+	return full.end
+}
+
+// numberFrom classifies the span that starts at p ('(' or the first digit
+// of group k of full, which has before digits before that group) as number
+// would from p. (tooFewDigits is only a quick rejection: a span it
+// rejects has too few digits for classifySpan to take it.)
+func (s *piiScanner) numberFrom(text string, full *numSpan, k, before, p int, emit func(k piiKind, start, end int)) {
+	nd := full.nd - before
+	if nd < 4 || nd < 7 && (full.ng-k != 4 || full.gsep[k+1] != '.') {
+		return // classifySpan's first check
+	}
+	var ns numSpan
+	ns.start, ns.end = p, full.end
+	ns.lead = text[p] == '('
+	ns.nd = nd
+	copy(ns.digits[:], full.digits[before:full.nd])
+	ns.ng = full.ng - k
+	copy(ns.groups[:], full.groups[k:full.ng])
+	copy(ns.gend[:], full.gend[k:full.ng])
+	copy(ns.gsep[:], full.gsep[k:full.ng])
+	ns.gsep[0] = 0
+	s.classifySpan(text, &ns, emit)
+}
+
+// classifySpan classifies the span read into ns, most specific first:
+// IPv4, card, SSN, Canadian SIN, phone. When the whole span is none of
+// them, its shorter prefixes are tried ("call 415-555-0132 2 times").
+func (s *piiScanner) classifySpan(text string, ns *numSpan, emit func(k piiKind, start, end int)) {
 	if ns.end < len(text) && (isWordByte(text[ns.end]) || text[ns.end] == '@') {
 		return
 	}
@@ -573,7 +641,7 @@ func (s *piiScanner) number(text string, i int, emit func(k piiKind, start, end 
 		if ns.nd < 7 && !(ns.ng == 4 && ns.sep == '.') {
 			return
 		}
-		if kind, ok := s.classify(text, &ns); ok {
+		if kind, ok := s.classify(text, ns); ok {
 			emit(kind, ns.start, ns.end)
 			return
 		}

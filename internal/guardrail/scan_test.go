@@ -171,3 +171,44 @@ func fmtFindings(fs []Finding) string {
 	}
 	return b.String()
 }
+
+// TestNumbersMatchReference compares the scanners on dense runs of
+// digits, separators and numbers in every format, where a number span
+// starts again at each of its groups and at each '(' before one: the
+// scanner reads such a span once and classifies each of those starts from
+// it, where the reference reads each one anew.
+func TestNumbersMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	rounds := 5000
+	if testing.Short() {
+		rounds = 500
+	}
+	toks := []string{" ", "-", ".", "(", ")", "+", " (", ") ", "  ", "--", "...", ":", "@", "a", "x ", "_", "\n",
+		"415-555-0132", "4111 1111 1111 1111", "4111111111111111", "078-05-1120", "046 454 286", "10.0.3.17",
+		"+44 20 7946 0958", "0044 20 7946 0958", "(415) 555-0132", "1-415-555-0132", "192.168.1.1", "020 7946 0958",
+		"ORD-123456", "3782 822463 10005"}
+	for pi, p := range scanTestPolicies() {
+		g := mustCompile(t, p)
+		ref, err := newRefGuard(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n < rounds; n++ {
+			var b strings.Builder
+			for k := rng.IntN(25); k >= 0; k-- {
+				if rng.IntN(3) == 0 {
+					for d := rng.IntN(6); d >= 0; d-- {
+						b.WriteByte(byte('0' + rng.IntN(10)))
+					}
+				} else {
+					b.WriteString(toks[rng.IntN(len(toks))])
+				}
+			}
+			text := b.String()
+			got, want := g.scan(text, Output, nil), ref.scan(text, Output, nil)
+			if (len(got) != 0 || len(want) != 0) && !reflect.DeepEqual(got, want) {
+				t.Fatalf("policy %d text %q\n got %s\nwant %s", pi, text, fmtFindings(got), fmtFindings(want))
+			}
+		}
+	}
+}
