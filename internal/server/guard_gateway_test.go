@@ -128,3 +128,26 @@ func TestGuardrailOnConverseWithTrace(t *testing.T) {
 		t.Fatalf("answer %q trace %+v", text, out.Trace)
 	}
 }
+
+// TestGuardrailTopicByMeaning: a denied topic with an embedding model
+// matches through a model Junction serves (the fake's embeddings).
+func TestGuardrailTopicByMeaning(t *testing.T) {
+	j := start(t, &fakeopenai.Server{}, `
+guardrails:
+  - id: topics
+    name: topics
+    blocked_input_messaging: "Not a topic we discuss."
+    blocked_outputs_messaging: "Not a topic we discuss."
+    topic_policy:
+      embedding_model: local-llama
+      threshold: 0.5
+      topics:
+        - {name: Investment advice, definition: Recommendations on what to invest in., examples: ["Which stocks should I buy?"]}
+`)
+	// The fake embeds every text alike, so every prompt is "similar":
+	// what this checks is that the embedding call is wired and blocks.
+	status, _, b := j.do("POST", "/v1/chat/completions", adminKey, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Tell me about bonds"}]}`, "X-Junction-Guardrail", "topics")
+	if status != 200 || !strings.Contains(string(b), "Not a topic we discuss.") {
+		t.Fatalf("%d %s", status, b)
+	}
+}

@@ -163,6 +163,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			}
 			return gw.Chat(ctx, c, req)
 		}},
+		// Topics matched by meaning embed with a model Junction serves.
+		Embed: func(ctx context.Context, model string, texts []string) ([][]float32, error) {
+			d := s.router.Deployment(model)
+			if d == nil {
+				return nil, fmt.Errorf("embedding model %q is not configured", model)
+			}
+			e, ok := d.Upstream.(llm.Embedder)
+			if !ok {
+				return nil, fmt.Errorf("model %q has no embeddings API", model)
+			}
+			return promptroute.EmbedWith(e, d.UpstreamModel)(ctx, texts)
+		},
 	})
 	if err != nil {
 		s.ledger.Close(ctx)
