@@ -233,6 +233,9 @@ type Price struct {
 	InputPer1K       float64  `yaml:"input_per_1k"`
 	OutputPer1K      float64  `yaml:"output_per_1k"`
 	CachedInputPer1K *float64 `yaml:"cached_input_per_1k"`
+	// CacheWritePer1K prices tokens written to a prompt cache; empty
+	// means 1.25 × the input price.
+	CacheWritePer1K *float64 `yaml:"cache_write_per_1k"`
 }
 
 // Default returns the configuration used with no config file: embedded
@@ -490,7 +493,8 @@ func (c *Config) Validate() error {
 			add("%s.provider: %q is not a configured provider (%s)", at, m.Provider, strings.Join(keys(names), ", "))
 		}
 		if m.Price != nil {
-			if m.Price.InputPer1K < 0 || m.Price.OutputPer1K < 0 || m.Price.CachedInputPer1K != nil && *m.Price.CachedInputPer1K < 0 {
+			if m.Price.InputPer1K < 0 || m.Price.OutputPer1K < 0 || m.Price.CachedInputPer1K != nil && *m.Price.CachedInputPer1K < 0 ||
+				m.Price.CacheWritePer1K != nil && *m.Price.CacheWritePer1K < 0 {
 				add("%s.price: prices must not be negative", at)
 			}
 		}

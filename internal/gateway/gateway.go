@@ -522,12 +522,12 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 		rec.Provider, rec.UpstreamModel, rec.Deployment = t.Provider, t.UpstreamModel, t.Model
 		provider = t.Provider
 		if t.Price != nil {
-			cost := t.Price.Cost(usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens)
+			cost := t.Price.CostWithWrites(usage.InputTokens, usage.CachedInputTokens, usage.CacheWriteTokens, usage.OutputTokens)
 			rec.CostUSD = &cost
 		}
 	}
 	if c.Counterfactual != nil && rec.CostUSD != nil {
-		cf := c.Counterfactual.Cost(usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens)
+		cf := c.Counterfactual.CostWithWrites(usage.InputTokens, usage.CachedInputTokens, usage.CacheWriteTokens, usage.OutputTokens)
 		rec.CounterfactualUSD = &cf
 	}
 	if ttft != nil {

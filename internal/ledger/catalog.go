@@ -14,17 +14,29 @@ var builtinPrices []byte
 
 // Price is a per-token price in USD per 1,000 tokens. CachedInputPer1K is
 // the price of input tokens read from a prompt cache; nil means the input
-// price applies.
+// price applies. CacheWritePer1K is the price of input tokens written to a
+// prompt cache (Anthropic and Bedrock report them); nil means 1.25 times
+// the input price, which is what both charge for five-minute cache writes.
 type Price struct {
 	InputPer1K       float64
 	OutputPer1K      float64
 	CachedInputPer1K *float64
+	CacheWritePer1K  *float64
 }
 
+// CacheWriteMultiplier prices cache writes when no price is given.
+const CacheWriteMultiplier = 1.25
+
 // Cost returns the USD cost of the given token counts. input includes
-// cached tokens.
+// cached and cache-write tokens.
 func (p Price) Cost(input, cached, output int) float64 {
-	uncached := input - cached
+	return p.CostWithWrites(input, cached, 0, output)
+}
+
+// CostWithWrites is Cost for a call that also wrote tokens to a prompt
+// cache; input includes both cached and written tokens.
+func (p Price) CostWithWrites(input, cached, written, output int) float64 {
+	uncached := input - cached - written
 	if uncached < 0 {
 		uncached = 0
 	}
@@ -32,7 +44,12 @@ func (p Price) Cost(input, cached, output int) float64 {
 	if p.CachedInputPer1K != nil {
 		cachedPrice = *p.CachedInputPer1K
 	}
-	return (float64(uncached)*p.InputPer1K + float64(cached)*cachedPrice + float64(output)*p.OutputPer1K) / 1000
+	writePrice := p.InputPer1K * CacheWriteMultiplier
+	if p.CacheWritePer1K != nil {
+		writePrice = *p.CacheWritePer1K
+	}
+	return (float64(uncached)*p.InputPer1K + float64(cached)*cachedPrice + float64(written)*writePrice +
+		float64(output)*p.OutputPer1K) / 1000
 }
 
 // InstancePrice is an hourly price of an instance type.

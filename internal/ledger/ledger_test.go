@@ -145,6 +145,11 @@ func TestCatalog(t *testing.T) {
 	if got := p.Cost(1000, 400, 500); math.Abs(got-(0.6+0.2+1.0)) > 1e-12 {
 		t.Fatalf("cost %v", got)
 	}
+	// 1000 input of which 400 cached and 100 written: 500 × $1 + 400 × $0.5
+	// + 100 × $1.25 (the default write multiplier), + 500 × $2 out.
+	if got := p.CostWithWrites(1000, 400, 100, 500); math.Abs(got-(0.5+0.2+0.125+1.0)) > 1e-12 {
+		t.Fatalf("cost with writes %v", got)
+	}
 	if len(c.Instances) == 0 || c.SavingsPlanDiscount != 0.30 {
 		t.Fatal("instance prices missing from the built-in catalog")
 	}

@@ -96,7 +96,8 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		}
 		t := r.target(m.Name, m.Provider, up)
 		if m.Price != nil {
-			t.Price = &ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K, CachedInputPer1K: m.Price.CachedInputPer1K}
+			t.Price = &ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K,
+				CachedInputPer1K: m.Price.CachedInputPer1K, CacheWritePer1K: m.Price.CacheWritePer1K}
 		}
 		t.Guardrail, t.GuardrailMode = m.Guardrail, m.GuardrailMode
 		r.addModel(t)

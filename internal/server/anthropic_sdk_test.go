@@ -331,7 +331,9 @@ func TestAnthropicSDKOverAnthropicUpstream(t *testing.T) {
 	if plain.Surface != "anthropic" || plain.Provider != "claude" || plain.InputTokens != 21+1000+2000 || plain.CachedTokens != 2000 || plain.OutputTokens != 393 {
 		t.Fatalf("plain record %+v", plain)
 	}
-	costNear(t, plain.CostUSD, (21+1000)*0.003/1000+2000*0.0003/1000+393*0.015/1000)
+	// 21 plain input tokens, 1000 written to the cache (at 1.25 × input),
+	// 2000 read from it, 393 output.
+	costNear(t, plain.CostUSD, (21*0.003+1000*0.003*1.25+2000*0.0003+393*0.015)/1000)
 	if !streamed.Stream || streamed.InputTokens != 25 || streamed.OutputTokens != 15 || streamed.TTFTMS == nil {
 		t.Fatalf("stream record %+v", streamed)
 	}

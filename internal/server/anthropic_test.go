@@ -86,7 +86,8 @@ func TestAnthropicThroughOpenAISurface(t *testing.T) {
 
 	recs := j.records(2)
 	plain, streamed := recs[1], recs[0] // newest first
-	want := (21+1000)*0.003/1000 + 2000*0.0003/1000 + 393*0.015/1000
+	// Cache writes cost 1.25 × the input price, cache reads the cached price.
+	want := (21*0.003 + 1000*0.003*1.25 + 2000*0.0003 + 393*0.015) / 1000
 	if plain.Provider != "claude" || plain.CachedTokens != 2000 || plain.CostUSD == nil || math.Abs(*plain.CostUSD-want) > 1e-12 {
 		t.Fatalf("plain record %+v (want cost %v)", plain, want)
 	}

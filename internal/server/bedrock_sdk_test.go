@@ -400,7 +400,8 @@ func TestBedrockSDKOverBedrockUpstream(t *testing.T) {
 		if r.Surface != "bedrock" || r.Provider != "aws" || r.KeyID != keyID || r.Tags["team"] != "ml" || r.InputTokens != 160 || r.CachedTokens != 50 || r.OutputTokens != 20 {
 			t.Fatalf("record %+v", r)
 		}
-		want := 110*0.003/1000 + 50*0.0003/1000 + 20*0.015/1000
+		// 100 plain input, 10 cache writes at 1.25 × input, 50 cache reads, 20 out.
+		want := (100*0.003 + 10*0.003*1.25 + 50*0.0003 + 20*0.015) / 1000
 		if r.CostUSD == nil || math.Abs(*r.CostUSD-want) > 1e-12 {
 			t.Fatalf("cost %v, want %v", r.CostUSD, want)
 		}

@@ -103,7 +103,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		if m.Price == nil {
 			continue
 		}
-		p := ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K, CachedInputPer1K: m.Price.CachedInputPer1K}
+		p := ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K,
+			CachedInputPer1K: m.Price.CachedInputPer1K, CacheWritePer1K: m.Price.CacheWritePer1K}
 		catalog.Set(m.Name, p)
 		if _, known := catalog.Lookup(m.UpstreamModel); !known && m.UpstreamModel != "" {
 			catalog.Set(m.UpstreamModel, p)
