@@ -46,8 +46,7 @@ func (g *Gateway) cascade(ctx context.Context, c *Call, rt *router.Route, req *l
 				steps = append(steps, d.Model+" passed")
 			}
 			c.Reason = "cascade: " + strings.Join(steps, "; ")
-			g.Finish(c, resp.Usage, nil, nil)
-			return resp, nil
+			return g.succeed(ctx, c, resp)
 		}
 		steps = append(steps, d.Model+" "+why)
 		c.Reason = "cascade step " + strconv.Itoa(i+1) + ": escalated, " + why

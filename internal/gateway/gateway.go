@@ -88,6 +88,8 @@ type Call struct {
 
 	plan     *router.Plan
 	directed string // why the rules or preference changed the target
+	// guardOutput, when set, checks the answer before it is recorded.
+	guardOutput *guardrail.Guard
 }
 
 // RouteHeaders sets the headers that tell a client how its request was
@@ -254,8 +256,7 @@ func (g *Gateway) chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 			continue
 		}
 		if err == nil {
-			g.Finish(c, resp.Usage, nil, nil)
-			return resp, nil
+			return g.succeed(ctx, c, resp)
 		}
 		if ctx.Err() != nil {
 			break
@@ -263,14 +264,30 @@ func (g *Gateway) chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 	}
 	if isRefusal(err) {
 		// No policy fallback could be tried after all: the refusal stands.
-		g.Finish(c, refused.Usage, nil, nil)
-		return refused, nil
+		return g.succeed(ctx, c, refused)
 	}
 	if err == nil {
 		err = llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no deployment of %q is available", c.Model)
 	}
 	g.Finish(c, llm.Usage{}, nil, err)
 	return nil, err
+}
+
+// succeed finishes a call that got its answer: the answer goes through
+// the call's guardrail (if any) first, so that the ledger records what the
+// guardrail did to it.
+func (g *Gateway) succeed(ctx context.Context, c *Call, resp *llm.Response) (*llm.Response, error) {
+	if c.guardOutput != nil {
+		r, out, err := guardrail.GuardResponse(ctx, c.guardOutput, resp)
+		if err != nil {
+			g.Finish(c, resp.Usage, nil, err)
+			return nil, err
+		}
+		c.outcome(c.guardOutput, "output", r)
+		resp = out
+	}
+	g.Finish(c, resp.Usage, nil, nil)
+	return resp, nil
 }
 
 func (g *Gateway) chatOnce(ctx context.Context, c *Call, d *router.Deployment, req *llm.Request) (*llm.Response, error) {

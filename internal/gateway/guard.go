@@ -84,14 +84,6 @@ func (g *Gateway) guardedChat(ctx context.Context, c *Call, gd *guardrail.Guard,
 		g.Finish(c, llm.Usage{}, nil, nil)
 		return guardrail.BlockedResponse(gd, req), nil
 	}
-	resp, err := g.chat(ctx, c, greq)
-	if err != nil {
-		return nil, err
-	}
-	r, out, err := guardrail.GuardResponse(ctx, gd, resp)
-	if err != nil {
-		return nil, err
-	}
-	c.outcome(gd, "output", r)
-	return out, nil
+	c.guardOutput = gd // checked by succeed, before the call is recorded
+	return g.chat(ctx, c, greq)
 }

@@ -87,7 +87,7 @@ func TestGuardrailOnTheOpenAISurface(t *testing.T) {
 	for _, r := range recs {
 		found[r.Guardrail] = true
 	}
-	if !found["support:1 INTERVENED input blocked"] {
+	if !found["support:1 INTERVENED input blocked"] || !found["support:1 INTERVENED input anonymized, output anonymized"] {
 		t.Fatalf("the ledger does not record the intervention: %v", found)
 	}
 }
