@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/anthropicwire"
-	"github.com/junctionhq/junction/internal/fakeopenai"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/openaiwire"
 	"github.com/junctionhq/junction/internal/sse"
@@ -29,33 +27,6 @@ var (
 	benchOpenAIBody    = []byte(`{"model":"bench-model","max_tokens":256,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Say hello."}]}`)
 	benchAnthropicBody = []byte(`{"model":"bench-model","max_tokens":256,"system":"Be brief.","messages":[{"role":"user","content":"Say hello."}]}`)
 )
-
-// upstreamAnswer returns what the fake OpenAI upstream answers to body:
-// the JSON of a plain answer, or each data line of a stream.
-func upstreamAnswer(b *testing.B, stream bool) (plain []byte, chunks [][]byte) {
-	body := `{"model":"bench-upstream","messages":[]}`
-	if stream {
-		body = `{"model":"bench-upstream","stream":true,"messages":[]}`
-	}
-	rec := httptest.NewRecorder()
-	(&fakeopenai.Server{}).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body)))
-	if !stream {
-		return rec.Body.Bytes(), nil
-	}
-	r := sse.NewReader(rec.Body)
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			return nil, chunks
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		if string(e.Data) != "[DONE]" {
-			chunks = append(chunks, bytes.Clone(e.Data))
-		}
-	}
-}
 
 // surface is one inbound wire format's work on a request: decode the
 // client's body, and encode the canonical answer (whole, or event by event
@@ -114,8 +85,8 @@ var benchSurfaces = []struct {
 // encoding the client's. openai is the pass-through baseline; anthropic
 // adds the Messages-to-chat-completions translation both ways.
 func BenchmarkSurfaceTranslation(b *testing.B) {
-	plain, _ := upstreamAnswer(b, false)
-	_, chunks := upstreamAnswer(b, true)
+	plain, _ := fakeAnswer(b, false)
+	_, chunks := fakeAnswer(b, true)
 	for _, sf := range benchSurfaces {
 		b.Run(sf.name+"/plain", func(b *testing.B) {
 			defer reportCPU(b)()

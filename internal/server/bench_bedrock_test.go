@@ -6,9 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,11 +18,9 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/junctionhq/junction/internal/bedrockwire"
-	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/fakeopenai"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/openaiwire"
-	"github.com/junctionhq/junction/internal/server"
 	"github.com/junctionhq/junction/internal/sse"
 )
 
@@ -200,9 +196,6 @@ func BenchmarkBedrockThroughJunction(b *testing.B) {
 	}
 }
 
-// surfaceBenchKey is the benchmark Junction's admin key.
-const surfaceBenchKey = "bench-admin-key-0123456789"
-
 // surfaceBench is a Junction in front of the fake upstream, as `junction
 // serve` runs (ledger on, access log formatted then discarded), and an
 // AWS access key for its admin key.
@@ -214,45 +207,14 @@ type surfaceBench struct {
 
 func startSurfaceBench(b *testing.B) *surfaceBench {
 	b.Helper()
-	up := httptest.NewServer(&fakeopenai.Server{})
-	b.Cleanup(up.Close)
-	yaml := fmt.Sprintf(`
-server: {addr: "127.0.0.1:0", data_dir: %q}
-auth: {admin_key: %q}
-providers:
-  - {name: fake, type: openai, base_url: "%s/v1", api_key: sk-bench}
-models:
-  - {name: bench-model, provider: fake, upstream_model: bench-upstream, price: {input_per_1k: 0.00015, output_per_1k: 0.0006}}
-`, b.TempDir(), surfaceBenchKey, up.URL)
-	cfg, err := config.Parse([]byte(yaml), func(string) string { return "" })
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		b.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		cancel()
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("serve: %v", err)
-		}
-	})
-	s := &surfaceBench{url: "http://" + srv.Addr(), client: &http.Client{Transport: &http.Transport{DisableCompression: true}}}
+	_, url := startBenchJunction(b)
+	s := &surfaceBench{url: url, client: &http.Client{Transport: &http.Transport{DisableCompression: true}}}
 	b.Cleanup(s.client.CloseIdleConnections)
 
 	// The admin key's id, then an access key for it.
 	get := func(method, path string) []byte {
 		req, _ := http.NewRequest(method, s.url+path, nil)
-		req.Header.Set("Authorization", "Bearer "+surfaceBenchKey)
+		req.Header.Set("Authorization", "Bearer "+benchAdminKey)
 		resp, err := s.client.Do(req)
 		if err != nil {
 			b.Fatal(err)
@@ -301,7 +263,7 @@ func (s *surfaceBench) run(b *testing.B, path string, body, want []byte, sigv4 b
 			req.Header = hdr.Clone()
 		} else {
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+surfaceBenchKey)
+			req.Header.Set("Authorization", "Bearer "+benchAdminKey)
 		}
 		resp, err := s.client.Do(req)
 		if err != nil {

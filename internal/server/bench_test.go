@@ -37,6 +37,15 @@ var (
 // discarded). It returns both chat-completions URLs.
 func benchTargets(b *testing.B) (direct, junction string) {
 	b.Helper()
+	up, j := startBenchJunction(b)
+	return up + "/v1/chat/completions", j + "/v1/chat/completions"
+}
+
+// startBenchJunction serves the fake upstream and a Junction with one
+// priced model (bench-model) in front of it, and returns their base URLs.
+// Every server benchmark stands on it.
+func startBenchJunction(b *testing.B) (upstream, junction string) {
+	b.Helper()
 	up := httptest.NewServer(&fakeopenai.Server{})
 	b.Cleanup(up.Close)
 	yaml := fmt.Sprintf(`
@@ -69,7 +78,7 @@ models:
 			b.Errorf("serve: %v", err)
 		}
 	})
-	return up.URL + "/v1/chat/completions", "http://" + srv.Addr() + "/v1/chat/completions"
+	return up.URL, "http://" + srv.Addr()
 }
 
 // benchChat sends body to url from GOMAXPROCS goroutines, each on its own
