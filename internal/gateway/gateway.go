@@ -161,6 +161,22 @@ func (g *Gateway) maxAttempts() int {
 	return g.MaxAttempts
 }
 
+// nextTry moves the call to its next deployment after lastErr and waits
+// out the backoff before a retry. It reports false when no try is left;
+// an error is the context's, ending the wait.
+func (g *Gateway) nextTry(ctx context.Context, c *Call, lastErr error) (*router.Deployment, bool, error) {
+	d, ok := g.next(c, lastErr)
+	if !ok {
+		return nil, false, nil
+	}
+	if c.Attempts > 1 {
+		if err := g.backoff(ctx, c.Attempts); err != nil {
+			return nil, false, err
+		}
+	}
+	return d, true, nil
+}
+
 // divertKind says which fallbacks an error calls for, if any.
 func divertKind(err error) string {
 	switch llm.AsError(err).Type {
@@ -236,15 +252,12 @@ func (g *Gateway) chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 	var err error
 	var refused *llm.Response
 	for {
-		d, ok := g.next(c, err)
+		d, ok, werr := g.nextTry(ctx, c, err)
+		if werr != nil {
+			err = werr
+		}
 		if !ok {
 			break
-		}
-		if c.Attempts > 1 {
-			if werr := g.backoff(ctx, c.Attempts); werr != nil {
-				err = werr
-				break
-			}
 		}
 		var resp *llm.Response
 		resp, err = g.chatOnce(ctx, c, d, req)
@@ -395,15 +408,12 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 		return &Stream{g: g, c: c, s: wrap(newReplay(resp.ID, resp.Model, resp)), recorded: true}, nil
 	}
 	for {
-		d, ok := g.next(c, err)
+		d, ok, werr := g.nextTry(ctx, c, err)
+		if werr != nil {
+			err = werr
+		}
 		if !ok {
 			break
-		}
-		if c.Attempts > 1 {
-			if werr := g.backoff(ctx, c.Attempts); werr != nil {
-				err = werr
-				break
-			}
 		}
 		r := *req
 		r.Model = d.UpstreamModel

@@ -215,54 +215,6 @@ func dedupe(s []int32) []int32 {
 	return out
 }
 
-// find calls fn for every pattern occurrence at word boundaries, in order
-// of end position.
-func (m *matcher) find(text string, fn func(p *pattern, start, end int)) {
-	nc := int32(m.nclass)
-	s := int32(0)
-	class := &m.class
-	delta := m.delta
-	space := uint16(0xffff)
-	if m.space != 0 {
-		space = m.space
-	}
-	word := &wordBytes
-	for i := 0; i < len(text); i++ {
-		if s == 0 && i > 0 && word[text[i-1]] {
-			// At the root inside a word: no match can start before the
-			// next word.
-			for i < len(text) && word[text[i]] {
-				i++
-			}
-			if i == len(text) {
-				break
-			}
-		}
-		c := class[text[i]]
-		if c == space && i > 0 && class[text[i-1]] == space {
-			continue // a run of whitespace counts as one space
-		}
-		v := delta[s+int32(c)]
-		if v >= 0 {
-			s = v
-			continue
-		}
-		s = v & 0x7fffffff
-		end := i + 1
-		if end < len(text) && isWordByte(text[end]) {
-			continue
-		}
-		for _, id := range m.chains[m.out[s/nc]] {
-			p := &m.patterns[id]
-			start := m.start(text, end, p.n)
-			if start > 0 && isWordByte(text[start-1]) {
-				continue
-			}
-			fn(p, start, end)
-		}
-	}
-}
-
 // start returns where a match of a normalized pattern of n bytes ending
 // at end begins, counting each run of whitespace as one byte.
 func (m *matcher) start(text string, end, n int) int {

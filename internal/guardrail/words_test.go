@@ -40,7 +40,10 @@ func TestMatcherAgainstNaive(t *testing.T) {
 			text = strings.ReplaceAll(text, "  ", " ")
 		}
 		var got, want []string
-		m.find(text, func(p *pattern, s, e int) { got = append(got, fmt.Sprintf("%d:%d-%d", p.index, s, e)) })
+		// Through the production pass (Guard.find), with its skip table.
+		g := &Guard{words: m}
+		g.buildSkip()
+		g.find(text, func(p *pattern, s, e int) { got = append(got, fmt.Sprintf("%d:%d-%d", p.index, s, e)) }, nil)
 		lower := strings.ToLower(text)
 		for id, w := range words {
 			for s := 0; s+len(w) <= len(lower); s++ {
