@@ -53,6 +53,22 @@ func usageCmd() *cobra.Command {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		if len(out.Hosting) > 0 {
+			fmt.Fprintf(w, "\nSelf-hosted endpoints (instance time)\n\n")
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "ENDPOINT\tVARIANT\tINSTANCE TYPE\tINSTANCE HOURS\tCOST USD\t")
+			for _, h := range out.Hosting {
+				cost := strconv.FormatFloat(h.CostUSD, 'f', 6, 64)
+				if h.Unpriced {
+					cost += " (part unpriced)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%s\t\n", h.Endpoint, h.Variant, h.InstanceType, h.InstanceHours, cost)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\nPer-token $%.6f + hosting $%.6f = $%.6f\n", out.Total.CostUSD, out.HostingCostUSD, out.TotalCostUSD)
+		}
 		if cf := out.Total.RoutedCounterfactualUSD; cf > 0 {
 			fmt.Fprintf(w, "\nPrompt routing saved $%.6f: %.1f%% of the $%.6f its requests would have cost on the strongest candidates.\n",
 				out.Total.SavedUSD, 100*out.Total.SavedUSD/cf, cf)

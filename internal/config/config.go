@@ -46,6 +46,47 @@ type Config struct {
 	// against (see docs/guardrails.md).
 	Guardrails []guardrail.Config `yaml:"guardrails"`
 	Router     Router             `yaml:"router"`
+	// Hosting runs self-hosted endpoints (see docs/hosting.md).
+	Hosting Hosting `yaml:"hosting"`
+}
+
+// EndpointProvider is the built-in provider whose models are self-hosted
+// endpoints: a model with provider "endpoint" and upstream_model NAME is
+// served by endpoint NAME's OpenAI-compatible server.
+const EndpointProvider = "endpoint"
+
+// Hosting tunes self-hosted endpoints.
+type Hosting struct {
+	// Disabled turns hosting off: no runtime, no endpoint APIs.
+	Disabled bool `yaml:"disabled"`
+	// GPUs are the GPU indices instances may be given; empty means those
+	// the host reports (/proc/driver/nvidia/gpus).
+	GPUs []int `yaml:"gpus"`
+	// HealthInterval is the time between health checks of an instance.
+	HealthInterval time.Duration `yaml:"health_interval"`
+	// StopGrace is the time between SIGTERM and SIGKILL.
+	StopGrace time.Duration `yaml:"stop_grace"`
+	// MeterInterval is how often instance time is written to the ledger.
+	MeterInterval time.Duration `yaml:"meter_interval"`
+	// KeepInstancesOnShutdown leaves model servers running when Junction
+	// stops, for the next start to adopt.
+	KeepInstancesOnShutdown bool `yaml:"keep_instances_on_shutdown"`
+	// MaxInvocationBytes caps an invocation body (SageMaker's 6 MB).
+	MaxInvocationBytes int64 `yaml:"max_invocation_bytes"`
+	// InvocationTimeout bounds one invocation (SageMaker's 60 s).
+	InvocationTimeout time.Duration `yaml:"invocation_timeout"`
+	// InstanceTypes add to (or override) the built-in instance catalog.
+	InstanceTypes []InstanceType `yaml:"instance_types"`
+}
+
+// InstanceType is an instance type for self-hosted endpoints: its price
+// and the resources an instance gets.
+type InstanceType struct {
+	Type       string  `yaml:"type"`
+	USDPerHour float64 `yaml:"usd_per_hour"`
+	GPUs       int     `yaml:"gpus"`
+	CPUs       float64 `yaml:"cpus"`
+	MemoryMB   int     `yaml:"memory_mb"`
 }
 
 // Rule sends requests that match When to Route. Rules are tried in order;
@@ -305,6 +346,15 @@ func (c *Config) applyDefaults() {
 	if c.Router.MaxAttempts == 0 {
 		c.Router.MaxAttempts = 3
 	}
+	if c.Hosting.MaxInvocationBytes == 0 {
+		c.Hosting.MaxInvocationBytes = 6291456
+	}
+	if c.Hosting.InvocationTimeout == 0 {
+		c.Hosting.InvocationTimeout = 60 * time.Second
+	}
+	if c.Hosting.MeterInterval == 0 {
+		c.Hosting.MeterInterval = time.Minute
+	}
 	if c.Router.RetryBackoff == 0 {
 		c.Router.RetryBackoff = 50 * time.Millisecond
 	}
@@ -489,8 +539,8 @@ func (c *Config) Validate() error {
 		models[m.Name] = true
 		if m.Provider == "" {
 			add("%s.provider: required", at)
-		} else if !names[m.Provider] {
-			add("%s.provider: %q is not a configured provider (%s)", at, m.Provider, strings.Join(keys(names), ", "))
+		} else if !names[m.Provider] && m.Provider != EndpointProvider {
+			add("%s.provider: %q is not a configured provider (%s, or %s for a self-hosted endpoint)", at, m.Provider, strings.Join(keys(names), ", "), EndpointProvider)
 		}
 		if m.Price != nil {
 			if m.Price.InputPer1K < 0 || m.Price.OutputPer1K < 0 || m.Price.CachedInputPer1K != nil && *m.Price.CachedInputPer1K < 0 ||

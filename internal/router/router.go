@@ -48,6 +48,8 @@ type Router struct {
 	// dynamic holds PROVIDER/MODEL deployments made on first use.
 	dynMu   sync.Mutex
 	dynamic map[string]*Route
+	// endpoints reports self-hosted endpoints routable by their own name.
+	endpoints func(name string) bool
 }
 
 type providerEntry struct {
@@ -62,6 +64,13 @@ type Factory func(ctx context.Context, p config.Provider) (llm.Provider, error)
 type Options struct {
 	// IntN is the random source of the balancers; nil means math/rand/v2.
 	IntN IntN
+	// Endpoints is the provider of self-hosted endpoints, registered as
+	// config.EndpointProvider; nil when hosting is off.
+	Endpoints llm.Provider
+	// ServesEndpoint reports whether a name is a self-hosted endpoint
+	// with an OpenAI-compatible server; such a name routes to it even
+	// though no model of that name is configured.
+	ServesEndpoint func(name string) bool
 }
 
 // New builds a Router from cfg. Configured models are served under their
@@ -74,6 +83,10 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		health: &Health{FailureThreshold: cfg.Router.FailureThreshold, Cooldown: cfg.Router.Cooldown, MaxCooldown: cfg.Router.MaxCooldown}}
 	for _, o := range opts {
 		r.intN = o.IntN
+		if o.Endpoints != nil {
+			r.providers[config.EndpointProvider] = providerEntry{p: o.Endpoints, typ: "openai"}
+			r.endpoints = o.ServesEndpoint
+		}
 	}
 	r.rules = cfg.Rules
 	if r.intN == nil {
@@ -140,6 +153,11 @@ func (r *Router) target(name, provider, upstream string) *Target {
 	if p, ok := r.catalog.Lookup(upstream); ok {
 		t.Price = &p
 	}
+	if provider == config.EndpointProvider {
+		// A self-hosted endpoint costs its instance hours, which the
+		// ledger meters separately; per token it is free, not unknown.
+		t.Price = &ledger.Price{}
+	}
 	return t
 }
 
@@ -167,7 +185,11 @@ func (r *Router) deployment(name string) *Deployment {
 func (r *Router) dynamicRoute(name string) *Route {
 	prov, up, ok := strings.Cut(name, "/")
 	if !ok || up == "" {
-		return nil
+		// A self-hosted endpoint is routable by its own name.
+		if r.endpoints == nil || !r.endpoints(name) {
+			return nil
+		}
+		prov, up = config.EndpointProvider, name
 	}
 	if _, known := r.providers[prov]; !known {
 		return nil

@@ -37,7 +37,7 @@ var bedrockModels = fmt.Sprintf(`  - {name: %q, provider: openai, upstream_model
 
 // isolateAWS keeps the developer's AWS setup out of the SDK clients in
 // this process, the Bedrock provider's included.
-func isolateAWS(t *testing.T) {
+func isolateAWS(t testing.TB) {
 	t.Helper()
 	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN",
 		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_BEARER_TOKEN_BEDROCK", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {

@@ -31,6 +31,7 @@ import (
 	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/guardrail"
+	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
@@ -52,6 +53,8 @@ type Server struct {
 	ledger  *ledger.Writer
 	router  *router.Router
 	metrics *metrics.Metrics
+	// hosting runs self-hosted endpoints; nil when hosting is disabled.
+	hosting *hosting.Controller
 	http    *http.Server
 	ln      net.Listener
 
@@ -110,9 +113,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			catalog.Set(m.UpstreamModel, p)
 		}
 	}
+	var ropts router.Options
+	if !cfg.Hosting.Disabled {
+		if s.hosting, err = newHosting(cfg, db, catalog, log); err != nil {
+			s.ledger.Close(ctx)
+			db.Close()
+			return nil, err
+		}
+		ropts.Endpoints, ropts.ServesEndpoint = s.hosting.Provider(), s.hosting.Serves
+	}
 	s.router, err = router.New(ctx, cfg, catalog, func(ctx context.Context, p config.Provider) (llm.Provider, error) {
 		return provider.New(ctx, p, cfg.Server.UpstreamTimeout)
-	})
+	}, ropts)
 	if err != nil {
 		s.ledger.Close(ctx)
 		db.Close()
@@ -185,6 +197,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	gw.Guardrails = guards
 	gr := &guardrailapi.Handler{Registry: guards, Auth: brk.Auth, MaxBodyBytes: cfg.Server.MaxBodyBytes}
 	gr.Register(mux, adminAuth)
+	if s.hosting != nil {
+		s.registerHosting(mux, adminAuth, s.keys, creds)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}`))
@@ -372,6 +387,13 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.hosting != nil {
+		// Endpoints stored by an earlier run come back (adopting the model
+		// servers it left running, when configured to leave them).
+		if err := s.hosting.Start(ctx); err != nil {
+			return err
+		}
+	}
 	s.ready.Store(true)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
@@ -386,6 +408,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err := s.http.Shutdown(sctx); err != nil {
 		s.log.Warn("shutdown: in-flight requests did not finish in time", "err", err)
 		s.http.Close()
+	}
+	if s.hosting != nil {
+		if err := s.hosting.Close(sctx); err != nil {
+			s.log.Warn("shutdown: model servers did not stop in time", "err", err)
+		}
 	}
 	if err := s.ledger.Close(sctx); err != nil {
 		s.log.Error("shutdown: ledger did not drain", "err", err)

@@ -24,7 +24,7 @@ const adminKey = "test-admin-key-0123456789"
 
 // junction is a real server on loopback in front of a fake upstream.
 type junction struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	fake    *fakeopenai.Server
 	cancel  context.CancelFunc

@@ -86,6 +86,49 @@ var migrations = []string{
 		PRIMARY KEY (id, version)
 	)`,
 	`ALTER TABLE usage ADD COLUMN guardrail TEXT NOT NULL DEFAULT ''`,
+	// Self-hosted endpoints: models, endpoint configs and endpoints are
+	// stored as JSON specs; events are each endpoint's history.
+	`CREATE TABLE hosting_models (
+		name        TEXT PRIMARY KEY,
+		spec        TEXT NOT NULL,
+		created_at  INTEGER NOT NULL
+	)`,
+	`CREATE TABLE hosting_endpoint_configs (
+		name        TEXT PRIMARY KEY,
+		spec        TEXT NOT NULL,
+		created_at  INTEGER NOT NULL
+	)`,
+	`CREATE TABLE hosting_endpoints (
+		name            TEXT PRIMARY KEY,
+		config          TEXT NOT NULL,
+		status          TEXT NOT NULL,
+		failure_reason  TEXT NOT NULL DEFAULT '',
+		pending_config  TEXT NOT NULL DEFAULT '',
+		deployment      TEXT NOT NULL DEFAULT '',
+		created_at      INTEGER NOT NULL,
+		updated_at      INTEGER NOT NULL
+	)`,
+	`CREATE TABLE hosting_events (
+		id        INTEGER PRIMARY KEY,
+		endpoint  TEXT NOT NULL,
+		ts        INTEGER NOT NULL,
+		message   TEXT NOT NULL
+	)`,
+	`CREATE INDEX hosting_events_endpoint ON hosting_events(endpoint, id)`,
+	// Instance time, metered in segments: what hosting costs.
+	`CREATE TABLE hosting_usage (
+		id             INTEGER PRIMARY KEY,
+		endpoint       TEXT NOT NULL,
+		variant        TEXT NOT NULL,
+		instance_id    TEXT NOT NULL,
+		instance_type  TEXT NOT NULL,
+		start_ts       INTEGER NOT NULL,
+		end_ts         INTEGER NOT NULL,
+		usd_per_hour   REAL,
+		cost_usd       REAL
+	)`,
+	`CREATE INDEX hosting_usage_ts ON hosting_usage(end_ts)`,
+	`CREATE INDEX hosting_usage_instance ON hosting_usage(instance_id, end_ts)`,
 }
 
 // Open opens (creating if needed) the database at path and migrates it.

@@ -15,6 +15,7 @@ import (
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/awscreds"
 	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
 )
@@ -134,6 +135,12 @@ type UsageResponse struct {
 	GroupBy string       `json:"group_by"`
 	Rows    []ledger.Row `json:"rows"`
 	Total   ledger.Row   `json:"total"`
+	// Hosting is the instance time of self-hosted endpoints in the
+	// window, with its cost, beside the per-token spending above.
+	Hosting []hosting.HostingRow `json:"hosting"`
+	// HostingCostUSD sums Hosting; TotalCostUSD is per-token plus hosting.
+	HostingCostUSD float64 `json:"hosting_cost_usd"`
+	TotalCostUSD   float64 `json:"total_cost_usd"`
 }
 
 func (h *Handler) window(r *http.Request) (time.Time, time.Time, *llm.Error) {
@@ -195,7 +202,17 @@ func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
 	if total.Requests > 0 {
 		total.AvgLatencyMS = latencySum / float64(total.Requests)
 	}
-	writeJSON(w, http.StatusOK, UsageResponse{From: from.UTC(), To: to.UTC(), GroupBy: groupBy, Rows: rows, Total: total})
+	hosted, err := hosting.HostingReport(r.Context(), h.DB, from, to)
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	out := UsageResponse{From: from.UTC(), To: to.UTC(), GroupBy: groupBy, Rows: rows, Total: total, Hosting: hosted}
+	for _, hr := range hosted {
+		out.HostingCostUSD += hr.CostUSD
+	}
+	out.TotalCostUSD = total.CostUSD + out.HostingCostUSD
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) records(w http.ResponseWriter, r *http.Request) {

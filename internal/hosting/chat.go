@@ -1,0 +1,193 @@
+package hosting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/provider/openai"
+)
+
+// chatClient calls one openai-type instance.
+type chatClient struct {
+	p *openai.Provider
+	// model is the id the server answers to.
+	model string
+}
+
+// newChatClient builds the adapter for an instance's address and learns
+// the model id it serves (the configured one, else the first that GET
+// /v1/models lists, else the endpoint's name).
+func (c *Controller) newChatClient(in *instance, base string) *chatClient {
+	cc := &chatClient{p: openai.New(openai.Config{Name: "endpoint " + in.endpoint, BaseURL: base + "/v1", Client: c.client}),
+		model: in.v.model.Server.ServedModel}
+	if cc.model == "" {
+		cc.model = in.endpoint
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/models", nil)
+		if resp, err := c.client.Do(req); err == nil {
+			var list struct {
+				Data []struct {
+					ID string `json:"id"`
+				} `json:"data"`
+			}
+			if json.NewDecoder(resp.Body).Decode(&list) == nil && len(list.Data) > 0 && list.Data[0].ID != "" {
+				cc.model = list.Data[0].ID
+			}
+			resp.Body.Close()
+		}
+	}
+	return cc
+}
+
+// Provider is the gateway's view of the endpoints: an llm.Provider whose
+// model ids are endpoint names. Endpoints whose server is OpenAI-compatible
+// serve chat completions through it, so they can sit in routes beside
+// provider models.
+func (c *Controller) Provider() llm.Provider { return endpointProvider{c} }
+
+// Serves reports whether name is an endpoint with an OpenAI-compatible
+// server, which the gateway can route chat requests to.
+func (c *Controller) Serves(name string) bool {
+	r := c.endpoints()[name]
+	if r == nil {
+		return false
+	}
+	if rt := r.route.Load(); rt != nil {
+		return rt.active.variants[0].model.Server.Type == ServerOpenAI
+	}
+	return false
+}
+
+type endpointProvider struct{ c *Controller }
+
+// pick chooses an openai instance of the endpoint named by the request,
+// skipping those already tried.
+func (p endpointProvider) pick(name string, tried []*instance) (*instance, *variant, error) {
+	r, err := p.c.route(name)
+	if err != nil {
+		var he *Error
+		errors.As(err, &he)
+		// Unavailable rather than not found: a route that lists the
+		// endpoint falls back to its other deployments while the endpoint
+		// is being created, has failed or was deleted.
+		msg := err.Error()
+		if he != nil {
+			msg = he.Message
+		}
+		return nil, nil, &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.ErrOverloaded, Message: msg, Provider: "endpoint"}
+	}
+	v, _, _ := r.choose(name, "")
+	if v.model.Server.Type != ServerOpenAI {
+		return nil, nil, llm.Errorf(http.StatusBadRequest, llm.ErrInvalidRequest,
+			"endpoint %s runs a byoc model server; invoke it at POST /endpoints/%s/invocations", name, name)
+	}
+	in := v.pick(tried)
+	if in == nil {
+		e := llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no instance of endpoint %s (variant %s) is ready", name, v.spec.Name)
+		e.Provider = "endpoint"
+		return nil, v, e
+	}
+	return in, v, nil
+}
+
+// refused reports whether a call failed before reaching the server.
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func (p endpointProvider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	name := req.Model
+	start := time.Now()
+	var tried []*instance
+	for {
+		in, v, err := p.pick(name, tried)
+		if err != nil {
+			if v != nil {
+				v.stats.record(msSince(start), true)
+			}
+			return nil, err
+		}
+		tried = append(tried, in)
+		cc := in.chat.Load()
+		if cc == nil {
+			continue
+		}
+		r := *req
+		r.Model = cc.model
+		in.outstanding.Add(1)
+		resp, err := cc.p.Chat(ctx, &r)
+		in.outstanding.Add(-1)
+		if err != nil && refused(err) && len(tried) < maxAttempts {
+			continue
+		}
+		v.stats.record(msSince(start), err != nil)
+		if resp != nil {
+			resp.Model = name
+		}
+		return resp, err
+	}
+}
+
+func (p endpointProvider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	name := req.Model
+	start := time.Now()
+	var tried []*instance
+	for {
+		in, v, err := p.pick(name, tried)
+		if err != nil {
+			return nil, err
+		}
+		tried = append(tried, in)
+		cc := in.chat.Load()
+		if cc == nil {
+			continue
+		}
+		r := *req
+		r.Model = cc.model
+		in.outstanding.Add(1)
+		s, err := cc.p.ChatStream(ctx, &r)
+		if err != nil {
+			in.outstanding.Add(-1)
+			if refused(err) && len(tried) < maxAttempts {
+				continue
+			}
+			v.stats.record(msSince(start), true)
+			return nil, err
+		}
+		return &chatStream{Stream: s, in: in, start: start}, nil
+	}
+}
+
+// chatStream releases its instance when closed.
+type chatStream struct {
+	llm.Stream
+	in     *instance
+	start  time.Time
+	failed bool
+	done   bool
+}
+
+func (s *chatStream) Recv() (llm.Event, error) {
+	ev, err := s.Stream.Recv()
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.failed = true
+	}
+	return ev, err
+}
+
+func (s *chatStream) Close() error {
+	if !s.done {
+		s.done = true
+		s.in.outstanding.Add(-1)
+		s.in.v.stats.record(msSince(s.start), s.failed)
+	}
+	return s.Stream.Close()
+}

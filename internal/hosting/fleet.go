@@ -1,0 +1,460 @@
+package hosting
+
+import (
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/junctionhq/junction/internal/hostrt"
+)
+
+// fleet is the instances that serve one endpoint config.
+type fleet struct {
+	config   *EndpointConfig
+	variants []*variant // production
+	shadows  []*variant
+	total    float64 // sum of production weights
+	random   bool
+}
+
+// variant is one variant's instances and live statistics.
+type variant struct {
+	spec   Variant
+	model  *Model
+	config string
+	shadow bool
+	hash   string
+	itype  InstanceType
+	random bool
+
+	insts atomic.Pointer[[]*instance]
+	mu    sync.Mutex // serialises changes to insts
+	stats stats
+}
+
+// instance is one model-server process.
+type instance struct {
+	hostrt.Instance
+	v           *variant
+	endpoint    string
+	ready       atomic.Bool
+	base        atomic.Pointer[string] // "http://127.0.0.1:PORT"
+	outstanding atomic.Int64
+	chat        atomic.Pointer[chatClient] // openai servers: the adapter for the current address
+	gpus        []int
+
+	meterMu     sync.Mutex
+	meteredFrom time.Time // start of the unmetered stretch; zero once stopped
+}
+
+func (v *variant) instances() []*instance {
+	if p := v.insts.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (v *variant) setInstances(list []*instance) { v.insts.Store(&list) }
+
+// ready counts the variant's ready instances.
+func (v *variant) readyCount() int {
+	n := 0
+	for _, in := range v.instances() {
+		if in.ready.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// pick chooses an instance: the ready one with the fewest outstanding
+// requests (random among ties, so equal instances share load), or any
+// ready one at random; skip excludes instances already tried.
+func (v *variant) pick(skip []*instance) *instance {
+	list := v.instances()
+	n := len(list)
+	if n == 0 {
+		return nil
+	}
+	off := rand.IntN(n)
+	var best *instance
+	var bestOut int64
+	for i := range n {
+		in := list[(i+off)%n]
+		if !in.ready.Load() || tried(skip, in) {
+			continue
+		}
+		if v.random {
+			return in
+		}
+		if o := in.outstanding.Load(); best == nil || o < bestOut {
+			best, bestOut = in, o
+		}
+	}
+	return best
+}
+
+func tried(skip []*instance, in *instance) bool {
+	for _, s := range skip {
+		if s == in {
+			return true
+		}
+	}
+	return false
+}
+
+// pickVariant chooses a production variant by weight among those with a
+// ready instance; with none ready, by weight alone (the caller reports
+// that nothing is ready).
+func (f *fleet) pickVariant() *variant {
+	if len(f.variants) == 1 {
+		return f.variants[0]
+	}
+	var total float64
+	for _, v := range f.variants {
+		if v.readyCount() > 0 {
+			total += v.spec.Weight
+		}
+	}
+	if total == 0 {
+		return f.variants[0]
+	}
+	x := rand.Float64() * total
+	var last *variant
+	for _, v := range f.variants {
+		if v.readyCount() == 0 || v.spec.Weight == 0 {
+			continue
+		}
+		last = v
+		if x < v.spec.Weight {
+			return v
+		}
+		x -= v.spec.Weight
+	}
+	return last
+}
+
+func (f *fleet) variant(name string) *variant {
+	for _, v := range f.variants {
+		if v.spec.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+func (f *fleet) all() []*variant {
+	return append(append([]*variant(nil), f.variants...), f.shadows...)
+}
+
+func (f *fleet) variantNames() string {
+	names := make([]string, len(f.variants))
+	for i, v := range f.variants {
+		names[i] = v.spec.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// specHash fingerprints what an instance runs, so a later Junction can
+// tell whether an instance it finds still matches.
+func specHash(config string, v Variant, m *Model) string {
+	b, _ := json.Marshal(struct {
+		Config, Variant, Type string
+		Artifact          string
+		Server            Server
+	}{config, v.Name, v.InstanceType, m.Artifact, m.Server})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// newFleet resolves an endpoint config's models.
+func (c *Controller) newFleet(ctx context.Context, cfg *EndpointConfig) (*fleet, error) {
+	f := &fleet{config: cfg, random: cfg.Routing == RoutingRandom}
+	add := func(v Variant, shadow bool) error {
+		m, err := c.store.Model(ctx, v.Model)
+		if err != nil {
+			return fmt.Errorf("variant %s: %w", v.Name, err)
+		}
+		it, ok := c.types[v.InstanceType]
+		if !ok {
+			return fmt.Errorf("variant %s: instance type %q is not in the catalog", v.Name, v.InstanceType)
+		}
+		vv := &variant{spec: v, model: m, config: cfg.Name, shadow: shadow, hash: specHash(cfg.Name, v, m), itype: it, random: f.random}
+		vv.stats.init()
+		if shadow {
+			f.shadows = append(f.shadows, vv)
+		} else {
+			f.variants = append(f.variants, vv)
+			f.total += v.Weight
+		}
+		return nil
+	}
+	for _, v := range cfg.Variants {
+		if err := add(v, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range cfg.Shadow {
+		if err := add(v, true); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// start brings a fleet up to its instance counts (adopting leftovers
+// first) and waits until every instance is ready, or fails with the
+// reason the first one did not come up.
+func (c *Controller) startFleet(ctx context.Context, endpoint string, f *fleet) error {
+	for _, v := range f.all() {
+		dir, err := c.blobs.Resolve(ctx, v.model.Artifact)
+		if err != nil {
+			return fmt.Errorf("variant %s: model %s: artifact: %w", v.spec.Name, v.model.Name, err)
+		}
+		list := c.takeAdopted(endpoint, v)
+		for len(list) < v.spec.InstanceCount {
+			in, err := c.startInstance(ctx, endpoint, v, dir)
+			if err != nil {
+				for _, in := range list {
+					c.stopInstance(in)
+				}
+				return fmt.Errorf("variant %s: %w", v.spec.Name, err)
+			}
+			list = append(list, in)
+		}
+		v.setInstances(list)
+	}
+	for _, v := range f.all() {
+		timeout := time.Duration(v.model.Server.StartupTimeoutSeconds) * time.Second
+		if timeout == 0 {
+			timeout = 4 * time.Minute
+		}
+		for _, in := range v.instances() {
+			wctx, cancel := context.WithTimeout(ctx, timeout)
+			err := in.Ready(wctx)
+			cancel()
+			if err != nil {
+				st := in.Status()
+				reason := fmt.Sprintf("variant %s: instance %s did not become ready within %s", v.spec.Name, in.ID(), timeout)
+				if ctx.Err() != nil {
+					reason = fmt.Sprintf("variant %s: start cancelled", v.spec.Name)
+				}
+				if st.LastError != "" {
+					reason += ": " + st.LastError
+				}
+				if tail := logTail(in.LogPath(), 3); tail != "" {
+					reason += "; last log lines: " + tail
+				}
+				return fmt.Errorf("%s", reason)
+			}
+		}
+	}
+	return nil
+}
+
+// startInstance starts one model-server process for a variant.
+func (c *Controller) startInstance(ctx context.Context, endpoint string, v *variant, modelDir string) (*instance, error) {
+	var suffix [3]byte
+	crand.Read(suffix[:])
+	id := fmt.Sprintf("%s.%s.%s.%s", endpoint, v.config, v.spec.Name, hex.EncodeToString(suffix[:]))
+	in := &instance{v: v, endpoint: endpoint}
+	in.gpus = c.gpus.take(v.itype.GPUs)
+	cmd := v.model.Server.Command
+	if cmd == "junction" {
+		cmd = c.self
+	}
+	env := map[string]string{}
+	for k, val := range v.model.Server.Env {
+		env[k] = val
+	}
+	if v.model.Server.Type == ServerOpenAI {
+		if _, set := env["JUNCTION_MODEL_SERVER_MODE"]; !set {
+			env["JUNCTION_MODEL_SERVER_MODE"] = "openai"
+		}
+	}
+	spec := hostrt.Spec{
+		ID: id, Endpoint: endpoint, Variant: v.spec.Name, ConfigHash: v.hash, ServerType: v.model.Server.Type,
+		Command: cmd, Args: v.model.Server.Args, Env: env, ModelDir: modelDir, GPUs: in.gpus,
+		CPUs: v.itype.CPUs, MemoryMB: v.itype.MemoryMB,
+		StartupTimeout: time.Duration(v.model.Server.StartupTimeoutSeconds) * time.Second,
+		HealthInterval: c.opts.HealthInterval, StopGrace: c.opts.StopGrace,
+		OnChange: func(st hostrt.Status) { c.observe(in, st) },
+	}
+	inst, err := c.rt.Start(ctx, spec)
+	if err != nil {
+		c.gpus.give(in.gpus)
+		return nil, err
+	}
+	in.Instance = inst
+	in.meterMu.Lock()
+	in.meteredFrom = time.Now()
+	in.meterMu.Unlock()
+	c.track(in)
+	return in, nil
+}
+
+// observe follows an instance's state: only a Ready instance takes
+// invocations; a restarted one comes back on a new address.
+func (c *Controller) observe(in *instance, st hostrt.Status) {
+	ready := st.State == hostrt.StateReady && st.Addr != ""
+	if ready {
+		base := "http://" + st.Addr
+		if old := in.base.Load(); old == nil || *old != base {
+			in.base.Store(&base)
+			if in.v.model.Server.Type == ServerOpenAI {
+				in.chat.Store(c.newChatClient(in, base))
+			}
+		}
+	}
+	was := in.ready.Swap(ready)
+	if was != ready && c.log != nil {
+		c.log.Info("hosting: instance state", "instance", st.ID, "state", string(st.State), "restarts", st.Restarts, "last_error", st.LastError)
+	}
+	if was && !ready && st.State != hostrt.StateStopping && st.State != hostrt.StateStopped {
+		c.event(in.endpoint, fmt.Sprintf("instance %s of variant %s is %s: %s; draining it", st.ID, in.v.spec.Name, st.State, st.LastError))
+	}
+	if !was && ready && st.Restarts > 0 {
+		c.event(in.endpoint, fmt.Sprintf("instance %s of variant %s is ready again after %d restart(s)", st.ID, in.v.spec.Name, st.Restarts))
+	}
+}
+
+// stopInstance stops an instance and meters its last stretch.
+func (c *Controller) stopInstance(in *instance) {
+	in.ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.StopGrace+10*time.Second)
+	defer cancel()
+	if err := in.Stop(ctx); err != nil && c.log != nil {
+		c.log.Warn("hosting: stop instance", "instance", in.ID(), "err", err)
+	}
+	c.gpus.give(in.gpus)
+	c.untrack(in)
+	c.meterFinal(in)
+}
+
+// stopFleet stops every instance of a fleet in parallel.
+func (c *Controller) stopFleet(f *fleet) {
+	if f == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, v := range f.all() {
+		for _, in := range v.instances() {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.stopInstance(in) }()
+		}
+	}
+	wg.Wait()
+}
+
+// logTail returns the last n non-empty lines of a log file, joined by " | ".
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if len(b) > 8192 {
+		b = b[len(b)-8192:]
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// stats are a variant's invocation counts and recent latencies.
+type stats struct {
+	mu          sync.Mutex
+	invocations int64
+	errors      int64
+	lat         []float64 // ring of recent latencies, ms
+	next        int
+	full        bool
+}
+
+const statsWindow = 2048
+
+func (s *stats) init() { s.lat = make([]float64, statsWindow) }
+
+func (s *stats) record(ms float64, failed bool) {
+	s.mu.Lock()
+	s.invocations++
+	if failed {
+		s.errors++
+	}
+	s.lat[s.next] = ms
+	s.next++
+	if s.next == len(s.lat) {
+		s.next, s.full = 0, true
+	}
+	s.mu.Unlock()
+}
+
+// snapshot returns the counts and the 99th-percentile latency of the
+// recent window.
+func (s *stats) snapshot() (inv, errs int64, p99 float64) {
+	s.mu.Lock()
+	n := s.next
+	if s.full {
+		n = len(s.lat)
+	}
+	cp := append([]float64(nil), s.lat[:n]...)
+	inv, errs = s.invocations, s.errors
+	s.mu.Unlock()
+	if len(cp) == 0 {
+		return inv, errs, 0
+	}
+	sort.Float64s(cp)
+	i := int(float64(len(cp))*0.99+0.5) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(cp) {
+		i = len(cp) - 1
+	}
+	return inv, errs, cp[i]
+}
+
+// gpuPool hands out GPU indices to instances.
+type gpuPool struct {
+	mu   sync.Mutex
+	free []int
+}
+
+// take returns n free GPUs, or none when the host has too few (the
+// instance then runs without CUDA_VISIBLE_DEVICES set).
+func (p *gpuPool) take(n int) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n == 0 || len(p.free) < n {
+		return nil
+	}
+	out := append([]int(nil), p.free[:n]...)
+	p.free = p.free[n:]
+	return out
+}
+
+func (p *gpuPool) give(g []int) {
+	if len(g) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, g...)
+	sort.Ints(p.free)
+	p.mu.Unlock()
+}

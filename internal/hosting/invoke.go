@@ -1,0 +1,90 @@
+package hosting
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// Invocation is one SageMaker-runtime InvokeEndpoint call, as the runtime
+// surface parsed it: the endpoint, the optional target variant, and what
+// passes through to the model server verbatim.
+type Invocation struct {
+	Endpoint string
+	// TargetVariant is X-Amzn-SageMaker-Target-Variant; empty lets the
+	// endpoint choose by weight.
+	TargetVariant string
+	// ContentType and Accept pass through to the container.
+	ContentType, Accept string
+	// CustomAttributes is X-Amzn-SageMaker-Custom-Attributes, forwarded
+	// verbatim.
+	CustomAttributes string
+	// InferenceID is X-Amzn-SageMaker-Inference-Id, recorded with the call.
+	InferenceID string
+	Body        []byte
+}
+
+// Result is a model server's answer to an invocation.
+type Result struct {
+	// Variant is the production variant that served the call.
+	Variant string
+	// Instance is the instance that served it (for logs and the ledger).
+	Instance string
+	// ContentType is the container's Content-Type.
+	ContentType string
+	// CustomAttributes is the container's X-Amzn-SageMaker-Custom-Attributes.
+	CustomAttributes string
+	Body             []byte
+}
+
+// StreamResult is a model server's streamed answer: the body is read as it
+// arrives and closed by the caller.
+type StreamResult struct {
+	Variant, Instance, ContentType, CustomAttributes string
+	Body                                             io.ReadCloser
+}
+
+// Error codes, as the SageMaker runtime API names its errors.
+const (
+	ErrValidation         = "ValidationError"
+	ErrModel              = "ModelError"
+	ErrModelNotReady      = "ModelNotReadyException"
+	ErrServiceUnavailable = "ServiceUnavailable"
+	ErrInternalFailure    = "InternalFailure"
+)
+
+// Error is a failed invocation in the SageMaker runtime's terms. The
+// runtime surface writes it in AWS's error shape.
+type Error struct {
+	// Status is the HTTP status the client sees: 400, 424, 429, 500, 503.
+	Status int
+	// Code is one of the Err constants.
+	Code    string
+	Message string
+	// OriginalStatus and OriginalMessage are the container's own status
+	// and body, for ModelError.
+	OriginalStatus  int
+	OriginalMessage string
+	// Variant is the variant that failed, when one was chosen.
+	Variant string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Validation returns a 400 ValidationError.
+func Validation(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: ErrValidation, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable returns a 503 ServiceUnavailable.
+func Unavailable(format string, args ...any) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: ErrServiceUnavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// ModelFailed returns a 424 ModelError carrying the container's status and
+// message, worded as SageMaker words it.
+func ModelFailed(variant string, status int, body string) *Error {
+	return &Error{Status: http.StatusFailedDependency, Code: ErrModel, Variant: variant,
+		Message:        fmt.Sprintf("Received server error (%d) from %s with message %q.", status, variant, body),
+		OriginalStatus: status, OriginalMessage: body}
+}

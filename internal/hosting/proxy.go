@@ -1,0 +1,318 @@
+package hosting
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxResponseBytes bounds a model server's answer held in memory.
+const maxResponseBytes = 64 << 20
+
+// maxAttempts is how many instances an invocation tries when connections
+// fail before the request reaches a server.
+const maxAttempts = 3
+
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        4096,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}}
+}
+
+// route finds an endpoint's routing, or the error an invocation of it
+// gets.
+func (c *Controller) route(name string) (*routing, error) {
+	ep := c.endpoints()[name]
+	if ep == nil {
+		return nil, Validation("Endpoint %s not found.", name)
+	}
+	r := ep.route.Load()
+	if r == nil {
+		ep.mu.Lock()
+		status := ep.row.Status
+		ep.mu.Unlock()
+		if status == StatusCreating {
+			return nil, &Error{Status: http.StatusTooManyRequests, Code: ErrModelNotReady,
+				Message: fmt.Sprintf("Endpoint %s is still Creating; it takes invocations once InService.", name)}
+		}
+		return nil, Validation("Endpoint %s is %s and takes no invocations.", name, status)
+	}
+	return r, nil
+}
+
+// choose picks the variant an invocation goes to: the target variant if
+// named, else one of the fleet that the traffic split picked, by weight.
+func (r *routing) choose(endpoint, target string) (*variant, *fleet, error) {
+	f := r.active
+	if r.pending != nil && rand.Float64() < r.share {
+		f = r.pending
+	}
+	if target == "" {
+		return f.pickVariant(), f, nil
+	}
+	if v := f.variant(target); v != nil {
+		return v, f, nil
+	}
+	for _, other := range []*fleet{r.active, r.pending} {
+		if other != nil {
+			if v := other.variant(target); v != nil {
+				return v, other, nil
+			}
+		}
+	}
+	return nil, nil, Validation("Variant %s not found for endpoint %s; its variants are: %s.", target, endpoint, r.active.variantNames())
+}
+
+// Invoke sends an invocation to one of the endpoint's instances and
+// copies it to the shadow variants.
+func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
+	r, err := c.route(inv.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	v, f, err := r.choose(inv.Endpoint, inv.TargetVariant)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.invokeVariant(ctx, v, inv)
+	if len(f.shadows) > 0 {
+		c.mirror(f, inv)
+	}
+	return res, err
+}
+
+// invokeVariant calls a variant's instances until one answers; a
+// connection that fails before the request is sent moves on to another.
+func (c *Controller) invokeVariant(ctx context.Context, v *variant, inv *Invocation) (*Result, error) {
+	start := time.Now()
+	var tried []*instance
+	var lastErr error
+	for range maxAttempts {
+		in := v.pick(tried)
+		if in == nil {
+			break
+		}
+		tried = append(tried, in)
+		res, err, retry := c.send(ctx, in, inv)
+		if err == nil {
+			v.stats.record(msSince(start), false)
+			return res, nil
+		}
+		lastErr = err
+		if !retry {
+			break
+		}
+	}
+	if lastErr == nil {
+		lastErr = Unavailable("No instance of variant %s of endpoint %s is ready (%d starting or restarting); try again shortly.",
+			v.spec.Name, inv.Endpoint, len(v.instances()))
+	}
+	// A container's 4xx is the caller's mistake, not the variant's fault:
+	// it does not count against the variant's alarms.
+	var he *Error
+	clientFault := errors.As(lastErr, &he) && he.Code == ErrModel && he.OriginalStatus >= 400 && he.OriginalStatus < 500
+	v.stats.record(msSince(start), !clientFault)
+	return nil, lastErr
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
+// send makes one call to an instance. retry is true when the request
+// never reached the server, so another instance can take it.
+func (c *Controller) send(ctx context.Context, in *instance, inv *Invocation) (*Result, error, bool) {
+	base := in.base.Load()
+	if base == nil {
+		return nil, Unavailable("instance %s has no address", in.ID()), true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, *base+"/invocations", bytes.NewReader(inv.Body))
+	if err != nil {
+		return nil, err, false
+	}
+	setInvocationHeaders(req, inv)
+	in.outstanding.Add(1)
+	resp, err := c.client.Do(req)
+	in.outstanding.Add(-1)
+	if err != nil {
+		terr, retry := c.transportError(ctx, in, err)
+		return nil, terr, retry
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err(), false
+		}
+		return nil, ModelFailed(in.v.spec.Name, resp.StatusCode, "the model server's answer was cut off: "+err.Error()), false
+	}
+	if len(body) > maxResponseBytes {
+		return nil, ModelFailed(in.v.spec.Name, resp.StatusCode, fmt.Sprintf("the model server's answer exceeds %d bytes", maxResponseBytes)), false
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, ModelFailed(in.v.spec.Name, resp.StatusCode, strings.TrimSpace(string(body))), false
+	}
+	return &Result{Variant: in.v.spec.Name, Instance: in.ID(), ContentType: resp.Header.Get("Content-Type"),
+		CustomAttributes: resp.Header.Get("X-Amzn-SageMaker-Custom-Attributes"), Body: body}, nil, false
+}
+
+// setInvocationHeaders passes the invocation's headers to the container.
+// Invocations are not marked idempotent: the transport resends one only
+// when nothing of it was written (a pooled connection the server had
+// closed), never after a server died while answering it — a request that
+// crashed one instance must not be replayed onto the next.
+func setInvocationHeaders(req *http.Request, inv *Invocation) {
+	if inv.ContentType != "" {
+		req.Header.Set("Content-Type", inv.ContentType)
+	}
+	if inv.Accept != "" {
+		req.Header.Set("Accept", inv.Accept)
+	}
+	if inv.CustomAttributes != "" {
+		req.Header.Set("X-Amzn-SageMaker-Custom-Attributes", inv.CustomAttributes)
+	}
+	if inv.InferenceID != "" {
+		req.Header.Set("X-Amzn-SageMaker-Inference-Id", inv.InferenceID)
+	}
+}
+
+// transportError classifies a failed call: a refused connection never
+// reached the server (retry elsewhere); a cut connection did (report it).
+func (c *Controller) transportError(ctx context.Context, in *instance, err error) (error, bool) {
+	if ctx.Err() != nil {
+		return ctx.Err(), false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return Unavailable("instance %s of variant %s refused the connection", in.ID(), in.v.spec.Name), true
+	}
+	return ModelFailed(in.v.spec.Name, 0, "the connection to the model server failed: "+unwrapURL(err)), false
+}
+
+func unwrapURL(err error) string {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner.Error()
+		}
+	}
+	return err.Error()
+}
+
+// InvokeStream sends an invocation and returns the model server's answer
+// as it arrives.
+func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*StreamResult, error) {
+	r, err := c.route(inv.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	v, _, err := r.choose(inv.Endpoint, inv.TargetVariant)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var tried []*instance
+	var lastErr error
+	for range maxAttempts {
+		in := v.pick(tried)
+		if in == nil {
+			break
+		}
+		tried = append(tried, in)
+		base := in.base.Load()
+		if base == nil {
+			continue
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, *base+"/invocations", bytes.NewReader(inv.Body))
+		if err != nil {
+			return nil, err
+		}
+		setInvocationHeaders(req, inv)
+		in.outstanding.Add(1)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			in.outstanding.Add(-1)
+			var retry bool
+			lastErr, retry = c.transportError(ctx, in, err)
+			if retry {
+				continue
+			}
+			break
+		}
+		if resp.StatusCode/100 != 2 {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			in.outstanding.Add(-1)
+			lastErr = ModelFailed(v.spec.Name, resp.StatusCode, strings.TrimSpace(string(body)))
+			break
+		}
+		return &StreamResult{Variant: v.spec.Name, Instance: in.ID(), ContentType: resp.Header.Get("Content-Type"),
+			CustomAttributes: resp.Header.Get("X-Amzn-SageMaker-Custom-Attributes"),
+			Body:             &streamBody{ReadCloser: resp.Body, in: in, start: start}}, nil
+	}
+	if lastErr == nil {
+		lastErr = Unavailable("No instance of variant %s of endpoint %s is ready; try again shortly.", v.spec.Name, inv.Endpoint)
+	}
+	v.stats.record(msSince(start), true)
+	return nil, lastErr
+}
+
+// streamBody releases the instance and records the call when the stream
+// is closed.
+type streamBody struct {
+	io.ReadCloser
+	in     *instance
+	start  time.Time
+	failed bool
+	closed bool
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed = true
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error {
+	if !b.closed {
+		b.closed = true
+		b.in.outstanding.Add(-1)
+		b.in.v.stats.record(msSince(b.start), b.failed)
+	}
+	return b.ReadCloser.Close()
+}
+
+// mirror copies an invocation to a fleet's shadow variants. The answers
+// are discarded; their latency and errors are recorded. When too many
+// shadow calls are in flight, the copy is dropped rather than slowing
+// live traffic.
+func (c *Controller) mirror(f *fleet, inv *Invocation) {
+	cp := *inv
+	cp.TargetVariant = ""
+	for _, sv := range f.shadows {
+		select {
+		case c.shadowSem <- struct{}{}:
+		default:
+			continue
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer func() { <-c.shadowSem }()
+			ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
+			defer cancel()
+			c.invokeVariant(ctx, sv, &cp)
+		}()
+	}
+}

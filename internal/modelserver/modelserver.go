@@ -1,0 +1,247 @@
+// Package modelserver is Junction's reference model server: a small HTTP
+// server that loads the refmodel artifact from SM_MODEL_DIR and answers
+// either the SageMaker "bring your own container" contract (GET /ping,
+// POST /invocations) or the OpenAI chat API (GET /v1/models, POST
+// /v1/chat/completions). Junction starts it as the child process of a
+// self-hosted endpoint in tests and in the quick start, in place of a real
+// inference container.
+//
+// Every answer is computed by the loaded model; nothing is canned. On top
+// of that the server has fault knobs, so that tests can make it slow,
+// failing, hanging, crashing, unhealthy or unable to start: at start-up
+// through environment variables, per request through the
+// X-Amzn-SageMaker-Custom-Attributes header, and live through POST /faults.
+// See docs/model-server.md.
+//
+// It is not a production server: it has no authentication, and /faults
+// lets anyone who can reach it break it. It listens on 127.0.0.1 unless
+// told otherwise.
+package modelserver
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Environment variables the server reads.
+const (
+	// EnvPort is the SageMaker port variable, used when --port is not given.
+	EnvPort = "SAGEMAKER_BIND_TO_PORT"
+	// EnvPortFallback is the generic port variable, used after EnvPort.
+	EnvPortFallback = "PORT"
+	// EnvModelDir is the artifact directory, used when --model-dir is not
+	// given.
+	EnvModelDir = "SM_MODEL_DIR"
+	// EnvMode selects byoc or openai when --mode is not given.
+	EnvMode = "JUNCTION_MODEL_SERVER_MODE"
+	// EnvStartupDelay is a duration ("2s") that /ping stays 503 after the
+	// model has loaded.
+	EnvStartupDelay = "JUNCTION_MODEL_SERVER_STARTUP_DELAY"
+	// EnvDelay is a duration added to every invocation.
+	EnvDelay = "JUNCTION_MODEL_SERVER_DELAY"
+	// EnvFailRate is the fraction (0 to 1) of invocations answered 500.
+	EnvFailRate = "JUNCTION_MODEL_SERVER_FAIL_RATE"
+	// EnvCrashAfter makes the process exit with CrashExitCode, without
+	// answering, on the Nth invocation.
+	EnvCrashAfter = "JUNCTION_MODEL_SERVER_CRASH_AFTER"
+	// EnvExitAtStart makes Main return this exit code at once, as a server
+	// that cannot start.
+	EnvExitAtStart = "JUNCTION_MODEL_SERVER_EXIT_AT_START"
+)
+
+// Modes of the server.
+const (
+	// ModeBYOC serves the SageMaker container contract.
+	ModeBYOC = "byoc"
+	// ModeOpenAI serves the OpenAI chat completions API.
+	ModeOpenAI = "openai"
+)
+
+// CrashExitCode is the exit status of a crash asked for by a fault knob.
+const CrashExitCode = 3
+
+// Defaults.
+const (
+	// DefaultPort is the port when neither --port nor the environment
+	// gives one, as in SageMaker.
+	DefaultPort = 8080
+	// DefaultShutdownTimeout bounds the graceful stop; it stays inside the
+	// 30 seconds SageMaker allows between SIGTERM and SIGKILL.
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// config is the server's settings after flags and environment are read.
+type config struct {
+	host            string
+	port            int
+	modelDir        string
+	mode            string
+	servedName      string
+	shutdownTimeout time.Duration
+
+	startupDelay time.Duration
+	delay        time.Duration
+	failRate     float64
+	crashAfter   int64
+	exitAtStart  *int
+}
+
+const usageText = `Usage: model-server [flags]
+
+Runs Junction's reference model server on the artifact in --model-dir
+(default $SM_MODEL_DIR). Stops on SIGTERM or SIGINT after finishing the
+requests in flight. Fault knobs: see docs/model-server.md.
+
+Flags:
+`
+
+// parseConfig reads flags from args and, for what they leave unset, the
+// environment through getenv.
+func parseConfig(args []string, getenv func(string) string) (config, *flag.FlagSet, error) {
+	var c config
+	fs := flag.NewFlagSet("model-server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
+	port := fs.Int("port", 0, "port to listen on (default $"+EnvPort+", else $"+EnvPortFallback+", else 8080; 0 picks a free one)")
+	fs.StringVar(&c.modelDir, "model-dir", "", "artifact directory holding model.json (default $"+EnvModelDir+")")
+	fs.StringVar(&c.mode, "mode", "", "byoc (SageMaker /ping and /invocations) or openai (/v1/chat/completions) (default $"+EnvMode+", else byoc)")
+	fs.StringVar(&c.servedName, "served-model-name", "", "model id in openai mode (default: the artifact's name)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long SIGTERM waits for requests in flight")
+	if err := fs.Parse(args); err != nil {
+		return c, fs, err
+	}
+	if fs.NArg() > 0 {
+		return c, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var errs []error
+	bad := func(name, value, want string) {
+		errs = append(errs, fmt.Errorf("%s=%q: %s", name, value, want))
+	}
+	c.port = DefaultPort
+	switch {
+	case set["port"]:
+		c.port = *port
+	case getenv(EnvPort) != "" || getenv(EnvPortFallback) != "":
+		name := EnvPort
+		if getenv(name) == "" {
+			name = EnvPortFallback
+		}
+		p, err := strconv.Atoi(getenv(name))
+		if err != nil {
+			bad(name, getenv(name), "want a port number")
+		}
+		c.port = p
+	}
+	if c.port < 0 || c.port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d: want 0 to 65535", c.port))
+	}
+	if !set["model-dir"] {
+		c.modelDir = getenv(EnvModelDir)
+	}
+	if c.modelDir == "" {
+		errs = append(errs, fmt.Errorf("no model directory: pass --model-dir or set %s", EnvModelDir))
+	}
+	if !set["mode"] {
+		c.mode = getenv(EnvMode)
+	}
+	if c.mode == "" {
+		c.mode = ModeBYOC
+	}
+	if c.mode != ModeBYOC && c.mode != ModeOpenAI {
+		errs = append(errs, fmt.Errorf("mode %q: want %s or %s", c.mode, ModeBYOC, ModeOpenAI))
+	}
+	if c.shutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: must not be negative", c.shutdownTimeout))
+	}
+	duration := func(name string) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad(name, v, `want a duration such as "500ms" or "2s"`)
+		}
+		return d
+	}
+	c.startupDelay = duration(EnvStartupDelay)
+	c.delay = duration(EnvDelay)
+	if v := getenv(EnvFailRate); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f >= 0 && f <= 1) {
+			bad(EnvFailRate, v, "want a fraction from 0 to 1")
+		}
+		c.failRate = f
+	}
+	if v := getenv(EnvCrashAfter); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			bad(EnvCrashAfter, v, "want a count of invocations, 1 or more")
+		}
+		c.crashAfter = n
+	}
+	if v := getenv(EnvExitAtStart); v != "" {
+		code, err := strconv.Atoi(v)
+		if err != nil || code < 0 || code > 255 {
+			bad(EnvExitAtStart, v, "want an exit code from 0 to 255")
+		}
+		c.exitAtStart = &code
+	}
+	return c, fs, errors.Join(errs...)
+}
+
+// Main runs the model server with command-line args (without the program
+// name) until SIGTERM or SIGINT, and returns the process exit status: 0
+// after a clean stop, 1 when the model cannot be loaded or the port cannot
+// be bound, 2 for bad flags or environment, or the code that
+// JUNCTION_MODEL_SERVER_EXIT_AT_START asks for. A crash asked for by a
+// fault knob does not return: it exits the process with CrashExitCode.
+// Help goes to stdout; logs and errors go to stderr.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cfg, fs, err := parseConfig(args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usageText)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "model-server: %v\nRun with -h for the flags.\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if cfg.exitAtStart != nil {
+		log.Warn("exiting at start", "reason", EnvExitAtStart, "code", *cfg.exitAtStart)
+		return *cfg.exitAtStart
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal during the graceful stop kills at once
+	}()
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		return 1
+	}
+	s := newServer(cfg, log, os.Exit)
+	if err := s.serve(ctx, ln); err != nil {
+		log.Error("model server failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/junctionhq/junction/internal/api"
+	hostingapi "github.com/junctionhq/junction/internal/api/hosting"
+	sagemakerapi "github.com/junctionhq/junction/internal/api/sagemaker"
+	"github.com/junctionhq/junction/internal/awscreds"
+	"github.com/junctionhq/junction/internal/blob"
+	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/hostrt/process"
+	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/ledger"
+)
+
+// newHosting builds the hosting controller: model servers run as child
+// processes under DATA_DIR/instances, artifacts unpack under
+// DATA_DIR/artifacts.
+func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *slog.Logger) (*hosting.Controller, error) {
+	rt, err := process.New(filepath.Join(cfg.Server.DataDir, "instances"), process.WithLogger(log), process.WithEnv(serverEnv(os.Environ())))
+	if err != nil {
+		return nil, fmt.Errorf("hosting runtime: %w", err)
+	}
+	blobs, err := blob.New(filepath.Join(cfg.Server.DataDir, "artifacts"))
+	if err != nil {
+		return nil, fmt.Errorf("artifact cache: %w", err)
+	}
+	types := hosting.CatalogInstances(catalog)
+	for _, it := range cfg.Hosting.InstanceTypes {
+		types[it.Type] = hosting.InstanceType{Type: it.Type, USDPerHour: it.USDPerHour, GPUs: it.GPUs, CPUs: it.CPUs, MemoryMB: it.MemoryMB}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find Junction's own executable for the reference model server: %w", err)
+	}
+	gpus := cfg.Hosting.GPUs
+	if len(gpus) == 0 {
+		gpus = hostGPUs()
+	}
+	return hosting.New(&hosting.Store{DB: db}, rt, blobs, types, hosting.Options{
+		Self: self, GPUs: gpus, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,
+		MeterInterval: cfg.Hosting.MeterInterval, KeepInstancesOnClose: cfg.Hosting.KeepInstancesOnShutdown, Log: log,
+	}), nil
+}
+
+// serverEnv is the environment model servers inherit: Junction's, less
+// its secrets (provider API keys, AWS credentials, the admin key), which a
+// model server has no business reading.
+func serverEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		up := strings.ToUpper(name)
+		if strings.Contains(up, "KEY") || strings.Contains(up, "SECRET") || strings.Contains(up, "TOKEN") || strings.Contains(up, "PASSWORD") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// hostGPUs lists the NVIDIA GPUs the driver reports, as indices.
+func hostGPUs() []int {
+	entries, err := os.ReadDir("/proc/driver/nvidia/gpus")
+	if err != nil {
+		return nil
+	}
+	out := make([]int, len(entries))
+	for i := range entries {
+		out[i] = i
+	}
+	sort.Ints(out)
+	return out
+}
+
+// registerHosting adds the hosting REST API and the SageMaker runtime
+// surface.
+func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler) http.Handler, ks *keys.Store, creds *awscreds.Store) {
+	(&hostingapi.Handler{Controller: s.hosting}).Register(mux, adminAuth)
+	sm := &sagemakerapi.Handler{Invoker: s.hosting, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName), Ledger: s.ledger,
+		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log}
+	sm.Register(mux)
+}
