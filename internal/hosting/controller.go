@@ -58,7 +58,7 @@ type Controller struct {
 	mu  sync.Mutex                           // serialises changes to eps
 	eps atomic.Pointer[map[string]*endpoint] // read lock-free on the invocation path
 
-	liveMu sync.Mutex
+	liveMu  sync.Mutex
 	live    map[*instance]struct{} // every started instance, for metering
 	backlog []Segment              // stopped instances' segments not yet written
 
@@ -511,7 +511,9 @@ func (c *Controller) describe(ep *endpoint) *Endpoint {
 		add(active, 0)
 	}
 	add(pending, share)
-	sort.SliceStable(out.Variants, func(i, j int) bool { return out.Variants[i].Config == row.Config && out.Variants[j].Config != row.Config })
+	sort.SliceStable(out.Variants, func(i, j int) bool {
+		return out.Variants[i].Config == row.Config && out.Variants[j].Config != row.Config
+	})
 	return out
 }
 

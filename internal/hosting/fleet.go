@@ -170,8 +170,8 @@ func (f *fleet) variantNames() string {
 func specHash(config string, v Variant, m *Model) string {
 	b, _ := json.Marshal(struct {
 		Config, Variant, Type string
-		Artifact          string
-		Server            Server
+		Artifact              string
+		Server                Server
 	}{config, v.Name, v.InstanceType, m.Artifact, m.Server})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])

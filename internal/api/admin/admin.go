@@ -14,8 +14,8 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/awscreds"
-	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
 )
