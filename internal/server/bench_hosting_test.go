@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,12 +21,22 @@ import (
 //	go test ./internal/server -run '^$' -bench Invocation -benchtime 3s
 func BenchmarkInvocation(b *testing.B) {
 	j := startHosted(b, b.TempDir(), "", "")
-	j.model("m", demoArtifact(b), "byoc", nil)
-	j.endpointConfig("c", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge"})
-	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
-	ep := j.waitEndpoint("ep", 30*time.Second, inService)
-	direct := "http://" + ep.Variants[0].Instances[0].Addr + "/invocations"
-	via := j.url + "/endpoints/ep/invocations"
+	art := demoArtifact(b)
+	// "instant" answers in microseconds, so the comparison measures HTTP
+	// overhead alone; "model-2ms" spends 2 ms per invocation, as even a
+	// small real model does.
+	for _, m := range []struct {
+		name  string
+		delay string
+	}{{"instant", ""}, {"model-2ms", "2ms"}} {
+		env := map[string]string{}
+		if m.delay != "" {
+			env["JUNCTION_MODEL_SERVER_DELAY"] = m.delay
+		}
+		j.model(m.name, art, "byoc", env)
+		j.endpointConfig(m.name+"-c", hosting.Variant{Name: "primary", Model: m.name, InstanceType: "ml.g6.xlarge"})
+		j.admin("POST", "/api/v1/endpoints", map[string]string{"name": m.name, "config": m.name + "-c"}, http.StatusCreated, nil)
+	}
 	body := []byte(`{"inputs":"I was charged twice for my subscription"}`)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	call := func(url string, auth bool) error {
@@ -44,34 +56,71 @@ func BenchmarkInvocation(b *testing.B) {
 		}
 		return nil
 	}
-	for _, c := range []struct {
-		name string
-		url  string
-		auth bool
-	}{{"direct", direct, false}, {"junction", via, true}} {
-		b.Run(c.name+"/throughput", func(b *testing.B) {
-			b.SetParallelism(4)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := call(c.url, c.auth); err != nil {
-						b.Error(err)
-						return
+	for _, m := range []string{"instant", "model-2ms"} {
+		ep := j.waitEndpoint(m, 30*time.Second, inService)
+		for _, c := range []struct {
+			name string
+			url  string
+			auth bool
+		}{{"direct", "http://" + ep.Variants[0].Instances[0].Addr + "/invocations", false}, {"junction", j.url + "/endpoints/" + m + "/invocations", true}} {
+			b.Run(m+"/"+c.name+"/throughput", func(b *testing.B) {
+				b.SetParallelism(4)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := call(c.url, c.auth); err != nil {
+							b.Error(err)
+							return
+						}
 					}
-				}
+				})
 			})
-		})
-		b.Run(c.name+"/latency", func(b *testing.B) {
-			lat := make([]time.Duration, 0, b.N)
-			for range b.N {
-				start := time.Now()
-				if err := call(c.url, c.auth); err != nil {
-					b.Fatal(err)
+			b.Run(m+"/"+c.name+"/latency", func(b *testing.B) {
+				lat := make([]time.Duration, 0, b.N)
+				for range b.N {
+					start := time.Now()
+					if err := call(c.url, c.auth); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(start))
 				}
-				lat = append(lat, time.Since(start))
-			}
-			sort.Slice(lat, func(i, k int) bool { return lat[i] < lat[k] })
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-		})
+				sort.Slice(lat, func(i, k int) bool { return lat[i] < lat[k] })
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			})
+		}
 	}
+}
+
+// BenchmarkEndpointLifecycle times, with the reference server, an
+// endpoint's creation to InService (create-ms) and the replacement of a
+// killed instance until it is ready again (replace-ms; the first restart
+// waits the runtime's first backoff, 250 ms).
+//
+//	go test ./internal/server -run '^$' -bench EndpointLifecycle -benchtime 10x
+func BenchmarkEndpointLifecycle(b *testing.B) {
+	j := startHosted(b, b.TempDir(), "", "")
+	j.model("m", demoArtifact(b), "byoc", nil)
+	j.endpointConfig("c", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge"})
+	var create, replace time.Duration
+	for i := range b.N {
+		name := fmt.Sprintf("ep%d", i)
+		start := time.Now()
+		j.admin("POST", "/api/v1/endpoints", map[string]string{"name": name, "config": "c"}, http.StatusCreated, nil)
+		ep := j.waitEndpoint(name, 30*time.Second, inService)
+		create += time.Since(start)
+
+		in := ep.Variants[0].Instances[0]
+		start = time.Now()
+		if err := syscall.Kill(in.PID, syscall.SIGKILL); err != nil {
+			b.Fatal(err)
+		}
+		j.waitEndpoint(name, 30*time.Second, func(e *hosting.Endpoint) bool {
+			got := e.Variants[0].Instances[0]
+			return got.Restarts == 1 && got.State == "Ready"
+		})
+		replace += time.Since(start)
+		j.admin("DELETE", "/api/v1/endpoints/"+name, nil, http.StatusAccepted, nil)
+	}
+	b.ReportMetric(float64(create.Milliseconds())/float64(b.N), "create-ms")
+	b.ReportMetric(float64(replace.Milliseconds())/float64(b.N), "replace-ms")
 }

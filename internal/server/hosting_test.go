@@ -153,7 +153,23 @@ func (j *junction) sagemakerClient() *sagemakerruntime.Client {
 	return sagemakerruntime.NewFromConfig(cfg, func(o *sagemakerruntime.Options) {
 		o.BaseEndpoint = aws.String(j.url)
 		o.RetryMaxAttempts = 1
+		o.HTTPClient = &http.Client{Transport: hideWriteTo{http.DefaultTransport}}
 	})
+}
+
+// hideWriteTo hides the request body's WriteTo. The SDK closes a request
+// body once the response headers arrive; net/http, still checking with
+// WriteTo that nothing follows the body, can take the closed body's EOF
+// for a failed write and close the connection under a response stream.
+// With Read only, it sees a plain end of file.
+type hideWriteTo struct{ http.RoundTripper }
+
+func (t hideWriteTo) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r = r.Clone(r.Context())
+		r.Body = struct{ io.ReadCloser }{r.Body}
+	}
+	return t.RoundTripper.RoundTrip(r)
 }
 
 type predictions struct {
@@ -630,5 +646,65 @@ func TestRestartAdoptsRunningModelServers(t *testing.T) {
 		if processAlive(in.PID) {
 			t.Fatalf("model server %d outlived a plain shutdown", in.PID)
 		}
+	}
+}
+
+func TestShadowVariantGetsACopyOfTrafficAndStreamsWork(t *testing.T) {
+	j := startHosted(t, t.TempDir(), "", "")
+	art := demoArtifact(t)
+	j.model("live", art, "byoc", nil)
+	j.model("candidate", art, "byoc", map[string]string{"JUNCTION_MODEL_SERVER_FAIL_RATE": "1"})
+	j.admin("POST", "/api/v1/endpoint-configs", hosting.EndpointConfig{Name: "c",
+		Variants: []hosting.Variant{{Name: "primary", Model: "live", InstanceType: "ml.g6.xlarge"}},
+		Shadow:   []hosting.Variant{{Name: "shadow", Model: "candidate", InstanceType: "ml.g6.xlarge"}}}, http.StatusCreated, nil)
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
+	j.waitEndpoint("ep", 30*time.Second, inService)
+
+	// The shadow fails every call; clients never see it.
+	for range 20 {
+		status, hdr, b := j.invoke("ep", `{"inputs":"please reset my password"}`)
+		if status != 200 || hdr.Get("X-Amzn-Invoked-Production-Variant") != "primary" {
+			t.Fatalf("invoke: %d %s %s", status, hdr.Get("X-Amzn-Invoked-Production-Variant"), b)
+		}
+	}
+	ep := j.waitEndpoint("ep", 10*time.Second, func(e *hosting.Endpoint) bool {
+		for _, v := range e.Variants {
+			if v.Shadow && v.Invocations == 20 {
+				return true
+			}
+		}
+		return false
+	})
+	for _, v := range ep.Variants {
+		switch {
+		case v.Shadow && (v.Errors != 20 || v.TrafficShare != 0):
+			t.Fatalf("shadow: %+v", v)
+		case !v.Shadow && (v.Invocations != 20 || v.Errors != 0 || v.TrafficShare != 1):
+			t.Fatalf("primary: %+v", v)
+		}
+	}
+
+	// InvokeEndpointWithResponseStream through the SDK: the parts join
+	// into the same answer a plain invocation gets.
+	sm := j.sagemakerClient()
+	body := []byte(`{"inputs":"the dashboard will not load"}`)
+	_, _, plain := j.invoke("ep", string(body))
+	out, err := sm.InvokeEndpointWithResponseStream(context.Background(), &sagemakerruntime.InvokeEndpointWithResponseStreamInput{
+		EndpointName: aws.String("ep"), Body: body, ContentType: aws.String("application/json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := out.GetStream()
+	var got []byte
+	for ev := range stream.Events() {
+		if p, ok := ev.(*smtypes.ResponseStreamMemberPayloadPart); ok {
+			got = append(got, p.Value.Bytes...)
+		}
+	}
+	if err := stream.Close(); err != nil || stream.Err() != nil {
+		t.Fatalf("stream: %v %v", err, stream.Err())
+	}
+	if string(got) != string(plain) || aws.ToString(out.InvokedProductionVariant) != "primary" {
+		t.Fatalf("streamed %q (variant %q), plain %q", got, aws.ToString(out.InvokedProductionVariant), plain)
 	}
 }
