@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sort"
 	"syscall"
 	"testing"
@@ -15,7 +18,8 @@ import (
 
 // BenchmarkInvocation compares an invocation through Junction
 // (/endpoints/NAME/invocations, bearer key, ledger record) with the same
-// call sent straight to the model server, in one run. Each reports
+// call sent straight to the model server and through a bare reverse
+// proxy, in one run. Each reports
 // throughput with RunParallel (ns/op) and the serial p50 as p50-µs.
 //
 //	go test ./internal/server -run '^$' -bench Invocation -benchtime 3s
@@ -58,11 +62,20 @@ func BenchmarkInvocation(b *testing.B) {
 	}
 	for _, m := range []string{"instant", "model-2ms"} {
 		ep := j.waitEndpoint(m, 30*time.Second, inService)
+		// A bare reverse proxy to the same instance: what any separate
+		// HTTP hop costs on this machine, the floor for Junction's.
+		target, _ := url.Parse("http://" + ep.Variants[0].Instances[0].Addr)
+		rp := httputil.NewSingleHostReverseProxy(target)
+		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+		proxy := httptest.NewServer(rp)
+		defer proxy.Close()
 		for _, c := range []struct {
 			name string
 			url  string
 			auth bool
-		}{{"direct", "http://" + ep.Variants[0].Instances[0].Addr + "/invocations", false}, {"junction", j.url + "/endpoints/" + m + "/invocations", true}} {
+		}{{"direct", "http://" + ep.Variants[0].Instances[0].Addr + "/invocations", false},
+			{"proxy", proxy.URL + "/invocations", false},
+			{"junction", j.url + "/endpoints/" + m + "/invocations", true}} {
 			b.Run(m+"/"+c.name+"/throughput", func(b *testing.B) {
 				b.SetParallelism(4)
 				b.RunParallel(func(pb *testing.PB) {
