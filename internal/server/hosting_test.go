@@ -467,7 +467,12 @@ func TestUpdateUnderLoadFailsNoRequest(t *testing.T) {
 	j := startHosted(t, t.TempDir(), "", "")
 	art := demoArtifact(t)
 	j.model("m", art, "byoc", nil)
-	j.model("m2", art, "byoc", map[string]string{"JUNCTION_MODEL_SERVER_DELAY": "1ms"})
+	// The new version ships as a .tar.gz, unpacked once into the cache.
+	tgz := filepath.Join(t.TempDir(), "model.tar.gz")
+	if err := refmodel.WriteDemoTarGz(tgz); err != nil {
+		t.Fatal(err)
+	}
+	j.model("m2", tgz, "byoc", map[string]string{"JUNCTION_MODEL_SERVER_DELAY": "1ms"})
 	j.endpointConfig("v1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
 	j.endpointConfig("v2", hosting.Variant{Name: "primary", Model: "m2", InstanceType: "ml.g5.xlarge", InstanceCount: 2})
 	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "v1"}, http.StatusCreated, nil)
@@ -494,6 +499,10 @@ func TestUpdateUnderLoadFailsNoRequest(t *testing.T) {
 		if processAlive(in.PID) {
 			t.Fatalf("old instance %s (pid %d) still runs", in.ID, in.PID)
 		}
+	}
+	cached, _ := filepath.Glob(filepath.Join(j.dataDir, "artifacts", "*", "model.json"))
+	if len(cached) != 1 {
+		t.Fatalf("the archive should be unpacked once into the artifact cache: %v", cached)
 	}
 	var events struct{ Events []hosting.Event }
 	j.admin("GET", "/api/v1/endpoints/ep/events", nil, http.StatusOK, &events)
