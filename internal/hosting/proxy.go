@@ -86,6 +86,18 @@ func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, erro
 		return nil, err
 	}
 	res, err := c.invokeVariant(ctx, v, inv)
+	var he *Error
+	if errors.As(err, &he) && he.Code == ErrServiceUnavailable {
+		// The fleet chosen may have been retired while this call was on
+		// its way (an update finished and its instances stopped): the
+		// call never reached a server, so it goes to the current fleet.
+		if now, rerr := c.route(inv.Endpoint); rerr == nil && now != r {
+			if v, f, err = now.choose(inv.Endpoint, inv.TargetVariant); err != nil {
+				return nil, err
+			}
+			res, err = c.invokeVariant(ctx, v, inv)
+		}
+	}
 	if len(f.shadows) > 0 {
 		c.mirror(f, inv)
 	}

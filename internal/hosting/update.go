@@ -96,9 +96,11 @@ func (c *Controller) update(ctx context.Context, ep *endpoint, next *fleet, dep 
 	ep.active, ep.pending = next, nil
 	ep.row.Config, ep.row.PendingConfig = next.config.Name, ""
 	ep.mu.Unlock()
-	c.setStatus(ep, StatusInService, "")
-	c.event(ep.name, fmt.Sprintf("update complete: InService on config %s after %s; stopping the old fleet", next.config.Name, time.Since(start).Round(time.Millisecond)))
+	// The old fleet takes no new invocations now; its instances finish
+	// what they hold (SIGTERM) before the update counts as done.
 	c.stopFleet(old)
+	c.setStatus(ep, StatusInService, "")
+	c.event(ep.name, fmt.Sprintf("update complete: InService on config %s after %s; the old fleet is stopped", next.config.Name, time.Since(start).Round(time.Millisecond)))
 }
 
 // bake waits d while watching the new fleet's alarms; it returns why it
