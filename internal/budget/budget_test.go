@@ -394,7 +394,7 @@ func TestRedisSkewedReplicaAgrees(t *testing.T) {
 	for _, skew := range []time.Duration{25 * time.Hour, -25 * time.Hour} {
 		e := NewRedis(c, prefix)
 		e.clock = func() time.Time { return time.Now().Add(skew) }
-		trips.n.Store(0)
+		trips.N.Store(0)
 		d, r := admit(t, e, b, Dollar/10)
 		if !d.Allowed {
 			t.Fatalf("skew %v: %+v", skew, d)
@@ -404,10 +404,10 @@ func TestRedisSkewedReplicaAgrees(t *testing.T) {
 		}
 		// The first admission costs one retry (EVALSHA may also have to
 		// load the script once); the next ones use the learnt offset.
-		trips.n.Store(0)
+		trips.N.Store(0)
 		_, r2 := admit(t, e, b, Dollar/10)
-		if trips.n.Load() != 1 {
-			t.Errorf("skew %v: %d round trips once corrected, want 1", skew, trips.n.Load())
+		if trips.N.Load() != 1 {
+			t.Errorf("skew %v: %d round trips once corrected, want 1", skew, trips.N.Load())
 		}
 		settle(t, e, r, 0)
 		settle(t, e, r2, 0)
@@ -427,7 +427,7 @@ func TestRedisOneRoundTrip(t *testing.T) {
 	_, r, _ := e.Admit(ctx, budgets, Dollar) // warm up: loads the scripts
 	_, _ = e.Settle(ctx, r, 0)
 
-	trips.n.Store(0)
+	trips.N.Store(0)
 	const n = 50
 	for range n {
 		_, r, err := e.Admit(ctx, budgets, Dollar/100)
@@ -438,7 +438,7 @@ func TestRedisOneRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := trips.n.Load(); got != 2*n {
+	if got := trips.N.Load(); got != 2*n {
 		t.Errorf("%d admissions and settles took %d round trips, want %d", n, got, 2*n)
 	}
 }

@@ -19,5 +19,5 @@ func KeyPrefix(tb testing.TB) string { return testPrefix(tb) }
 func CountRoundTrips(c *redis.Client) func() int64 {
 	var r roundTrips
 	c.AddHook(&r)
-	return func() int64 { return r.n.Swap(0) }
+	return func() int64 { return r.N.Swap(0) }
 }

@@ -116,7 +116,7 @@ func TestRedisOneRoundTrip(t *testing.T) {
 	_, tk, _ = l.Admit(ctx, lim, 10)
 	_ = l.Cancel(ctx, tk)
 
-	trips.n.Store(0)
+	trips.N.Store(0)
 	const n = 50
 	for range n {
 		_, tk, err := l.Admit(ctx, lim, 100)
@@ -127,7 +127,7 @@ func TestRedisOneRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := trips.n.Load(); got != 2*n {
+	if got := trips.N.Load(); got != 2*n {
 		t.Errorf("%d admissions and settles took %d round trips, want %d", n, got, 2*n)
 	}
 }
@@ -141,7 +141,7 @@ func TestRedisQueue(t *testing.T) {
 	lim := []Limit{{Scope: "key:q", RPM: 2}}
 	_ = c.ScriptFlush(ctx).Err() // Result must cope with a server without the script
 
-	trips.n.Store(0)
+	trips.N.Store(0)
 	for i := range 3 {
 		pipe := c.Pipeline()
 		p := l.Queue(ctx, pipe, lim, 1)
@@ -155,7 +155,7 @@ func TestRedisQueue(t *testing.T) {
 		}
 	}
 	// One pipeline each, plus one EVAL after the flush.
-	if got := trips.n.Load(); got != 4 {
+	if got := trips.N.Load(); got != 4 {
 		t.Errorf("3 queued admissions took %d round trips, want 4", got)
 	}
 }
