@@ -103,17 +103,19 @@ func refused(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-func (p endpointProvider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-	name := req.Model
-	start := time.Now()
+// each tries the endpoint's instances in turn with call, which sends the
+// request (its model set to the server's id) and reports whether it left
+// the instance busy (a stream still open). A connection refused before the
+// request reached a server moves on to another instance.
+func (p endpointProvider) each(req *llm.Request, start time.Time, call func(in *instance, r *llm.Request) (busy bool, err error)) error {
 	var tried []*instance
 	for {
-		in, v, err := p.pick(name, tried)
+		in, v, err := p.pick(req.Model, tried)
 		if err != nil {
 			if v != nil {
 				v.stats.record(msSince(start), true)
 			}
-			return nil, err
+			return err
 		}
 		tried = append(tried, in)
 		cc := in.chat.Load()
@@ -123,47 +125,45 @@ func (p endpointProvider) Chat(ctx context.Context, req *llm.Request) (*llm.Resp
 		r := *req
 		r.Model = cc.model
 		in.outstanding.Add(1)
-		resp, err := cc.p.Chat(ctx, &r)
+		busy, err := call(in, &r)
+		if busy {
+			return nil
+		}
 		in.outstanding.Add(-1)
 		if err != nil && refused(err) && len(tried) < maxAttempts {
 			continue
 		}
 		v.stats.record(msSince(start), err != nil)
-		if resp != nil {
-			resp.Model = name
-		}
-		return resp, err
+		return err
 	}
 }
 
-func (p endpointProvider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	name := req.Model
-	start := time.Now()
-	var tried []*instance
-	for {
-		in, v, err := p.pick(name, tried)
-		if err != nil {
-			return nil, err
-		}
-		tried = append(tried, in)
-		cc := in.chat.Load()
-		if cc == nil {
-			continue
-		}
-		r := *req
-		r.Model = cc.model
-		in.outstanding.Add(1)
-		s, err := cc.p.ChatStream(ctx, &r)
-		if err != nil {
-			in.outstanding.Add(-1)
-			if refused(err) && len(tried) < maxAttempts {
-				continue
-			}
-			v.stats.record(msSince(start), true)
-			return nil, err
-		}
-		return &chatStream{Stream: s, in: in, start: start}, nil
+func (p endpointProvider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	var resp *llm.Response
+	err := p.each(req, time.Now(), func(in *instance, r *llm.Request) (bool, error) {
+		var err error
+		resp, err = in.chat.Load().p.Chat(ctx, r)
+		return false, err
+	})
+	if resp != nil {
+		resp.Model = req.Model
 	}
+	return resp, err
+}
+
+func (p endpointProvider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	var out llm.Stream
+	start := time.Now()
+	err := p.each(req, start, func(in *instance, r *llm.Request) (bool, error) {
+		s, err := in.chat.Load().p.ChatStream(ctx, r)
+		if err != nil {
+			return false, err
+		}
+		// The stream keeps the instance busy until it is closed.
+		out = &chatStream{Stream: s, in: in, start: start}
+		return true, nil
+	})
+	return out, err
 }
 
 // chatStream releases its instance when closed.

@@ -588,6 +588,12 @@ routes:
 			t.Fatalf("%s: the answer should come from the reference model: %q", name, msg)
 		}
 	}
+	// Streamed, through the same endpoint.
+	status, _, sse := j.do("POST", "/v1/chat/completions", adminKey,
+		`{"model":"lm","stream":true,"messages":[{"role":"user","content":"the keeper climbs"}],"max_tokens":8,"temperature":0}`)
+	if status != 200 || !strings.Contains(string(sse), `"chat.completion.chunk"`) || !strings.HasSuffix(strings.TrimSpace(string(sse)), "data: [DONE]") {
+		t.Fatalf("stream: %d %s", status, sse)
+	}
 	if n := len(fake.Requests()); n != 0 {
 		t.Fatalf("the cloud was called %d times while the endpoint served", n)
 	}
@@ -606,12 +612,12 @@ routes:
 	if status, out := ask("chat"); status != 200 || len(fake.Requests()) != 1 {
 		t.Fatalf("fallback: %d %v (cloud calls %d)", status, out, len(fake.Requests()))
 	}
-	recs := j.records(4)
+	recs := j.records(5)
 	providers := map[string]int{}
 	for _, r := range recs {
 		providers[r.Provider]++
 	}
-	if providers["endpoint"] < 3 || providers["cloud"] != 1 {
+	if providers["endpoint"] != 4 || providers["cloud"] != 1 {
 		t.Fatalf("ledger providers: %v", providers)
 	}
 }
