@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,7 +22,7 @@ func adviseCmd() *cobra.Command {
 		capacityRPS                                    string
 		minInstances, maxInstances, days, latencyMS    int
 		savingsPlan, asJSON                            bool
-		onDemand, batch                                []string
+		onDemand, batch, endpoints                     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "advise",
@@ -31,11 +33,16 @@ provisioned, instances, serverless), finds the break-even volumes and recommends
 With --scenario alone the scenario file is evaluated here, with the built-in price
 catalog; no server is needed. With --model, --route, --tag or --since the traffic
 comes from the server's usage ledger, and what was actually spent is compared with
-the options of the scenario file and of the option flags.`,
+the options of the scenario file and of the option flags.
+
+--endpoint NAME adds a fleet of a self-hosted endpoint's instance type, sized by the
+capacity "junction bench endpoint NAME" measured (the latest measurement at the
+scenario's latency target or a stricter one); the server looks it up.`,
 		Example: `  junction advise --scenario chat.yaml
   junction advise --scenario chat.yaml --json
   junction advise --model gpt-4o-mini --since 30d --instance ml.g5.xlarge --capacity-rps 4
-  junction advise --tag team=search --since 14d --scenario options.yaml`,
+  junction advise --tag team=search --since 14d --scenario options.yaml
+  junction advise --scenario chat.yaml --endpoint intent --max-instances 8`,
 		Args: cobra.NoArgs,
 	}
 	c := addClientFlags(cmd)
@@ -80,14 +87,34 @@ the options of the scenario file and of the option flags.`,
 
 		fromLedger := model != "" || route != "" || tags != "" || cmd.Flags().Changed("since") || until != ""
 		var res *advisor.Result
-		if fromLedger {
-			t, err := keys.ParseTags(tags)
-			if err != nil {
-				return fmt.Errorf("--tag: %v", err)
+		if fromLedger || len(endpoints) > 0 {
+			if fromLedger {
+				t, err := keys.ParseTags(tags)
+				if err != nil {
+					return fmt.Errorf("--tag: %v", err)
+				}
+				s.FromLedger = &advisor.LedgerSource{Model: model, Route: route, Tags: t, From: since, To: until}
+			} else if scenarioFile == "" {
+				return fmt.Errorf("--endpoint needs traffic to price: give --scenario FILE, or select ledger traffic with --model, --route, --tag or --since")
 			}
-			s.FromLedger = &advisor.LedgerSource{Model: model, Route: route, Tags: t, From: since, To: until}
+			path := "/api/v1/advisor"
+			if len(endpoints) > 0 {
+				// The server looks up the measured capacity, where the
+				// measurements are kept.
+				q := url.Values{"endpoint": endpoints}
+				if cmd.Flags().Changed("min-instances") {
+					q.Set("min_instances", strconv.Itoa(minInstances))
+				}
+				if maxInstances > 0 {
+					q.Set("max_instances", strconv.Itoa(maxInstances))
+				}
+				if savingsPlan {
+					q.Set("savings_plan", "true")
+				}
+				path += "?" + q.Encode()
+			}
 			res = &advisor.Result{}
-			if err := c.do("POST", "/api/v1/advisor", s, res); err != nil {
+			if err := c.do("POST", path, s, res); err != nil {
 				return err
 			}
 		} else {
@@ -118,9 +145,10 @@ the options of the scenario file and of the option flags.`,
 	f.StringVar(&until, "until", "", "ledger window end (default now)")
 	f.StringVar(&instance, "instance", "", "add an instances option of this type, sized from the load")
 	f.StringVar(&capacityRPS, "capacity-rps", "", "requests per second one instance serves within the latency target")
-	f.IntVar(&minInstances, "min-instances", 1, "autoscaling lower bound (0: scale to zero)")
-	f.IntVar(&maxInstances, "max-instances", 0, "autoscaling upper bound (0: none)")
-	f.BoolVar(&savingsPlan, "savings-plan", false, "apply the catalog's savings-plan discount to --instance")
+	f.IntVar(&minInstances, "min-instances", 1, "autoscaling lower bound of --instance and --endpoint (0: scale to zero)")
+	f.IntVar(&maxInstances, "max-instances", 0, "autoscaling upper bound of --instance and --endpoint (0: none)")
+	f.BoolVar(&savingsPlan, "savings-plan", false, "apply the catalog's savings-plan discount to --instance and --endpoint")
+	f.StringArrayVar(&endpoints, "endpoint", nil, "add a fleet of this self-hosted endpoint's instance type, sized by its measured capacity (repeatable; see junction bench endpoint)")
 	f.StringArrayVar(&onDemand, "on-demand", nil, "add an on_demand option for this catalog model (repeatable)")
 	f.StringArrayVar(&batch, "batch", nil, "add a batch option for this catalog model (repeatable)")
 	return cmd

@@ -20,7 +20,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), keysCmd(), usageCmd(), adviseCmd(), guardrailsCmd(), versionCmd(),
-		modelsCmd(), endpointConfigsCmd(), endpointsCmd(), demoCmd(), modelServerCmd())
+		modelsCmd(), endpointConfigsCmd(), endpointsCmd(), demoCmd(), modelServerCmd(), benchCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "junction:", err)
 		os.Exit(1)

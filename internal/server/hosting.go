@@ -86,6 +86,7 @@ func hostGPUs() []int {
 // surface.
 func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler) http.Handler, ks *keys.Store, creds *awscreds.Store) {
 	(&hostingapi.Handler{Controller: s.hosting}).Register(mux, adminAuth)
+	(&hostingapi.Handler{Controller: s.hosting}).RegisterCapacity(mux, adminAuth)
 	sm := &sagemakerapi.Handler{Invoker: s.hosting, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName), Ledger: s.ledger,
 		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log}
 	sm.Register(mux)

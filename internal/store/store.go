@@ -129,6 +129,28 @@ var migrations = []string{
 	)`,
 	`CREATE INDEX hosting_usage_ts ON hosting_usage(end_ts)`,
 	`CREATE INDEX hosting_usage_instance ON hosting_usage(instance_id, end_ts)`,
+	// Capacity measurements of self-hosted endpoints (junction bench
+	// endpoint): the best step under a latency target, and every step.
+	`CREATE TABLE capacity_measurements (
+		id                 INTEGER PRIMARY KEY,
+		endpoint           TEXT NOT NULL,
+		config             TEXT NOT NULL,
+		variant            TEXT NOT NULL DEFAULT '',
+		instance_type      TEXT NOT NULL,
+		instance_count     INTEGER NOT NULL,
+		latency_target_ms  INTEGER NOT NULL,
+		rps                REAL NOT NULL,
+		rps_per_instance   REAL NOT NULL,
+		p50_ms             REAL NOT NULL,
+		p95_ms             REAL NOT NULL,
+		p99_ms             REAL NOT NULL,
+		concurrency        INTEGER NOT NULL,
+		step_ms            INTEGER NOT NULL,
+		stopped            TEXT NOT NULL DEFAULT '',
+		usd_per_hour       REAL,
+		measured_at        INTEGER NOT NULL,
+		steps              TEXT NOT NULL
+	)`,
 }
 
 // Open opens (creating if needed) the database at path and migrates it.

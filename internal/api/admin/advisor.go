@@ -2,12 +2,15 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/junctionhq/junction/internal/advisor"
 	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/capacity"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
@@ -28,6 +31,11 @@ const defaultProfileWindow = 30 * 24 * time.Hour
 //	                              observed spend is priced beside the options
 //	GET  /api/v1/advisor/profile  ?model=&route=&tag=team=search&from=&to=
 //	                              → ledger.Profile
+//
+// POST /api/v1/advisor?endpoint=NAME (repeatable) adds an instances option
+// per self-hosted endpoint, sized by its latest capacity measurement (see
+// measuredOptions); min_instances, max_instances and savings_plan in the
+// query bound those options.
 //
 // Prices come from h.Catalog (the server's: the built-in catalog with the
 // config's model prices); a scenario's explicit prices override them.
@@ -77,13 +85,101 @@ func (a advisorAPI) advise(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	measured, e := a.measuredOptions(r, s)
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
 	res, err := advisor.Evaluate(s, a.catalog)
 	if err != nil {
 		writeScenarioError(w, r, err)
 		return
 	}
+	for i := range res.Options {
+		if m := measured[res.Options[i].Name]; m != nil {
+			res.Options[i].Notes = append([]string{m.Summary()}, res.Options[i].Notes...)
+		}
+	}
 	res.Profile = p
 	writeJSON(w, http.StatusOK, res)
+}
+
+// measuredOptions adds to s an instances option for each endpoint the
+// query names (?endpoint=NAME, repeatable), sized by the endpoint's
+// capacity measurement: its instance type, and its requests per second per
+// instance as capacity_rps_per_instance. With a latency target in the
+// scenario only measurements at that target or a stricter one count
+// (capacity measured at a looser target would overstate what an instance
+// serves), the loosest of them first (capacity.Store.Latest).
+// min_instances, max_instances and savings_plan in the query apply to
+// these options. It returns the measurements by the options' names.
+func (a advisorAPI) measuredOptions(r *http.Request, s *advisor.Scenario) (map[string]*capacity.Measurement, *llm.Error) {
+	q := r.URL.Query()
+	names := q["endpoint"]
+	if len(names) == 0 {
+		return nil, nil
+	}
+	var bounds advisor.Option
+	if v := q.Get("min_instances"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, llm.BadRequest("min_instances", "min_instances: %q must be a whole number, 0 or more", v)
+		}
+		bounds.MinInstances = &n
+	}
+	if v := q.Get("max_instances"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, llm.BadRequest("max_instances", "max_instances: %q must be a whole number, 0 or more", v)
+		}
+		bounds.MaxInstances = n
+	}
+	if v := q.Get("savings_plan"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, llm.BadRequest("savings_plan", "savings_plan: %q must be true or false", v)
+		}
+		bounds.SavingsPlan = on
+	}
+	st := &capacity.Store{DB: a.h.DB}
+	target := s.Traffic.LatencyTargetMS
+	out := map[string]*capacity.Measurement{}
+	for _, name := range names {
+		m, err := st.Latest(r.Context(), name, target)
+		if err != nil {
+			return nil, llm.AsError(err)
+		}
+		if m == nil {
+			msg := fmt.Sprintf("endpoint: %s has no capacity measurement", name)
+			if target > 0 {
+				msg = fmt.Sprintf("endpoint: %s has no capacity measurement at p95 within the scenario's %d ms latency target", name, target)
+				if latest, _ := st.Latest(r.Context(), name, 0); latest != nil {
+					msg += fmt.Sprintf(" (the latest is at %d ms)", latest.LatencyTargetMS)
+				}
+			}
+			ms := target
+			if ms <= 0 {
+				ms = 500
+			}
+			return nil, llm.BadRequest("endpoint", "%s; run junction bench endpoint %s --latency-target %dms", msg, name, ms)
+		}
+		o := bounds
+		o.Name, o.Kind, o.InstanceType = "endpoint "+name, advisor.Instances, m.InstanceType
+		if o.CapacityRPSPerInstance, err = advisor.ParseDec(capacity.FormatRPS(m.RPSPerInstance)); err != nil {
+			return nil, llm.AsError(err)
+		}
+		if _, ok := a.catalog.Instance(m.InstanceType); !ok {
+			// A type of the hosting config, not of the price catalog:
+			// priced as the hosting catalog priced it when measured.
+			if m.USDPerHour <= 0 {
+				return nil, llm.BadRequest("endpoint", "endpoint: %s was measured on %s, which has no price in the price catalog or the hosting config", name, m.InstanceType)
+			}
+			o.USDPerHour = advisor.FloatDec(m.USDPerHour)
+		}
+		s.Options = append(s.Options, o)
+		out[o.Name] = m
+	}
+	return out, nil
 }
 
 func (a advisorAPI) profile(w http.ResponseWriter, r *http.Request) {
