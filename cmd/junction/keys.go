@@ -18,8 +18,9 @@ func keysCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Create, list and revoke API keys"}
 	c := addClientFlags(cmd)
 
-	var name string
+	var name, team, project string
 	var tags []string
+	var rpm, tpm int64
 	var isAdmin, asJSON bool
 	create := &cobra.Command{
 		Use:   "create",
@@ -37,7 +38,8 @@ func keysCmd() *cobra.Command {
 				}
 			}
 			var out admin.CreateKeyResponse
-			if err := c.do("POST", "/api/v1/keys", admin.CreateKeyRequest{Name: name, Tags: tm, Admin: isAdmin}, &out); err != nil {
+			if err := c.do("POST", "/api/v1/keys", admin.CreateKeyRequest{Name: name, Tags: tm, Admin: isAdmin,
+				Team: team, Project: project, RPM: rpm, TPM: tpm}, &out); err != nil {
 				return err
 			}
 			if asJSON {
@@ -51,6 +53,10 @@ func keysCmd() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "key name (required)")
 	create.Flags().StringArrayVar(&tags, "tag", nil, "default tag name=value (repeatable)")
 	create.Flags().BoolVar(&isAdmin, "admin", false, "make an admin key")
+	create.Flags().StringVar(&team, "team", "", "team the key belongs to (its requests are tagged team=TEAM)")
+	create.Flags().StringVar(&project, "project", "", "project of the team the key belongs to (tag project=PROJECT)")
+	create.Flags().Int64Var(&rpm, "rpm", 0, "the key's own requests per minute (default: the configured limits)")
+	create.Flags().Int64Var(&tpm, "tpm", 0, "the key's own tokens per minute (default: the configured limits)")
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	create.MarkFlagRequired("name")
 
@@ -69,13 +75,21 @@ func keysCmd() *cobra.Command {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tTAGS\tADMIN\tCREATED\tSTATUS")
+			fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tTEAM\tTAGS\tLIMITS\tADMIN\tCREATED\tSTATUS")
 			for _, k := range out.Keys {
 				status := "active"
 				if k.RevokedAt != nil {
 					status = "revoked " + k.RevokedAt.Format("2006-01-02 15:04")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%v\t%s\t%s\n", k.ID, k.Name, k.Prefix, formatTags(k.Tags), k.Admin,
+				team := "-"
+				if k.Team != "" {
+					team = strings.TrimSuffix(k.Team+"/"+k.Project, "/")
+				}
+				limits := "-"
+				if k.RPM > 0 || k.TPM > 0 {
+					limits = fmt.Sprintf("rpm=%d tpm=%d", k.RPM, k.TPM)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%v\t%s\t%s\n", k.ID, k.Name, k.Prefix, team, formatTags(k.Tags), limits, k.Admin,
 					k.CreatedAt.Format("2006-01-02 15:04"), status)
 			}
 			return tw.Flush()
@@ -95,7 +109,23 @@ func keysCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, revoke, awsCredentialsCmd(c))
+	var lim admin.KeyLimitsRequest
+	limitsCmd := &cobra.Command{
+		Use:   "limits KEY_ID",
+		Short: "Set a key's own rate limits (0 returns a dimension to the configured limits)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var k keys.Key
+			if err := c.do("PUT", "/api/v1/keys/"+url.PathEscape(args[0])+"/limits", lim, &k); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Key %s: rpm %d, tpm %d\n", k.ID, k.RPM, k.TPM)
+			return nil
+		},
+	}
+	limitsCmd.Flags().Int64Var(&lim.RPM, "rpm", 0, "requests per minute")
+	limitsCmd.Flags().Int64Var(&lim.TPM, "tpm", 0, "tokens per minute")
+	cmd.AddCommand(create, list, revoke, limitsCmd, awsCredentialsCmd(c))
 	return cmd
 }
 

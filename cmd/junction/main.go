@@ -20,7 +20,8 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), keysCmd(), usageCmd(), adviseCmd(), guardrailsCmd(), versionCmd(),
-		modelsCmd(), endpointConfigsCmd(), endpointsCmd(), demoCmd(), modelServerCmd(), benchCmd())
+		modelsCmd(), endpointConfigsCmd(), endpointsCmd(), demoCmd(), modelServerCmd(), benchCmd(),
+		teamsCmd(), budgetsCmd(), auditCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "junction:", err)
 		os.Exit(1)

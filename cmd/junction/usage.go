@@ -67,7 +67,21 @@ func usageCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "\nPer-token $%.6f + hosting $%.6f = $%.6f\n", out.Total.CostUSD, out.HostingCostUSD, out.TotalCostUSD)
+		}
+		if len(out.ReservedCapacity) > 0 {
+			fmt.Fprintf(w, "\nReserved capacity (attributed to teams)\n\n")
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "TEAM\tMODEL\tTPM\tDAYS\tCOST USD\t")
+			for _, r := range out.ReservedCapacity {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%s\t\n", r.Team, r.Model, r.TPM, r.Days, strconv.FormatFloat(r.CostUSD, 'f', 6, 64))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if len(out.Hosting) > 0 || len(out.ReservedCapacity) > 0 {
+			fmt.Fprintf(w, "\nPer-token $%.6f + hosting $%.6f + reserved capacity $%.6f = $%.6f\n",
+				out.Total.CostUSD, out.HostingCostUSD, out.ReservedCapacityCostUSD, out.TotalCostUSD)
 		}
 		if cf := out.Total.RoutedCounterfactualUSD; cf > 0 {
 			fmt.Fprintf(w, "\nPrompt routing saved $%.6f: %.1f%% of the $%.6f its requests would have cost on the strongest candidates.\n",

@@ -8,7 +8,9 @@ import (
 
 // ErrorType returns Anthropic's error type for a canonical one. A failing
 // or unparseable upstream and Junction's own faults are api_error, as a
-// 5xx from Anthropic would be.
+// 5xx from Anthropic would be. An exhausted budget is a rate_limit_error
+// (429), the type Anthropic's SDKs expect with that status; the message
+// names the budget.
 func ErrorType(t llm.ErrorType) string {
 	switch t {
 	case llm.ErrInvalidRequest:
@@ -21,7 +23,7 @@ func ErrorType(t llm.ErrorType) string {
 		return "not_found_error"
 	case llm.ErrTooLarge:
 		return "request_too_large"
-	case llm.ErrRateLimit:
+	case llm.ErrRateLimit, llm.ErrBudgetExceeded:
 		return "rate_limit_error"
 	case llm.ErrTimeout:
 		return "timeout_error"

@@ -115,7 +115,8 @@ func admit(r *http.Request, k *keys.Key) *llm.Error {
 		if err != nil {
 			return llm.BadRequest(TagsHeader, "%s header: %v", TagsHeader, err)
 		}
-		info.Tags = keys.Merge(k.Tags, tags)
+		// The key's team and project win over the request's tags.
+		info.Tags = k.OrgTags(keys.Merge(k.Tags, tags))
 	}
 	meta, err := router.MetadataFrom(r.Header, info.Tags)
 	if err != nil {

@@ -16,6 +16,7 @@ const (
 	CodeUnrecognizedClient = "UnrecognizedClientException"
 	CodeResourceNotFound   = "ResourceNotFoundException"
 	CodeThrottling         = "ThrottlingException"
+	CodeQuotaExceeded      = "ServiceQuotaExceededException"
 	CodeModelTimeout       = "ModelTimeoutException"
 	CodeModelError         = "ModelErrorException"
 	CodeServiceUnavailable = "ServiceUnavailableException"
@@ -30,7 +31,9 @@ const (
 //	                                 UnrecognizedClientException   403
 //	permission                       AccessDeniedException         403
 //	unknown model                    ResourceNotFoundException     404
-//	rate limited upstream            ThrottlingException           429
+//	rate limited (upstream or        ThrottlingException           429
+//	  Junction's own limits)
+//	hard budget exhausted            ServiceQuotaExceededException 400
 //	upstream timeout                 ModelTimeoutException         408
 //	upstream failed (unreachable,    ModelErrorException           424
 //	  5xx, unparseable answer)
@@ -38,7 +41,10 @@ const (
 //	Junction's own failure           InternalServerException       500
 //
 // ModelErrorException is Bedrock's own answer when the model's provider
-// fails; the SDKs do not retry it, as Junction already has.
+// fails; the SDKs do not retry it, as Junction already has. An exhausted
+// budget is ServiceQuotaExceededException, Bedrock's answer to a request
+// past an account quota, which the SDKs do not retry either: only the
+// budget's reset helps.
 func ErrorCode(e *llm.Error) (code string, status int) {
 	switch e.Type {
 	case llm.ErrInvalidRequest, llm.ErrTooLarge:
@@ -57,6 +63,8 @@ func ErrorCode(e *llm.Error) (code string, status int) {
 		return CodeResourceNotFound, http.StatusNotFound
 	case llm.ErrRateLimit:
 		return CodeThrottling, http.StatusTooManyRequests
+	case llm.ErrBudgetExceeded:
+		return CodeQuotaExceeded, http.StatusBadRequest
 	case llm.ErrTimeout:
 		return CodeModelTimeout, http.StatusRequestTimeout
 	case llm.ErrUpstream:

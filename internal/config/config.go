@@ -13,11 +13,13 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/guardrail"
 )
 
@@ -48,6 +50,9 @@ type Config struct {
 	Router     Router             `yaml:"router"`
 	// Hosting runs self-hosted endpoints (see docs/hosting.md).
 	Hosting Hosting `yaml:"hosting"`
+	// Governance holds budgets, rate limits and reserved capacity (see
+	// docs/governance.md).
+	Governance governance.Config `yaml:"governance"`
 }
 
 // EndpointProvider is the built-in provider whose models are self-hosted
@@ -204,6 +209,11 @@ type Server struct {
 	Addr string `yaml:"addr"`
 	// DataDir holds the SQLite database, logs and artifacts.
 	DataDir string `yaml:"data_dir"`
+	// Database, when set, is a PostgreSQL URL
+	// (postgres://user:password@host:5432/junction) to keep Junction's
+	// state in instead of SQLite in DataDir; replicas that name the same
+	// database share keys, budgets and the ledger (see docs/postgres.md).
+	Database string `yaml:"database"`
 	// MaxBodyBytes caps request bodies; larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// UpstreamTimeout bounds the wait for an upstream's response headers
@@ -239,6 +249,47 @@ type Ledger struct {
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest a record waits before being written.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Retention says how long usage is kept.
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention says how long the ledger keeps per-request usage records.
+// The hourly and daily roll-ups that reports read are kept forever.
+type Retention struct {
+	// Raw is how long per-request records are kept (30d, 2w, 720h); older
+	// whole hours are deleted in the background. 0, the default, keeps
+	// them forever.
+	Raw Age `yaml:"raw"`
+}
+
+// Age is a time.Duration that a config file may also give in days ("30d")
+// or weeks ("2w").
+type Age time.Duration
+
+// UnmarshalYAML reads a Go duration ("720h"), or a whole number of days
+// or weeks ("30d", "2w").
+func (a *Age) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	s = strings.TrimSpace(s)
+	for unit, d := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if num, ok := strings.CutSuffix(s, unit); ok {
+			k, err := strconv.Atoi(num)
+			if err != nil {
+				return fmt.Errorf("line %d: %q: want a duration such as 30d, 2w or 720h", n.Line, s)
+			}
+			*a = Age(time.Duration(k) * d)
+			return nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q: want a duration such as 30d, 2w or 720h", n.Line, s)
+	}
+	*a = Age(d)
+	return nil
 }
 
 // Provider is an upstream API.
@@ -495,6 +546,14 @@ func (c *Config) Validate() error {
 	if c.Ledger.QueueSize < 1 || c.Ledger.BatchSize < 1 || c.Ledger.FlushInterval <= 0 {
 		add("ledger: queue_size, batch_size and flush_interval must be positive")
 	}
+	if raw := time.Duration(c.Ledger.Retention.Raw); raw < 0 || raw > 0 && raw < 24*time.Hour {
+		add("ledger.retention.raw: must be at least 1d (or 0, to keep raw records forever)")
+	}
+	if db := c.Server.Database; db != "" {
+		if u, err := url.Parse(db); err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
+			add("server.database: must be a postgres:// URL, or empty for SQLite in server.data_dir")
+		}
+	}
 	names := map[string]bool{}
 	for i, pr := range c.Providers {
 		at := fmt.Sprintf("providers[%d]", i)
@@ -551,6 +610,7 @@ func (c *Config) Validate() error {
 	}
 	p = append(p, c.validateRoutes(names, models)...)
 	p = append(p, guardrail.Validate(c.Guardrails)...)
+	p = append(p, governance.Validate(c.Governance)...)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}

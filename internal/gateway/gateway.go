@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
@@ -45,6 +46,9 @@ type Gateway struct {
 	RetryBackoff time.Duration
 	// Guardrails holds the guardrails calls may name; nil when none.
 	Guardrails *guardrail.Registry
+	// Governance admits calls under budgets and rate limits before their
+	// first upstream attempt; nil admits every call.
+	Governance *governance.Governor
 }
 
 // Call describes one inbound request for routing and accounting.
@@ -90,6 +94,11 @@ type Call struct {
 	directed string // why the rules or preference changed the target
 	// guardOutput, when set, checks the answer before it is recorded.
 	guardOutput *guardrail.Guard
+	// gov is the call's hold on its budgets and rate limits, taken by
+	// govBy: copies of the call (attempts, judges) add to it, and the
+	// call itself settles it (govern.go).
+	gov   *governance.Admission
+	govBy *Call
 }
 
 // RouteHeaders sets the headers that tell a client how its request was
@@ -232,6 +241,10 @@ func (g *Gateway) backoff(ctx context.Context, n int) error {
 // Chat runs a non-streamed chat call, failing over between deployments on
 // retryable errors, and records it. Resolve must have succeeded.
 func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Response, error) {
+	if err := g.governChat(ctx, c, req); err != nil {
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, err
+	}
 	gd, _, err := g.guard(ctx, c)
 	if err != nil {
 		g.Finish(c, llm.Usage{}, nil, err)
@@ -322,6 +335,10 @@ func (g *Gateway) chatOnce(ctx context.Context, c *Call, d *router.Deployment, r
 // Embed runs an embeddings call on the call's first deployment and
 // records it.
 func (g *Gateway) Embed(ctx context.Context, c *Call, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
+	if _, err := g.govern(ctx, c, governance.EmbedInputBound(req), -1); err != nil {
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, err
+	}
 	d, ok := g.next(c, nil)
 	if !ok {
 		err := llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no deployment of %q is available", c.Model)
@@ -372,6 +389,10 @@ func timeoutError(ctx context.Context, c *Call, err error) error {
 // The returned Stream must be ended with Finish; the call is recorded then.
 func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*Stream, error) {
 	c.Stream = true
+	if err := g.governChat(ctx, c, req); err != nil {
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, err
+	}
 	gd, mode, err := g.guard(ctx, c)
 	if err != nil {
 		g.Finish(c, llm.Usage{}, nil, err)
@@ -561,6 +582,7 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 		ms := float64(ttft.Microseconds()) / 1000
 		rec.TTFTMS = &ms
 	}
+	c.settle(usage, rec.CostUSD)
 	if m := g.Metrics; m != nil {
 		m.Observe(metrics.Observation{Surface: c.Surface, Model: c.Model, Provider: provider, Status: status,
 			Latency: latency, TTFT: ttft, Input: usage.InputTokens, Output: usage.OutputTokens, Cached: usage.CachedInputTokens,

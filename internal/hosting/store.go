@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
+
+	"github.com/junctionhq/junction/internal/store"
 )
 
 // Store keeps hosting resources, endpoint histories and metered instance
@@ -32,9 +33,7 @@ func conflict(code, format string, args ...any) *Error {
 	return &Error{Status: http.StatusConflict, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
+func isUnique(err error) bool { return store.IsUniqueViolation(err) }
 
 // CreateModel stores a new model.
 func (s *Store) CreateModel(ctx context.Context, m *Model) error {
@@ -213,7 +212,7 @@ func (s *Store) addEvent(ctx context.Context, endpoint, message string) error {
 // (the newest ones).
 func (s *Store) Events(ctx context.Context, endpoint string, limit int) ([]Event, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT ts, message FROM (SELECT id, ts, message FROM hosting_events WHERE endpoint = ?
-		ORDER BY id DESC LIMIT ?) ORDER BY id`, endpoint, limit)
+		ORDER BY id DESC LIMIT ?) AS newest ORDER BY id`, endpoint, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -292,12 +291,12 @@ type HostingRow struct {
 // endpoint, variant and instance type, clipping segments to the window.
 func HostingReport(ctx context.Context, db *sql.DB, from, to time.Time) ([]HostingRow, error) {
 	f, t := from.UnixMilli(), to.UnixMilli()
-	rows, err := db.QueryContext(ctx, `SELECT endpoint, variant, instance_type,
-		SUM(MIN(end_ts, ?) - MAX(start_ts, ?)) / 3600000.0,
-		COALESCE(SUM(usd_per_hour * (MIN(end_ts, ?) - MAX(start_ts, ?)) / 3600000.0), 0),
-		SUM(usd_per_hour IS NULL)
-		FROM hosting_usage WHERE end_ts > ? AND start_ts < ?
-		GROUP BY endpoint, variant, instance_type ORDER BY 5 DESC, endpoint, variant`, t, f, t, f, f, t)
+	rows, err := db.QueryContext(ctx, `SELECT endpoint, variant, instance_type, SUM(ms) / 3600000.0,
+		COALESCE(SUM(usd_per_hour * ms / 3600000.0), 0), SUM(CASE WHEN usd_per_hour IS NULL THEN 1 ELSE 0 END)
+		FROM (SELECT endpoint, variant, instance_type, usd_per_hour,
+			(CASE WHEN end_ts < ? THEN end_ts ELSE ? END) - (CASE WHEN start_ts > ? THEN start_ts ELSE ? END) AS ms
+			FROM hosting_usage WHERE end_ts > ? AND start_ts < ?) AS clipped
+		GROUP BY endpoint, variant, instance_type ORDER BY 5 DESC, endpoint, variant`, t, t, f, f, f, t)
 	if err != nil {
 		return nil, err
 	}

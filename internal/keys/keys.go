@@ -32,7 +32,14 @@ type Key struct {
 	Admin     bool              `json:"admin"`
 	CreatedAt time.Time         `json:"created_at"`
 	RevokedAt *time.Time        `json:"revoked_at,omitempty"`
-	hash      string
+	// Team and Project are the team and project the key belongs to; every
+	// request it makes carries them as the tags team and project.
+	Team    string `json:"team,omitempty"`
+	Project string `json:"project,omitempty"`
+	// RPM and TPM are the key's own rate limits (0: the configured ones).
+	RPM  int64 `json:"rpm,omitempty"`
+	TPM  int64 `json:"tpm,omitempty"`
+	hash string
 }
 
 // ErrNotFound is returned for an unknown key id.
@@ -49,7 +56,7 @@ type Store struct {
 // Open loads the live keys from db.
 func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 	s := &Store{db: db, live: map[string]*Key{}, byID: map[string]*Key{}}
-	rows, err := db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at FROM keys WHERE revoked_at IS NULL`)
+	rows, err := db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at, team, project, rpm, tpm FROM keys WHERE revoked_at IS NULL`)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +79,7 @@ func scanKey(r scanner, withRevoked bool) (*Key, error) {
 	var tags string
 	var created int64
 	var admin int
-	dest := []any{&k.ID, &k.Name, &k.hash, &k.Prefix, &tags, &admin, &created}
+	dest := []any{&k.ID, &k.Name, &k.hash, &k.Prefix, &tags, &admin, &created, &k.Team, &k.Project, &k.RPM, &k.TPM}
 	var revoked sql.NullInt64
 	if withRevoked {
 		dest = append(dest, &revoked)
@@ -89,6 +96,7 @@ func scanKey(r scanner, withRevoked bool) (*Key, error) {
 	if err := json.Unmarshal([]byte(tags), &k.Tags); err != nil {
 		return nil, fmt.Errorf("key %s: tags: %w", k.ID, err)
 	}
+	k.Tags = orgTags(k.Tags, k.Team, k.Project)
 	return &k, nil
 }
 
@@ -122,12 +130,35 @@ func (s *Store) Live(id string) (*Key, bool) {
 // Create makes a key and returns its record and its plaintext, which is
 // not stored and cannot be shown again.
 func (s *Store) Create(ctx context.Context, name string, tags map[string]string, admin bool) (*Key, string, error) {
+	return s.CreateKey(ctx, Spec{Name: name, Tags: tags, Admin: admin})
+}
+
+// Spec describes a key to make.
+type Spec struct {
+	Name  string
+	Tags  map[string]string
+	Admin bool
+	// Team and Project, when set, must exist (see CreateTeam).
+	Team, Project string
+	// RPM and TPM are the key's own rate limits; 0 leaves the configured
+	// ones.
+	RPM, TPM int64
+}
+
+// CreateKey is Create with a team, a project and rate limits.
+func (s *Store) CreateKey(ctx context.Context, spec Spec) (*Key, string, error) {
 	var raw [24]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return nil, "", err
 	}
+	if err := s.checkOrg(ctx, spec.Team, spec.Project); err != nil {
+		return nil, "", err
+	}
+	if spec.RPM < 0 || spec.TPM < 0 {
+		return nil, "", orgErr(ErrInvalid, "rpm and tpm must not be negative")
+	}
 	plaintext := Prefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	k, err := s.insert(ctx, name, plaintext, tags, admin)
+	k, err := s.insert(ctx, spec, plaintext)
 	return k, plaintext, err
 }
 
@@ -137,11 +168,12 @@ func (s *Store) Ensure(ctx context.Context, name, plaintext string) error {
 	if _, ok := s.Authenticate(plaintext); ok {
 		return nil
 	}
-	_, err := s.insert(ctx, name, plaintext, nil, true)
+	_, err := s.insert(ctx, Spec{Name: name, Admin: true}, plaintext)
 	return err
 }
 
-func (s *Store) insert(ctx context.Context, name, plaintext string, tags map[string]string, admin bool) (*Key, error) {
+func (s *Store) insert(ctx context.Context, spec Spec, plaintext string) (*Key, error) {
+	tags := spec.Tags
 	if err := ValidateTags(tags); err != nil {
 		return nil, err
 	}
@@ -150,15 +182,16 @@ func (s *Store) insert(ctx context.Context, name, plaintext string, tags map[str
 	}
 	var id [8]byte
 	rand.Read(id[:])
-	k := &Key{ID: "key_" + hex.EncodeToString(id[:]), Name: name, Prefix: plaintext[:min(len(plaintext), 7)], Tags: tags,
-		Admin: admin, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), hash: Hash(plaintext)}
+	k := &Key{ID: "key_" + hex.EncodeToString(id[:]), Name: spec.Name, Prefix: plaintext[:min(len(plaintext), 7)],
+		Tags: orgTags(tags, spec.Team, spec.Project), Admin: spec.Admin, CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
+		Team: spec.Team, Project: spec.Project, RPM: spec.RPM, TPM: spec.TPM, hash: Hash(plaintext)}
 	tj, _ := json.Marshal(tags)
 	a := 0
-	if admin {
+	if spec.Admin {
 		a = 1
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO keys(id, name, hash, prefix, tags, admin, created_at) VALUES (?,?,?,?,?,?,?)`,
-		k.ID, k.Name, k.hash, k.Prefix, string(tj), a, k.CreatedAt.UnixMilli())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO keys(id, name, hash, prefix, tags, admin, created_at, team, project, rpm, tpm) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		k.ID, k.Name, k.hash, k.Prefix, string(tj), a, k.CreatedAt.UnixMilli(), k.Team, k.Project, k.RPM, k.TPM)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +216,7 @@ func (s *Store) HasAdmin() bool {
 
 // List returns every key, revoked ones included, oldest first.
 func (s *Store) List(ctx context.Context) ([]*Key, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at, revoked_at FROM keys ORDER BY created_at, rowid`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at, team, project, rpm, tpm, revoked_at FROM keys ORDER BY created_at, rowid`)
 	if err != nil {
 		return nil, err
 	}

@@ -11,21 +11,28 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/store/storetest"
 )
 
-func openDB(t *testing.T, dir string) *testDB {
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// openDB opens a new database of backend b for t.
+func openDB(t testing.TB, b storetest.Backend) *sql.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(dir, "j.db"))
+	db, err := store.Open(context.Background(), b.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &testDB{db}
+	return db
 }
 
-type testDB struct{ *sql.DB }
-
-type sqlDB = sql.DB
+// eachBackend runs test once on each backend, as a subtest.
+func eachBackend(t *testing.T, test func(t *testing.T, b storetest.Backend)) {
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) { test(t, b) })
+	}
+}
 
 func rec(id, model string, tags map[string]string, cost *float64, status int) Record {
 	return Record{Time: time.Now(), RequestID: id, KeyID: "key_1", KeyName: "k", Tags: tags, Surface: "openai",
@@ -36,8 +43,12 @@ func rec(id, model string, tags map[string]string, cost *float64, status int) Re
 func f(v float64) *float64 { return &v }
 
 func TestWriterDrainsOnCloseAndReports(t *testing.T) {
-	db := openDB(t, t.TempDir())
-	w, err := NewWriter(context.Background(), db.DB, Options{BatchSize: 7, FlushInterval: time.Hour})
+	eachBackend(t, testWriterDrainsOnCloseAndReports)
+}
+
+func testWriterDrainsOnCloseAndReports(t *testing.T, b storetest.Backend) {
+	db := openDB(t, b)
+	w, err := NewWriter(context.Background(), db, Options{BatchSize: 7, FlushInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +70,7 @@ func TestWriterDrainsOnCloseAndReports(t *testing.T) {
 	if s := w.Stats(); s.Written != 101 {
 		t.Fatalf("written %d, want 101 (a flush interval of an hour means Close drained them)", s.Written)
 	}
-	rows, err := Report(context.Background(), db.DB, Query{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour), GroupBy: "tag:team"})
+	rows, err := Report(context.Background(), db, Query{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour), GroupBy: "tag:team"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,17 +92,19 @@ func TestWriterDrainsOnCloseAndReports(t *testing.T) {
 	if got["(untagged)"].UnpricedRequests != 0 {
 		t.Fatal("a failed request is not an unpriced one")
 	}
-	if _, err := Report(context.Background(), db.DB, Query{GroupBy: "colour"}); err == nil {
+	if _, err := Report(context.Background(), db, Query{GroupBy: "colour"}); err == nil {
 		t.Fatal("bad group_by accepted")
 	}
 }
 
-func TestSpillAndReplay(t *testing.T) {
+func TestSpillAndReplay(t *testing.T) { eachBackend(t, testSpillAndReplay) }
+
+func testSpillAndReplay(t *testing.T, b storetest.Backend) {
 	dir := t.TempDir()
 	spill := filepath.Join(dir, "spill.jsonl")
-	broken := openDB(t, dir)
+	broken := openDB(t, b)
 	broken.Close() // every insert now fails
-	w, err := NewWriter(context.Background(), broken.DB, Options{SpillPath: spill, BatchSize: 2, FlushInterval: time.Millisecond})
+	w, err := NewWriter(context.Background(), broken, Options{SpillPath: spill, BatchSize: 2, FlushInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +115,7 @@ func TestSpillAndReplay(t *testing.T) {
 	if s := w.Stats(); s.Spilled != 3 || s.Written != 0 {
 		t.Fatalf("stats %+v", s)
 	}
-	db2, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "fresh.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := openDB(t, b)
 	w2, err := NewWriter(context.Background(), db2, Options{SpillPath: spill})
 	if err != nil {
 		t.Fatal(err)
@@ -155,21 +164,23 @@ func TestCatalog(t *testing.T) {
 	}
 }
 
-func TestAddAfterCloseSpills(t *testing.T) {
+func TestAddAfterCloseSpills(t *testing.T) { eachBackend(t, testAddAfterCloseSpills) }
+
+func testAddAfterCloseSpills(t *testing.T, b storetest.Backend) {
 	dir := t.TempDir()
 	spill := filepath.Join(dir, "spill.jsonl")
-	db := openDB(t, dir)
-	w, _ := NewWriter(context.Background(), db.DB, Options{SpillPath: spill})
+	db := openDB(t, b)
+	w, _ := NewWriter(context.Background(), db, Options{SpillPath: spill})
 	w.Close(context.Background())
 	if err := w.Add(rec("late", "m", nil, nil, 200)); err != nil {
 		t.Fatal(err)
 	}
-	w2, err := NewWriter(context.Background(), db.DB, Options{SpillPath: spill})
+	w2, err := NewWriter(context.Background(), db, Options{SpillPath: spill})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w2.Close(context.Background())
-	recs, _ := Records(context.Background(), db.DB, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 10)
+	recs, _ := Records(context.Background(), db, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 10)
 	if len(recs) != 1 || recs[0].RequestID != "late" {
 		t.Fatalf("a record added after close was lost: %+v", recs)
 	}

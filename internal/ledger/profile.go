@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/junctionhq/junction/internal/store"
 )
 
 // ProfileQuery selects the records a traffic profile is built from: those
@@ -69,13 +71,13 @@ func TrafficProfile(ctx context.Context, db *sql.DB, q ProfileQuery) (*Profile, 
 	if !q.From.Before(q.To) {
 		return nil, fmt.Errorf("profile: from must be before to")
 	}
-	where, args := profileWhere(q)
+	where, args := profileWhere(store.DialectOf(db), q)
 	p := &Profile{Model: q.Model, Route: q.Route, Tags: q.Tags, From: q.From.UTC(), To: q.To.UTC(), Start: q.From.UTC()}
 	var minTS sql.NullInt64
-	err := db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(status >= 400), 0),
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN status < 400 THEN input_tokens END), 0),
 		COALESCE(SUM(CASE WHEN status < 400 THEN output_tokens END), 0),
-		COALESCE(SUM(cost_usd), 0), COALESCE(SUM(cost_usd IS NULL AND status < 400), 0), MIN(ts)
+		COALESCE(SUM(cost_usd), 0), COALESCE(SUM(CASE WHEN cost_usd IS NULL AND status < 400 THEN 1 ELSE 0 END), 0), MIN(ts)
 		FROM usage WHERE `+where, args...).Scan(&p.Requests, &p.Errors, &p.InputTokens, &p.OutputTokens,
 		&p.CostUSD, &p.UnpricedRequests, &minTS)
 	if err != nil {
@@ -129,7 +131,7 @@ func TrafficProfile(ctx context.Context, db *sql.DB, q ProfileQuery) (*Profile, 
 
 // profileWhere returns the WHERE clause (without the keyword) and its
 // arguments for q.
-func profileWhere(q ProfileQuery) (string, []any) {
+func profileWhere(d store.Dialect, q ProfileQuery) (string, []any) {
 	conds := []string{"ts >= ?", "ts < ?"}
 	args := []any{q.From.UnixMilli(), q.To.UnixMilli()}
 	if q.Model != "" {
@@ -146,8 +148,9 @@ func profileWhere(q ProfileQuery) (string, []any) {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		conds = append(conds, "json_extract(tags, ?) = ?")
-		args = append(args, "$."+jsonPathKey(k), q.Tags[k])
+		expr, arg := d.JSONText("tags", k)
+		conds = append(conds, expr+" = ?")
+		args = append(args, arg, q.Tags[k])
 	}
 	return strings.Join(conds, " AND "), args
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/junctionhq/junction/internal/store"
 )
 
 // Row is one group of a usage report.
@@ -37,8 +39,10 @@ type Query struct {
 	GroupBy string
 }
 
-// GroupColumn returns the SQL expression for a group_by value.
-func groupColumn(groupBy string) (string, []any, error) {
+// groupColumn returns the SQL expression, and its arguments, for a
+// group_by value. It reads the columns that raw records and roll-up rows
+// share.
+func groupColumn(d store.Dialect, groupBy string) (string, []any, error) {
 	switch groupBy {
 	case "", "model":
 		return "model", nil, nil
@@ -56,35 +60,55 @@ func groupColumn(groupBy string) (string, []any, error) {
 		return "CAST(status AS TEXT)", nil, nil
 	}
 	if name, ok := strings.CutPrefix(groupBy, "tag:"); ok && name != "" {
-		return "COALESCE(json_extract(tags, ?), '(untagged)')", []any{"$." + jsonPathKey(name)}, nil
+		expr, arg := d.JSONText("tags", name)
+		return "COALESCE(" + expr + ", '(untagged)')", []any{arg}, nil
 	}
 	return "", nil, fmt.Errorf("group_by %q: use model, provider, key, surface, status, route, deployment or tag:NAME", groupBy)
 }
 
-// jsonPathKey quotes a tag name for a JSON path.
-func jsonPathKey(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `\"`) + `"`
-}
-
 // ValidGroupBy reports whether groupBy is accepted by Report.
 func ValidGroupBy(groupBy string) error {
-	_, _, err := groupColumn(groupBy)
+	_, _, err := groupColumn(store.SQLite, groupBy)
 	return err
 }
 
 // Report sums usage between q.From (inclusive) and q.To (exclusive) by
-// group, most expensive first.
+// group, most expensive first. The whole days of the window are read
+// from the daily roll-up, the whole hours left from the hourly one and
+// only the rest, under an hour at each end, from the raw records: the
+// answer is what summing the raw records gives (but for the last bits of
+// float sums added in another order), at a cost that grows with the
+// number of days and groups rather than requests.
 func Report(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
-	col, args, err := groupColumn(q.GroupBy)
+	d := store.DialectOf(db)
+	col, args, err := groupColumn(d, q.GroupBy)
 	if err != nil {
 		return nil, err
 	}
-	query := `SELECT ` + col + ` AS g, COUNT(*), SUM(status >= 400), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
-		COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL AND status < 400), AVG(latency_ms),
+	src, srcArgs := usageSource(q.From, q.To)
+	query := `SELECT ` + col + ` AS g, SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
+		COALESCE(SUM(cost_usd), 0), SUM(unpriced), SUM(latency_ms) / SUM(requests),
+		COALESCE(SUM(saved_usd), 0), COALESCE(SUM(counterfactual_usd), 0)
+		FROM (` + src + `) u GROUP BY g ORDER BY 7 DESC, 2 DESC, g`
+	return queryReport(ctx, db, query, append(args, srcArgs...))
+}
+
+// reportRaw is Report from the raw records alone: what the roll-up must
+// agree with, and the baseline its benchmark is measured against.
+func reportRaw(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
+	col, args, err := groupColumn(store.DialectOf(db), q.GroupBy)
+	if err != nil {
+		return nil, err
+	}
+	query := `SELECT ` + col + ` AS g, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens),
+		SUM(cached_tokens), COALESCE(SUM(cost_usd), 0), SUM(CASE WHEN cost_usd IS NULL AND status < 400 THEN 1 ELSE 0 END), AVG(latency_ms),
 		COALESCE(SUM(CASE WHEN counterfactual_cost_usd IS NOT NULL AND cost_usd IS NOT NULL THEN counterfactual_cost_usd - cost_usd END), 0),
 		COALESCE(SUM(counterfactual_cost_usd), 0)
 		FROM usage WHERE ts >= ? AND ts < ? GROUP BY g ORDER BY 7 DESC, 2 DESC, g`
-	args = append(args, q.From.UnixMilli(), q.To.UnixMilli())
+	return queryReport(ctx, db, query, append(args, q.From.UnixMilli(), q.To.UnixMilli()))
+}
+
+func queryReport(ctx context.Context, db *sql.DB, query string, args []any) ([]Row, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 // Package ledger records what every request cost: one usage record per
 // request, failed ones included, written off the hot path in batches, with
 // prices from the catalog and reports grouped by model, provider, key or
-// tag.
+// tag. Each batch is also summed into hourly and daily roll-ups, which
+// keep reports over long windows fast and outlive the raw records when a
+// retention period prunes them.
 package ledger
 
 import (
@@ -17,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/junctionhq/junction/internal/store"
 )
 
 // Record is one request's usage.
@@ -65,6 +69,11 @@ type Options struct {
 	// would not take; they are written to the database on the next start.
 	SpillPath string
 	Logger    *slog.Logger
+	// RetainRaw, when positive, is how long raw records are kept: older
+	// whole hours are pruned in the background (see Prune), every
+	// PruneInterval (10 minutes by default). The roll-ups are kept.
+	RetainRaw     time.Duration
+	PruneInterval time.Duration
 }
 
 // Writer queues records and writes them to the database in batches from
@@ -77,11 +86,14 @@ type Writer struct {
 	done chan struct{}
 	log  *slog.Logger
 
+	stopPrune context.CancelFunc
+	pruneDone chan struct{}
+
 	mu      sync.RWMutex // held for reading by Add, for writing by Close
 	spillMu sync.Mutex   // serialises appends to the spill file
 	closed  bool
 
-	written, spilled, waits atomic.Int64
+	written, spilled, waits, pruned atomic.Int64
 }
 
 // NewWriter starts a Writer on db. Records spilled by an earlier run are
@@ -99,11 +111,18 @@ func NewWriter(ctx context.Context, db *sql.DB, opt Options) (*Writer, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	w := &Writer{db: db, opt: opt, q: make(chan Record, opt.QueueSize), done: make(chan struct{}), log: opt.Logger}
+	if opt.PruneInterval <= 0 {
+		opt.PruneInterval = 10 * time.Minute
+	}
+	w := &Writer{db: db, opt: opt, q: make(chan Record, opt.QueueSize), done: make(chan struct{}), log: opt.Logger,
+		pruneDone: make(chan struct{})}
 	if err := w.replaySpill(ctx); err != nil {
 		return nil, err
 	}
 	go w.run()
+	pctx, stop := context.WithCancel(context.Background())
+	w.stopPrune = stop
+	go w.pruneLoop(pctx)
 	return w, nil
 }
 
@@ -136,19 +155,22 @@ func (w *Writer) Add(r Record) error {
 	return nil
 }
 
-// Stats are the writer's counters.
+// Stats are the writer's counters. Pruned counts raw records this writer
+// deleted for being past the retention period.
 type Stats struct {
-	Written, Spilled, QueueFullWaits int64
-	Queued                           int
+	Written, Spilled, QueueFullWaits, Pruned int64
+	Queued                                   int
 }
 
 // Stats returns the writer's counters.
 func (w *Writer) Stats() Stats {
-	return Stats{Written: w.written.Load(), Spilled: w.spilled.Load(), QueueFullWaits: w.waits.Load(), Queued: len(w.q)}
+	return Stats{Written: w.written.Load(), Spilled: w.spilled.Load(), QueueFullWaits: w.waits.Load(), Pruned: w.pruned.Load(),
+		Queued: len(w.q)}
 }
 
-// Close stops accepting records, writes everything queued and returns
-// when done or when ctx ends (queued records are then spilled).
+// Close stops accepting records and pruning, writes everything queued
+// and returns when done or when ctx ends (queued records are then
+// spilled).
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
@@ -156,12 +178,15 @@ func (w *Writer) Close(ctx context.Context) error {
 		close(w.q)
 	}
 	w.mu.Unlock()
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	w.stopPrune()
+	for _, done := range []chan struct{}{w.pruneDone, w.done} {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 func (w *Writer) run() {
@@ -212,39 +237,149 @@ func (w *Writer) write(batch []Record) {
 	w.spilled.Add(int64(len(batch)))
 }
 
-const insertSQL = `INSERT OR IGNORE INTO usage(ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
+// insertColumns are the usage columns insert writes, in order.
+const insertColumns = `ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
 	stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
-	route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail`
 
+// insertRows is the most records one statement inserts on PostgreSQL
+// (24 arguments each): a round trip per insertRows records rather than
+// per record. SQLite, in-process, has no round trips to save: a
+// one-record statement prepared once per batch costs it less than
+// parsing a long one per chunk.
+const insertRows = 64
+
+// insertOneSQL inserts one record; a request id already recorded (a
+// spill replayed twice) is skipped, and then no row is changed.
+const insertOneSQL = `INSERT INTO usage(` + insertColumns + `)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`
+
+// insertSQLs[n] inserts n records as insertOneSQL does and returns the
+// request ids of those it inserted.
+var insertSQLs = func() (q [insertRows + 1]string) {
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", 24), ",") + ")"
+	for n := 1; n <= insertRows; n++ {
+		q[n] = "INSERT INTO usage(" + insertColumns + ") VALUES " + strings.TrimSuffix(strings.Repeat(tuple+",", n), ",") +
+			" ON CONFLICT DO NOTHING RETURNING request_id"
+	}
+	return q
+}()
+
+// insert writes a batch and adds the records it wrote, and only those, to
+// the roll-ups, all in one transaction.
 func insert(ctx context.Context, db *sql.DB, batch []Record) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, insertSQL)
+	d := store.DialectOf(db)
+	ru := newRollup()
+	if d == store.Postgres {
+		err = insertMany(ctx, tx, batch, ru)
+	} else {
+		err = insertEach(ctx, tx, batch, ru)
+	}
+	if err != nil {
+		return err
+	}
+	if err := ru.addTo(ctx, tx, d); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// insertArgs appends r's values, in insertColumns' order, to args.
+func insertArgs(args []any, r *Record, tags string) []any {
+	stream := 0
+	if r.Stream {
+		stream = 1
+	}
+	return append(args, r.Time.UnixMilli(), r.RequestID, r.KeyID, r.KeyName, tags, r.Surface, r.Model,
+		r.Provider, r.UpstreamModel, stream, r.InputTokens, r.OutputTokens, r.CachedTokens, r.Status, r.ErrorType,
+		r.LatencyMS, r.TTFTMS, r.CostUSD, r.Route, r.Deployment, r.Attempts, r.RouteReason, r.CounterfactualUSD, r.Guardrail)
+}
+
+// insertEach inserts the records one statement each (SQLite), adding
+// those inserted to ru.
+func insertEach(ctx context.Context, tx *sql.Tx, batch []Record, ru *rollup) error {
+	st, err := tx.PrepareContext(ctx, insertOneSQL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	for _, r := range batch {
-		tags := "{}"
-		if len(r.Tags) > 0 {
-			b, _ := json.Marshal(r.Tags)
-			tags = string(b)
+	args := make([]any, 0, 24)
+	for i := range batch {
+		r := &batch[i]
+		tags := encodeTags(r.Tags)
+		res, err := st.ExecContext(ctx, insertArgs(args[:0], r, tags)...)
+		if err != nil {
+			return err
 		}
-		stream := 0
-		if r.Stream {
-			stream = 1
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			ru.add(r, tags)
 		}
-		if _, err := st.ExecContext(ctx, r.Time.UnixMilli(), r.RequestID, r.KeyID, r.KeyName, tags, r.Surface, r.Model,
-			r.Provider, r.UpstreamModel, stream, r.InputTokens, r.OutputTokens, r.CachedTokens, r.Status, r.ErrorType,
-			r.LatencyMS, r.TTFTMS, r.CostUSD, r.Route, r.Deployment, r.Attempts, r.RouteReason, r.CounterfactualUSD, r.Guardrail); err != nil {
+	}
+	return nil
+}
+
+// insertMany inserts the records insertRows a statement (PostgreSQL),
+// adding those inserted to ru.
+func insertMany(ctx context.Context, tx *sql.Tx, batch []Record, ru *rollup) error {
+	args := make([]any, 0, 24*insertRows)
+	tags := make([]string, insertRows)
+	first := make(map[string]int, insertRows) // request id → its first record in the chunk
+	for len(batch) > 0 {
+		chunk := batch[:min(len(batch), insertRows)]
+		batch = batch[len(chunk):]
+		args = args[:0]
+		clear(first)
+		for i := range chunk {
+			tags[i] = encodeTags(chunk[i].Tags)
+			if _, dup := first[chunk[i].RequestID]; !dup {
+				first[chunk[i].RequestID] = i
+			}
+			args = insertArgs(args, &chunk[i], tags[i])
+		}
+		if err := eachInserted(ctx, tx, insertSQLs[len(chunk)], args, func(id string) {
+			i := first[id]
+			ru.add(&chunk[i], tags[i])
+		}); err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
+}
+
+// eachInserted runs an insert that returns request ids and calls
+// inserted with each.
+func eachInserted(ctx context.Context, tx *sql.Tx, query string, args []any, inserted func(requestID string)) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		inserted(id)
+	}
+	return rows.Err()
+}
+
+// encodeTags is the stored form of a record's tags: a JSON object with
+// its keys sorted, so equal tags are equal text (the roll-up groups by
+// it).
+func encodeTags(tags map[string]string) string {
+	if len(tags) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(tags)
+	return string(b)
 }
 
 func (w *Writer) spill(batch []Record) error {

@@ -28,6 +28,9 @@ const (
 	// ErrContentPolicy is a request the upstream refused on content
 	// policy; another provider may serve it.
 	ErrContentPolicy ErrorType = "content_policy_violation"
+	// ErrBudgetExceeded is a request a hard spending budget cannot cover
+	// until it resets. The value is OpenAI's type for an exhausted quota.
+	ErrBudgetExceeded ErrorType = "insufficient_quota"
 )
 
 // Error is an error with an HTTP status and a meaning, raised by the

@@ -27,9 +27,12 @@ import (
 	bedrockapi "github.com/junctionhq/junction/internal/api/bedrock"
 	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	oaiapi "github.com/junctionhq/junction/internal/api/openai"
+	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/awscreds"
+	"github.com/junctionhq/junction/internal/budget"
 	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/keys"
@@ -55,8 +58,10 @@ type Server struct {
 	metrics *metrics.Metrics
 	// hosting runs self-hosted endpoints; nil when hosting is disabled.
 	hosting *hosting.Controller
-	http    *http.Server
-	ln      net.Listener
+	// gov enforces budgets and rate limits.
+	gov  *governance.Governor
+	http *http.Server
+	ln   net.Listener
 
 	// GeneratedAdminKey is set when this start made the admin key; it is
 	// shown once and never stored in plaintext.
@@ -77,7 +82,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	rand.Read(prefix[:])
 	s.reqPrefix = hex.EncodeToString(prefix[:])
 
-	db, err := store.Open(ctx, filepath.Join(cfg.Server.DataDir, "junction.db"))
+	// SQLite in the data directory, or PostgreSQL shared with other replicas.
+	dsn := filepath.Join(cfg.Server.DataDir, "junction.db")
+	if cfg.Server.Database != "" {
+		dsn = cfg.Server.Database
+	}
+	db, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +103,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	s.ledger, err = ledger.NewWriter(ctx, db, ledger.Options{
 		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize, FlushInterval: cfg.Ledger.FlushInterval,
 		SpillPath: filepath.Join(cfg.Server.DataDir, "ledger-spill.jsonl"), Logger: log,
+		RetainRaw: time.Duration(cfg.Ledger.Retention.Raw),
 	})
 	if err != nil {
 		db.Close()
@@ -137,8 +148,23 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		}
 	}
 	s.registerLedgerMetrics()
+	// Budgets are seeded from the ledger, so the governor starts after the
+	// ledger has replayed what an earlier run spilled.
+	s.gov, err = governance.New(ctx, cfg.Governance, governance.Options{DB: db, Log: log,
+		Lease: max(budget.DefaultLease, 2*cfg.Server.UpstreamTimeout)})
+	if err != nil {
+		s.ledger.Close(ctx)
+		db.Close()
+		return nil, err
+	}
+	built := false
+	defer func() {
+		if !built {
+			s.gov.Close(ctx)
+		}
+	}()
 	gw := &gateway.Gateway{Router: s.router, Ledger: s.ledger, Metrics: s.metrics, Timeout: cfg.Server.UpstreamTimeout,
-		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff}
+		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff, Governance: s.gov}
 
 	mux := http.NewServeMux()
 	oai := &oaiapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
@@ -161,8 +187,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
-	adm := &admin.Handler{Keys: s.keys, DB: db, AWSCreds: creds, Catalog: catalog}
-	adminAuth := func(h http.Handler) http.Handler { return api.Authenticate(s.keys, true, admin.WriteError, h) }
+	// Every change made through an admin route is recorded in the audit
+	// log, with the admin key that made it.
+	auditLog := &audit.Log{DB: db, Logger: log}
+	adm := &admin.Handler{Keys: s.keys, DB: db, AWSCreds: creds, Catalog: catalog, Governance: s.gov, Audit: auditLog}
+	adminAuth := func(h http.Handler) http.Handler {
+		return api.Authenticate(s.keys, true, admin.WriteError, auditLog.Wrap(h))
+	}
 	adm.Register(mux, adminAuth)
 	adm.RegisterFeedback(mux, adminAuth, feedback)
 	adm.RegisterAdvisor(mux, adminAuth)
@@ -215,6 +246,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	built = true
 	return s, nil
 }
 
@@ -413,6 +445,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err := s.hosting.Close(sctx); err != nil {
 			s.log.Warn("shutdown: model servers did not stop in time", "err", err)
 		}
+	}
+	if err := s.gov.Close(sctx); err != nil {
+		s.log.Warn("shutdown: budget and rate-limit settlements did not finish in time", "err", err)
 	}
 	if err := s.ledger.Close(sctx); err != nil {
 		s.log.Error("shutdown: ledger did not drain", "err", err)

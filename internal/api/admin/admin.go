@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/awscreds"
+	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
@@ -31,6 +33,10 @@ type Handler struct {
 	Now func() time.Time
 	// Catalog prices the advisor's options; nil means the built-in one.
 	Catalog *ledger.Catalog
+	// Governance serves the budget routes; nil leaves them out.
+	Governance *governance.Governor
+	// Audit serves the audit log; nil leaves it out.
+	Audit *audit.Log
 }
 
 // Register adds the routes to mux, each wrapped by auth (admin keys only).
@@ -40,6 +46,8 @@ func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Hand
 	mux.Handle("DELETE /api/v1/keys/{id}", auth(http.HandlerFunc(h.revokeKey)))
 	mux.Handle("GET /api/v1/usage", auth(http.HandlerFunc(h.usage)))
 	mux.Handle("GET /api/v1/usage/records", auth(http.HandlerFunc(h.records)))
+	h.registerOrg(mux, auth)
+	h.registerGovernance(mux, auth)
 	if h.AWSCreds != nil {
 		h.registerAWSCredentials(mux, auth)
 	}
@@ -63,6 +71,13 @@ type CreateKeyRequest struct {
 	Name  string            `json:"name"`
 	Tags  map[string]string `json:"tags"`
 	Admin bool              `json:"admin"`
+	// Team and Project (optional) must exist; they become the tags team
+	// and project of the key's requests.
+	Team    string `json:"team,omitempty"`
+	Project string `json:"project,omitempty"`
+	// RPM and TPM are the key's own rate limits (optional).
+	RPM int64 `json:"rpm,omitempty"`
+	TPM int64 `json:"tpm,omitempty"`
 }
 
 // CreateKeyResponse is the answer: the key's record and, once, its
@@ -92,9 +107,14 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, llm.BadRequest("tags", "tags: %v", err))
 		return
 	}
-	k, secret, err := h.Keys.Create(r.Context(), req.Name, req.Tags, req.Admin)
+	k, secret, err := h.Keys.CreateKey(r.Context(), keys.Spec{Name: req.Name, Tags: req.Tags, Admin: req.Admin,
+		Team: req.Team, Project: req.Project, RPM: req.RPM, TPM: req.TPM})
+	if errors.Is(err, keys.ErrMissing) {
+		WriteError(w, r, llm.BadRequest("team", "%v", err))
+		return
+	}
 	if err != nil {
-		WriteError(w, r, llm.AsError(err))
+		WriteError(w, r, orgError(err))
 		return
 	}
 	writeJSON(w, http.StatusCreated, CreateKeyResponse{Key: k, Secret: secret})
@@ -138,9 +158,14 @@ type UsageResponse struct {
 	// Hosting is the instance time of self-hosted endpoints in the
 	// window, with its cost, beside the per-token spending above.
 	Hosting []hosting.HostingRow `json:"hosting"`
-	// HostingCostUSD sums Hosting; TotalCostUSD is per-token plus hosting.
+	// HostingCostUSD sums Hosting.
 	HostingCostUSD float64 `json:"hosting_cost_usd"`
-	TotalCostUSD   float64 `json:"total_cost_usd"`
+	// ReservedCapacity is the cost of teams' reserved capacity in the
+	// window, and ReservedCapacityCostUSD its sum.
+	ReservedCapacity        []governance.ReservedRow `json:"reserved_capacity"`
+	ReservedCapacityCostUSD float64                  `json:"reserved_capacity_cost_usd"`
+	// TotalCostUSD is per-token plus hosting plus reserved capacity.
+	TotalCostUSD float64 `json:"total_cost_usd"`
 }
 
 func (h *Handler) window(r *http.Request) (time.Time, time.Time, *llm.Error) {
@@ -207,11 +232,19 @@ func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, llm.AsError(err))
 		return
 	}
-	out := UsageResponse{From: from.UTC(), To: to.UTC(), GroupBy: groupBy, Rows: rows, Total: total, Hosting: hosted}
+	reserved, err := governance.ReservedReport(r.Context(), h.DB, from, to)
+	if err != nil {
+		WriteError(w, r, llm.AsError(err))
+		return
+	}
+	out := UsageResponse{From: from.UTC(), To: to.UTC(), GroupBy: groupBy, Rows: rows, Total: total, Hosting: hosted, ReservedCapacity: reserved}
 	for _, hr := range hosted {
 		out.HostingCostUSD += hr.CostUSD
 	}
-	out.TotalCostUSD = total.CostUSD + out.HostingCostUSD
+	for _, rr := range reserved {
+		out.ReservedCapacityCostUSD += rr.CostUSD
+	}
+	out.TotalCostUSD = total.CostUSD + out.HostingCostUSD + out.ReservedCapacityCostUSD
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -84,6 +84,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := h.Gateway.Chat(r.Context(), c, req)
 	c.RouteHeaders(w.Header())
+	c.LimitHeaders(w.Header())
 	if err != nil {
 		WriteError(w, r, llm.AsError(err))
 		return
@@ -115,6 +116,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 	includeUsage := openaiwire.IncludeUsage(req)
 	s, err := h.Gateway.ChatStream(r.Context(), c, req)
 	c.RouteHeaders(w.Header())
+	c.LimitHeaders(w.Header())
 	if err != nil {
 		if errors.Is(err, r.Context().Err()) {
 			return // the client is gone; the call is recorded
@@ -169,6 +171,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := h.Gateway.Embed(r.Context(), c, req)
 	c.RouteHeaders(w.Header())
+	c.LimitHeaders(w.Header())
 	if err != nil {
 		WriteError(w, r, llm.AsError(err))
 		return

@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/junctionhq/junction/internal/budget"
+	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/governance"
+	"github.com/junctionhq/junction/internal/ledger"
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/router"
+)
+
+// Governance hooks into a call at two points: admission, before the first
+// upstream attempt (govern), and settlement, when the call's last ledger
+// record is written (Finish). Every record of the call (attempts, cascade
+// steps, judges) adds its tokens and cost; the call's own record settles.
+
+// judgeFrame bounds the tokens a cascade judge's prompt adds to the
+// question and answer it grades, and judgeOutput its answer.
+const (
+	judgeFrame  = 512
+	judgeOutput = 8
+)
+
+// governChat admits a chat call. When a hard budget reserved a default
+// output for a request that names no max_tokens, the request is given
+// that max_tokens, so the reservation holds.
+func (g *Gateway) governChat(ctx context.Context, c *Call, req *llm.Request) error {
+	var maxOut int64
+	if req.MaxTokens != nil {
+		maxOut = int64(*req.MaxTokens)
+	}
+	a, err := g.govern(ctx, c, governance.InputBound(req), maxOut)
+	if err == nil && a != nil && a.MaxTokens > 0 && req.MaxTokens == nil {
+		n := a.MaxTokens
+		req.MaxTokens = &n
+	}
+	return err
+}
+
+// govern admits the call under the budgets and rate limits that apply to
+// its key; calls without a key (Junction's own) are not governed.
+func (g *Gateway) govern(ctx context.Context, c *Call, in, maxOut int64) (*governance.Admission, error) {
+	if g.Governance == nil || c.Key == nil || c.plan == nil {
+		return nil, nil
+	}
+	k := c.Key
+	// The key's own tags name its team and project: a request's tags
+	// cannot move it to another team's budget.
+	r := governance.Request{
+		Subject: governance.Subject{Key: k.ID, Team: k.Tags["team"], Project: k.Tags["project"], Model: c.Model, Tags: c.Tags},
+		KeyRPM:  k.RPM, KeyTPM: k.TPM, Input: in, MaxOutput: maxOut,
+		Spend: func(in, out int64) budget.Nanos { return g.worstCase(c, in, out) },
+	}
+	a, err := g.Governance.Admit(ctx, &r)
+	c.gov, c.govBy = a, c
+	return a, err
+}
+
+// worstCase is the most the call may cost for in input and out output
+// tokens: on the dearest deployment its route and fallbacks may reach,
+// times the answers a refusal diverted to policy fallbacks may add; for a
+// cascade, every step and judge.
+func (g *Gateway) worstCase(c *Call, in, out int64) budget.Nanos {
+	rt := c.plan.Current()
+	if rt.Config.Type == config.RouteCascade {
+		var sum budget.Nanos
+		for i, m := range rt.Members {
+			sum += price(m.D).Cost(in, out)
+			if j := rt.Config.Judge; j != nil && i < len(rt.Members)-1 {
+				if d := g.Router.Deployment(j.Model); d != nil {
+					sum += price(d).Cost(in+out+judgeFrame, judgeOutput)
+				}
+			}
+		}
+		return sum
+	}
+	var most budget.Nanos
+	answers := budget.Nanos(1)
+	c.plan.Reach(func(r *router.Route) {
+		if len(r.Config.PolicyFallbacks) > 0 {
+			answers = budget.Nanos(g.maxAttempts())
+		}
+		for _, m := range r.Members {
+			most = max(most, price(m.D).Cost(in, out))
+		}
+	})
+	return most * answers
+}
+
+// price is a deployment's per-token price for worst cases: an input token
+// at the dearest of its input, cached and (where the provider bills them)
+// cache-write prices.
+func price(d *router.Deployment) governance.Price {
+	p := d.Target.Price
+	if p == nil {
+		return governance.Price{} // unpriced: recorded, never charged
+	}
+	in := governance.PerToken(p.InputPer1K)
+	// Only Anthropic and Bedrock report (and bill) prompt-cache writes.
+	if t := d.Target.ProviderType; t == config.TypeAnthropic || t == config.TypeBedrock {
+		write := governance.PerToken(p.InputPer1K * ledger.CacheWriteMultiplier)
+		if p.CacheWritePer1K != nil {
+			write = governance.PerToken(*p.CacheWritePer1K)
+		}
+		in = max(in, write)
+	}
+	if p.CachedInputPer1K != nil {
+		in = max(in, governance.PerToken(*p.CachedInputPer1K))
+	}
+	return governance.Price{Input: in, Output: governance.PerToken(p.OutputPer1K)}
+}
+
+// settle adds a ledger record's tokens and cost to the call's admission,
+// and settles it when the record is the call's own.
+func (c *Call) settle(usage llm.Usage, costUSD *float64) {
+	if c.gov == nil {
+		return
+	}
+	c.gov.Record(usage.InputTokens+usage.OutputTokens, costUSD)
+	if c.govBy == c {
+		c.gov.Done()
+	}
+}
+
+// LimitHeaders sets OpenAI's x-ratelimit-* headers (and Retry-After on a
+// refusal) for the rate limits the call met; nothing when none applied.
+func (c *Call) LimitHeaders(h http.Header) { c.gov.SetHeaders(h) }

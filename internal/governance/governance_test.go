@@ -1,0 +1,343 @@
+package governance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/junctionhq/junction/internal/budget"
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/redistest"
+	"github.com/junctionhq/junction/internal/tokens"
+)
+
+// TestMain stops the test redis-server when the tests end.
+func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
+
+func TestParseScope(t *testing.T) {
+	cases := []struct {
+		in, canonical string
+		wild          bool
+	}{
+		{"global", "global", false},
+		{" key:key_1 ", "key:key_1", false},
+		{"key:*", "key:*", true},
+		{"model:gpt-4o|team:ml", "team:ml|model:gpt-4o", false},
+		{"tag:env=prod|tag:app=faq|project:ml/search", "project:ml/search|tag:app=faq|tag:env=prod", false},
+		{"team:*|model:llama", "team:*|model:llama", true},
+		{"tag:app=*", "tag:app=*", true},
+	}
+	for _, c := range cases {
+		s, err := ParseScope(c.in)
+		if err != nil || s.String() != c.canonical || s.Wildcard() != c.wild {
+			t.Errorf("ParseScope(%q) = %q wild=%v err=%v, want %q wild=%v", c.in, s, s.Wildcard(), err, c.canonical, c.wild)
+		}
+	}
+	for in, want := range map[string]string{
+		"":                    "required",
+		"team":                "KIND:VALUE",
+		"team:":               "KIND:VALUE",
+		"user:bob":            `"user" is not one of`,
+		"tag:app":             "tag:NAME=VALUE",
+		"project:search":      "project:TEAM/NAME",
+		"team:a|team:b":       "team is named twice",
+		"team:a{b}":           "must not contain",
+		"global|team:ml":      "KIND:VALUE",
+		"tag:app=1|tag:app=2": "tag:app is named twice",
+	} {
+		if _, err := ParseScope(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseScope(%q) = %v, want an error with %q", in, err, want)
+		}
+	}
+}
+
+func TestScopeMatch(t *testing.T) {
+	ml := &Subject{Key: "key_1", Team: "ml", Project: "search", Model: "gpt-4o", Tags: map[string]string{"app": "faq", "team": "ml"}}
+	bare := &Subject{Key: "key_2", Model: "gpt-4o"}
+	cases := []struct {
+		scope string
+		subj  *Subject
+		want  string // "" when it must not match
+	}{
+		{"global", bare, "global"},
+		{"key:*", ml, "key:key_1"},
+		{"key:key_1", ml, "key:key_1"},
+		{"key:key_1", bare, ""},
+		{"team:ml", ml, "team:ml"},
+		{"team:*", ml, "team:ml"},
+		{"team:*", bare, ""}, // no team: not a team of its own
+		{"project:ml/search", ml, "project:ml/search"},
+		{"project:*", ml, "project:ml/search"},
+		{"project:*", bare, ""},
+		{"model:gpt-4o|team:ml", ml, "team:ml|model:gpt-4o"},
+		{"team:ml|model:*", ml, "team:ml|model:gpt-4o"},
+		{"team:ml|model:gpt-4o-mini", ml, ""},
+		{"tag:app=faq", ml, "tag:app=faq"},
+		{"tag:app=*", ml, "tag:app=faq"},
+		{"tag:app=*", bare, ""},
+		{"key:*|tag:app=faq", ml, "key:key_1|tag:app=faq"},
+	}
+	for _, c := range cases {
+		got, ok := MustParseScope(c.scope).Match(c.subj)
+		if ok != (c.want != "") || got != c.want {
+			t.Errorf("%q on %+v = %q, %v; want %q", c.scope, *c.subj, got, ok, c.want)
+		}
+	}
+}
+
+// TestInputBoundNeverCountsShort checks the admission bound against the
+// exact tokenizers on texts where the usual rules of thumb count short.
+func TestInputBoundNeverCountsShort(t *testing.T) {
+	raw := make([]byte, 3000)
+	rand.Read(raw)
+	texts := map[string]string{
+		"prose":   strings.Repeat("The history of the printing press begins in the fifteenth century. ", 30),
+		"digits":  strings.Repeat("1,2,3,4,5,6,7,8,9,", 200),
+		"punct":   strings.Repeat("!@#$%^&*()_+{}|:<>?~`-=[]\\;',./", 50),
+		"emoji":   strings.Repeat("😀🎉🚀👍🏽🇯🇵", 100),
+		"base64":  base64.StdEncoding.EncodeToString(raw),
+		"russian": strings.Repeat("Москва — столица России. ", 40),
+		"spaces":  strings.Repeat("a \n b\t\t c  \n\n", 200),
+	}
+	for name, text := range texts {
+		req := &llm.Request{Messages: []llm.Message{
+			{Role: llm.RoleSystem, Content: []llm.Part{{Type: llm.PartText, Text: "Answer briefly."}}},
+			{Role: llm.RoleUser, Content: []llm.Part{{Type: llm.PartText, Text: text}}},
+		}}
+		bound := InputBound(req)
+		for _, model := range []string{"gpt-4o", "gpt-4"} {
+			if n := int64(tokens.Request(model, req)); n > bound {
+				t.Errorf("%s on %s: %d tokens, bound %d", name, model, n, bound)
+			}
+		}
+		if strings.Count(text, "")-1 < len(text)/4 && bound < int64(len(text)) { // multi-byte text
+			t.Errorf("%s: bound %d below the text's %d bytes", name, bound, len(text))
+		}
+	}
+	emb := &llm.EmbedRequest{Input: []byte(`[[1,2,3],[40000,5]]`)}
+	if EmbedInputBound(emb) < 5 {
+		t.Errorf("embedding bound %d below its 5 token ids", EmbedInputBound(emb))
+	}
+}
+
+func TestPerTokenRoundsUp(t *testing.T) {
+	for usd, want := range map[float64]budget.Nanos{
+		0.00015: 150, 0.0006: 600, 0.0025: 2500, 1: 1_000_000, 2: 2_000_000, 0: 0, 1.0 / 3: 333_334, 0.000000001: 1,
+	} {
+		if got := PerToken(usd); got != want {
+			t.Errorf("PerToken(%v) = %d, want %d", usd, got, want)
+		}
+	}
+	p := Price{Input: PerToken(0.0025), Output: PerToken(0.01)}
+	if got := p.Cost(1000, 500); got != budget.USD(0.0025+0.005) {
+		t.Errorf("Cost = %s, want $0.0075", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c := Config{
+		RedisURL: "redis://:pw@host:notaport",
+		Budgets: []BudgetConfig{
+			{Scope: "team:ml", Period: "weekly", LimitUSD: -1, Mode: "strict", Webhook: "ftp://x"},
+			{Scope: "team:ml", Period: "daily", LimitUSD: 10},
+		},
+		RateLimits:   []RateLimitConfig{{Scope: "key:*"}, {Scope: "bogus", RPM: 1}},
+		Capacity:     []CapacityConfig{{Model: "llama", CapacityTPM: 100}},
+		Reservations: []ReservationConfig{{Team: "ml", Model: "llama", TPM: 80}, {Team: "web", Model: "llama", TPM: 40}, {Team: "x", Model: "gpt", TPM: 1}},
+	}
+	got := strings.Join(Validate(c), "\n")
+	for _, want := range []string{
+		"governance.redis_url:",
+		"governance.budgets[0].period: \"weekly\" is not one of daily, monthly",
+		"governance.budgets[0].limit_usd: must not be negative",
+		"governance.budgets[0].mode: \"strict\" is not one of hard, soft",
+		"governance.budgets[0].webhook: must be an absolute http(s) URL",
+		"governance.rate_limits[0]: set rpm, tpm or both",
+		"governance.rate_limits[1].scope:",
+		"governance.reservations[2].model: \"gpt\" has no capacity_tpm",
+		"\"llama\" reserves 120 TPM in all, more than its capacity_tpm 100",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "pw") || strings.Contains(got, "budgets[1]") {
+		t.Errorf("problems leak the password or flag a valid budget:\n%s", got)
+	}
+}
+
+func newMemory(t testing.TB, c Config) *Governor {
+	t.Helper()
+	g, err := New(context.Background(), c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close(context.Background()) })
+	return g
+}
+
+func flat(p Price) func(in, out int64) budget.Nanos {
+	return func(in, out int64) budget.Nanos { return p.Cost(in, out) }
+}
+
+func TestAdmissionIsAllOrNothing(t *testing.T) {
+	g := newMemory(t, Config{
+		RateLimits: []RateLimitConfig{{Scope: "key:*", RPM: 2}},
+		Budgets:    []BudgetConfig{{Scope: "team:ml", Period: "daily", LimitUSD: 1}},
+	})
+	ctx := context.Background()
+	dollarAnswer := Price{Output: budget.Dollar / 100} // 100 output tokens: $1
+	req := func(key string, out int64) *Request {
+		return &Request{Subject: Subject{Key: key, Team: "ml", Model: "m"}, MaxOutput: out, Spend: flat(dollarAnswer)}
+	}
+	// A budget refusal takes nothing from the rate limit...
+	if _, err := g.Admit(ctx, req("a", 101)); llm.AsError(err).Type != llm.ErrBudgetExceeded {
+		t.Fatalf("$1.01 under $1: %v", err)
+	}
+	a1, err := g.Admit(ctx, req("a", 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := g.Admit(ctx, req("a", 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ...and a rate refusal takes nothing from the budget: $0.80 is held,
+	// so another key's $0.20 still fits.
+	if _, err := g.Admit(ctx, req("a", 1)); llm.AsError(err).Type != llm.ErrRateLimit {
+		t.Fatalf("third request under RPM 2: %v", err)
+	}
+	if _, err := g.Admit(ctx, req("b", 20)); err != nil {
+		t.Fatalf("$0.20 of the $0.20 left: %v", err)
+	}
+	if _, err := g.Admit(ctx, req("c", 1)); llm.AsError(err).Type != llm.ErrBudgetExceeded {
+		t.Fatalf("past the budget: %v", err)
+	}
+	// Settling gives back what the requests did not spend.
+	cost := 0.05
+	a1.Record(30, &cost)
+	a1.Done()
+	a2.Done() // failed: nothing billed
+	v, err := g.Budget(ctx, "config-0")
+	if err != nil || v.Status.SpentUSD != "0.05" || v.Status.ReservedUSD != "0.20" {
+		t.Fatalf("after settling: %+v %v", v.Status, err)
+	}
+}
+
+func TestHardBudgetCapsMaxTokens(t *testing.T) {
+	g := newMemory(t, Config{DefaultMaxTokens: 1000, Budgets: []BudgetConfig{{Scope: "global", Period: "monthly", LimitUSD: 5, Mode: "hard"}}})
+	var out int64
+	a, err := g.Admit(context.Background(), &Request{Subject: Subject{Key: "k"}, Input: 10,
+		Spend: func(in, o int64) budget.Nanos { out = o; return 0 }})
+	if err != nil || a.MaxTokens != 1000 || out != 1000 {
+		t.Fatalf("MaxTokens %d, worst case priced for %d output tokens (%v); want 1000", a.MaxTokens, out, err)
+	}
+	soft := newMemory(t, Config{Budgets: []BudgetConfig{{Scope: "global", Period: "monthly", LimitUSD: 5, Mode: "soft"}}})
+	if a, _ := soft.Admit(context.Background(), &Request{Subject: Subject{Key: "k"}}); a.MaxTokens != 0 {
+		t.Fatalf("a soft budget capped max_tokens at %d", a.MaxTokens)
+	}
+}
+
+func TestReservationsShareCapacity(t *testing.T) {
+	g := newMemory(t, Config{
+		Capacity:     []CapacityConfig{{Model: "llama", CapacityTPM: 100}, {Model: "full", CapacityTPM: 10}},
+		Reservations: []ReservationConfig{{Team: "ml", Model: "llama", TPM: 60}, {Team: "ml", Model: "full", TPM: 10}},
+	})
+	ctx := context.Background()
+	admit := func(team, model string, tokens int64) error {
+		_, err := g.Admit(ctx, &Request{Subject: Subject{Key: "k-" + team, Team: team, Model: model}, MaxOutput: tokens})
+		return err
+	}
+	steps := []struct {
+		team, model string
+		tokens      int64
+		refused     string
+	}{
+		{"web", "llama", 40, ""},            // the pool is 100 - 60 = 40
+		{"web", "llama", 1, "llama|shared"}, // full, though 60 TPM are idle
+		{"ml", "llama", 60, ""},             // ml's share
+		{"ml", "llama", 1, "llama|shared"},  // share and pool both full
+		{"web", "full", 1, "all of it is reserved"},
+		{"ml", "full", 10, ""},
+	}
+	for i, s := range steps {
+		err := admit(s.team, s.model, s.tokens)
+		if s.refused == "" && err != nil || s.refused != "" && (err == nil || !strings.Contains(err.Error(), s.refused)) {
+			t.Fatalf("step %d (%s on %s, %d tokens): %v, want refusal %q", i, s.team, s.model, s.tokens, err, s.refused)
+		}
+	}
+	// Spill-over: a team past its share draws on the pool.
+	g2 := newMemory(t, Config{Capacity: []CapacityConfig{{Model: "m", CapacityTPM: 100}}, Reservations: []ReservationConfig{{Team: "ml", Model: "m", TPM: 50}}})
+	for i, tokens := range []int64{50, 50} {
+		if _, err := g2.Admit(ctx, &Request{Subject: Subject{Key: "k", Team: "ml", Model: "m"}, MaxOutput: tokens}); err != nil {
+			t.Fatalf("request %d of ml (share, then pool): %v", i, err)
+		}
+	}
+}
+
+func TestUnreachableRedisAdmitsNothing(t *testing.T) {
+	g, err := New(context.Background(), Config{RedisURL: "redis://" + redistest.Addr(t), RedisPrefix: redistest.Prefix(t),
+		RateLimits: []RateLimitConfig{{Scope: "global", RPM: 10}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close(context.Background())
+	g.client.Close() // as if Redis went away
+	_, err = g.Admit(context.Background(), &Request{Subject: Subject{Key: "k"}})
+	if e := llm.AsError(err); e.Status != 503 || !errors.Is(err, errUnavailable) {
+		t.Fatalf("admission without Redis: %v", err)
+	}
+}
+
+// BenchmarkAdmission measures a request's whole admission and settlement
+// on one node: scope matching for three rate limits (per key, per team,
+// per team and model) and two budgets (the key's daily, the team's
+// monthly), reservation, and settlement. "redis" is the same across
+// replicas, one round trip to admit.
+func BenchmarkAdmission(b *testing.B) {
+	cfg := Config{
+		Window: time.Second, // keeps the state a long run leaves bounded
+		RateLimits: []RateLimitConfig{
+			{Scope: "key:*", RPM: 1 << 40, TPM: 1 << 50},
+			{Scope: "team:*", TPM: 1 << 50},
+			{Scope: "team:*|model:*", RPM: 1 << 40},
+		},
+		Budgets: []BudgetConfig{
+			{Scope: "key:*", Period: "daily", LimitUSD: 1e6},
+			{Scope: "team:*", Period: "monthly", LimitUSD: 1e6},
+		},
+	}
+	price := Price{Input: PerToken(0.0025), Output: PerToken(0.01)}
+	req := &llm.Request{MaxTokens: new(int), Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Type: llm.PartText,
+		Text: strings.Repeat("Summarise the quarterly report in three bullet points. ", 70)}}}}} // ~4 KB
+	*req.MaxTokens = 500
+	cost := 0.004
+	run := func(b *testing.B, g *Governor) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			r := Request{Subject: Subject{Key: "key_1a2b3c4d", Team: "ml", Model: "gpt-4o"}, Input: InputBound(req),
+				MaxOutput: int64(*req.MaxTokens), Spend: flat(price)}
+			a, err := g.Admit(ctx, &r)
+			if err != nil || a == nil {
+				b.Fatalf("admission: %v", err)
+			}
+			a.Record(1400, &cost)
+			a.Done()
+		}
+	}
+	b.Run("memory", func(b *testing.B) { run(b, newMemory(b, cfg)) })
+	rc := cfg
+	rc.RedisURL, rc.RedisPrefix = "redis://"+redistest.Addr(b), redistest.Prefix(b)
+	g, err := New(context.Background(), rc, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close(context.Background())
+	b.Run("redis", func(b *testing.B) { run(b, g) })
+}
