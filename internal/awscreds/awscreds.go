@@ -61,31 +61,55 @@ type Store struct {
 // first one is created.
 func Open(ctx context.Context, db *sql.DB, keyPath string) (*Store, error) {
 	s := &Store{db: db, keyPath: keyPath, live: map[string]entry{}}
-	rows, err := db.QueryContext(ctx, `SELECT access_key_id, key_id, secret_ciphertext FROM aws_credentials WHERE revoked_at IS NULL`)
+	return s, s.Refresh(ctx)
+}
+
+// Refresh reloads the live credentials from the database, so that those
+// issued or revoked by another replica sharing it (and the same master
+// key) take effect here.
+func (s *Store) Refresh(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT access_key_id, key_id, secret_ciphertext FROM aws_credentials WHERE revoked_at IS NULL`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
+	live := map[string]entry{}
+	s.mu.RLock()
+	box, old := s.box, s.live
+	s.mu.RUnlock()
 	for rows.Next() {
 		var id, keyID string
 		var sealed []byte
 		if err := rows.Scan(&id, &keyID, &sealed); err != nil {
-			return nil, err
+			return err
 		}
-		if s.box == nil {
+		if e, ok := old[id]; ok && e.keyID == keyID {
+			live[id] = e // already opened
+			continue
+		}
+		if box == nil {
 			// Credentials exist, so the key they were sealed with must:
 			// making a new one would orphan them silently.
-			if s.box, err = secret.Load(keyPath); err != nil {
-				return nil, fmt.Errorf("AWS credentials are stored but cannot be decrypted: %w", err)
+			if box, err = secret.Load(s.keyPath); err != nil {
+				return fmt.Errorf("AWS credentials are stored but cannot be decrypted: %w", err)
 			}
 		}
-		plain, err := s.box.Open(sealed, []byte(id))
+		plain, err := box.Open(sealed, []byte(id))
 		if err != nil {
-			return nil, fmt.Errorf("AWS credential %s: %w", id, err)
+			return fmt.Errorf("AWS credential %s: %w (replicas must share the data directory's master.key)", id, err)
 		}
-		s.live[id] = entry{keyID: keyID, secret: string(plain)}
+		live[id] = entry{keyID: keyID, secret: string(plain)}
 	}
-	return s, rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.box == nil {
+		s.box = box
+	}
+	s.live = live
+	s.mu.Unlock()
+	return nil
 }
 
 // SecretAccessKey returns the secret of a live access key id; it

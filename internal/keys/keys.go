@@ -56,20 +56,33 @@ type Store struct {
 // Open loads the live keys from db.
 func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 	s := &Store{db: db, live: map[string]*Key{}, byID: map[string]*Key{}}
-	rows, err := db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at, team, project, rpm, tpm FROM keys WHERE revoked_at IS NULL`)
+	return s, s.Refresh(ctx)
+}
+
+// Refresh reloads the live keys from the database, so that keys made,
+// revoked or changed by another replica sharing it take effect here.
+func (s *Store) Refresh(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, hash, prefix, tags, admin, created_at, team, project, rpm, tpm FROM keys WHERE revoked_at IS NULL`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
+	live, byID := map[string]*Key{}, map[string]*Key{}
 	for rows.Next() {
 		k, err := scanKey(rows, false)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		s.live[k.hash] = k
-		s.byID[k.ID] = k
+		live[k.hash] = k
+		byID[k.ID] = k
 	}
-	return s, rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.live, s.byID = live, byID
+	s.mu.Unlock()
+	return nil
 }
 
 type scanner interface{ Scan(...any) error }

@@ -11,10 +11,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/junctionhq/junction/internal/fakeopenai"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/redistest"
+	"github.com/junctionhq/junction/internal/server"
 	"github.com/junctionhq/junction/internal/store/storetest"
 )
 
@@ -65,6 +67,26 @@ governance:
 		defer mu.Unlock()
 		return replicas[i%len(replicas)]
 	}
+
+	// A key made on one replica works on the others once they refresh
+	// from the shared database; revoking it there stops it everywhere.
+	j0, j2 := &junction{t: t, url: replicas[0].url}, &junction{t: t, url: replicas[2].url}
+	id, secret := j0.createKey("shared", map[string]string{"team": "search"})
+	eventually := func(what string, ok func() bool) {
+		deadline := time.Now().Add(3 * server.SharedRefresh)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s", what, 3*server.SharedRefresh)
+			}
+			waitABit()
+		}
+	}
+	models := func() int { st, _, _ := j2.do("GET", "/v1/models", secret, ""); return st }
+	eventually("a key made on replica 0 works on replica 2", func() bool { return models() == 200 })
+	if st, _, b := j0.do("DELETE", "/api/v1/keys/"+id, adminKey, ""); st != 204 {
+		t.Fatalf("revoke: %d %s", st, b)
+	}
+	eventually("a key revoked on replica 0 stops on replica 2", func() bool { return models() == 401 })
 
 	// send posts one chat request to replica i, moving on to the next
 	// replica when one is down (restarting); it returns the status.

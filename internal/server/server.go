@@ -56,6 +56,7 @@ type Server struct {
 	ledger  *ledger.Writer
 	router  *router.Router
 	metrics *metrics.Metrics
+	creds   *awscreds.Store
 	// hosting runs self-hosted endpoints; nil when hosting is disabled.
 	hosting *hosting.Controller
 	// gov enforces budgets and rate limits.
@@ -174,6 +175,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	// Bedrock runtime: AWS SDK clients sign with access keys issued for a
 	// Junction key (kept sealed under the data directory's master key).
 	creds, err := awscreds.Open(ctx, db, filepath.Join(cfg.Server.DataDir, secret.KeyFile))
+	s.creds = creds
 	if err != nil {
 		s.ledger.Close(ctx)
 		db.Close()
@@ -397,6 +399,28 @@ func (s *Server) nextRequestID() string {
 	return s.reqPrefix + strconv.FormatUint(s.reqSeq.Add(1), 36)
 }
 
+// SharedRefresh is how often a replica on a shared database reloads the
+// keys and AWS credentials other replicas may have made or revoked.
+const SharedRefresh = 2 * time.Second
+
+func (s *Server) refreshShared(ctx context.Context) {
+	t := time.NewTicker(SharedRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.keys.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("keys: refresh from the shared database failed", "err", err)
+		}
+		if err := s.creds.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("AWS credentials: refresh from the shared database failed", "err", err)
+		}
+	}
+}
+
 // Listen binds the configured address.
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Server.Addr)
@@ -425,6 +449,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err := s.hosting.Start(ctx); err != nil {
 			return err
 		}
+	}
+	if store.DialectOf(s.db) == store.Postgres {
+		// Replicas share the database: what another one changes in keys
+		// and AWS credentials takes effect here within SharedRefresh.
+		go s.refreshShared(ctx)
 	}
 	s.ready.Store(true)
 	errc := make(chan error, 1)
