@@ -59,18 +59,7 @@ func teamsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a team that has no projects and no live keys",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.do("DELETE", "/api/v1/teams/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted team %s\n", args[0])
-			return nil
-		},
-	}
+	del := deleteCmd(c, "/api/v1/teams/", "team", "Delete a team that has no projects and no live keys", "Deleted")
 	cmd.AddCommand(create, list, del, projectsCmd(c))
 	return cmd
 }
@@ -200,18 +189,8 @@ func budgetsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	del := &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a budget made through the API",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.do("DELETE", "/api/v1/budgets/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted budget %s\n", args[0])
-			return nil
-		},
-	}
+	del := deleteCmd(c, "/api/v1/budgets/", "budget", "Delete a budget made through the API", "Deleted")
+	del.Use = "delete ID"
 	cmd.AddCommand(create, update, list, del)
 	return cmd
 }

@@ -124,7 +124,7 @@ func modelsCmd() *cobra.Command {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.Server.Type, strings.TrimSpace(m.Server.Command+" "+strings.Join(m.Server.Args, " ")), m.Artifact)
 		}
 		tw.Flush()
-	}), describeCmd(c, "/api/v1/models/"), deleteCmd(c, "/api/v1/models/", "model"))
+	}), describeCmd(c, "/api/v1/models/"), deleteCmd(c, "/api/v1/models/", "model", "Delete a model no endpoint serves", "Deleted"))
 	return cmd
 }
 
@@ -166,16 +166,19 @@ func describeCmd(c *client, path string) *cobra.Command {
 	}
 }
 
-func deleteCmd(c *client, path, what string) *cobra.Command {
+// deleteCmd deletes the resource at path + NAME; done says what the
+// server did ("Deleted", or "Deleting" for what it removes in the
+// background).
+func deleteCmd(c *client, path, what, short, done string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME",
-		Short: "Delete one",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.do("DELETE", path+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleting %s %s\n", what, args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", done, what, args[0])
 			return nil
 		},
 	}
@@ -274,7 +277,7 @@ func endpointConfigsCmd() *cobra.Command {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, strings.Join(vs, " "), c.Routing)
 		}
 		tw.Flush()
-	}), describeCmd(c, "/api/v1/endpoint-configs/"), deleteCmd(c, "/api/v1/endpoint-configs/", "endpoint config"))
+	}), describeCmd(c, "/api/v1/endpoint-configs/"), deleteCmd(c, "/api/v1/endpoint-configs/", "endpoint config", "Delete an endpoint config no endpoint uses", "Deleted"))
 	return cmd
 }
 
@@ -440,7 +443,7 @@ func endpointsCmd() *cobra.Command {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Status, e.Config, strings.Join(vs, "; "), e.FailureReason)
 		}
 		tw.Flush()
-	}), describeCmd(c, "/api/v1/endpoints/"), deleteCmd(c, "/api/v1/endpoints/", "endpoint"), logs, events, invoke)
+	}), describeCmd(c, "/api/v1/endpoints/"), deleteCmd(c, "/api/v1/endpoints/", "endpoint", "Delete an endpoint and stop its instances", "Deleting"), logs, events, invoke)
 	return cmd
 }
 
