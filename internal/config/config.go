@@ -546,6 +546,14 @@ func (c *Config) Validate() error {
 	if c.Ledger.QueueSize < 1 || c.Ledger.BatchSize < 1 || c.Ledger.FlushInterval <= 0 {
 		add("ledger: queue_size, batch_size and flush_interval must be positive")
 	}
+	for i, it := range c.Hosting.InstanceTypes {
+		if it.Type == "" || it.USDPerHour < 0 || it.GPUs < 0 || it.CPUs < 0 || it.MemoryMB < 0 {
+			add("hosting.instance_types[%d]: type is required; usd_per_hour, gpus, cpus and memory_mb must not be negative", i)
+		}
+	}
+	if c.Hosting.MaxInvocationBytes < 0 || c.Hosting.InvocationTimeout < 0 || c.Hosting.HealthInterval < 0 || c.Hosting.StopGrace < 0 {
+		add("hosting: max_invocation_bytes, invocation_timeout, health_interval and stop_grace must not be negative")
+	}
 	if raw := time.Duration(c.Ledger.Retention.Raw); raw < 0 || raw > 0 && raw < 24*time.Hour {
 		add("ledger.retention.raw: must be at least 1d (or 0, to keep raw records forever)")
 	}
