@@ -75,11 +75,28 @@ func printJSON(w io.Writer, v any) error {
 func modelsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "models", Short: "Manage self-hosted models (an artifact and the server that serves it)"}
 	c := addClientFlags(cmd)
+	create, update := modelWriteCmd(c, "create"), modelWriteCmd(c, "update")
+	cmd.AddCommand(create, update, listCmd(c, "/api/v1/models", "models", func(w io.Writer, raw json.RawMessage) {
+		var list []hosting.Model
+		json.Unmarshal(raw, &list)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSERVER\tCOMMAND\tARTIFACT")
+		for _, m := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.Server.Type, strings.TrimSpace(m.Server.Command+" "+strings.Join(m.Server.Args, " ")), m.Artifact)
+		}
+		tw.Flush()
+	}), describeCmd(c, "/api/v1/models/"), deleteCmd(c, "/api/v1/models/", "model", "Delete a model no endpoint serves", "Deleted"))
+	return cmd
+}
+
+// modelWriteCmd is "models create" or "models update" (which replaces
+// the whole model, and only while no endpoint serves it).
+func modelWriteCmd(c *client, verb string) *cobra.Command {
 	var m hosting.Model
 	var env []string
-	create := &cobra.Command{
-		Use:   "create NAME --artifact PATH --command CMD [--arg A]...",
-		Short: "Create a model",
+	cmd := &cobra.Command{
+		Use:   verb + " NAME --artifact PATH --command CMD [--arg A]...",
+		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a model",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m.Name = args[0]
@@ -98,33 +115,80 @@ func modelsCmd() *cobra.Command {
 				}
 				m.Server.Env[k] = v
 			}
+			method, path, done := "POST", "/api/v1/models", "Created"
+			if verb == "update" {
+				method, path, done = "PUT", "/api/v1/models/"+url.PathEscape(m.Name), "Updated"
+			}
 			var out hosting.Model
-			if err := c.do("POST", "/api/v1/models", m, &out); err != nil {
+			if err := c.do(method, path, m, &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Created model %s (%s server, artifact %s)\n", out.Name, out.Server.Type, out.Artifact)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s model %s (%s server, artifact %s)\n", done, out.Name, out.Server.Type, out.Artifact)
 			return nil
 		},
 	}
-	create.Flags().StringVar(&m.Artifact, "artifact", "", "model artifact: a directory or .tar.gz (path or file:// URI)")
-	create.Flags().StringVar(&m.Server.Type, "server-type", "byoc", "byoc (GET /ping, POST /invocations) or openai (an OpenAI-compatible server)")
-	create.Flags().StringVar(&m.Server.Command, "command", "junction", `the model server's executable ("junction" runs the reference server)`)
-	create.Flags().StringArrayVar(&m.Server.Args, "arg", nil, "an argument to the command (repeatable)")
-	create.Flags().StringArrayVar(&env, "env", nil, "NAME=VALUE for the server's environment (repeatable)")
-	create.Flags().StringVar(&m.Server.ServedModel, "served-model", "", "model id an openai server answers to (default: what it lists)")
-	create.Flags().IntVar(&m.Server.StartupTimeoutSeconds, "startup-timeout", 0, "seconds the server may take to become ready (default 240)")
-	create.MarkFlagRequired("artifact")
+	cmd.Flags().StringVar(&m.Artifact, "artifact", "", "model artifact: a directory or .tar.gz (path or file:// URI)")
+	cmd.Flags().StringVar(&m.Server.Type, "server-type", "byoc", "byoc (GET /ping, POST /invocations) or openai (an OpenAI-compatible server)")
+	cmd.Flags().StringVar(&m.Server.Command, "command", "junction", `the model server's executable ("junction" runs the reference server)`)
+	cmd.Flags().StringArrayVar(&m.Server.Args, "arg", nil, "an argument to the command (repeatable)")
+	cmd.Flags().StringArrayVar(&env, "env", nil, "NAME=VALUE for the server's environment (repeatable)")
+	cmd.Flags().StringVar(&m.Server.ServedModel, "served-model", "", "model id an openai server answers to (default: what it lists)")
+	cmd.Flags().IntVar(&m.Server.StartupTimeoutSeconds, "startup-timeout", 0, "seconds the server may take to become ready (default 240)")
+	cmd.MarkFlagRequired("artifact")
+	return cmd
+}
 
-	cmd.AddCommand(create, listCmd(c, "/api/v1/models", "models", func(w io.Writer, raw json.RawMessage) {
-		var list []hosting.Model
-		json.Unmarshal(raw, &list)
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSERVER\tCOMMAND\tARTIFACT")
-		for _, m := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.Server.Type, strings.TrimSpace(m.Server.Command+" "+strings.Join(m.Server.Args, " ")), m.Artifact)
-		}
-		tw.Flush()
-	}), describeCmd(c, "/api/v1/models/"), deleteCmd(c, "/api/v1/models/", "model", "Delete a model no endpoint serves", "Deleted"))
+// configWriteCmd is "endpoint-configs create" or "update" (which replaces
+// the whole config, and only while no endpoint uses it).
+func configWriteCmd(c *client, verb string) *cobra.Command {
+	var variants, shadows []string
+	var routing, file string
+	cmd := &cobra.Command{
+		Use:   verb + " NAME --variant name=V,model=M,instance-type=T[,count=N][,weight=W]...",
+		Short: strings.ToUpper(verb[:1]) + verb[1:] + " an endpoint config",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := hosting.EndpointConfig{Name: args[0], Routing: routing}
+			if file != "" {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				if err := json.Unmarshal(b, &cfg); err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+				cfg.Name = args[0]
+			}
+			for _, s := range variants {
+				v, err := parseVariant(s)
+				if err != nil {
+					return fmt.Errorf("--variant %w", err)
+				}
+				cfg.Variants = append(cfg.Variants, v)
+			}
+			for _, s := range shadows {
+				v, err := parseVariant(s)
+				if err != nil {
+					return fmt.Errorf("--shadow %w", err)
+				}
+				cfg.Shadow = append(cfg.Shadow, v)
+			}
+			method, path, done := "POST", "/api/v1/endpoint-configs", "Created"
+			if verb == "update" {
+				method, path, done = "PUT", "/api/v1/endpoint-configs/"+url.PathEscape(cfg.Name), "Updated"
+			}
+			var out hosting.EndpointConfig
+			if err := c.do(method, path, cfg, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s endpoint config %s with %d variant(s)\n", done, out.Name, len(out.Variants))
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&variants, "variant", nil, "a production variant: name=V,model=M,instance-type=T,count=N,weight=W (repeatable)")
+	cmd.Flags().StringArrayVar(&shadows, "shadow", nil, "a shadow variant, same form (gets a copy of live traffic)")
+	cmd.Flags().StringVar(&routing, "routing", "", "least_outstanding (default) or random")
+	cmd.Flags().StringVar(&file, "file", "", "read the config from a JSON file")
 	return cmd
 }
 
@@ -217,51 +281,8 @@ func parseVariant(s string) (hosting.Variant, error) {
 func endpointConfigsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "endpoint-configs", Short: "Manage endpoint configs (variants, instance types and counts)"}
 	c := addClientFlags(cmd)
-	var variants, shadows []string
-	var routing, file string
-	create := &cobra.Command{
-		Use:   "create NAME --variant name=V,model=M,instance-type=T[,count=N][,weight=W]...",
-		Short: "Create an endpoint config",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg := hosting.EndpointConfig{Name: args[0], Routing: routing}
-			if file != "" {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return err
-				}
-				if err := json.Unmarshal(b, &cfg); err != nil {
-					return fmt.Errorf("%s: %w", file, err)
-				}
-				cfg.Name = args[0]
-			}
-			for _, s := range variants {
-				v, err := parseVariant(s)
-				if err != nil {
-					return fmt.Errorf("--variant %w", err)
-				}
-				cfg.Variants = append(cfg.Variants, v)
-			}
-			for _, s := range shadows {
-				v, err := parseVariant(s)
-				if err != nil {
-					return fmt.Errorf("--shadow %w", err)
-				}
-				cfg.Shadow = append(cfg.Shadow, v)
-			}
-			var out hosting.EndpointConfig
-			if err := c.do("POST", "/api/v1/endpoint-configs", cfg, &out); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Created endpoint config %s with %d variant(s)\n", out.Name, len(out.Variants))
-			return nil
-		},
-	}
-	create.Flags().StringArrayVar(&variants, "variant", nil, "a production variant: name=V,model=M,instance-type=T,count=N,weight=W (repeatable)")
-	create.Flags().StringArrayVar(&shadows, "shadow", nil, "a shadow variant, same form (gets a copy of live traffic)")
-	create.Flags().StringVar(&routing, "routing", "", "least_outstanding (default) or random")
-	create.Flags().StringVar(&file, "file", "", "read the config from a JSON file")
-	cmd.AddCommand(create, listCmd(c, "/api/v1/endpoint-configs", "endpoint_configs", func(w io.Writer, raw json.RawMessage) {
+	create, update := configWriteCmd(c, "create"), configWriteCmd(c, "update")
+	cmd.AddCommand(create, update, listCmd(c, "/api/v1/endpoint-configs", "endpoint_configs", func(w io.Writer, raw json.RawMessage) {
 		var list []hosting.EndpointConfig
 		json.Unmarshal(raw, &list)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -297,21 +297,61 @@ func (c *Controller) CreateModel(ctx context.Context, m *Model) error {
 	return c.store.CreateModel(ctx, m)
 }
 
-// DeleteModel removes a model no endpoint config of a live endpoint uses.
-func (c *Controller) DeleteModel(ctx context.Context, name string) error {
+// UpdateModel changes a model no endpoint serves. A running endpoint's
+// models stay as they are: make a new model and endpoint config and
+// update the endpoint to it, so that traffic moves safely.
+func (c *Controller) UpdateModel(ctx context.Context, m *Model) error {
+	if err := m.Validate(); err != nil {
+		return Validation("%s", err)
+	}
+	if ep := c.servedBy(m.Name); ep != "" {
+		return conflict(ErrInUse, "model %q is served by endpoint %q; create a new model and update the endpoint to a config that uses it", m.Name, ep)
+	}
+	return c.store.UpdateModel(ctx, m)
+}
+
+// UpdateConfig changes an endpoint config no endpoint uses.
+func (c *Controller) UpdateConfig(ctx context.Context, cfg *EndpointConfig) error {
+	if err := cfg.Validate(c.types.Known); err != nil {
+		return Validation("%s", err)
+	}
+	if ep, err := c.store.configInUse(ctx, cfg.Name); err != nil {
+		return err
+	} else if ep != "" {
+		return conflict(ErrInUse, "endpoint config %q is used by endpoint %q; create a new config and update the endpoint to it", cfg.Name, ep)
+	}
+	for _, v := range append(append([]Variant(nil), cfg.Variants...), cfg.Shadow...) {
+		if _, err := c.store.Model(ctx, v.Model); err != nil {
+			return Validation("variant %s: model %q does not exist; create it first", v.Name, v.Model)
+		}
+	}
+	return c.store.UpdateConfig(ctx, cfg)
+}
+
+// servedBy names a live endpoint one of whose fleets runs model, or "".
+func (c *Controller) servedBy(model string) string {
 	for _, ep := range c.endpoints() {
-		if r := ep.route.Load(); r != nil {
-			for _, f := range []*fleet{r.active, r.pending} {
-				if f == nil {
-					continue
-				}
-				for _, v := range f.all() {
-					if v.model.Name == name {
-						return conflict(ErrInUse, "model %q is served by endpoint %q; delete or update the endpoint first", name, ep.name)
-					}
+		ep.mu.Lock()
+		fleets := []*fleet{ep.active, ep.pending}
+		ep.mu.Unlock()
+		for _, f := range fleets {
+			if f == nil {
+				continue
+			}
+			for _, v := range f.all() {
+				if v.model.Name == model {
+					return ep.name
 				}
 			}
 		}
+	}
+	return ""
+}
+
+// DeleteModel removes a model no endpoint config of a live endpoint uses.
+func (c *Controller) DeleteModel(ctx context.Context, name string) error {
+	if ep := c.servedBy(name); ep != "" {
+		return conflict(ErrInUse, "model %q is served by endpoint %q; delete or update the endpoint first", name, ep)
 	}
 	return c.store.DeleteModel(ctx, name)
 }

@@ -65,6 +65,30 @@ func (s *Store) Models(ctx context.Context) ([]*Model, error) {
 	return list[Model](ctx, s.DB, `SELECT spec FROM hosting_models ORDER BY name`)
 }
 
+// UpdateModel replaces a stored model's spec.
+func (s *Store) UpdateModel(ctx context.Context, m *Model) error {
+	old, err := s.Model(ctx, m.Name)
+	if err != nil {
+		return err
+	}
+	m.CreatedAt = old.CreatedAt
+	spec, _ := json.Marshal(m)
+	_, err = s.DB.ExecContext(ctx, `UPDATE hosting_models SET spec = ? WHERE name = ?`, spec, m.Name)
+	return err
+}
+
+// UpdateConfig replaces a stored endpoint config's spec.
+func (s *Store) UpdateConfig(ctx context.Context, c *EndpointConfig) error {
+	old, err := s.Config(ctx, c.Name)
+	if err != nil {
+		return err
+	}
+	c.CreatedAt = old.CreatedAt
+	spec, _ := json.Marshal(c)
+	_, err = s.DB.ExecContext(ctx, `UPDATE hosting_endpoint_configs SET spec = ? WHERE name = ?`, spec, c.Name)
+	return err
+}
+
 // DeleteModel removes a model.
 func (s *Store) DeleteModel(ctx context.Context, name string) error {
 	return s.delete(ctx, `DELETE FROM hosting_models WHERE name = ?`, "model", name)

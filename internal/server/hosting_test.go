@@ -208,6 +208,14 @@ func TestEndpointLifecycleWithTheSageMakerSDK(t *testing.T) {
 		t.Fatalf("want 2 ready instances: %+v", got.Variants)
 	}
 
+	// A model or config an endpoint runs cannot change under it.
+	if st, _, b := j.do("PUT", "/api/v1/models/intent", adminKey, fmt.Sprintf(`{"artifact":"file://%s","server":{"command":"junction"}}`, art)); st != 409 || !strings.Contains(string(b), "new model") {
+		t.Fatalf("update a served model: %d %s", st, b)
+	}
+	if st, _, b := j.do("PUT", "/api/v1/endpoint-configs/intent-v1", adminKey, `{"production_variants":[{"name":"primary","model":"intent","instance_type":"ml.g6.xlarge"}]}`); st != 409 {
+		t.Fatalf("update a used config: %d %s", st, b)
+	}
+
 	// The SDK, pointed at Junction, invokes it unchanged; the answer is the
 	// model's own, computed from the artifact.
 	sm := j.sagemakerClient()
@@ -347,6 +355,18 @@ func TestBadResourcesAreRefusedWithReasons(t *testing.T) {
 		}
 	}
 	j.model("m", art, "byoc", nil)
+	// A model no endpoint serves can be updated (all of it; not renamed).
+	if st, _, b := j.do("PUT", "/api/v1/models/m", adminKey, fmt.Sprintf(`{"artifact":"file://%s","server":{"command":"junction","args":["model-server","--shutdown-timeout","1s"]}}`, art)); st != 200 {
+		t.Fatalf("update: %d %s", st, b)
+	}
+	var m hosting.Model
+	j.admin("GET", "/api/v1/models/m", nil, http.StatusOK, &m)
+	if len(m.Server.Args) != 3 || m.CreatedAt.IsZero() {
+		t.Fatalf("after update: %+v", m)
+	}
+	if st, _, b := j.do("PUT", "/api/v1/models/m", adminKey, `{"name":"other","artifact":"/x","server":{"command":"x"}}`); st != 400 || !strings.Contains(string(b), "renamed") {
+		t.Fatalf("rename: %d %s", st, b)
+	}
 	status, _, b := j.do("POST", "/api/v1/endpoint-configs", adminKey, `{"name":"c","production_variants":[{"name":"a","model":"m","instance_type":"ml.nope"}]}`)
 	if status != 400 || !strings.Contains(string(b), "instance-types") {
 		t.Errorf("unknown instance type: %d %s", status, b)

@@ -31,10 +31,12 @@ func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Hand
 	handle("POST /api/v1/models", h.createModel)
 	handle("GET /api/v1/models", h.listModels)
 	handle("GET /api/v1/models/{name}", h.getModel)
+	handle("PUT /api/v1/models/{name}", h.updateModel)
 	handle("DELETE /api/v1/models/{name}", h.deleteModel)
 	handle("POST /api/v1/endpoint-configs", h.createConfig)
 	handle("GET /api/v1/endpoint-configs", h.listConfigs)
 	handle("GET /api/v1/endpoint-configs/{name}", h.getConfig)
+	handle("PUT /api/v1/endpoint-configs/{name}", h.updateConfig)
 	handle("DELETE /api/v1/endpoint-configs/{name}", h.deleteConfig)
 	handle("POST /api/v1/endpoints", h.createEndpoint)
 	handle("GET /api/v1/endpoints", h.listEndpoints)
@@ -112,6 +114,23 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
+func (h *Handler) updateModel(w http.ResponseWriter, r *http.Request) {
+	var m hosting.Model
+	if !decode(w, r, &m) {
+		return
+	}
+	if m.Name != "" && m.Name != r.PathValue("name") {
+		admin.WriteError(w, r, llm.BadRequest("name", "name: %q differs from the path's %q; a model cannot be renamed", m.Name, r.PathValue("name")))
+		return
+	}
+	m.Name = r.PathValue("name")
+	if err := h.Controller.UpdateModel(r.Context(), &m); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
 func (h *Handler) deleteModel(w http.ResponseWriter, r *http.Request) {
 	if err := h.Controller.DeleteModel(r.Context(), r.PathValue("name")); err != nil {
 		writeError(w, r, err)
@@ -144,6 +163,23 @@ func (h *Handler) listConfigs(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) getConfig(w http.ResponseWriter, r *http.Request) {
 	c, err := h.Controller.Store().Config(r.Context(), r.PathValue("name"))
 	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (h *Handler) updateConfig(w http.ResponseWriter, r *http.Request) {
+	var c hosting.EndpointConfig
+	if !decode(w, r, &c) {
+		return
+	}
+	if c.Name != "" && c.Name != r.PathValue("name") {
+		admin.WriteError(w, r, llm.BadRequest("name", "name: %q differs from the path's %q; a config cannot be renamed", c.Name, r.PathValue("name")))
+		return
+	}
+	c.Name = r.PathValue("name")
+	if err := h.Controller.UpdateConfig(r.Context(), &c); err != nil {
 		writeError(w, r, err)
 		return
 	}
