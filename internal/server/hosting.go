@@ -88,6 +88,6 @@ func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler
 	(&hostingapi.Handler{Controller: s.hosting}).Register(mux, adminAuth)
 	(&hostingapi.Handler{Controller: s.hosting}).RegisterCapacity(mux, adminAuth)
 	sm := &sagemakerapi.Handler{Invoker: s.hosting, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName), Ledger: s.ledger,
-		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log}
+		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log, Governance: s.gov}
 	sm.Register(mux)
 }

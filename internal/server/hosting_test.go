@@ -751,3 +751,22 @@ func TestShadowVariantGetsACopyOfTrafficAndStreamsWork(t *testing.T) {
 		t.Fatalf("streamed %q (variant %q), plain %q", got, aws.ToString(out.InvokedProductionVariant), plain)
 	}
 }
+
+func TestInvocationsAreRateLimited(t *testing.T) {
+	j := startHosted(t, t.TempDir(), "", "governance: {rate_limits: [{scope: \"model:ep\", rpm: 3}]}\n")
+	j.model("m", demoArtifact(t), "byoc", nil)
+	j.endpointConfig("c", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge"})
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
+	j.waitEndpoint("ep", 30*time.Second, inService)
+	var statuses []int
+	for range 5 {
+		status, hdr, b := j.invoke("ep", `{"inputs":"hello"}`)
+		statuses = append(statuses, status)
+		if status == http.StatusTooManyRequests && (hdr.Get("X-Amzn-Errortype") != "ThrottlingException" || hdr.Get("Retry-After") == "" || !strings.Contains(string(b), "model:ep")) {
+			t.Fatalf("refusal: %v %s", hdr, b)
+		}
+	}
+	if fmt.Sprint(statuses) != "[200 200 200 429 429]" {
+		t.Fatalf("statuses %v, want 3 admitted of 5 at 3 per minute", statuses)
+	}
+}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
@@ -92,6 +93,11 @@ type Handler struct {
 	// Log receives failures that are Junction's own; nil is
 	// slog.Default().
 	Log *slog.Logger
+	// Governance, when set, applies the rate limits (requests; an
+	// invocation has no tokens) and budgets whose scope matches the
+	// caller and the endpoint (model:ENDPOINT). Invocations cost nothing
+	// per call, so budgets never refuse them.
+	Governance *governance.Governor
 }
 
 // Register adds the surface's routes to mux. Authentication is the
@@ -157,9 +163,42 @@ func (h *Handler) admit(stream bool, next func(w http.ResponseWriter, r *http.Re
 			return
 		}
 		c.inv.Body = body
+		if h.Governance != nil && info.Key != nil {
+			k := info.Key
+			a, err := h.Governance.Admit(r.Context(), &governance.Request{
+				Subject: governance.Subject{Key: k.ID, Team: k.Tags["team"], Project: k.Tags["project"], Model: c.inv.Endpoint, Tags: info.Tags},
+				KeyRPM:  k.RPM, KeyTPM: k.TPM, MaxOutput: -1,
+			})
+			a.SetHeaders(w.Header())
+			if err != nil {
+				h.refused(w, r, c, err)
+				return
+			}
+			defer a.Done()
+		}
 		next(w, r, c)
 	})
 }
+
+// refused answers an invocation governance turned away: 429
+// ThrottlingException for a rate limit (with Retry-After), 503 when the
+// shared counters cannot be reached.
+func (h *Handler) refused(w http.ResponseWriter, r *http.Request, c *call, err error) {
+	e := llm.AsError(err)
+	code, status := CodeThrottling, http.StatusTooManyRequests
+	if e.Status == http.StatusServiceUnavailable {
+		code, status = hosting.ErrServiceUnavailable, http.StatusServiceUnavailable
+	}
+	c.status, c.code = status, code
+	if e.RetryAfter != "" {
+		w.Header().Set("Retry-After", e.RetryAfter)
+	}
+	writeError(w, r, wireError{status: status, code: code, body: errorBody{Message: e.Message}})
+}
+
+// CodeThrottling is AWS's error code for a request refused by a rate
+// limit.
+const CodeThrottling = "ThrottlingException"
 
 // invoke serves InvokeEndpoint.
 func (h *Handler) invoke(w http.ResponseWriter, r *http.Request, c *call) {
