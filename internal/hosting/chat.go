@@ -65,6 +65,19 @@ func (c *Controller) Serves(name string) bool {
 	return false
 }
 
+// ChatEndpoints names the endpoints in service whose server is
+// OpenAI-compatible, in order.
+func (c *Controller) ChatEndpoints() []string {
+	eps := c.endpoints()
+	var out []string
+	for _, name := range sortedKeys(eps) {
+		if c.Serves(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 type endpointProvider struct{ c *Controller }
 
 // pick chooses an openai instance of the endpoint named by the request,

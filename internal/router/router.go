@@ -48,8 +48,10 @@ type Router struct {
 	// dynamic holds PROVIDER/MODEL deployments made on first use.
 	dynMu   sync.Mutex
 	dynamic map[string]*Route
-	// endpoints reports self-hosted endpoints routable by their own name.
-	endpoints func(name string) bool
+	// endpoints reports self-hosted endpoints routable by their own name,
+	// and listEndpoints names them.
+	endpoints     func(name string) bool
+	listEndpoints func() []string
 }
 
 type providerEntry struct {
@@ -71,6 +73,9 @@ type Options struct {
 	// with an OpenAI-compatible server; such a name routes to it even
 	// though no model of that name is configured.
 	ServesEndpoint func(name string) bool
+	// ListEndpoints names the endpoints ServesEndpoint accepts now, for
+	// model lists.
+	ListEndpoints func() []string
 }
 
 // New builds a Router from cfg. Configured models are served under their
@@ -85,7 +90,7 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		r.intN = o.IntN
 		if o.Endpoints != nil {
 			r.providers[config.EndpointProvider] = providerEntry{p: o.Endpoints, typ: "openai"}
-			r.endpoints = o.ServesEndpoint
+			r.endpoints, r.listEndpoints = o.ServesEndpoint, o.ListEndpoints
 		}
 	}
 	r.rules = cfg.Rules
@@ -269,6 +274,21 @@ func (r *Router) describeModels() string {
 		list += "or any upstream model as " + strings.Join(provs, ", ")
 	}
 	return list
+}
+
+// Endpoints names the self-hosted endpoints routable by their own name
+// that are not also configured model names.
+func (r *Router) Endpoints() []string {
+	if r.listEndpoints == nil {
+		return nil
+	}
+	var out []string
+	for _, name := range r.listEndpoints() {
+		if _, taken := r.routes[name]; !taken {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Models returns the targets of every configured model, sorted by name.

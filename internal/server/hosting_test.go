@@ -605,6 +605,11 @@ routes:
 		json.Unmarshal(b, &out)
 		return status, out
 	}
+	// The endpoint is listed among the models.
+	_, _, list := j.do("GET", "/v1/models", adminKey, "")
+	if !strings.Contains(string(list), `"id":"lm","object":"model","created":0,"owned_by":"junction-endpoint"`) {
+		t.Fatalf("/v1/models: %s", list)
+	}
 	// The endpoint's own name, a configured model on it, and a route.
 	for _, name := range []string{"lm", "local-lm", "chat"} {
 		status, out := ask(name)

@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			db.Close()
 			return nil, err
 		}
-		ropts.Endpoints, ropts.ServesEndpoint = s.hosting.Provider(), s.hosting.Serves
+		ropts.Endpoints, ropts.ServesEndpoint, ropts.ListEndpoints = s.hosting.Provider(), s.hosting.Serves, s.hosting.ChatEndpoints
 	}
 	s.router, err = router.New(ctx, cfg, catalog, func(ctx context.Context, p config.Provider) (llm.Provider, error) {
 		return provider.New(ctx, p, cfg.Server.UpstreamTimeout)

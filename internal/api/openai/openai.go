@@ -192,6 +192,9 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 			list.Data = append(list.Data, openaiwire.Model{ID: name, Object: "model", Created: 0, OwnedBy: "junction-route"})
 		}
 	}
+	for _, name := range h.Gateway.Router.Endpoints() {
+		list.Data = append(list.Data, openaiwire.Model{ID: name, Object: "model", Created: 0, OwnedBy: "junction-endpoint"})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(list)
 }
