@@ -775,3 +775,44 @@ func TestInvocationsAreRateLimited(t *testing.T) {
 		t.Fatalf("statuses %v, want 3 admitted of 5 at 3 per minute", statuses)
 	}
 }
+
+func TestUnhealthyInstanceIsDrainedAndReplaced(t *testing.T) {
+	j := startHosted(t, t.TempDir(), "", "")
+	j.model("m", demoArtifact(t), "byoc", nil)
+	j.endpointConfig("c", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
+	ep := j.waitEndpoint("ep", 30*time.Second, inService)
+	sick := ep.Variants[0].Instances[0]
+
+	l := startLoad(j, "ep", 4)
+	l.waitOK(t, 50)
+	// Its health checks start failing while it still answers invocations:
+	// it is drained, stopped gracefully and started again.
+	resp, err := http.Post("http://"+sick.Addr+"/faults", "application/json", strings.NewReader(`{"ping_fail": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	j.waitEndpoint("ep", 20*time.Second, func(e *hosting.Endpoint) bool {
+		for _, in := range e.Variants[0].Instances {
+			if in.ID == sick.ID {
+				return in.Restarts == 1 && in.State == "Ready" && in.PID != sick.PID && e.Variants[0].CurrentInstanceCount == 2
+			}
+		}
+		return false
+	})
+	l.waitOK(t, 50)
+	ok, failed, errs := l.finish()
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed while an unhealthy instance was replaced: %v", failed, ok+failed, errs)
+	}
+	var events struct{ Events []hosting.Event }
+	j.admin("GET", "/api/v1/endpoints/ep/events", nil, http.StatusOK, &events)
+	all := ""
+	for _, e := range events.Events {
+		all += e.Message + "\n"
+	}
+	if !strings.Contains(all, "is Unhealthy") || !strings.Contains(all, "health checks failed") || !strings.Contains(all, "ready again after 1 restart") {
+		t.Fatalf("events:\n%s", all)
+	}
+}
