@@ -358,6 +358,39 @@ func endpointsCmd() *cobra.Command {
 	update.Flags().DurationVar(&uwait, "wait", 0, "wait up to this long for the update to finish")
 	update.MarkFlagRequired("config")
 
+	var scaleVariant string
+	var scaleCount int
+	var scaleWeight float64
+	scale := &cobra.Command{
+		Use:   "scale NAME --variant V [--instances N] [--weight W]",
+		Short: "Change a running variant's instance count or weight, without a new config",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vc := hosting.VariantCapacity{Variant: scaleVariant}
+			if cmd.Flags().Changed("instances") {
+				vc.InstanceCount = &scaleCount
+			}
+			if cmd.Flags().Changed("weight") {
+				vc.Weight = &scaleWeight
+			}
+			var ep hosting.Endpoint
+			if err := c.do("PUT", "/api/v1/endpoints/"+url.PathEscape(args[0])+"/variants", hostingapi.UpdateCapacitiesRequest{Variants: []hosting.VariantCapacity{vc}}, &ep); err != nil {
+				return err
+			}
+			for _, v := range ep.Variants {
+				if v.Name == scaleVariant && v.Config == ep.Config {
+					fmt.Fprintf(cmd.OutOrStdout(), "Variant %s of %s: %d/%d instances ready, weight %g (%.0f%% of traffic)\n",
+						v.Name, ep.Name, v.CurrentInstanceCount, v.DesiredInstanceCount, v.Weight, v.TrafficShare*100)
+				}
+			}
+			return nil
+		},
+	}
+	scale.Flags().StringVar(&scaleVariant, "variant", "", "variant to change (required)")
+	scale.Flags().IntVar(&scaleCount, "instances", 0, "instance count (1-64)")
+	scale.Flags().Float64Var(&scaleWeight, "weight", 0, "traffic weight")
+	scale.MarkFlagRequired("variant")
+
 	var instance string
 	var tail int
 	logs := &cobra.Command{
@@ -451,7 +484,7 @@ func endpointsCmd() *cobra.Command {
 	invoke.Flags().StringVar(&variant, "variant", "", "target variant")
 	invoke.Flags().StringVar(&attrs, "custom-attributes", "", "X-Amzn-SageMaker-Custom-Attributes")
 
-	cmd.AddCommand(create, update, listCmd(c, "/api/v1/endpoints", "endpoints", func(w io.Writer, raw json.RawMessage) {
+	cmd.AddCommand(create, update, scale, listCmd(c, "/api/v1/endpoints", "endpoints", func(w io.Writer, raw json.RawMessage) {
 		var list []hosting.Endpoint
 		json.Unmarshal(raw, &list)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

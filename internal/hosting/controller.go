@@ -144,9 +144,10 @@ func (c *Controller) Start(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
+		applyOverrides(f, row.Overrides)
 		fleets[row.Name] = f
 		for _, v := range f.all() {
-			want[adoptKey(row.Name, v)] += v.spec.InstanceCount
+			want[adoptKey(row.Name, v)] += int(v.count.Load())
 		}
 	}
 	found, err := c.rt.Recover(ctx, func(s hostrt.Spec) bool {
@@ -529,10 +530,10 @@ func (c *Controller) describe(ep *endpoint) *Endpoint {
 		for _, v := range f.all() {
 			inv, errs, p99 := v.stats.snapshot()
 			vs := VariantSummary{Name: v.spec.Name, Config: v.config, Model: v.model.Name, InstanceType: v.spec.InstanceType,
-				Shadow: v.shadow, Weight: v.spec.Weight, DesiredInstanceCount: v.spec.InstanceCount,
+				Shadow: v.shadow, Weight: v.weight(), DesiredInstanceCount: int(v.count.Load()),
 				Invocations: inv, Errors: errs, P99MS: p99, Instances: []InstanceSummary{}}
-			if !v.shadow && f.total > 0 {
-				vs.TrafficShare = fleetShare * v.spec.Weight / f.total
+			if total := f.total(); !v.shadow && total > 0 {
+				vs.TrafficShare = fleetShare * v.weight() / total
 			}
 			for _, in := range v.instances() {
 				st := in.Status()

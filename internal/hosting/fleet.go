@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -23,8 +24,16 @@ type fleet struct {
 	config   *EndpointConfig
 	variants []*variant // production
 	shadows  []*variant
-	total    float64 // sum of production weights
 	random   bool
+}
+
+// total is the sum of the production variants' weights.
+func (f *fleet) total() float64 {
+	var t float64
+	for _, v := range f.variants {
+		t += v.weight()
+	}
+	return t
 }
 
 // variant is one variant's instances and live statistics.
@@ -40,7 +49,15 @@ type variant struct {
 	insts atomic.Pointer[[]*instance]
 	mu    sync.Mutex // serialises changes to insts
 	stats stats
+	// weightBits (float64 bits) and count are the variant's weight and
+	// instance count now: the config's, or what UpdateWeights set.
+	weightBits atomic.Uint64
+	count      atomic.Int64
 }
+
+func (v *variant) weight() float64 { return math.Float64frombits(v.weightBits.Load()) }
+
+func (v *variant) setWeight(w float64) { v.weightBits.Store(math.Float64bits(w)) }
 
 // instance is one model-server process.
 type instance struct {
@@ -123,7 +140,7 @@ func (f *fleet) pickVariant() *variant {
 	var total float64
 	for _, v := range f.variants {
 		if v.readyCount() > 0 {
-			total += v.spec.Weight
+			total += v.weight()
 		}
 	}
 	if total == 0 {
@@ -132,14 +149,15 @@ func (f *fleet) pickVariant() *variant {
 	x := rand.Float64() * total
 	var last *variant
 	for _, v := range f.variants {
-		if v.readyCount() == 0 || v.spec.Weight == 0 {
+		w := v.weight()
+		if v.readyCount() == 0 || w == 0 {
 			continue
 		}
 		last = v
-		if x < v.spec.Weight {
+		if x < w {
 			return v
 		}
-		x -= v.spec.Weight
+		x -= w
 	}
 	return last
 }
@@ -191,11 +209,12 @@ func (c *Controller) newFleet(ctx context.Context, cfg *EndpointConfig) (*fleet,
 		}
 		vv := &variant{spec: v, model: m, config: cfg.Name, shadow: shadow, hash: specHash(cfg.Name, v, m), itype: it, random: f.random}
 		vv.stats.init()
+		vv.setWeight(v.Weight)
+		vv.count.Store(int64(v.InstanceCount))
 		if shadow {
 			f.shadows = append(f.shadows, vv)
 		} else {
 			f.variants = append(f.variants, vv)
-			f.total += v.Weight
 		}
 		return nil
 	}
@@ -222,7 +241,7 @@ func (c *Controller) startFleet(ctx context.Context, endpoint string, f *fleet) 
 			return fmt.Errorf("variant %s: model %s: artifact: %w", v.spec.Name, v.model.Name, err)
 		}
 		list := c.takeAdopted(endpoint, v)
-		for len(list) < v.spec.InstanceCount {
+		for len(list) < int(v.count.Load()) {
 			in, err := c.startInstance(ctx, endpoint, v, dir)
 			if err != nil {
 				for _, in := range list {

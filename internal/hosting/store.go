@@ -165,7 +165,10 @@ func list[T any](ctx context.Context, db *sql.DB, query string) ([]*T, error) {
 type endpointRow struct {
 	Name, Config, Status, FailureReason, PendingConfig string
 	Deployment                                         *Deployment
-	CreatedAt, UpdatedAt                               time.Time
+	// Overrides are the weights and instance counts set on variants of
+	// the running config since it started, by variant name.
+	Overrides            map[string]VariantCapacity
+	CreatedAt, UpdatedAt time.Time
 }
 
 func (s *Store) insertEndpoint(ctx context.Context, e *endpointRow) error {
@@ -182,8 +185,13 @@ func (s *Store) saveEndpoint(ctx context.Context, e *endpointRow) error {
 	if e.Deployment != nil {
 		dep, _ = json.Marshal(e.Deployment)
 	}
+	var over []byte
+	if len(e.Overrides) > 0 {
+		over, _ = json.Marshal(e.Overrides)
+	}
 	_, err := s.DB.ExecContext(ctx, `UPDATE hosting_endpoints SET config = ?, status = ?, failure_reason = ?, pending_config = ?,
-		deployment = ?, updated_at = ? WHERE name = ?`, e.Config, e.Status, e.FailureReason, e.PendingConfig, string(dep), e.UpdatedAt.UnixMilli(), e.Name)
+		deployment = ?, overrides = ?, updated_at = ? WHERE name = ?`, e.Config, e.Status, e.FailureReason, e.PendingConfig, string(dep),
+		string(over), e.UpdatedAt.UnixMilli(), e.Name)
 	return err
 }
 
@@ -193,7 +201,7 @@ func (s *Store) deleteEndpoint(ctx context.Context, name string) error {
 }
 
 func (s *Store) endpoints(ctx context.Context) ([]*endpointRow, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT name, config, status, failure_reason, pending_config, deployment, created_at, updated_at
+	rows, err := s.DB.QueryContext(ctx, `SELECT name, config, status, failure_reason, pending_config, deployment, overrides, created_at, updated_at
 		FROM hosting_endpoints ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -202,14 +210,17 @@ func (s *Store) endpoints(ctx context.Context) ([]*endpointRow, error) {
 	var out []*endpointRow
 	for rows.Next() {
 		e := &endpointRow{}
-		var dep string
+		var dep, over string
 		var created, updated int64
-		if err := rows.Scan(&e.Name, &e.Config, &e.Status, &e.FailureReason, &e.PendingConfig, &dep, &created, &updated); err != nil {
+		if err := rows.Scan(&e.Name, &e.Config, &e.Status, &e.FailureReason, &e.PendingConfig, &dep, &over, &created, &updated); err != nil {
 			return nil, err
 		}
 		if dep != "" {
 			e.Deployment = &Deployment{}
 			json.Unmarshal([]byte(dep), e.Deployment)
+		}
+		if over != "" {
+			json.Unmarshal([]byte(over), &e.Overrides)
 		}
 		e.CreatedAt, e.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 		out = append(out, e)

@@ -94,7 +94,7 @@ func (c *Controller) update(ctx context.Context, ep *endpoint, next *fleet, dep 
 	ep.route.Store(&routing{active: next})
 	ep.mu.Lock()
 	ep.active, ep.pending = next, nil
-	ep.row.Config, ep.row.PendingConfig = next.config.Name, ""
+	ep.row.Config, ep.row.PendingConfig, ep.row.Overrides = next.config.Name, "", nil
 	ep.mu.Unlock()
 	// The old fleet takes no new invocations now; its instances finish
 	// what they hold (SIGTERM) before the update counts as done.

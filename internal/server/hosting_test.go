@@ -816,3 +816,58 @@ func TestUnhealthyInstanceIsDrainedAndReplaced(t *testing.T) {
 		t.Fatalf("events:\n%s", all)
 	}
 }
+
+func TestScaleAndReweightARunningEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	j := startHosted(t, dir, "", "")
+	art := demoArtifact(t)
+	j.model("a", art, "byoc", nil)
+	j.model("b", art, "byoc", nil)
+	j.endpointConfig("c",
+		hosting.Variant{Name: "blue", Model: "a", InstanceType: "ml.g6.xlarge", Weight: 1},
+		hosting.Variant{Name: "green", Model: "b", InstanceType: "ml.g6.xlarge", Weight: 1})
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
+	j.waitEndpoint("ep", 30*time.Second, inService)
+
+	l := startLoad(j, "ep", 4)
+	l.waitOK(t, 50)
+	// blue to three instances and all the traffic; green to none.
+	var ep hosting.Endpoint
+	j.admin("PUT", "/api/v1/endpoints/ep/variants", map[string]any{"variants": []map[string]any{
+		{"variant": "blue", "instance_count": 3, "weight": 1}, {"variant": "green", "weight": 0}}}, http.StatusOK, &ep)
+	for _, v := range ep.Variants {
+		switch {
+		case v.Name == "blue" && (v.CurrentInstanceCount != 3 || v.TrafficShare != 1):
+			t.Fatalf("blue: %+v", v)
+		case v.Name == "green" && v.TrafficShare != 0:
+			t.Fatalf("green: %+v", v)
+		}
+	}
+	l.waitOK(t, 50)
+	for range 10 {
+		if _, hdr, _ := j.invoke("ep", `{"inputs":"x"}`); hdr.Get("X-Amzn-Invoked-Production-Variant") != "blue" {
+			t.Fatalf("a zero-weight variant got traffic: %s", hdr.Get("X-Amzn-Invoked-Production-Variant"))
+		}
+	}
+	// And back down to one, under load.
+	j.admin("PUT", "/api/v1/endpoints/ep/variants", map[string]any{"variants": []map[string]any{{"variant": "blue", "instance_count": 1}}}, http.StatusOK, &ep)
+	l.waitOK(t, 50)
+	ok, failed, errs := l.finish()
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed while scaling: %v", failed, ok+failed, errs)
+	}
+	if st, _, b := j.do("PUT", "/api/v1/endpoints/ep/variants", adminKey, `{"variants":[{"variant":"red","instance_count":2},{"variant":"blue","instance_count":99}]}`); st != 400 ||
+		!strings.Contains(string(b), `\"red\" is not a variant`) || !strings.Contains(string(b), "instance_count: 99") {
+		t.Fatalf("bad capacities: %d %s", st, b)
+	}
+
+	// The shape survives a restart of Junction.
+	j.stop()
+	j2 := startHosted(t, dir, "", "")
+	after := j2.waitEndpoint("ep", 30*time.Second, inService)
+	for _, v := range after.Variants {
+		if v.Name == "blue" && (v.DesiredInstanceCount != 1 || v.Weight != 1) || v.Name == "green" && v.Weight != 0 {
+			t.Fatalf("after restart: %+v", after.Variants)
+		}
+	}
+}

@@ -272,6 +272,9 @@ var migrations = []string{
 		`CREATE UNIQUE INDEX usage_daily_dims ON usage_daily(day, model, provider, key_id, key_name, surface, status, route, deployment, tags)`,
 		`CREATE UNIQUE INDEX usage_daily_dims ON usage_daily(day, model, provider, key_id, key_name, surface, status, route, deployment, md5(tags))`),
 	dailyBackfill,
+	// An endpoint's variant weights and instance counts set since its
+	// config (UpdateWeights), as JSON; empty when it runs its config as is.
+	`ALTER TABLE hosting_endpoints ADD COLUMN overrides TEXT NOT NULL DEFAULT ''`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.

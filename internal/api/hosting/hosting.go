@@ -43,6 +43,7 @@ func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Hand
 	handle("GET /api/v1/endpoints/{name}", h.getEndpoint)
 	handle("PUT /api/v1/endpoints/{name}", h.updateEndpoint)
 	handle("DELETE /api/v1/endpoints/{name}", h.deleteEndpoint)
+	handle("PUT /api/v1/endpoints/{name}/variants", h.updateCapacities)
 	handle("GET /api/v1/endpoints/{name}/events", h.events)
 	handle("GET /api/v1/endpoints/{name}/logs", h.logs)
 	handle("GET /api/v1/instance-types", h.instanceTypes)
@@ -251,6 +252,25 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, ep)
+}
+
+// UpdateCapacitiesRequest is the body of PUT
+// /api/v1/endpoints/{name}/variants.
+type UpdateCapacitiesRequest struct {
+	Variants []hosting.VariantCapacity `json:"variants"`
+}
+
+func (h *Handler) updateCapacities(w http.ResponseWriter, r *http.Request) {
+	var req UpdateCapacitiesRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ep, err := h.Controller.UpdateCapacities(r.Context(), r.PathValue("name"), req.Variants)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ep)
 }
 
 func (h *Handler) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
