@@ -162,28 +162,7 @@ var migrations = []string{
 	// filter by. The ledger writer adds each batch to it in the batch's
 	// transaction; latency_ms is a sum, saved_usd sums counterfactual
 	// minus actual cost where both are known.
-	`CREATE TABLE usage_hourly (
-		hour                INTEGER NOT NULL,
-		key_id              TEXT NOT NULL,
-		key_name            TEXT NOT NULL,
-		tags                TEXT NOT NULL,
-		surface             TEXT NOT NULL,
-		model               TEXT NOT NULL,
-		provider            TEXT NOT NULL,
-		route               TEXT NOT NULL,
-		deployment          TEXT NOT NULL,
-		status              INTEGER NOT NULL,
-		requests            INTEGER NOT NULL,
-		errors              INTEGER NOT NULL,
-		input_tokens        INTEGER NOT NULL,
-		output_tokens       INTEGER NOT NULL,
-		cached_tokens       INTEGER NOT NULL,
-		cost_usd            REAL NOT NULL,
-		unpriced            INTEGER NOT NULL,
-		latency_ms          REAL NOT NULL,
-		saved_usd           REAL NOT NULL,
-		counterfactual_usd  REAL NOT NULL
-	)`,
+	rollupTable("usage_hourly", "hour"),
 	// PostgreSQL caps a b-tree entry near 2.7 kB and tags may be longer:
 	// its index holds the tags' md5 instead.
 	withPostgres(
@@ -246,28 +225,7 @@ var migrations = []string{
 	// The ledger's daily roll-up, summed from the hourly one the same way
 	// and kept beside it by the ledger writer: a report over months reads
 	// a row per day and combination rather than one per hour.
-	`CREATE TABLE usage_daily (
-		day                 INTEGER NOT NULL,
-		key_id              TEXT NOT NULL,
-		key_name            TEXT NOT NULL,
-		tags                TEXT NOT NULL,
-		surface             TEXT NOT NULL,
-		model               TEXT NOT NULL,
-		provider            TEXT NOT NULL,
-		route               TEXT NOT NULL,
-		deployment          TEXT NOT NULL,
-		status              INTEGER NOT NULL,
-		requests            INTEGER NOT NULL,
-		errors              INTEGER NOT NULL,
-		input_tokens        INTEGER NOT NULL,
-		output_tokens       INTEGER NOT NULL,
-		cached_tokens       INTEGER NOT NULL,
-		cost_usd            REAL NOT NULL,
-		unpriced            INTEGER NOT NULL,
-		latency_ms          REAL NOT NULL,
-		saved_usd           REAL NOT NULL,
-		counterfactual_usd  REAL NOT NULL
-	)`,
+	rollupTable("usage_daily", "day"),
 	withPostgres(
 		`CREATE UNIQUE INDEX usage_daily_dims ON usage_daily(day, model, provider, key_id, key_name, surface, status, route, deployment, tags)`,
 		`CREATE UNIQUE INDEX usage_daily_dims ON usage_daily(day, model, provider, key_id, key_name, surface, status, route, deployment, md5(tags))`),
@@ -386,4 +344,32 @@ func migrateOne(ctx context.Context, db *sql.DB, d Dialect) (done bool, err erro
 		return false, err
 	}
 	return false, tx.Commit()
+}
+
+// rollupTable is the DDL of a ledger roll-up: usage summed per time bucket
+// (the bucket's first millisecond, in column bucket) and per combination
+// of what reports group and filter by.
+func rollupTable(table, bucket string) string {
+	return `CREATE TABLE ` + table + ` (
+		` + bucket + ` INTEGER NOT NULL,
+		key_id              TEXT NOT NULL,
+		key_name            TEXT NOT NULL,
+		tags                TEXT NOT NULL,
+		surface             TEXT NOT NULL,
+		model               TEXT NOT NULL,
+		provider            TEXT NOT NULL,
+		route               TEXT NOT NULL,
+		deployment          TEXT NOT NULL,
+		status              INTEGER NOT NULL,
+		requests            INTEGER NOT NULL,
+		errors              INTEGER NOT NULL,
+		input_tokens        INTEGER NOT NULL,
+		output_tokens       INTEGER NOT NULL,
+		cached_tokens       INTEGER NOT NULL,
+		cost_usd            REAL NOT NULL,
+		unpriced            INTEGER NOT NULL,
+		latency_ms          REAL NOT NULL,
+		saved_usd           REAL NOT NULL,
+		counterfactual_usd  REAL NOT NULL
+	)`
 }
