@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
@@ -52,7 +53,7 @@ func EncodeRequest(req *llm.Request, maxTokens int, stream bool) ([]byte, error)
 	}
 	w.Messages = msgs
 	if system != "" {
-		w.System = appendJSONString(nil, system)
+		w.System = jsonenc.AppendString(nil, system)
 	}
 	if len(req.Tools) > 0 {
 		w.Tools = make([]Tool, len(req.Tools))
@@ -189,7 +190,7 @@ func encodeBlock(p llm.Part) (Block, bool, error) {
 		}
 		b := Block{Type: "tool_result", ToolUseID: tr.CallID, IsError: tr.IsError}
 		if tr.Content != "" {
-			b.Content = appendJSONString(nil, tr.Content)
+			b.Content = jsonenc.AppendString(nil, tr.Content)
 		}
 		return b, true, nil
 	}
@@ -214,7 +215,7 @@ func appendExtra(body []byte, extra map[string]json.RawMessage) ([]byte, error) 
 			return nil, llm.BadRequest(k, "field %q is not valid JSON", k)
 		}
 		body = append(body, ',')
-		body = appendJSONString(body, k)
+		body = jsonenc.AppendString(body, k)
 		body = append(body, ':')
 		body = append(body, bytes.TrimSpace(v)...)
 	}

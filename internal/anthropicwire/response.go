@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
@@ -111,9 +111,9 @@ func EncodeResponse(resp *llm.Response, id, model string) ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, id)
+	b = jsonenc.AppendString(b, id)
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = appendJSONString(b, model)
+	b = jsonenc.AppendString(b, model)
 	b = append(b, `,"content":[`...)
 	first := true
 	for _, p := range resp.Content {
@@ -122,7 +122,7 @@ func EncodeResponse(resp *llm.Response, id, model string) ([]byte, error) {
 		case llm.PartText:
 			b = appendComma(b, &first)
 			b = append(b, `{"type":"text","text":`...)
-			b = appendJSONString(b, p.Text)
+			b = jsonenc.AppendString(b, p.Text)
 			b = append(b, '}')
 		case llm.PartToolCall:
 			b = appendComma(b, &first)
@@ -156,9 +156,9 @@ func appendToolUse(b []byte, tc *llm.ToolCall) ([]byte, error) {
 			Message: "the model's call of tool " + strconv.Quote(tc.Name) + " has arguments that are not a JSON object"}
 	}
 	b = append(b, `{"type":"tool_use","id":`...)
-	b = appendJSONString(b, tc.ID)
+	b = jsonenc.AppendString(b, tc.ID)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, tc.Name)
+	b = jsonenc.AppendString(b, tc.Name)
 	b = append(b, `,"input":`...)
 	b = append(b, input...)
 	return append(b, '}'), nil
@@ -175,56 +175,4 @@ func appendUsage(b []byte, u Usage) []byte {
 	b = append(b, `,"output_tokens":`...)
 	b = strconv.AppendInt(b, int64(u.OutputTokens), 10)
 	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal without allocating:
-// quotes, backslashes and control characters are escaped, valid UTF-8
-// passes through, and invalid bytes become U+FFFD as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			// Valid JSON, but not valid JavaScript; escaped as encoding/json does.
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

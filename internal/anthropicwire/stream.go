@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
@@ -202,7 +203,7 @@ func (e *StreamEncoder) Encode(ev llm.Event) []Frame {
 		e.buf = append(e.buf, `{"type":"content_block_delta","index":`...)
 		e.buf = strconv.AppendInt(e.buf, int64(e.open), 10)
 		e.buf = append(e.buf, `,"delta":{"type":"text_delta","text":`...)
-		e.buf = appendJSONString(e.buf, ev.Text)
+		e.buf = jsonenc.AppendString(e.buf, ev.Text)
 		e.buf = append(e.buf, `}}`...)
 	case llm.EventToolCall:
 		e.closeBlock()
@@ -214,9 +215,9 @@ func (e *StreamEncoder) Encode(ev llm.Event) []Frame {
 		e.buf = append(e.buf, `{"type":"content_block_start","index":`...)
 		e.buf = strconv.AppendInt(e.buf, int64(e.blocks), 10)
 		e.buf = append(e.buf, `,"content_block":{"type":"tool_use","id":`...)
-		e.buf = appendJSONString(e.buf, ev.ToolCall.ID)
+		e.buf = jsonenc.AppendString(e.buf, ev.ToolCall.ID)
 		e.buf = append(e.buf, `,"name":`...)
-		e.buf = appendJSONString(e.buf, ev.ToolCall.Name)
+		e.buf = jsonenc.AppendString(e.buf, ev.ToolCall.Name)
 		e.buf = append(e.buf, `,"input":{}}}`...)
 		e.open, e.text = e.blocks, false
 		e.blocks++
@@ -231,7 +232,7 @@ func (e *StreamEncoder) Encode(ev llm.Event) []Frame {
 		e.buf = append(e.buf, `{"type":"content_block_delta","index":`...)
 		e.buf = strconv.AppendInt(e.buf, int64(e.toolBlock[ev.Index]), 10)
 		e.buf = append(e.buf, `,"delta":{"type":"input_json_delta","partial_json":`...)
-		e.buf = appendJSONString(e.buf, ev.ToolCall.Arguments)
+		e.buf = jsonenc.AppendString(e.buf, ev.ToolCall.Arguments)
 		e.buf = append(e.buf, `}}`...)
 	case llm.EventStop:
 		e.closeBlock()
@@ -297,9 +298,9 @@ func (e *StreamEncoder) start(id string) {
 	}
 	e.begin(EventMessageStart)
 	e.buf = append(e.buf, `{"type":"message_start","message":{"id":`...)
-	e.buf = appendJSONString(e.buf, id)
+	e.buf = jsonenc.AppendString(e.buf, id)
 	e.buf = append(e.buf, `,"type":"message","role":"assistant","model":`...)
-	e.buf = appendJSONString(e.buf, e.Model)
+	e.buf = jsonenc.AppendString(e.buf, e.Model)
 	e.buf = append(e.buf, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`...)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
@@ -339,8 +340,8 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "plain words", `quote " and \ backslash`, "tab\tnew\nline\r\b\f", "\x00\x01\x1f\x7f",
 		"<b>&amp;</b>", "héllo wörld 日本語 🙂", "bad \xff utf8 \xc3", "line\u2028sep\u2029", `{"city":"Paris"}`} {
 		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); string(got) != string(want) {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		if got := jsonenc.AppendString(nil, s); string(got) != string(want) {
+			t.Errorf("jsonenc.AppendString(%q) = %s, want %s", s, got, want)
 		}
 	}
 }
@@ -349,8 +350,8 @@ func FuzzAppendString(f *testing.F) {
 	f.Add("héllo \x00 \xff <&> \u2028")
 	f.Fuzz(func(t *testing.T, s string) {
 		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); string(got) != string(want) {
-			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		if got := jsonenc.AppendString(nil, s); string(got) != string(want) {
+			t.Fatalf("jsonenc.AppendString(%q) = %s, want %s", s, got, want)
 		}
 	})
 }

@@ -5,10 +5,10 @@ import (
 	"io"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
@@ -83,7 +83,7 @@ func (s *StreamWriter) Write(ev llm.Event) (bool, error) {
 		}
 		b := s.blockIndex(s.open)
 		b = append(b, `,"delta":{"text":`...)
-		b = appendString(b, ev.Text)
+		b = jsonenc.AppendString(b, ev.Text)
 		return true, s.event(hdrContentBlockDelta, append(b, "}}"...))
 	case llm.EventToolCall:
 		if err := s.closeBlock(); err != nil {
@@ -101,9 +101,9 @@ func (s *StreamWriter) Write(ev llm.Event) (bool, error) {
 		}
 		b := s.blockIndex(s.open)
 		b = append(b, `,"start":{"toolUse":{"toolUseId":`...)
-		b = appendString(b, id)
+		b = jsonenc.AppendString(b, id)
 		b = append(b, `,"name":`...)
-		b = appendString(b, name)
+		b = jsonenc.AppendString(b, name)
 		return true, s.event(hdrContentBlockStart, append(b, "}}}"...))
 	case llm.EventToolArgs:
 		if ev.ToolCall == nil || ev.ToolCall.Arguments == "" || ev.Index >= len(s.tools) || s.tools[ev.Index] < 0 {
@@ -113,7 +113,7 @@ func (s *StreamWriter) Write(ev llm.Event) (bool, error) {
 		// them, go to that call's block by its index.
 		b := s.blockIndex(s.tools[ev.Index])
 		b = append(b, `,"delta":{"toolUse":{"input":`...)
-		b = appendString(b, ev.ToolCall.Arguments)
+		b = jsonenc.AppendString(b, ev.ToolCall.Arguments)
 		return true, s.event(hdrContentBlockDelta, append(b, "}}}"...))
 	case llm.EventStop:
 		if s.stopped {
@@ -124,7 +124,7 @@ func (s *StreamWriter) Write(ev llm.Event) (bool, error) {
 		}
 		s.stopped = true
 		b := append(s.buf[:0], `{"stopReason":`...)
-		b = appendString(b, StopReason(ev.StopReason))
+		b = jsonenc.AppendString(b, StopReason(ev.StopReason))
 		return true, s.event(hdrMessageStop, append(b, '}'))
 	}
 	return false, nil
@@ -200,60 +200,4 @@ func eventHeaders(name string) eventstream.Headers {
 	h.Set(":event-type", eventstream.StringValue(name))
 	h.Set(":content-type", eventstream.StringValue("application/json"))
 	return h
-}
-
-// appendString appends s as a JSON string, escaped as encoding/json
-// escapes it: quotes, backslashes and control characters, <, > and &,
-// U+2028 and U+2029, and invalid UTF-8 as U+FFFD.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

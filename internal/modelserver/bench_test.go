@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/refmodel"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkClassifyHandlerWork(b *testing.B) {
 	}
 	l := &loaded{model: m, labels: m.Labels()}
 	for _, label := range l.labels {
-		l.quoted = append(l.quoted, appendJSONString(nil, label))
+		l.quoted = append(l.quoted, jsonenc.AppendString(nil, label))
 	}
 	body := []byte(`{"inputs": "I was charged twice for the same month, please refund"}`)
 	var out []byte

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/refmodel"
 )
 
@@ -215,7 +216,7 @@ func TestNegotiate(t *testing.T) {
 
 func TestAppendJSONString(t *testing.T) {
 	for _, s := range []string{"plain", `q"uote\back`, "tab\tnew\nline\x01", "café ✓", "bad \xff utf8"} {
-		got := appendJSONString(nil, s)
+		got := jsonenc.AppendString(nil, s)
 		want, _ := json.Marshal(s)
 		var back, wantBack string
 		if err := json.Unmarshal(got, &back); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/refmodel"
 )
 
@@ -127,7 +128,7 @@ func (s *server) load(ctx context.Context) error {
 		l.name = s.cfg.servedName
 	}
 	for _, label := range l.labels {
-		l.quoted = append(l.quoted, appendJSONString(nil, label))
+		l.quoted = append(l.quoted, jsonenc.AppendString(nil, label))
 	}
 	s.log.Info("model loaded", "name", m.Name(), "version", m.Version(), "labels", m.NumLabels())
 	if d := s.cfg.startupDelay; d > 0 {

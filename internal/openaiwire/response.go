@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/junctionhq/junction/internal/jsonenc"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
@@ -181,21 +182,21 @@ func (e *ChunkEncoder) Encode(ev llm.Event) []byte {
 		b = append(b, `[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`...)
 	case llm.EventText:
 		b = append(b, `[{"index":0,"delta":{"content":`...)
-		b = appendJSONString(b, ev.Text)
+		b = jsonenc.AppendString(b, ev.Text)
 		b = append(b, `},"finish_reason":null}]}`...)
 	case llm.EventToolCall:
 		b = append(b, `[{"index":0,"delta":{"tool_calls":[{"index":`...)
 		b = strconv.AppendInt(b, int64(ev.Index), 10)
 		b = append(b, `,"id":`...)
-		b = appendJSONString(b, ev.ToolCall.ID)
+		b = jsonenc.AppendString(b, ev.ToolCall.ID)
 		b = append(b, `,"type":"function","function":{"name":`...)
-		b = appendJSONString(b, ev.ToolCall.Name)
+		b = jsonenc.AppendString(b, ev.ToolCall.Name)
 		b = append(b, `,"arguments":""}}]},"finish_reason":null}]}`...)
 	case llm.EventToolArgs:
 		b = append(b, `[{"index":0,"delta":{"tool_calls":[{"index":`...)
 		b = strconv.AppendInt(b, int64(ev.Index), 10)
 		b = append(b, `,"function":{"arguments":`...)
-		b = appendJSONString(b, ev.ToolCall.Arguments)
+		b = jsonenc.AppendString(b, ev.ToolCall.Arguments)
 		b = append(b, `}}]},"finish_reason":null}]}`...)
 	case llm.EventStop:
 		reason := ev.StopReason
@@ -203,7 +204,7 @@ func (e *ChunkEncoder) Encode(ev llm.Event) []byte {
 			reason = llm.StopEnd
 		}
 		b = append(b, `[{"index":0,"delta":{},"finish_reason":`...)
-		b = appendJSONString(b, string(reason))
+		b = jsonenc.AppendString(b, string(reason))
 		b = append(b, `}]}`...)
 	case llm.EventUsage:
 		u, _ := json.Marshal(usageToWire(*ev.Usage))
@@ -215,21 +216,6 @@ func (e *ChunkEncoder) Encode(ev llm.Event) []byte {
 	}
 	e.buf = b
 	return b
-}
-
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString(b []byte, s string) []byte {
-	// Fast path: nothing to escape.
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // EncodeError renders an OpenAI error body.
