@@ -181,6 +181,22 @@ func TestEscapingEntriesAreRejected(t *testing.T) {
 			{name: "up", kind: tar.TypeSymlink, link: "."},
 			{name: "up/x", kind: tar.TypeSymlink, link: "../outside"},
 		}, "goes through symbolic link"},
+		// a -> . makes a/a the top itself, so a/a/../.. is above it,
+		// though the text "a/a/../../etc" stays inside.
+		{"chain through a link to the top", []entry{
+			{name: "a", kind: tar.TypeSymlink, link: "."},
+			{name: "esc", kind: tar.TypeSymlink, link: "a/a/../../etc"},
+		}, "points outside"},
+		// esc is inside when made; b -> a/a, made later, turns b/.. outward.
+		{"link turned outward by a later link", []entry{
+			{name: "a", kind: tar.TypeSymlink, link: "."},
+			{name: "esc", kind: tar.TypeSymlink, link: "b/../etc"},
+			{name: "b", kind: tar.TypeSymlink, link: "a/a"},
+		}, "points outside"},
+		{"link loop", []entry{
+			{name: "p", kind: tar.TypeSymlink, link: "q"},
+			{name: "q", kind: tar.TypeSymlink, link: "p"},
+		}, "symbolic links deep"},
 		{"hard link out", []entry{{name: "h", kind: tar.TypeLink, link: "../outside"}}, "leaves the archive"},
 		{"hard link to symlink", []entry{
 			{name: "a/l", kind: tar.TypeSymlink, link: "../x"},

@@ -19,7 +19,10 @@ const maxEntries = 1_000_000
 // untar unpacks the tar archive at src, gzipped or not, into the empty
 // directory dst. Nothing it writes can land outside dst: entries with
 // absolute names or ".." are rejected, as are symbolic links that point
-// outside the archive, entries reached through a symbolic link, and hard
+// outside the archive (resolved against the tree unpacked so far, link by
+// link, and once more over the finished tree, so that a chain such as
+// "a -> ." then "esc -> a/a/../../etc" is caught), entries reached
+// through a symbolic link, and hard
 // links to anything but a regular file; every file operation also goes
 // through an os.Root. Device files and FIFOs are skipped; modes keep only
 // their executable bits (files are 0644 or 0755, directories 0755).
@@ -55,6 +58,9 @@ func untar(ctx context.Context, src, dst string, maxBytes int64) error {
 			if n == 0 {
 				return fmt.Errorf("unpack %s: not a tar archive, or an empty one", src)
 			}
+			if err := x.finish(); err != nil {
+				return fmt.Errorf("unpack %s: %w", src, err)
+			}
 			return nil
 		}
 		if err != nil {
@@ -67,6 +73,22 @@ func untar(ctx context.Context, src, dst string, maxBytes int64) error {
 			return fmt.Errorf("unpack %s: entry %q: %w", src, hdr.Name, err)
 		}
 	}
+}
+
+// finish checks every symbolic link again over the finished tree: a link
+// that stayed inside when it was made can be turned outward by a link
+// made after it (its target's directory becoming a link to "..").
+func (x *extractor) finish() error {
+	for name := range x.links {
+		target, err := x.root.Readlink(name)
+		if err != nil {
+			return fmt.Errorf("entry %q: %w", name, err)
+		}
+		if err := x.inside(name, target); err != nil {
+			return fmt.Errorf("entry %q: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // extractor writes one archive's entries under root.
@@ -105,6 +127,9 @@ func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
 			return fmt.Errorf("symbolic link to %q points outside the archive", target)
 		}
 		if err := x.prepare(name); err != nil {
+			return err
+		}
+		if err := x.inside(name, target); err != nil {
 			return err
 		}
 		x.links[name] = true
@@ -160,4 +185,66 @@ func (x *extractor) prepare(name string) error {
 // isLocal reports whether a cleaned slash path stays inside its root.
 func isLocal(p string) bool {
 	return p != ".." && !strings.HasPrefix(p, "../") && !path.IsAbs(p)
+}
+
+// maxHops bounds the symbolic links followed resolving one link, as the
+// kernel's own limit does.
+const maxHops = 40
+
+// inside resolves the symbolic link name -> target the way the kernel
+// would, following the links already unpacked, and fails if the path
+// ever climbs above the archive's top. A component that does not exist
+// (yet) is taken as a plain name.
+func (x *extractor) inside(name, target string) error {
+	hops := 0
+	if _, err := x.resolve(splitPath(path.Dir(name)), target, &hops); err != nil {
+		return fmt.Errorf("symbolic link to %q points outside the archive: %w", target, err)
+	}
+	return nil
+}
+
+// resolve walks target from the directory dir (components below the
+// archive's top) and returns where it ends.
+func (x *extractor) resolve(dir []string, target string, hops *int) ([]string, error) {
+	if path.IsAbs(target) {
+		return nil, fmt.Errorf("it reaches the absolute path %q", target)
+	}
+	cur := append([]string(nil), dir...)
+	for _, c := range strings.Split(target, "/") {
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return nil, errors.New("it climbs above the archive's top")
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		next := append(cur[:len(cur):len(cur)], c)
+		fi, err := x.root.Lstat(path.Join(next...))
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if *hops++; *hops > maxHops {
+			return nil, fmt.Errorf("more than %d symbolic links deep", maxHops)
+		}
+		link, err := x.root.Readlink(path.Join(next...))
+		if err != nil {
+			return nil, err
+		}
+		if cur, err = x.resolve(cur, link, hops); err != nil {
+			return nil, err
+		}
+	}
+	return cur, nil
+}
+
+// splitPath splits a cleaned slash path into its components; "." has none.
+func splitPath(p string) []string {
+	if p == "." || p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
 }
