@@ -1,7 +1,6 @@
 package openaiwire
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 
@@ -229,51 +228,4 @@ func EncodeError(message, typ, param, code string) []byte {
 	}
 	b, _ := json.Marshal(body)
 	return b
-}
-
-// textDeltaKey starts the choices of a chunk that carries only text.
-var textDeltaKey = []byte(`"choices":[{"index":0,"delta":{"content":"`)
-
-// textDelta reads the text of the most common chunk — one choice whose
-// delta holds only content, with no finish_reason and no usage — straight
-// from the bytes, without a JSON decode. Any other chunk, or text with
-// escapes, reports false and goes through the full decoder.
-func textDelta(data []byte) (string, bool) {
-	i := bytes.Index(data, textDeltaKey)
-	if i < 0 {
-		return "", false
-	}
-	rest := data[i+len(textDeltaKey):]
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
-		return "", false
-	}
-	text := rest[:end]
-	rest = rest[end+1:]
-	// The delta must close right after the content, and the choice hold
-	// nothing but null finish_reason/logprobs before the array ends.
-	if len(rest) == 0 || rest[0] != '}' {
-		return "", false
-	}
-	rest = rest[1:]
-	close := bytes.IndexByte(rest, ']')
-	if close < 0 {
-		return "", false
-	}
-	choice := rest[:close]
-	if bytes.IndexByte(choice, '{') >= 0 || bytes.IndexByte(choice, '[') >= 0 ||
-		!bytes.Contains(choice, []byte(`"finish_reason":null`)) || !bytes.HasSuffix(bytes.TrimSpace(choice), []byte("}")) {
-		return "", false
-	}
-	// No usage or error may follow in the same chunk.
-	tail := rest[close+1:]
-	if bytes.Contains(tail, []byte(`"usage":{`)) || bytes.Contains(tail, []byte(`"error"`)) {
-		return "", false
-	}
-	for _, c := range text {
-		if c < 0x20 {
-			return "", false
-		}
-	}
-	return string(text), true
 }
