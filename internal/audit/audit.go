@@ -7,8 +7,10 @@
 //
 // Secrets never reach the log: JSON members whose names say secret
 // (key, token, password, secret, credential, authorization, webhook, ...)
-// are replaced by "[redacted]" at any depth, and bodies that are not JSON
-// are not recorded at all. Reads (GET, HEAD) are not recorded.
+// are replaced by "[redacted]" at any depth, secrets recognised by their
+// value (URL passwords, bearer tokens, sk-/sk-ant-/jk-/AKIA… keys, the
+// value after "--api-key") are redacted inside any string, and bodies
+// that are not JSON are not recorded at all. Reads (GET, HEAD) are not recorded.
 package audit
 
 import (

@@ -12,7 +12,7 @@ const Redacted = "[redacted]"
 // secretWords mark a JSON member's name as holding a secret when the name
 // contains one of them (case-insensitive). "webhook" is among them because
 // webhook URLs commonly carry their token in the path.
-var secretWords = []string{"secret", "password", "passwd", "token", "apikey", "api_key", "authorization",
+var secretWords = []string{"secret", "password", "passwd", "token", "apikey", "api_key", "api-key", "authorization",
 	"credential", "private", "webhook", "signature", "session"}
 
 // secretNames mark a member as a secret when its whole name is one of
@@ -36,8 +36,12 @@ func IsSecret(name string) bool {
 }
 
 // Redact returns the JSON document b with the value of every member
-// whose name IsSecret replaced by "[redacted]", at any depth. A document
-// that cannot be parsed is replaced by a note, never kept.
+// whose name IsSecret replaced by "[redacted]", at any depth, and with
+// every secret recognised by its value redacted inside the strings that
+// remain: URL passwords, bearer tokens, keys with a known prefix (sk-,
+// sk-ant-, jk-, hf_, AKIA…), name=value pairs whose name says secret, and
+// the argument after a flag whose name says secret ("--api-key", "…").
+// A document that cannot be parsed is replaced by a note, never kept.
 func Redact(b []byte) json.RawMessage {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -66,8 +70,16 @@ func redact(v any) any {
 		}
 	case []any:
 		for i, x := range t {
+			if i > 0 {
+				if flag, ok := t[i-1].(string); ok && secretFlag(flag) && x != nil && x != "" {
+					t[i] = Redacted
+					continue
+				}
+			}
 			t[i] = redact(x)
 		}
+	case string:
+		return redactValue(t)
 	}
 	return v
 }

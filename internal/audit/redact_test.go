@@ -29,3 +29,29 @@ func TestRedactRemovesSecretsAtAnyDepth(t *testing.T) {
 		t.Fatalf("unreadable JSON kept: %s", got)
 	}
 }
+
+// TestRedactRecognisesSecretsByValue: a model's args and env hold secrets
+// under names that say nothing; their shape gives them away.
+func TestRedactRecognisesSecretsByValue(t *testing.T) {
+	in := `{"name":"m","spec":{
+		"args":["--port","8080","--api-key","plain-looking-value","--hf-token=hf_abcdefghijklmnop","--model","llama"],
+		"env":{"DATABASE_URL":"postgres://junction:hunter2@db.internal:5432/junction?sslmode=disable",
+			"UPSTREAM":"https://api.example.com/v1?api_key=qwertyuiop&region=eu",
+			"OPENAI":"sk-proj-AbCdEfGhIjKlMnOpQrSt","CLAUDE":"sk-ant-api03-AbCdEfGhIjKlMnOp",
+			"JUNCTION":"jk-0123456789abcdef0123","AWS":"AKIAIOSFODNN7EXAMPLE",
+			"HEADER":"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig"},
+		"command":"serve --token abc MY_CREDENTIALS=opensesame --threads 4"}}`
+	got := string(Redact([]byte(in)))
+	for _, secret := range []string{"plain-looking-value", "hf_abcdefghijklmnop", "hunter2", "qwertyuiop",
+		"sk-proj-AbCd", "sk-ant-api03", "jk-0123456789", "AKIAIOSFODNN7EXAMPLE", "eyJhbGciOiJIUzI1NiJ9", "opensesame"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%q survived: %s", secret, got)
+		}
+	}
+	for _, kept := range []string{`"--port","8080"`, `"--model","llama"`, `"--api-key","[redacted]"`, `--hf-token=[redacted]`,
+		`postgres://junction:[redacted]@db.internal:5432/junction?sslmode=disable`, `region=eu`, `--threads 4`, `Bearer [redacted]`} {
+		if !strings.Contains(got, kept) {
+			t.Errorf("%s was lost: %s", kept, got)
+		}
+	}
+}
