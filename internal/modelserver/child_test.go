@@ -103,7 +103,7 @@ func (c *child) wait(t *testing.T, within time.Duration) int {
 }
 
 func TestChildProcessLifecycle(t *testing.T) {
-	c := startChild(t, true, []string{EnvStartupDelay + "=100ms"})
+	c := startChild(t, true, []string{EnvStartupDelay + "=100ms", EnvFaults + "=1"})
 	if got := pingStatus(c.url); got != http.StatusServiceUnavailable {
 		t.Fatalf("ping before ready: %d", got)
 	}
@@ -141,7 +141,7 @@ func TestChildProcessLifecycle(t *testing.T) {
 
 func TestChildCrashes(t *testing.T) {
 	t.Run("fault=crash", func(t *testing.T) {
-		c := startChild(t, true, nil)
+		c := startChild(t, true, []string{EnvFaults + "=1"})
 		waitFor(t, 10*time.Second, "ping 200", func() bool { return pingStatus(c.url) == http.StatusOK })
 		_, err := send(context.Background(), "POST", c.url+"/invocations", `{"inputs": "hi"}`,
 			"Content-Type: application/json", customAttributes+": fault=crash")
@@ -150,6 +150,21 @@ func TestChildCrashes(t *testing.T) {
 		}
 		if code := c.wait(t, 5*time.Second); code != CrashExitCode {
 			t.Fatalf("exit code %d, want %d", code, CrashExitCode)
+		}
+	})
+	t.Run("fault=crash without the switch", func(t *testing.T) {
+		c := startChild(t, true, nil)
+		waitFor(t, 10*time.Second, "ping 200", func() bool { return pingStatus(c.url) == http.StatusOK })
+		for range 2 {
+			r := do(t, "POST", c.url+"/invocations", `{"inputs": "hi"}`, "Content-Type: application/json", customAttributes+": fault=crash")
+			if r.status != 200 {
+				t.Fatalf("fault=crash without %s: %d %q", EnvFaults, r.status, r.body)
+			}
+		}
+		select {
+		case <-c.exited:
+			t.Fatalf("the server exited:\n%s", c.logText())
+		default:
 		}
 	})
 	t.Run("crash after 2", func(t *testing.T) {

@@ -53,6 +53,12 @@ func writeFaults(w http.ResponseWriter, doc faultsDoc) {
 	json.NewEncoder(w).Encode(doc)
 }
 
+// faultsOff answers /faults on a server started without the request
+// knobs.
+func faultsOff(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "the fault knobs are off: start the model server with --faults or "+EnvFaults+"=1 to use /faults", http.StatusNotFound)
+}
+
 // getFaults answers the live knobs.
 func (s *server) getFaults(w http.ResponseWriter, _ *http.Request) {
 	writeFaults(w, s.currentFaults())

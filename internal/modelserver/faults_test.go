@@ -74,8 +74,11 @@ func TestCrashAfterN(t *testing.T) {
 	}
 }
 
+// faultsOn is the environment that turns on the request knobs.
+var faultsOn = map[string]string{EnvFaults: "1"}
+
 func TestRequestFaults(t *testing.T) {
-	ts := start(t, nil)
+	ts := start(t, faultsOn)
 	t.Run("error", func(t *testing.T) {
 		r := invoke(t, ts, `{"inputs": "hello"}`, customAttributes+": fault=error")
 		if r.status != 500 || !strings.Contains(r.body, "fault=error") || r.header.Get(customAttributes) != "fault=error" {
@@ -127,8 +130,36 @@ func TestRequestFaults(t *testing.T) {
 	})
 }
 
+// TestRequestFaultsNeedTheSwitch: without --faults or
+// JUNCTION_MODEL_SERVER_FAULTS, a caller's custom attributes are only
+// echoed (fault=crash does not end the process) and /faults is not there.
+func TestRequestFaultsNeedTheSwitch(t *testing.T) {
+	for _, env := range []map[string]string{nil, {EnvFaults: "0"}} {
+		ts := start(t, env)
+		for _, attr := range []string{"fault=crash", "fault=error", "status=503", "fault=explode"} {
+			r := invoke(t, ts, `{"inputs": "hello"}`, customAttributes+": "+attr)
+			if r.status != http.StatusOK || r.header.Get(customAttributes) != attr {
+				t.Fatalf("%v %s: %d %q", env, attr, r.status, r.body)
+			}
+		}
+		select {
+		case code := <-ts.crashes:
+			t.Fatalf("%v: fault=crash exited with %d", env, code)
+		default:
+		}
+		for _, method := range []string{"GET", "POST"} {
+			if r := do(t, method, ts.url+"/faults", `{"ping_fail": true}`); r.status != http.StatusNotFound || !strings.Contains(r.body, EnvFaults) {
+				t.Fatalf("%v %s /faults: %d %q", env, method, r.status, r.body)
+			}
+		}
+		if got := pingStatus(ts.url); got != http.StatusOK {
+			t.Fatalf("%v: ping %d after POST /faults", env, got)
+		}
+	}
+}
+
 func TestLiveFaults(t *testing.T) {
-	ts := start(t, nil)
+	ts := start(t, faultsOn)
 	r := do(t, "POST", ts.url+"/faults", `{"ping_fail": true, "delay_ms": 80}`)
 	if r.status != 200 || !strings.Contains(r.body, `"ping_fail":true`) || !strings.Contains(r.body, `"delay_ms":80`) {
 		t.Fatalf("%d %q", r.status, r.body)

@@ -9,13 +9,15 @@
 // Every answer is computed by the loaded model; nothing is canned. On top
 // of that the server has fault knobs, so that tests can make it slow,
 // failing, hanging, crashing, unhealthy or unable to start: at start-up
-// through environment variables, per request through the
-// X-Amzn-SageMaker-Custom-Attributes header, and live through POST /faults.
-// See docs/model-server.md.
+// through environment variables, and — only when started with --faults or
+// JUNCTION_MODEL_SERVER_FAULTS=1 — per request through the
+// X-Amzn-SageMaker-Custom-Attributes header and live through POST /faults.
+// The request knobs are off by default because whoever may invoke an
+// endpoint could otherwise crash its instances. See docs/model-server.md.
 //
-// It is not a production server: it has no authentication, and /faults
-// lets anyone who can reach it break it. It listens on 127.0.0.1 unless
-// told otherwise.
+// It is not a production server: it has no authentication, and with the
+// request knobs on, anyone who can reach it can break it. It listens on
+// 127.0.0.1 unless told otherwise.
 package modelserver
 
 import (
@@ -57,6 +59,10 @@ const (
 	// EnvExitAtStart makes Main return this exit code at once, as a server
 	// that cannot start.
 	EnvExitAtStart = "JUNCTION_MODEL_SERVER_EXIT_AT_START"
+	// EnvFaults, set to 1 (or true), turns on the fault knobs a request
+	// can reach: the custom-attributes header and /faults. Without it, or
+	// --faults, they are ignored and /faults answers 404.
+	EnvFaults = "JUNCTION_MODEL_SERVER_FAULTS"
 )
 
 // Modes of the server.
@@ -94,6 +100,9 @@ type config struct {
 	failRate     float64
 	crashAfter   int64
 	exitAtStart  *int
+	// faults turns on the knobs a request can reach (custom attributes
+	// and /faults).
+	faults bool
 }
 
 const usageText = `Usage: model-server [flags]
@@ -117,6 +126,7 @@ func parseConfig(args []string, getenv func(string) string) (config, *flag.FlagS
 	fs.StringVar(&c.mode, "mode", "", "byoc (SageMaker /ping and /invocations) or openai (/v1/chat/completions) (default $"+EnvMode+", else byoc)")
 	fs.StringVar(&c.servedName, "served-model-name", "", "model id in openai mode (default: the artifact's name)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long SIGTERM waits for requests in flight")
+	fs.BoolVar(&c.faults, "faults", false, "turn on the fault knobs requests can reach: the "+customAttributes+" header and /faults (default $"+EnvFaults+")")
 	if err := fs.Parse(args); err != nil {
 		return c, fs, err
 	}
@@ -199,6 +209,13 @@ func parseConfig(args []string, getenv func(string) string) (config, *flag.FlagS
 			bad(EnvExitAtStart, v, "want an exit code from 0 to 255")
 		}
 		c.exitAtStart = &code
+	}
+	if v := getenv(EnvFaults); v != "" && !set["faults"] {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(EnvFaults, v, "want 1 or 0")
+		}
+		c.faults = on
 	}
 	return c, fs, errors.Join(errs...)
 }

@@ -170,7 +170,7 @@ func TestOpenAIStreamWireFormat(t *testing.T) {
 }
 
 func TestOpenAIErrors(t *testing.T) {
-	ts := start(t, nil, "--mode", "openai")
+	ts := start(t, nil, "--mode", "openai", "--faults")
 	client := sdk(ts)
 	ctx := context.Background()
 	_, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{

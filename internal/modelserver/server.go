@@ -61,8 +61,12 @@ func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", s.ping)
 	mux.HandleFunc("GET /stats", s.stats)
-	mux.HandleFunc("GET /faults", s.getFaults)
-	mux.HandleFunc("POST /faults", s.postFaults)
+	if s.cfg.faults {
+		mux.HandleFunc("GET /faults", s.getFaults)
+		mux.HandleFunc("POST /faults", s.postFaults)
+	} else {
+		mux.HandleFunc("/faults", faultsOff)
+	}
 	switch s.cfg.mode {
 	case ModeOpenAI:
 		mux.HandleFunc("GET /v1/models", s.listModels)
@@ -187,7 +191,8 @@ func (s *server) track() func() {
 // admit runs the gate every invocation passes, after its body has been
 // read with readErr as the outcome: body errors, readiness, then the
 // fault knobs in order — crash after N, the request's own knobs (crash,
-// delay, hang, status, error), and the random fail rate. It returns the
+// delay, hang, status, error; only with cfg.faults), and the random fail
+// rate. It returns the
 // model to answer with, or nil when the request has been answered already
 // (or never will be). Reading the body first matters: net/http notices a
 // client that gives up, and cancels the request context, only once the
@@ -213,10 +218,13 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request, readErr error, fa
 		s.crash(EnvCrashAfter)
 		return nil
 	}
-	a, err := parseAttributes(r.Header.Get(customAttributes))
-	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
-		return nil
+	var a attributes
+	if s.cfg.faults {
+		var err error
+		if a, err = parseAttributes(r.Header.Get(customAttributes)); err != nil {
+			fail(w, http.StatusBadRequest, err.Error())
+			return nil
+		}
 	}
 	if a.fault == faultCrash {
 		s.crash("fault=crash")

@@ -462,7 +462,7 @@ func (l *load) waitOK(t *testing.T, n int64) {
 
 func TestCrashedInstanceIsReplacedWhileOthersServe(t *testing.T) {
 	j := startHosted(t, t.TempDir(), "", "")
-	j.model("m", demoArtifact(t), "byoc", nil)
+	j.model("m", demoArtifact(t), "byoc", map[string]string{modelserver.EnvFaults: "1"})
 	j.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
 	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
 	j.waitEndpoint("ep", 30*time.Second, inService)
@@ -778,7 +778,7 @@ func TestInvocationsAreRateLimited(t *testing.T) {
 
 func TestUnhealthyInstanceIsDrainedAndReplaced(t *testing.T) {
 	j := startHosted(t, t.TempDir(), "", "")
-	j.model("m", demoArtifact(t), "byoc", nil)
+	j.model("m", demoArtifact(t), "byoc", map[string]string{modelserver.EnvFaults: "1"})
 	j.endpointConfig("c", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
 	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
 	ep := j.waitEndpoint("ep", 30*time.Second, inService)
