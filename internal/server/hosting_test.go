@@ -25,6 +25,7 @@ import (
 	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/fakeopenai"
 	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/junctiontest"
 	"github.com/junctionhq/junction/internal/modelserver"
 	"github.com/junctionhq/junction/internal/redistest"
 	"github.com/junctionhq/junction/internal/refmodel"
@@ -34,17 +35,14 @@ import (
 
 // TestMain lets this test binary serve as the reference model server
 // (Junction runs "junction model-server" for models whose command is
-// "junction", and in tests Junction's own executable is this binary) and
-// as a Junction replica of its own (see replica_test.go).
+// "junction", and in tests Junction's own executable is this binary).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "model-server" {
 		os.Exit(modelserver.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
-	if len(os.Args) > 2 && os.Args[1] == "serve-for-test" {
-		os.Exit(serveForTest(os.Args[2]))
-	}
 	code := redistest.Run(m) // and stop the tests' redis-server
 	storetest.Stop()         // and PostgreSQL
+	junctiontest.Remove()    // and the junction binary built for the replica tests
 	os.Exit(code)
 }
 

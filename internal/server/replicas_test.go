@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/fakeopenai"
+	"github.com/junctionhq/junction/internal/junctiontest"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/redistest"
 	"github.com/junctionhq/junction/internal/server"
@@ -61,8 +62,8 @@ governance:
 `, t.TempDir(), pg, adminKey, up.URL, redisAddr, prefix, rpm, budget)
 	}
 	var mu sync.Mutex
-	replicas := []*replica{startReplica(t, config()), startReplica(t, config()), startReplica(t, config())}
-	live := func(i int) *replica {
+	replicas := []*junctiontest.Process{startReplica(t, config()), startReplica(t, config()), startReplica(t, config())}
+	live := func(i int) *junctiontest.Process {
 		mu.Lock()
 		defer mu.Unlock()
 		return replicas[i%len(replicas)]
@@ -70,7 +71,7 @@ governance:
 
 	// A key made on one replica works on the others once they refresh
 	// from the shared database; revoking it there stops it everywhere.
-	j0, j2 := &junction{t: t, url: replicas[0].url}, &junction{t: t, url: replicas[2].url}
+	j0, j2 := &junction{t: t, url: replicas[0].URL}, &junction{t: t, url: replicas[2].URL}
 	id, secret := j0.createKey("shared", map[string]string{"team": "search"})
 	eventually := func(what string, ok func() bool) {
 		deadline := time.Now().Add(3 * server.SharedRefresh)
@@ -95,7 +96,7 @@ governance:
 		body := fmt.Sprintf(`{"model":%q,"max_tokens":10,"messages":[{"role":"user","content":"hello from client %d"}]}`, model, i)
 		for try := 0; ; try++ {
 			r := live(i + try)
-			req, _ := http.NewRequest("POST", r.url+"/v1/chat/completions", strings.NewReader(body))
+			req, _ := http.NewRequest("POST", r.URL+"/v1/chat/completions", strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+adminKey)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
@@ -144,7 +145,7 @@ governance:
 	// way in (SIGTERM drains its requests and its ledger).
 	ok1, refused1 := load("limited", 12, 10, func() {
 		old := live(1)
-		old.stop(t)
+		old.Stop()
 		fresh := startReplica(t, config())
 		mu.Lock()
 		replicas[1] = fresh
@@ -165,7 +166,7 @@ governance:
 	total := responses.Load()
 	var recs []ledger.Record
 	for range 200 {
-		_, _, b := (&junction{t: t, url: live(0).url}).do("GET", "/api/v1/usage/records?limit=10000", adminKey, "")
+		_, _, b := (&junction{t: t, url: live(0).URL}).do("GET", "/api/v1/usage/records?limit=10000", adminKey, "")
 		var out struct{ Records []ledger.Record }
 		json.Unmarshal(b, &out)
 		recs = out.Records

@@ -1,0 +1,5 @@
+//go:build !race
+
+package junctiontest
+
+const raceEnabled = false
