@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/junctionhq/junction/internal/api"
 	hostingapi "github.com/junctionhq/junction/internal/api/hosting"
@@ -26,7 +25,7 @@ import (
 // processes under DATA_DIR/instances, artifacts unpack under
 // DATA_DIR/artifacts.
 func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *slog.Logger) (*hosting.Controller, error) {
-	rt, err := process.New(filepath.Join(cfg.Server.DataDir, "instances"), process.WithLogger(log), process.WithEnv(serverEnv(os.Environ())))
+	rt, err := process.New(filepath.Join(cfg.Server.DataDir, "instances"), process.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("hosting runtime: %w", err)
 	}
@@ -50,22 +49,6 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 		Self: self, GPUs: gpus, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,
 		MeterInterval: cfg.Hosting.MeterInterval, KeepInstancesOnClose: cfg.Hosting.KeepInstancesOnShutdown, Log: log,
 	}), nil
-}
-
-// serverEnv is the environment model servers inherit: Junction's, less
-// its secrets (provider API keys, AWS credentials, the admin key), which a
-// model server has no business reading.
-func serverEnv(env []string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		up := strings.ToUpper(name)
-		if strings.Contains(up, "KEY") || strings.Contains(up, "SECRET") || strings.Contains(up, "TOKEN") || strings.Contains(up, "PASSWORD") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // hostGPUs lists the NVIDIA GPUs the driver reports, as indices.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -33,7 +34,10 @@ import (
 //	HOSTRT_GRANDCHILD=1      start a grandchild; GET /grandchild gives its pid
 //	HOSTRT_LOG_LINES=N       print N lines of 100 bytes at start
 //
-// GET /env answers the variables named in ?name= as a JSON object.
+// GET /env answers the variables named in ?name= as a JSON object (all of
+// them without ?name=); GET /find?name=F looks for a file F in the working
+// directory and each directory above it and answers the first path it
+// could read, or nothing.
 func TestMain(m *testing.M) {
 	switch os.Getenv("HOSTRT_TEST_CHILD") {
 	case "1":
@@ -165,7 +169,24 @@ func serveChild(knob func(string) string, grandchild int) {
 				out[name] = v
 			}
 		}
+		if !r.URL.Query().Has("name") {
+			for _, kv := range os.Environ() {
+				k, v, _ := strings.Cut(kv, "=")
+				out[k] = v
+			}
+		}
 		json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("GET /find", func(w http.ResponseWriter, r *http.Request) {
+		rel := r.URL.Query().Get("name")
+		for range 32 {
+			if _, err := os.ReadFile(rel); err == nil {
+				abs, _ := filepath.Abs(rel)
+				fmt.Fprint(w, abs)
+				return
+			}
+			rel = filepath.Join("..", rel)
+		}
 	})
 	mux.HandleFunc("GET /grandchild", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, grandchild)

@@ -90,7 +90,8 @@ func (in *Instance) Status() hostrt.Status {
 // part, once rotated, is LogPath()+".1".
 func (in *Instance) LogPath() string { return filepath.Join(in.dir, logName) }
 
-func (in *Instance) workDir() string { return filepath.Join(in.dir, workName) }
+// workDir is the server's working directory, outside the runtime's root.
+func (in *Instance) workDir() string { return filepath.Join(in.rt.workRoot, in.spec.ID) }
 
 // SetOnChange replaces the function told of every status change.
 func (in *Instance) SetOnChange(f func(hostrt.Status)) {

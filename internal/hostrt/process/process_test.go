@@ -43,6 +43,7 @@ func newRuntime(t *testing.T, root string, opts ...Option) *Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(r.workRoot) })
 	return r
 }
 

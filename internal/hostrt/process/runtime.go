@@ -19,6 +19,8 @@ package process
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +64,7 @@ var ErrDetached = errors.New("process runtime: detached")
 // concurrent use.
 type Runtime struct {
 	root       string
+	workRoot   string
 	log        *slog.Logger
 	env        []string
 	logLimit   int64
@@ -99,11 +102,20 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithEnv sets the environment every server starts from, before its Spec's
-// Env and the runtime's own variables are added. The default is Junction's
-// own environment (os.Environ()); pass a short list to keep Junction's
-// secrets away from model servers.
+// Env and the runtime's own variables are added. The default is the
+// allow-listed part of Junction's own environment, AllowedEnv(os.Environ()),
+// so that Junction's secrets stay away from model servers.
 func WithEnv(env []string) Option {
 	return func(r *Runtime) { r.env = append([]string(nil), env...) }
+}
+
+// WithWorkRoot sets the directory under which each server gets its
+// working directory (one per instance, removed when it stops). The default
+// is a directory in os.TempDir() named after the runtime's root: outside
+// the root, and so outside Junction's data directory, whose files a server
+// must not reach by relative paths.
+func WithWorkRoot(dir string) Option {
+	return func(r *Runtime) { r.workRoot = dir }
 }
 
 // WithLogLimit sets the size at which an instance's log is rotated
@@ -139,12 +151,22 @@ func New(root string, opts ...Option) (*Runtime, error) {
 		return nil, fmt.Errorf("process runtime: root: %w", err)
 	}
 	r := &Runtime{
-		root: abs, log: slog.Default(), env: os.Environ(), logLimit: DefaultLogLimit,
+		root: abs, log: slog.Default(), env: AllowedEnv(os.Environ()), logLimit: DefaultLogLimit,
 		backoff: DefaultBackoff, backoffMax: DefaultMaxBackoff,
 		instances: map[string]*Instance{}, ports: map[int]string{}, recovering: map[string]bool{},
 	}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.workRoot == "" {
+		sum := sha256.Sum256([]byte(abs))
+		r.workRoot = filepath.Join(os.TempDir(), "junction-work-"+hex.EncodeToString(sum[:6]))
+	}
+	if r.workRoot, err = filepath.Abs(r.workRoot); err != nil {
+		return nil, fmt.Errorf("process runtime: work root: %w", err)
+	}
+	if err := os.MkdirAll(r.workRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("process runtime: work root: %w", err)
 	}
 	r.client = &http.Client{
 		// A fresh connection per probe: restarted servers come back on new
@@ -207,13 +229,14 @@ func (r *Runtime) Start(ctx context.Context, spec hostrt.Spec) (hostrt.Instance,
 	if err := r.claim(in); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(in.workDir(), 0o755); err != nil {
+	if err := errors.Join(os.MkdirAll(in.dir, 0o755), os.MkdirAll(in.workDir(), 0o755)); err != nil {
 		r.forget(in)
 		return nil, fmt.Errorf("process runtime: instance %s: %w", spec.ID, err)
 	}
 	p, err := in.spawn()
 	if err != nil {
 		os.RemoveAll(in.dir)
+		os.RemoveAll(in.workDir())
 		r.forget(in)
 		return nil, fmt.Errorf("process runtime: instance %s: %w", spec.ID, err)
 	}
@@ -344,6 +367,7 @@ func (r *Runtime) Recover(ctx context.Context, keep func(hostrt.Spec) bool) ([]h
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			os.RemoveAll(dir)
+			os.RemoveAll(filepath.Join(r.workRoot, id))
 			r.unreserve(id, nil)
 		case err != nil:
 			rejects = append(rejects, leftover{id: id, dir: dir, reason: err.Error()})
@@ -440,6 +464,7 @@ func (r *Runtime) releasePort(port int, id string) {
 // directory.
 func (r *Runtime) discard(lo leftover) {
 	defer os.RemoveAll(lo.dir)
+	defer os.RemoveAll(filepath.Join(r.workRoot, lo.id))
 	if lo.state == nil {
 		r.log.Warn("process runtime: removing instance state", "dir", lo.dir, "reason", lo.reason)
 		return

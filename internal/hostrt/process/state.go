@@ -14,7 +14,6 @@ import (
 const (
 	stateName = "instance.json"
 	logName   = "output.log"
-	workName  = "work"
 )
 
 // savedState is an instance's state file: enough for a later Junction to
