@@ -101,12 +101,25 @@ type Call struct {
 	govBy *Call
 }
 
+// Served is the name of the model that answered (or last tried) the call:
+// the deployment's model, which a fallback makes differ from the name the
+// client asked for. Responses carry it in their model field, as OpenAI's
+// own API names the model that answered.
+func (c *Call) Served() string {
+	if c.Target == nil {
+		return c.Model
+	}
+	return c.Target.Model
+}
+
 // RouteHeaders sets the headers that tell a client how its request was
-// routed.
+// routed: the model it asked for and the one that served among them.
 func (c *Call) RouteHeaders(h http.Header) {
 	if c.Target == nil {
 		return
 	}
+	h.Set("X-Junction-Requested-Model", c.Model)
+	h.Set("X-Junction-Served-Model", c.Served())
 	h.Set("X-Junction-Route", c.Route)
 	h.Set("X-Junction-Deployment", c.Target.Model)
 	h.Set("X-Junction-Route-Reason", c.Reason)

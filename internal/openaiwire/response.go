@@ -49,7 +49,7 @@ func usageToWire(u llm.Usage) *Usage {
 }
 
 // EncodeChatResponse renders a canonical response as a chat.completion
-// body. model is the name the client asked for.
+// body. model is the name of the model that answered.
 func EncodeChatResponse(resp *llm.Response, id, model string, created int64) ([]byte, error) {
 	msg := ResponseMessage{Role: "assistant"}
 	var text []byte

@@ -92,7 +92,7 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		id = "msg_" + c.RequestID
 	}
-	out, err := anthropicwire.EncodeResponse(resp, id, c.Model)
+	out, err := anthropicwire.EncodeResponse(resp, id, c.Served())
 	if err != nil {
 		e := llm.AsError(err)
 		if c.Target != nil {
@@ -128,7 +128,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 	}
 	setRequestID(w, r)
 	sw := sse.NewWriter(w)
-	enc := anthropicwire.StreamEncoder{ID: "msg_" + c.RequestID, Model: c.Model}
+	enc := anthropicwire.StreamEncoder{ID: "msg_" + c.RequestID, Model: c.Served()}
 	for {
 		ev, err := s.Recv()
 		if err != nil {

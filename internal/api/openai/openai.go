@@ -93,7 +93,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		id = "chatcmpl-" + c.RequestID
 	}
-	out, err := openaiwire.EncodeChatResponse(resp, id, c.Model, time.Now().Unix())
+	out, err := openaiwire.EncodeChatResponse(resp, id, c.Served(), time.Now().Unix())
 	if err != nil {
 		WriteError(w, r, llm.AsError(err))
 		return
@@ -125,7 +125,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 		return
 	}
 	sw := sse.NewWriter(w)
-	enc := openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.RequestID, Model: c.Model, Created: time.Now().Unix()}
+	enc := openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.RequestID, Model: c.Served(), Created: time.Now().Unix()}
 	for {
 		ev, err := s.Recv()
 		if err != nil {
