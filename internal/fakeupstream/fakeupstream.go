@@ -396,7 +396,9 @@ func (s *Server) anthropicStream(w http.ResponseWriter, r *http.Request, model s
 	st.event("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
 	st.event("ping", `{"type": "ping"}`)
 	for i, word := range words {
-		if !st.fault(b, i, func() { st.event("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"oops"`) }) {
+		if !st.fault(b, i, func() {
+			st.event("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"oops"`)
+		}) {
 			return
 		}
 		if i == b.errAfter {
