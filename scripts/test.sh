@@ -12,6 +12,7 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)   # the console's browser tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "== apt-get install ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

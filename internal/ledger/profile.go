@@ -142,15 +142,25 @@ func profileWhere(d store.Dialect, q ProfileQuery) (string, []any) {
 		conds = append(conds, "route = ?")
 		args = append(args, q.Route)
 	}
-	names := make([]string, 0, len(q.Tags))
-	for k := range q.Tags {
+	tc, targs := tagConds(d, q.Tags)
+	return strings.Join(append(conds, tc...), " AND "), append(args, targs...)
+}
+
+// tagConds returns one condition per tag, in name order, that holds when
+// a record's tags column has that tag with that value, and their
+// arguments.
+func tagConds(d store.Dialect, tags map[string]string) ([]string, []any) {
+	names := make([]string, 0, len(tags))
+	for k := range tags {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	var conds []string
+	var args []any
 	for _, k := range names {
 		expr, arg := d.JSONText("tags", k)
 		conds = append(conds, expr+" = ?")
-		args = append(args, arg, q.Tags[k])
+		args = append(args, arg, tags[k])
 	}
-	return strings.Join(conds, " AND "), args
+	return conds, args
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,9 @@ type Query struct {
 	// GroupBy is model, provider, key, surface, status, route, deployment
 	// or tag:NAME.
 	GroupBy string
+	// Tags keeps only the records that carry every one of these tags with
+	// these values (a team's own usage, say); empty keeps all.
+	Tags map[string]string
 }
 
 // groupColumn returns the SQL expression, and its arguments, for a
@@ -86,11 +90,15 @@ func Report(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
 		return nil, err
 	}
 	src, srcArgs := usageSource(q.From, q.To)
+	where, whereArgs := "", []any(nil)
+	if conds, cargs := tagConds(d, q.Tags); len(conds) > 0 {
+		where, whereArgs = " WHERE "+strings.Join(conds, " AND "), cargs
+	}
 	query := `SELECT ` + col + ` AS g, SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
 		COALESCE(SUM(cost_usd), 0), SUM(unpriced), SUM(latency_ms) / SUM(requests),
 		COALESCE(SUM(saved_usd), 0), COALESCE(SUM(counterfactual_usd), 0)
-		FROM (` + src + `) u GROUP BY g ORDER BY 7 DESC, 2 DESC, g`
-	return queryReport(ctx, db, query, append(args, srcArgs...))
+		FROM (` + src + `) u` + where + ` GROUP BY g ORDER BY 7 DESC, 2 DESC, g`
+	return queryReport(ctx, db, query, slices.Concat(args, srcArgs, whereArgs))
 }
 
 // reportRaw is Report from the raw records alone: what the roll-up must
@@ -100,12 +108,13 @@ func reportRaw(ctx context.Context, db *sql.DB, q Query) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	where, whereArgs := profileWhere(store.DialectOf(db), ProfileQuery{From: q.From, To: q.To, Tags: q.Tags})
 	query := `SELECT ` + col + ` AS g, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens),
 		SUM(cached_tokens), COALESCE(SUM(cost_usd), 0), SUM(CASE WHEN cost_usd IS NULL AND status < 400 THEN 1 ELSE 0 END), AVG(latency_ms),
 		COALESCE(SUM(CASE WHEN counterfactual_cost_usd IS NOT NULL AND cost_usd IS NOT NULL THEN counterfactual_cost_usd - cost_usd END), 0),
 		COALESCE(SUM(counterfactual_cost_usd), 0)
-		FROM usage WHERE ts >= ? AND ts < ? GROUP BY g ORDER BY 7 DESC, 2 DESC, g`
-	return queryReport(ctx, db, query, append(args, q.From.UnixMilli(), q.To.UnixMilli()))
+		FROM usage WHERE ` + where + ` GROUP BY g ORDER BY 7 DESC, 2 DESC, g`
+	return queryReport(ctx, db, query, slices.Concat(args, whereArgs))
 }
 
 func queryReport(ctx context.Context, db *sql.DB, query string, args []any) ([]Row, error) {

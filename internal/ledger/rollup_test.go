@@ -152,6 +152,32 @@ func testRollupMatchesRaw(t *testing.T, b storetest.Backend) {
 				t.Fatalf("%s to %s by %s: %v", w.From.Sub(start), w.To.Sub(start), g, err)
 			}
 		}
+		// Filtered to one team, the report counts exactly that team's
+		// records in the window.
+		w.GroupBy, w.Tags = "model", map[string]string{"team": "search"}
+		got, err := Report(ctx, db, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, counted int64
+		for _, r := range recs {
+			if r.Tags["team"] == "search" && !r.Time.Before(w.From) && r.Time.Before(w.To) {
+				n++
+			}
+		}
+		for _, r := range got {
+			counted += r.Requests
+		}
+		if counted != n {
+			t.Fatalf("%s to %s for team search: %d requests, want %d", w.From.Sub(start), w.To.Sub(start), counted, n)
+		}
+		want, err := reportRaw(ctx, db, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sameRows(got, want); err != nil {
+			t.Fatalf("%s to %s for team search: %v", w.From.Sub(start), w.To.Sub(start), err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@
 package admin
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -150,11 +151,13 @@ func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request) {
 
 // UsageResponse is the answer of GET /api/v1/usage.
 type UsageResponse struct {
-	From    time.Time    `json:"from"`
-	To      time.Time    `json:"to"`
-	GroupBy string       `json:"group_by"`
-	Rows    []ledger.Row `json:"rows"`
-	Total   ledger.Row   `json:"total"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	GroupBy string    `json:"group_by"`
+	// Tags is the filter asked for (?tag=team=search), if any.
+	Tags  map[string]string `json:"tags,omitempty"`
+	Rows  []ledger.Row      `json:"rows"`
+	Total ledger.Row        `json:"total"`
 	// Hosting is the instance time of self-hosted endpoints in the
 	// window, with its cost, beside the per-token spending above.
 	Hosting []hosting.HostingRow `json:"hosting"`
@@ -197,18 +200,42 @@ func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, e)
 		return
 	}
-	groupBy := r.URL.Query().Get("group_by")
-	if groupBy == "" {
-		groupBy = "model"
+	q := ledger.Query{From: from, To: to, GroupBy: r.URL.Query().Get("group_by")}
+	for _, t := range r.URL.Query()["tag"] {
+		name, value, ok := strings.Cut(t, "=")
+		if !ok || name == "" {
+			WriteError(w, r, llm.BadRequest("tag", "tag %q: use NAME=VALUE (team=search)", t))
+			return
+		}
+		if q.Tags == nil {
+			q.Tags = map[string]string{}
+		}
+		q.Tags[name] = value
 	}
-	if err := ledger.ValidGroupBy(groupBy); err != nil {
-		WriteError(w, r, llm.BadRequest("group_by", "%v", err))
-		return
-	}
-	rows, err := ledger.Report(r.Context(), h.DB, ledger.Query{From: from, To: to, GroupBy: groupBy})
+	out, err := Usage(r.Context(), h.DB, q)
 	if err != nil {
 		WriteError(w, r, llm.AsError(err))
 		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Usage answers a usage query as GET /api/v1/usage does: per-token usage
+// by group with its total, and beside it the instance time of self-hosted
+// endpoints and the reserved capacity in the window. An empty GroupBy
+// means model. With Tags set (a team's own view), hosting is left out,
+// since instance time belongs to no team, and reserved capacity keeps the
+// rows of the team named by the tag team.
+func Usage(ctx context.Context, db *sql.DB, q ledger.Query) (*UsageResponse, error) {
+	if q.GroupBy == "" {
+		q.GroupBy = "model"
+	}
+	if err := ledger.ValidGroupBy(q.GroupBy); err != nil {
+		return nil, llm.BadRequest("group_by", "%v", err)
+	}
+	rows, err := ledger.Report(ctx, db, q)
+	if err != nil {
+		return nil, err
 	}
 	total := ledger.Row{Group: "total"}
 	var latencySum float64
@@ -227,17 +254,27 @@ func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
 	if total.Requests > 0 {
 		total.AvgLatencyMS = latencySum / float64(total.Requests)
 	}
-	hosted, err := hosting.HostingReport(r.Context(), h.DB, from, to)
-	if err != nil {
-		WriteError(w, r, llm.AsError(err))
-		return
+	hosted := []hosting.HostingRow{}
+	if len(q.Tags) == 0 {
+		if hosted, err = hosting.HostingReport(ctx, db, q.From, q.To); err != nil {
+			return nil, err
+		}
 	}
-	reserved, err := governance.ReservedReport(r.Context(), h.DB, from, to)
+	reserved, err := governance.ReservedReport(ctx, db, q.From, q.To)
 	if err != nil {
-		WriteError(w, r, llm.AsError(err))
-		return
+		return nil, err
 	}
-	out := UsageResponse{From: from.UTC(), To: to.UTC(), GroupBy: groupBy, Rows: rows, Total: total, Hosting: hosted, ReservedCapacity: reserved}
+	if len(q.Tags) > 0 {
+		mine := []governance.ReservedRow{}
+		for _, rr := range reserved {
+			if team, ok := q.Tags["team"]; ok && rr.Team == team {
+				mine = append(mine, rr)
+			}
+		}
+		reserved = mine
+	}
+	out := &UsageResponse{From: q.From.UTC(), To: q.To.UTC(), GroupBy: q.GroupBy, Tags: q.Tags, Rows: rows, Total: total,
+		Hosting: hosted, ReservedCapacity: reserved}
 	for _, hr := range hosted {
 		out.HostingCostUSD += hr.CostUSD
 	}
@@ -245,7 +282,7 @@ func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
 		out.ReservedCapacityCostUSD += rr.CostUSD
 	}
 	out.TotalCostUSD = total.CostUSD + out.HostingCostUSD + out.ReservedCapacityCostUSD
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func (h *Handler) records(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,27 @@
+package server
+
+import (
+	"net/http"
+	"path/filepath"
+	"sync"
+
+	"github.com/junctionhq/junction/internal/audit"
+	"github.com/junctionhq/junction/internal/console"
+	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/secret"
+)
+
+// registerConsole mounts the web console at /ui. Its sessions are sealed
+// under the data directory's master key (the one AWS credentials use),
+// opened on the first sign-in; its changes are audited like the admin
+// API's.
+func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log) {
+	box := sync.OnceValues(func() (*secret.Box, error) {
+		return secret.Open(filepath.Join(s.cfg.Server.DataDir, secret.KeyFile))
+	})
+	c := &console.Handler{Keys: s.keys, DB: s.db, Box: box, Log: s.log}
+	if s.hosting != nil {
+		c.Endpoints = func() []*hosting.Endpoint { return s.hosting.Endpoints() }
+	}
+	c.Register(mux, auditLog.Wrap)
+}

@@ -1,0 +1,253 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/junctionhq/junction/internal/api/admin"
+	"github.com/junctionhq/junction/internal/fakeopenai"
+)
+
+// page drives one headless Chromium tab (Debian's chromium package) for
+// a test; the test is skipped when chromium is not installed.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func browser(t *testing.T) *page {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (apt-get install chromium); the console's browser tests need it")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(cancelCtx)
+	// The first run starts the browser, which lives as long as its
+	// context: it takes no timeout; the steps after it do.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancelTimeout)
+	return &page{t: t, ctx: ctx}
+}
+
+// do runs steps, failing the test on an error.
+func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, steps...); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// text is the visible text of the element sel selects, waiting for it.
+func (p *page) text(sel string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		p.t.Fatalf("%s: %v", sel, err)
+	}
+	return v
+}
+
+// eval is the value of a JavaScript expression in the page.
+func eval[T any](p *page, expr string) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// screenshot saves the page under $JUNCTION_SCREENSHOTS, when set (the
+// pictures of docs/console.md).
+func (p *page) screenshot(name string) {
+	p.t.Helper()
+	dir := os.Getenv("JUNCTION_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// usageAPI is GET /api/v1/usage, what `junction usage` prints.
+func (j *junction) usageAPI(query url.Values) admin.UsageResponse {
+	j.t.Helper()
+	status, _, b := j.do("GET", "/api/v1/usage?"+query.Encode(), adminKey, "")
+	if status != http.StatusOK {
+		j.t.Fatalf("usage: %d %s", status, b)
+	}
+	var out admin.UsageResponse
+	if err := json.Unmarshal(b, &out); err != nil {
+		j.t.Fatal(err)
+	}
+	return out
+}
+
+// usd is how the console and the CLI write dollars.
+func usd(v float64) string { return "$" + strconv.FormatFloat(v, 'f', 6, 64) }
+
+// The console, driven by a real browser: an admin signs in and sees the
+// numbers the usage API (and so the CLI) gives for traffic sent through
+// the gateway, in the overview, the spend table and its chart; creates
+// and revokes a key from the page; a team's key sees its own team only.
+func TestConsoleInBrowser(t *testing.T) {
+	b := browser(t)
+	fake := &fakeopenai.Server{PromptTokens: 120, CompletionTokens: 30}
+	j := start(t, fake, "")
+	_, search := j.teamKey("search-bot", "search", "")
+	_, ads := j.teamKey("ads-bot", "ads", "")
+	for i := range 5 {
+		send := search
+		if i >= 3 {
+			send = ads
+		}
+		if status, _, b := j.do("POST", "/v1/chat/completions", send, hiBody("priced")); status != http.StatusOK {
+			t.Fatalf("chat: %d %s", status, b)
+		}
+	}
+	j.records(5)
+	month := time.Now().UTC()
+	monthStart := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	byTeam := j.usageAPI(url.Values{"from": {monthStart}, "group_by": {"tag:team"}})
+	want := map[string]string{}
+	for _, r := range byTeam.Rows {
+		want[r.Group] = usd(r.CostUSD)
+	}
+	if byTeam.Total.Requests != 5 || want["search"] == "" || want["ads"] == "" || want["search"] == want["ads"] {
+		t.Fatalf("usage API by team: %+v", byTeam)
+	}
+
+	b.do(chromedp.Navigate(j.url+"/ui/spend?from=1h&group_by=tag:team"),
+		chromedp.WaitVisible(chromedp.CSS(`#key`)), // the login page, which keeps where we were going
+		chromedp.SendKeys(chromedp.CSS(`#key`), adminKey),
+		chromedp.Click(chromedp.CSS(`#signin`)),
+		chromedp.WaitVisible(chromedp.CSS(`#spend-rows`)))
+	searchCost := b.text(`#spend-rows tr[data-group="search"] [data-field="cost"]`)
+	searchRequests := b.text(`#spend-rows tr[data-group="search"] [data-field="requests"]`)
+	adsCost := b.text(`#spend-rows tr[data-group="ads"] [data-field="cost"]`)
+	if searchCost != want["search"] || adsCost != want["ads"] || searchRequests != "3" {
+		t.Errorf("spend page: search %s (%s requests), ads %s; the usage API says search %s (3 requests), ads %s",
+			searchCost, searchRequests, adsCost, want["search"], want["ads"])
+	}
+	// The chart draws the same numbers: the search segments add up to the
+	// search row.
+	segs := eval[[]float64](b, `[...document.querySelectorAll('#spend-chart rect.seg[data-series="search"]')].map(r => parseFloat(r.dataset.value))`)
+	sum := 0.0
+	for _, v := range segs {
+		sum += v
+	}
+	if len(segs) == 0 || usd(sum) != want["search"] {
+		t.Errorf("chart: search segments %v sum to %s, want %s", segs, usd(sum), want["search"])
+	}
+	b.screenshot("spend")
+
+	b.do(chromedp.Navigate(j.url+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`#month`)))
+	if got, n := b.text(`#month [data-field="per-token"]`), b.text(`#month [data-field="requests"]`); got != usd(byTeam.Total.CostUSD) || n != "5" {
+		t.Errorf("overview this month: %s for %s requests; the usage API says %s for 5", got, n, usd(byTeam.Total.CostUSD))
+	}
+	if got := b.text(`#top-teams tr[data-group="search"] td:nth-child(3)`); got != want["search"] {
+		t.Errorf("overview top teams: search %s, want %s", got, want["search"])
+	}
+	b.screenshot("overview")
+	b.do(chromedp.Navigate(j.url+"/ui/routing?from=1h"), chromedp.WaitVisible(chromedp.CSS(`#routes`)))
+	if n := eval[int](b, `[...document.querySelectorAll('#routes [data-field="requests"]')].reduce((a, td) => a + parseInt(td.textContent), 0)`); n != 5 {
+		t.Errorf("routing page counts %d requests by route, want 5", n)
+	}
+	b.screenshot("routing")
+
+	// A key made and revoked from the page exists, then does not, in the
+	// admin API.
+	b.do(chromedp.Navigate(j.url+"/ui/keys"),
+		chromedp.WaitVisible(chromedp.CSS(`#create-key`)),
+		chromedp.SendKeys(chromedp.CSS(`#create-key input[name="name"]`), "from-console"),
+		chromedp.SetValue(chromedp.CSS(`#create-key select[name="team"]`), "ads"),
+		chromedp.Submit(chromedp.CSS(`#create-key input[name="name"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#created-secret`)))
+	secret := b.text(`#created-secret`)
+	b.screenshot("keys")
+	if status, _, body := j.do("GET", "/v1/models", secret, ""); status != http.StatusOK {
+		t.Fatalf("the key made in the console does not work: %d %s", status, body)
+	}
+	var listed struct {
+		Keys []struct{ ID, Name, Team string }
+	}
+	json.Unmarshal(j.mustDo(200, "GET", "/api/v1/keys", adminKey, ""), &listed)
+	var newID string
+	for _, k := range listed.Keys {
+		if k.Name == "from-console" && k.Team == "ads" {
+			newID = k.ID
+		}
+	}
+	if newID == "" {
+		t.Fatalf("the admin API does not list the key made in the console: %+v", listed)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`tr[data-key="`+newID+`"] button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-key="`+newID+`"]`)))
+	if status, _, _ := j.do("GET", "/v1/models", secret, ""); status != http.StatusUnauthorized {
+		t.Errorf("the key revoked in the console still works: %d", status)
+	}
+	var audited struct {
+		Entries []struct{ Path, KeyName string }
+	}
+	json.Unmarshal(j.mustDo(200, "GET", "/api/v1/audit", adminKey, ""), &audited)
+	paths := map[string]bool{}
+	for _, e := range audited.Entries {
+		paths[e.Path] = true
+	}
+	if !paths["/ui/keys"] || !paths["/ui/keys/"+newID+"/revoke"] {
+		t.Errorf("console changes are not in the audit log: %+v", audited.Entries)
+	}
+
+	// Signed in with the search team's key: its own numbers, no one
+	// else's, as the usage API filtered to the team gives them.
+	searchOnly := j.usageAPI(url.Values{"from": {monthStart}, "tag": {"team=search"}})
+	if searchOnly.Total.Requests != 3 || usd(searchOnly.Total.CostUSD) != want["search"] {
+		t.Fatalf("usage API for team search: %+v", searchOnly.Total)
+	}
+	if status, _, body := j.do("GET", "/api/v1/usage?tag=team", adminKey, ""); status != http.StatusBadRequest || !strings.Contains(string(body), "NAME=VALUE") {
+		t.Errorf("a tag filter without a value: %d %s", status, body)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`.who button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#key`)),
+		chromedp.SendKeys(chromedp.CSS(`#key`), search),
+		chromedp.Click(chromedp.CSS(`#signin`)),
+		chromedp.WaitVisible(chromedp.CSS(`#month`)))
+	who, teamRequests, teamCost := b.text(`#who`), b.text(`#month [data-field="requests"]`), b.text(`#month [data-field="per-token"]`)
+	if !strings.Contains(who, "team search") || teamRequests != "3" || teamCost != want["search"] {
+		t.Errorf("team key overview: %q sees %s requests costing %s; want team search, 3, %s", who, teamRequests, teamCost, want["search"])
+	}
+	b.do(chromedp.Navigate(j.url+"/ui/spend?from=1h&group_by=tag:team"), chromedp.WaitVisible(chromedp.CSS(`#spend-rows`)))
+	groups := eval[[]string](b, `[...document.querySelectorAll('#spend-rows tr[data-group]')].map(r => r.dataset.group)`)
+	if strings.Join(groups, ",") != "search,total" {
+		t.Errorf("team key's spend page shows groups %v, want only search (and the total)", groups)
+	}
+	b.do(chromedp.Navigate(j.url+"/ui/endpoints"), chromedp.WaitVisible(chromedp.CSS(`#error`)))
+	if got := b.text(`#error`); !strings.Contains(got, "needs an admin key") {
+		t.Errorf("team key on the endpoints page: %q", got)
+	}
+}
