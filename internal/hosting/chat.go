@@ -137,12 +137,14 @@ func (p endpointProvider) each(req *llm.Request, start time.Time, call func(in *
 		}
 		r := *req
 		r.Model = cc.model
-		in.outstanding.Add(1)
+		if !in.acquire() {
+			continue
+		}
 		busy, err := call(in, &r)
 		if busy {
 			return nil
 		}
-		in.outstanding.Add(-1)
+		in.release()
 		if err != nil && refused(err) && len(tried) < maxAttempts {
 			continue
 		}
@@ -199,7 +201,7 @@ func (s *chatStream) Recv() (llm.Event, error) {
 func (s *chatStream) Close() error {
 	if !s.done {
 		s.done = true
-		s.in.outstanding.Add(-1)
+		s.in.release()
 		s.in.v.stats.record(msSince(s.start), s.failed)
 	}
 	return s.Stream.Close()

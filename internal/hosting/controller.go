@@ -31,6 +31,10 @@ type Options struct {
 	// Client calls model servers; nil means a pooled client sized for
 	// loopback.
 	Client *http.Client
+	// DrainTimeout bounds how long an instance leaving service waits for
+	// the calls it holds before it is stopped (default 60 s, SageMaker's
+	// invocation timeout).
+	DrainTimeout time.Duration
 	// AlarmCheck is how often an update's alarms are evaluated (default
 	// 100 ms).
 	AlarmCheck time.Duration
@@ -101,6 +105,9 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 	}
 	if c.opts.StopGrace <= 0 {
 		c.opts.StopGrace = 30 * time.Second
+	}
+	if c.opts.DrainTimeout <= 0 {
+		c.opts.DrainTimeout = 60 * time.Second
 	}
 	if c.opts.AlarmCheck <= 0 {
 		c.opts.AlarmCheck = 100 * time.Millisecond

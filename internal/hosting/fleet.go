@@ -65,6 +65,7 @@ type instance struct {
 	v           *variant
 	endpoint    string
 	ready       atomic.Bool
+	draining    atomic.Bool            // out of rotation for good; see drain.go
 	base        atomic.Pointer[string] // "http://127.0.0.1:PORT"
 	outstanding atomic.Int64
 	chat        atomic.Pointer[chatClient] // openai servers: the adapter for the current address
@@ -108,7 +109,7 @@ func (v *variant) pick(skip []*instance) *instance {
 	var bestOut int64
 	for i := range n {
 		in := list[(i+off)%n]
-		if !in.ready.Load() || tried(skip, in) {
+		if !in.ready.Load() || in.draining.Load() || tried(skip, in) {
 			continue
 		}
 		if v.random {
@@ -325,7 +326,7 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 // observe follows an instance's state: only a Ready instance takes
 // invocations; a restarted one comes back on a new address.
 func (c *Controller) observe(in *instance, st hostrt.Status) {
-	ready := st.State == hostrt.StateReady && st.Addr != ""
+	ready := st.State == hostrt.StateReady && st.Addr != "" && !in.draining.Load()
 	if ready {
 		base := "http://" + st.Addr
 		if old := in.base.Load(); old == nil || *old != base {
@@ -347,9 +348,10 @@ func (c *Controller) observe(in *instance, st hostrt.Status) {
 	}
 }
 
-// stopInstance stops an instance and meters its last stretch.
+// stopInstance drains an instance, stops it and meters its last
+// stretch.
 func (c *Controller) stopInstance(in *instance) {
-	in.ready.Store(false)
+	c.drain(in)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.StopGrace+10*time.Second)
 	defer cancel()
 	if err := in.Stop(ctx); err != nil && c.log != nil {

@@ -152,9 +152,11 @@ func (c *Controller) send(ctx context.Context, in *instance, inv *Invocation) (*
 		return nil, err, false
 	}
 	setInvocationHeaders(req, inv)
-	in.outstanding.Add(1)
+	if !in.acquire() {
+		return nil, Unavailable("instance %s is draining", in.ID()), true
+	}
 	resp, err := c.client.Do(req)
-	in.outstanding.Add(-1)
+	in.release()
 	if err != nil {
 		terr, retry := c.transportError(ctx, in, err)
 		return nil, terr, retry
@@ -249,10 +251,12 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 			return nil, err
 		}
 		setInvocationHeaders(req, inv)
-		in.outstanding.Add(1)
+		if !in.acquire() {
+			continue
+		}
 		resp, err := c.client.Do(req)
 		if err != nil {
-			in.outstanding.Add(-1)
+			in.release()
 			var retry bool
 			lastErr, retry = c.transportError(ctx, in, err)
 			if retry {
@@ -263,7 +267,7 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 		if resp.StatusCode/100 != 2 {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
-			in.outstanding.Add(-1)
+			in.release()
 			lastErr = ModelFailed(v.spec.Name, resp.StatusCode, strings.TrimSpace(string(body)))
 			break
 		}
@@ -299,7 +303,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 func (b *streamBody) Close() error {
 	if !b.closed {
 		b.closed = true
-		b.in.outstanding.Add(-1)
+		b.in.release()
 		b.in.v.stats.record(msSince(b.start), b.failed)
 	}
 	return b.ReadCloser.Close()

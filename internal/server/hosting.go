@@ -48,6 +48,7 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 	return hosting.New(&hosting.Store{DB: db}, rt, blobs, types, hosting.Options{
 		Self: self, GPUs: gpus, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,
 		MeterInterval: cfg.Hosting.MeterInterval, KeepInstancesOnClose: cfg.Hosting.KeepInstancesOnShutdown, Log: log,
+		DrainTimeout: cfg.Hosting.InvocationTimeout,
 	}), nil
 }
 
