@@ -110,9 +110,16 @@ func (j *junction) admin(method, path string, body any, wantStatus int, out any)
 	}
 }
 
-// model creates a reference-server model; env adds fault knobs.
+// model creates a reference-server model; env adds fault knobs. The
+// knobs a request can reach (custom attributes, /faults) are on, as the
+// tests drive faults through them.
 func (j *junction) model(name, artifact, serverType string, env map[string]string) {
 	j.t.Helper()
+	all := map[string]string{modelserver.EnvFaults: "1"}
+	for k, v := range env {
+		all[k] = v
+	}
+	env = all
 	j.admin("POST", "/api/v1/models", hosting.Model{Name: name, Artifact: "file://" + artifact,
 		Server: hosting.Server{Type: serverType, Command: "junction", Args: []string{"model-server"}, Env: env, StartupTimeoutSeconds: 30}},
 		http.StatusCreated, nil)
