@@ -156,6 +156,24 @@ type Route struct {
 	// EmbeddingModel, for the knn scorer, is the model that embeds
 	// prompts.
 	EmbeddingModel string `yaml:"embedding_model"`
+	// RetriesPerDeployment is how many times a deployment that failed in
+	// a way worth repeating (a 429 with Retry-After, a 5xx, a connection
+	// reset) is retried before the route moves on; nil means the router's.
+	RetriesPerDeployment *int `yaml:"retries_per_deployment"`
+	// Streams holds the route's stream timeouts; unset fields fall back
+	// to each model's, then the router's.
+	Streams `yaml:",inline"`
+}
+
+// Streams are the timeouts that judge a streamed answer, set on a route,
+// a model or the router.
+type Streams struct {
+	// FirstTokenTimeout abandons a stream attempt whose first content has
+	// not arrived in this time, and fails over; zero means none.
+	FirstTokenTimeout time.Duration `yaml:"first_token_timeout"`
+	// StreamIdleTimeout treats a stream silent this long mid-answer as
+	// broken; zero means none.
+	StreamIdleTimeout time.Duration `yaml:"stream_idle_timeout"`
 }
 
 // Judge is a model that scores a cascade's answers from 0 to 10.
@@ -198,6 +216,19 @@ type Router struct {
 	// keeps failing, up to MaxCooldown.
 	Cooldown    time.Duration `yaml:"cooldown"`
 	MaxCooldown time.Duration `yaml:"max_cooldown"`
+	// RetriesPerDeployment is the default of routes' field of that name.
+	RetriesPerDeployment int `yaml:"retries_per_deployment"`
+	// MaxRetryWait caps how long a Retry-After is waited for before the
+	// same deployment is retried; a longer one moves on at once.
+	MaxRetryWait time.Duration `yaml:"max_retry_wait"`
+	// RetriesPerSecond bounds the retries of one deployment, across all
+	// requests, so that retrying never hammers a failing upstream.
+	RetriesPerSecond int `yaml:"retries_per_second"`
+	// Streams are the default stream timeouts.
+	Streams `yaml:",inline"`
+	// StrictStreams ends a stream at an event the upstream sent malformed
+	// (invalid JSON), instead of skipping it with a warning metric.
+	StrictStreams bool `yaml:"strict_streams"`
 }
 
 // Balancing strategies.
@@ -318,6 +349,13 @@ type Model struct {
 	// and its answers; GuardrailMode is sync (default) or async for streams.
 	Guardrail     string `yaml:"guardrail"`
 	GuardrailMode string `yaml:"guardrail_mode"`
+	// Streams holds the model's stream timeouts.
+	Streams `yaml:",inline"`
+	// Prefill says whether the model continues an answer given as a
+	// trailing assistant message, which mid-stream failover uses; nil
+	// means by provider type (anthropic yes, others no). A model that
+	// rejects a continuation is marked as not supporting it.
+	Prefill *bool `yaml:"prefill"`
 }
 
 // Price is a per-token price in USD per 1,000 tokens.
@@ -417,6 +455,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Router.MaxCooldown == 0 {
 		c.Router.MaxCooldown = 5 * time.Minute
+	}
+	if c.Router.MaxRetryWait == 0 {
+		c.Router.MaxRetryWait = 10 * time.Second
+	}
+	if c.Router.RetriesPerSecond == 0 {
+		c.Router.RetriesPerSecond = 10
 	}
 	for i := range c.Routes {
 		if c.Routes[i].Strategy == "" {
@@ -634,6 +678,19 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 	if c.Router.FailureThreshold < 1 || c.Router.Cooldown < 0 || c.Router.MaxCooldown < c.Router.Cooldown {
 		add("router: failure_threshold must be positive and max_cooldown at least cooldown")
 	}
+	if c.Router.RetriesPerDeployment < 0 || c.Router.RetriesPerDeployment > 5 {
+		add("router.retries_per_deployment: must be from 0 to 5")
+	}
+	if c.Router.MaxRetryWait < 0 {
+		add("router.max_retry_wait: must not be negative")
+	}
+	if c.Router.RetriesPerSecond < 1 {
+		add("router.retries_per_second: must be at least 1")
+	}
+	p = append(p, c.Router.Streams.validate("router")...)
+	for i, m := range c.Models {
+		p = append(p, m.Streams.validate(fmt.Sprintf("models[%d]", i))...)
+	}
 	// servable reports whether a name is a model or PROVIDER/MODEL.
 	servable := func(name string) bool {
 		if models[name] {
@@ -676,6 +733,10 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 			add("%s.name: %q is also a model name; a route needs its own name", at, r.Name)
 		}
 		seen[r.Name] = true
+		if n := r.RetriesPerDeployment; n != nil && (*n < 0 || *n > 5) {
+			add("%s.retries_per_deployment: must be from 0 to 5", at)
+		}
+		p = append(p, r.Streams.validate(at)...)
 		if len(r.Deployments) == 0 {
 			add("%s.deployments: at least one is required", at)
 		}
@@ -751,6 +812,18 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 				add("%s.fallbacks[%d]: %q is not a route or model", at, j, f)
 			}
 		}
+	}
+	return p
+}
+
+// validate reports negative timeouts, naming them under at.
+func (s Streams) validate(at string) []string {
+	var p []string
+	if s.FirstTokenTimeout < 0 {
+		p = append(p, at+".first_token_timeout: must not be negative")
+	}
+	if s.StreamIdleTimeout < 0 {
+		p = append(p, at+".stream_idle_timeout: must not be negative")
 	}
 	return p
 }

@@ -15,6 +15,7 @@
 //	500, 503            always that status
 //	reset               close the connection before any header (TCP RST)
 //	no-answer           accept the request and never answer
+//	hang-on-N           the Nth request of this model name is not answered
 //	slow-first-token-D  stream: role chunk at once, first content after D
 //	slow-headers-D      wait D before answering at all
 //	cut-after-N         stream: N content chunks, then a reset
@@ -131,6 +132,9 @@ func parse(model string, n int) behaviour {
 			b.reset = true
 		case t == "no-answer":
 			b.noAnswer = true
+		case strings.HasPrefix(t, "hang-on-"):
+			k, _ := strconv.Atoi(strings.TrimPrefix(t, "hang-on-"))
+			b.noAnswer = b.noAnswer || k == n
 		case strings.HasPrefix(t, "slow-first-token-"):
 			b.firstDelay, _ = time.ParseDuration(strings.TrimPrefix(t, "slow-first-token-"))
 		case strings.HasPrefix(t, "slow-headers-"):

@@ -91,6 +91,7 @@ type Call struct {
 	Counterfactual *ledger.Price
 
 	plan     *router.Plan
+	retries  int    // retries of the current deployment
 	directed string // why the rules or preference changed the target
 	// guardOutput, when set, checks the answer before it is recorded.
 	guardOutput *guardrail.Guard
@@ -183,20 +184,41 @@ func (g *Gateway) maxAttempts() int {
 	return g.MaxAttempts
 }
 
-// nextTry moves the call to its next deployment after lastErr and waits
-// out the backoff before a retry. It reports false when no try is left;
-// an error is the context's, ending the wait.
-func (g *Gateway) nextTry(ctx context.Context, c *Call, lastErr error) (*router.Deployment, bool, error) {
+// nextTry moves the call to its next attempt after lastErr, which ended
+// an attempt on last (nil before the first): the same deployment again
+// when the failure is worth repeating there (retry.go), else the next
+// deployment after a backoff. It reports false when no try is left; an
+// error is the context's, ending the wait.
+func (g *Gateway) nextTry(ctx context.Context, c *Call, last *router.Deployment, lastErr error) (*router.Deployment, bool, error) {
+	if last != nil {
+		if wait, ok := g.retrySame(ctx, c, last, lastErr); ok {
+			if err := sleep(ctx, wait); err != nil {
+				return nil, false, err
+			}
+			c.Attempts++
+			c.retries++
+			c.Reason += ", retried after " + describe(lastErr)
+			return last, true, nil
+		}
+	}
 	d, ok := g.next(c, lastErr)
 	if !ok {
 		return nil, false, nil
 	}
+	c.retries = 0
 	if c.Attempts > 1 {
 		if err := g.backoff(ctx, c.Attempts); err != nil {
 			return nil, false, err
 		}
 	}
 	return d, true, nil
+}
+
+// end ends an attempt on d: its outcome feeds the deployment's health, and
+// a probe the call held on it is released.
+func (g *Gateway) end(c *Call, d *router.Deployment, latency, ttft time.Duration, err error) {
+	d.End(latency, ttft, err)
+	c.plan.Done(d)
 }
 
 // divertKind says which fallbacks an error calls for, if any.
@@ -235,20 +257,17 @@ func describe(err error) string {
 
 // backoff waits before attempt n (n >= 2) with full jitter, or until ctx
 // ends.
-func (g *Gateway) backoff(ctx context.Context, n int) error {
+func (g *Gateway) backoff(ctx context.Context, n int) error { return sleep(ctx, g.jitter(n)) }
+
+// jitter is the full-jitter backoff before attempt n (n >= 2): random up
+// to the base doubled per attempt.
+func (g *Gateway) jitter(n int) time.Duration {
 	base := g.RetryBackoff
 	if base <= 0 {
-		return ctx.Err()
+		return 0
 	}
-	limit := base << min(n-2, 5)
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(limit) + 1)))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	limit := base << min(max(n-2, 0), 5)
+	return time.Duration(rand.Int64N(int64(limit) + 1))
 }
 
 // Chat runs a non-streamed chat call, failing over between deployments on
@@ -277,8 +296,11 @@ func (g *Gateway) chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 	}
 	var err error
 	var refused *llm.Response
+	var d *router.Deployment
 	for {
-		d, ok, werr := g.nextTry(ctx, c, err)
+		var ok bool
+		var werr error
+		d, ok, werr = g.nextTry(ctx, c, d, err)
 		if werr != nil {
 			err = werr
 		}
@@ -291,7 +313,7 @@ func (g *Gateway) chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 			// The model refused; the route sends refusals elsewhere. The
 			// refused answer is recorded as an attempt of its own.
 			g.attempt(c, c.Attempts-1, resp.Usage, nil)
-			err, refused = &refusal{provider: d.Provider}, resp
+			err, refused, d = &refusal{provider: d.Provider}, resp, nil
 			continue
 		}
 		if err == nil {
@@ -341,7 +363,7 @@ func (g *Gateway) chatOnce(ctx context.Context, c *Call, d *router.Deployment, r
 	d.Begin()
 	resp, err := d.Upstream.Chat(ctx, &r)
 	err = timeoutError(ctx, c, err)
-	d.End(time.Since(start), 0, err)
+	g.end(c, d, time.Since(start), 0, err)
 	return resp, err
 }
 
@@ -377,7 +399,7 @@ func (g *Gateway) Embed(ctx context.Context, c *Call, req *llm.EmbedRequest) (*l
 	d.Begin()
 	resp, err := e.Embed(ctx, &r)
 	err = timeoutError(ctx, c, err)
-	d.End(time.Since(start), 0, err)
+	g.end(c, d, time.Since(start), 0, err)
 	var usage llm.Usage
 	if resp != nil {
 		usage = resp.Usage
@@ -441,8 +463,11 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 		}
 		return &Stream{g: g, c: c, s: wrap(newReplay(resp.ID, resp.Model, resp)), recorded: true}, nil
 	}
+	var d *router.Deployment
 	for {
-		d, ok, werr := g.nextTry(ctx, c, err)
+		var ok bool
+		var werr error
+		d, ok, werr = g.nextTry(ctx, c, d, err)
 		if werr != nil {
 			err = werr
 		}
@@ -468,7 +493,7 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 			}
 			s.Close()
 		}
-		d.End(time.Since(start), 0, err)
+		g.end(c, d, time.Since(start), 0, err)
 		if ctx.Err() != nil {
 			break
 		}
@@ -546,7 +571,7 @@ func (s *Stream) Finish(err error) {
 	if s.recorded {
 		return
 	}
-	s.d.End(time.Since(s.attemptStart), s.ttft, err)
+	s.g.end(s.c, s.d, time.Since(s.attemptStart), s.ttft, err)
 	var ttft *time.Duration
 	if s.ttft > 0 {
 		ttft = &s.ttft

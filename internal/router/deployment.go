@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
 )
@@ -27,7 +28,20 @@ type Target struct {
 	// Guardrail ("ID" or "ID:VERSION") and GuardrailMode are the model's
 	// guardrail, if it has one.
 	Guardrail, GuardrailMode string
+	// Streams are the model's own stream timeouts.
+	Streams config.Streams
+	// prefill is whether the model continues a trailing assistant
+	// message: configured, by provider type, or learnt from a rejection.
+	prefill atomic.Bool
 }
+
+// Prefill reports whether the model continues an answer given as a
+// trailing assistant message.
+func (t *Target) Prefill() bool { return t.prefill.Load() }
+
+// NoPrefill marks the model as not continuing assistant messages, after it
+// rejected one.
+func (t *Target) NoPrefill() { t.prefill.Store(false) }
 
 // Health tunes passive health checks.
 type Health struct {
@@ -36,6 +50,9 @@ type Health struct {
 	// Cooldown is the first cooldown; it doubles while the deployment
 	// keeps failing, up to MaxCooldown.
 	Cooldown, MaxCooldown time.Duration
+	// RetriesPerSecond bounds the retries of one deployment across all
+	// requests; zero means no bound.
+	RetriesPerSecond int
 }
 
 // Deployment is something that serves a model — a provider model today, a
@@ -52,11 +69,20 @@ type Deployment struct {
 	// coolUntil is the UnixNano time a cooldown ends; 0 when healthy.
 	coolUntil atomic.Int64
 
+	// tripped is set while the deployment has failed FailureThreshold
+	// times in a row without a success since; probing while one request
+	// tests it (a circuit breaker's half-open state).
+	tripped, probing atomic.Bool
+
 	mu       sync.Mutex
 	variance float64 // exponentially weighted, of latency in ms
 	failures int
 	cooldown time.Duration
 	health   *Health
+	// retryWindow and retriesIn count the retries begun in the current
+	// second, bounded by Health.RetriesPerSecond.
+	retryWindow int64
+	retriesIn   int
 }
 
 // ewmaWeight is the weight of a new latency sample.
@@ -107,6 +133,7 @@ func (d *Deployment) End(latency, ttft time.Duration, err error) {
 		d.failures, d.cooldown = 0, 0
 		d.mu.Unlock()
 		d.coolUntil.Store(0)
+		d.tripped.Store(false)
 		return
 	}
 	if !llm.Retryable(err) {
@@ -123,6 +150,7 @@ func (d *Deployment) End(latency, ttft time.Duration, err error) {
 	}
 	h := d.health
 	if d.failures >= h.FailureThreshold {
+		d.tripped.Store(true)
 		if d.cooldown == 0 {
 			d.cooldown = h.Cooldown
 		} else {
@@ -133,6 +161,33 @@ func (d *Deployment) End(latency, ttft time.Duration, err error) {
 	if wait > 0 {
 		d.coolUntil.Store(time.Now().Add(wait).UnixNano())
 	}
+}
+
+// Tripped reports whether the deployment has failed enough times in a row
+// to cool down, and has not answered since.
+func (d *Deployment) Tripped() bool { return d.tripped.Load() }
+
+// tryProbe takes the deployment's one probe, if no request holds it.
+func (d *Deployment) tryProbe() bool { return d.probing.CompareAndSwap(false, true) }
+
+// AllowRetry takes one of the deployment's retries for the current second
+// and reports whether there was one left.
+func (d *Deployment) AllowRetry() bool {
+	limit := d.health.RetriesPerSecond
+	if limit <= 0 {
+		return true
+	}
+	sec := time.Now().Unix()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.retryWindow != sec {
+		d.retryWindow, d.retriesIn = sec, 0
+	}
+	if d.retriesIn >= limit {
+		return false
+	}
+	d.retriesIn++
+	return true
 }
 
 func observe(v *atomic.Uint64, sample float64) {

@@ -44,6 +44,7 @@ type Router struct {
 	health    *Health
 	intN      IntN
 	rules     []config.Rule
+	policy    config.Router
 
 	// dynamic holds PROVIDER/MODEL deployments made on first use.
 	dynMu   sync.Mutex
@@ -85,7 +86,9 @@ type Options struct {
 func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build Factory, opts ...Options) (*Router, error) {
 	r := &Router{routes: map[string]*Route{}, deploys: map[string]*Deployment{}, providers: map[string]providerEntry{},
 		catalog: catalog, dynamic: map[string]*Route{},
-		health: &Health{FailureThreshold: cfg.Router.FailureThreshold, Cooldown: cfg.Router.Cooldown, MaxCooldown: cfg.Router.MaxCooldown}}
+		health: &Health{FailureThreshold: cfg.Router.FailureThreshold, Cooldown: cfg.Router.Cooldown, MaxCooldown: cfg.Router.MaxCooldown,
+			RetriesPerSecond: cfg.Router.RetriesPerSecond},
+		policy: cfg.Router}
 	for _, o := range opts {
 		r.intN = o.IntN
 		if o.Endpoints != nil {
@@ -118,6 +121,10 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 				CachedInputPer1K: m.Price.CachedInputPer1K, CacheWritePer1K: m.Price.CacheWritePer1K}
 		}
 		t.Guardrail, t.GuardrailMode = m.Guardrail, m.GuardrailMode
+		t.Streams = m.Streams
+		if m.Prefill != nil {
+			t.prefill.Store(*m.Prefill)
+		}
 		r.addModel(t)
 	}
 	if len(cfg.Models) == 0 {
@@ -155,6 +162,8 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 func (r *Router) target(name, provider, upstream string) *Target {
 	pe := r.providers[provider]
 	t := &Target{Model: name, Provider: provider, ProviderType: pe.typ, Upstream: pe.p, UpstreamModel: upstream}
+	// Anthropic's Messages API continues a trailing assistant message.
+	t.prefill.Store(pe.typ == "anthropic")
 	if p, ok := r.catalog.Lookup(upstream); ok {
 		t.Price = &p
 	}
@@ -327,8 +336,68 @@ type Plan struct {
 	orderReason string
 	// diverted is the kind of the last Divert, for the reason.
 	diverted string
+	// probes are the tripped deployments this plan holds the probe of.
+	probes []*Deployment
 	// Reason says why the last deployment handed out was chosen.
 	Reason string
+}
+
+// Done ends the plan's attempt on d: a probe it held is released.
+func (p *Plan) Done(d *Deployment) {
+	for i, pd := range p.probes {
+		if pd == d {
+			d.probing.Store(false)
+			p.probes = append(p.probes[:i], p.probes[i+1:]...)
+			return
+		}
+	}
+}
+
+// hasFallback reports whether the plan has somewhere to go after rt.
+func (p *Plan) hasFallback(rt *Route) bool {
+	if p.pos+1 < len(p.chain) {
+		return true
+	}
+	for _, f := range rt.Fallbacks {
+		if fr := p.r.route(f); fr != nil && !p.inChain(fr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Retries is how many times the current route retries a deployment
+// before moving on.
+func (p *Plan) Retries() int {
+	if n := p.chain[p.pos].Config.RetriesPerDeployment; n != nil {
+		return *n
+	}
+	return p.r.policy.RetriesPerDeployment
+}
+
+// MaxRetryWait caps the Retry-After waited for before a retry.
+func (p *Plan) MaxRetryWait() time.Duration { return p.r.policy.MaxRetryWait }
+
+// StrictStreams reports whether a malformed stream event ends the stream.
+func (p *Plan) StrictStreams() bool { return p.r.policy.StrictStreams }
+
+// Streams are the stream timeouts for an attempt on d: the requested
+// route's, else the model's, else the router's, field by field.
+func (p *Plan) Streams(d *Deployment) config.Streams {
+	s := p.chain[0].Config.Streams
+	if s.FirstTokenTimeout == 0 {
+		s.FirstTokenTimeout = d.Streams.FirstTokenTimeout
+	}
+	if s.FirstTokenTimeout == 0 {
+		s.FirstTokenTimeout = p.r.policy.FirstTokenTimeout
+	}
+	if s.StreamIdleTimeout == 0 {
+		s.StreamIdleTimeout = d.Streams.StreamIdleTimeout
+	}
+	if s.StreamIdleTimeout == 0 {
+		s.StreamIdleTimeout = p.r.policy.StreamIdleTimeout
+	}
+	return s
 }
 
 // Route is the name of the route the plan is on now.
@@ -381,21 +450,38 @@ func (p *Plan) Next() (*Deployment, bool) {
 		skip := make([]bool, len(rt.Members))
 		anyHealthy := false
 		for i, m := range rt.Members {
-			skip[i] = p.tried[i] || m.D.CoolingDown(now)
+			// A deployment cooling down, or tripped and already being
+			// probed by another request, is left alone.
+			skip[i] = p.tried[i] || m.D.CoolingDown(now) || m.D.Tripped() && m.D.probing.Load()
 			anyHealthy = anyHealthy || !skip[i]
 		}
 		bal := rt.Balancer
 		reason := bal.Name()
+		probe := anyHealthy
 		if !anyHealthy {
-			copy(skip, p.tried) // all cooling down: try them anyway
+			if p.hasFallback(rt) {
+				p.advance(rt) // the circuit is open: the fallbacks serve
+				continue
+			}
+			copy(skip, p.tried) // all cooling down, nowhere else: try them anyway
 			reason += ", all deployments cooling down"
 		}
 		if len(rt.Members) > 1 {
 			bal, reason = p.constrain(rt, skip, bal, reason)
 		}
 		if i := bal.Pick(rt.Members, skip); i >= 0 {
-			p.tried[i] = true
 			d := rt.Members[i].D
+			if probe && d.Tripped() {
+				// Half-open: this request is the one probe, unless another
+				// took it first.
+				if !d.tryProbe() {
+					p.tried[i] = p.seen[d]
+					continue
+				}
+				p.probes = append(p.probes, d)
+				reason += ", probing after failures"
+			}
+			p.tried[i] = true
 			p.markSeen(d)
 			if p.pos > 0 {
 				reason = p.fallbackReason() + ", " + reason

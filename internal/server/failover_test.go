@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/openai/openai-go/v3"
@@ -95,4 +96,169 @@ router: {retry_backoff: 1ms}`)
 	if st.Err() != nil || string(acc.Model) != "spare" {
 		t.Fatalf("anthropic stream: model %q, %v", acc.Model, st.Err())
 	}
+}
+
+// chat sends one plain request with the SDK and returns the answer's
+// text, the headers and the error.
+func chat(client openai.Client, model string) (string, http.Header, error) {
+	var hr *http.Response
+	resp, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model:    model,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+	}, option.WithResponseInto(&hr))
+	var h http.Header
+	if hr != nil {
+		h = hr.Header
+	}
+	if err != nil {
+		return "", h, err
+	}
+	return resp.Choices[0].Message.Content, h, nil
+}
+
+func TestRetriesTheSameDeploymentFirst(t *testing.T) {
+	fake := &fakeupstream.Server{}
+	j := startFaulty(t, fake, `  - {name: limited, provider: faulty, upstream_model: "429-once-retry-after-1"}
+  - {name: limited-long, provider: faulty, upstream_model: "429-retry-after-30"}
+  - {name: limited-bare, provider: faulty, upstream_model: "429"}
+  - {name: hiccup, provider: faulty, upstream_model: "500-once"}
+  - {name: dropped, provider: faulty, upstream_model: "reset-once"}
+  - {name: down, provider: faulty, upstream_model: "503"}
+  - {name: spare, provider: faulty, upstream_model: spare-model}`, `routes:
+  - {name: r-limited, deployments: [{model: limited}], fallbacks: [spare], retries_per_deployment: 1}
+  - {name: r-limited-long, deployments: [{model: limited-long}], fallbacks: [spare], retries_per_deployment: 1}
+  - {name: r-limited-bare, deployments: [{model: limited-bare}], fallbacks: [spare], retries_per_deployment: 1}
+  - {name: r-hiccup, deployments: [{model: hiccup}], fallbacks: [spare], retries_per_deployment: 1}
+  - {name: r-dropped, deployments: [{model: dropped}], fallbacks: [spare], retries_per_deployment: 1}
+  - {name: r-down, deployments: [{model: down}], fallbacks: [spare], retries_per_deployment: 2}
+  - {name: r-noretry, deployments: [{model: hiccup}], fallbacks: [spare]}
+router: {retry_backoff: 1ms, failure_threshold: 10, max_retry_wait: 5s, max_attempts: 5}`)
+	client := j.sdk(adminKey)
+	// A 429 with Retry-After, a 500 once and a reset before headers are
+	// retried on the same deployment, which then answers.
+	for _, c := range []struct{ route, upstream, deployment string }{
+		{"r-limited", "429-once-retry-after-1", "limited"},
+		{"r-hiccup", "500-once", "hiccup"},
+		{"r-dropped", "reset-once", "dropped"},
+	} {
+		text, h, err := chat(client, c.route)
+		if err != nil || text != fakeupstream.DefaultReply {
+			t.Fatalf("%s: %q %v", c.route, text, err)
+		}
+		if h.Get("X-Junction-Served-Model") != c.deployment || h.Get("X-Junction-Attempts") != "2" ||
+			!strings.Contains(h.Get("X-Junction-Route-Reason"), "retried after") || fake.Count(c.upstream) != 2 {
+			t.Fatalf("%s: served by %s after %s attempts (%s), upstream saw %d", c.route, h.Get("X-Junction-Served-Model"),
+				h.Get("X-Junction-Attempts"), h.Get("X-Junction-Route-Reason"), fake.Count(c.upstream))
+		}
+	}
+	// The wait for Retry-After was kept: the retry came a second later.
+	seen := fake.Requests()
+	if gap := seen[1].Time.Sub(seen[0].Time); gap < 900*time.Millisecond {
+		t.Fatalf("retried after %v, before the upstream's Retry-After of 1s", gap)
+	}
+	// A Retry-After beyond max_retry_wait, a 429 without one, and a 503
+	// (overloaded) go to the fallback at once.
+	for _, c := range []struct{ route, upstream string }{{"r-limited-long", "429-retry-after-30"}, {"r-limited-bare", "429"}} {
+		text, h, err := chat(client, c.route)
+		if err != nil || text != fakeupstream.DefaultReply || h.Get("X-Junction-Served-Model") != "spare" || fake.Count(c.upstream) != 1 {
+			t.Fatalf("%s: %q from %s, upstream saw %d, %v", c.route, text, h.Get("X-Junction-Served-Model"), fake.Count(c.upstream), err)
+		}
+	}
+	// Without retries_per_deployment a route moves on at once, as before.
+	before := fake.Count("500-once")
+	if _, h, err := chat(client, "r-noretry"); err != nil || h.Get("X-Junction-Served-Model") != "hiccup" || fake.Count("500-once") != before+1 {
+		// hiccup answers now (its one failure is spent): one call.
+		t.Fatalf("no-retry route: %v %v", h, err)
+	}
+}
+
+func TestRetriesPerSecondAreBounded(t *testing.T) {
+	fake := &fakeupstream.Server{}
+	j := startFaulty(t, fake, `  - {name: broken, provider: faulty, upstream_model: "500"}
+  - {name: spare, provider: faulty, upstream_model: spare-model}`, `routes:
+  - {name: chat, deployments: [{model: broken}], fallbacks: [spare], retries_per_deployment: 3}
+router: {retry_backoff: 1ms, failure_threshold: 100, retries_per_second: 2, max_attempts: 10}`)
+	client := j.sdk(adminKey)
+	// Each request may retry the broken deployment up to 3 times, but it
+	// gets at most 2 retries a second across all requests: requests sent
+	// within one second reach it at most 2 + one first try each.
+	start := time.Now()
+	const n = 4
+	for i := 0; i < n; i++ {
+		if text, _, err := chat(client, "chat"); err != nil || text != fakeupstream.DefaultReply {
+			t.Fatalf("%q %v", text, err)
+		}
+	}
+	if time.Since(start) >= time.Second {
+		t.Skip("the machine was too slow to send the requests within one second")
+	}
+	if got := fake.Count("500"); got > n+2*2 || got < n+2 {
+		t.Fatalf("the broken deployment saw %d calls from %d requests; want %d to %d (2 retries a second, in one or two calendar seconds)", got, n, n+2, n+4)
+	}
+}
+
+func TestCircuitBreakerSendsTrafficToTheFallbackAndProbesOnce(t *testing.T) {
+	fake := &fakeupstream.Server{}
+	// The primary fails its first request and never answers its second.
+	j := startFaulty(t, fake, `  - {name: primary, provider: faulty, upstream_model: "503+hang-on-2"}
+  - {name: flappy, provider: faulty, upstream_model: "flap-1"}
+  - {name: spare, provider: faulty, upstream_model: spare-model}`, `routes:
+  - {name: chat, deployments: [{model: primary}], fallbacks: [spare]}
+  - {name: cool, deployments: [{model: flappy}], fallbacks: [spare]}
+router: {retry_backoff: 1ms, failure_threshold: 1, cooldown: 1ms, max_cooldown: 1ms}`)
+	client := j.sdk(adminKey)
+	if _, h, err := chat(client, "chat"); err != nil || h.Get("X-Junction-Served-Model") != "spare" {
+		t.Fatalf("first request: %v %v", h, err)
+	}
+	// The primary is tripped. Once its (1 ms) cooldown is over, one
+	// request probes it; that probe hangs. Start requests until one is
+	// the probe.
+	probeDone := make(chan error, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for fake.Count("503+hang-on-2") < 2 {
+		done := make(chan error, 1)
+		go func() { _, _, err := chat(client, "chat"); done <- err }()
+		for fake.Count("503+hang-on-2") < 2 && len(done) == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no request probed the tripped deployment")
+		}
+		if fake.Count("503+hang-on-2") >= 2 {
+			probeDone = done
+		} else if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// While the probe is out, every other request goes to the fallback:
+	// the primary sees no second probe.
+	for i := 0; i < 5; i++ {
+		if _, h, err := chat(client, "chat"); err != nil || h.Get("X-Junction-Served-Model") != "spare" ||
+			!strings.Contains(h.Get("X-Junction-Route-Reason"), "fallback from chat") {
+			t.Fatalf("during the probe: %v %v", h, err)
+		}
+	}
+	if n := fake.Count("503+hang-on-2"); n != 2 {
+		t.Fatalf("the primary saw %d requests during its probe, want 2 (the failure and the one probe)", n)
+	}
+	// The probe times out (upstream_timeout) and is then served by the
+	// fallback too.
+	if err := <-probeDone; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	// A probe that succeeds closes the circuit: flap-1 fails once, then
+	// answers; after the failure and its cooldown, requests reach it.
+	if _, h, err := chat(client, "cool"); err != nil || h.Get("X-Junction-Served-Model") != "spare" {
+		t.Fatalf("flappy failing: %v %v", h, err)
+	}
+	for time.Now().Before(deadline) {
+		_, h, err := chat(client, "cool")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Get("X-Junction-Served-Model") == "flappy" {
+			return
+		}
+	}
+	t.Fatal("the recovered deployment was never probed again")
 }
