@@ -12,8 +12,9 @@ import (
 
 // Metrics holds the collectors.
 type Metrics struct {
-	reg   *prometheus.Registry
-	cache cache
+	reg     *prometheus.Registry
+	cache   cache
+	hosting *hostingMetrics
 
 	// Requests counts requests by surface, model, provider and status.
 	Requests *prometheus.CounterVec
@@ -49,7 +50,8 @@ func New() *Metrics {
 		Unpriced: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "junction_unpriced_requests_total",
 			Help: "Successful requests whose model has no known price; their cost is unknown, not zero."}, []string{"model", "provider"}),
 	}
-	reg.MustRegister(m.Requests, m.Latency, m.TTFT, m.Tokens, m.Cost, m.Unpriced)
+	m.hosting = newHostingMetrics(buckets)
+	reg.MustRegister(m.Requests, m.Latency, m.TTFT, m.Tokens, m.Cost, m.Unpriced, m.hosting.invocations, m.hosting.latency)
 	return m
 }
 

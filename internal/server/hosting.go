@@ -19,6 +19,7 @@ import (
 	"github.com/junctionhq/junction/internal/hostrt/process"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
+	"github.com/junctionhq/junction/internal/metrics"
 )
 
 // newHosting builds the hosting controller: model servers run as child
@@ -72,6 +73,8 @@ func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler
 	(&hostingapi.Handler{Controller: s.hosting}).Register(mux, adminAuth)
 	(&hostingapi.Handler{Controller: s.hosting}).RegisterCapacity(mux, adminAuth)
 	sm := &sagemakerapi.Handler{Invoker: s.hosting, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName), Ledger: s.ledger,
-		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log, Governance: s.gov}
+		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log, Governance: s.gov,
+		Metrics: s.metrics}
 	sm.Register(mux)
+	s.metrics.WatchFleet(func() []metrics.FleetVariant { return fleet(s.hosting.Endpoints()) })
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/metrics"
 )
 
 // Surface is this surface's name in the ledger.
@@ -98,6 +99,8 @@ type Handler struct {
 	// caller and the endpoint (model:ENDPOINT). Invocations cost nothing
 	// per call, so budgets never refuse them.
 	Governance *governance.Governor
+	// Metrics, when set, counts every recorded invocation.
+	Metrics *metrics.Metrics
 }
 
 // Register adds the surface's routes to mux. Authentication is the
@@ -271,6 +274,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, c *call, he
 // record writes the call's ledger record. Hosting is paid per instance
 // hour, not per call, so an invocation's cost is a known zero.
 func (h *Handler) record(c *call) {
+	if h.Metrics != nil {
+		h.Metrics.Invocation(c.inv.Endpoint, c.variant, c.status, time.Since(c.info.Start))
+	}
 	if h.Ledger == nil {
 		return
 	}

@@ -1,0 +1,135 @@
+package server_test
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/modelserver"
+)
+
+// sample is one line of a Prometheus text exposition.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+var (
+	sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$`)
+	labelPair  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
+)
+
+// scrape reads /metrics.
+func (j *junction) scrape() []sample {
+	j.t.Helper()
+	status, _, b := j.do("GET", "/metrics", "", "")
+	if status != http.StatusOK {
+		j.t.Fatalf("/metrics: %d", status)
+	}
+	var out []sample
+	for _, line := range strings.Split(string(b), "\n") {
+		m := sampleLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		s := sample{name: m[1], labels: map[string]string{}}
+		for _, p := range labelPair.FindAllStringSubmatch(m[2], -1) {
+			s.labels[p[1]] = p[2]
+		}
+		s.value, _ = strconv.ParseFloat(m[3], 64)
+		out = append(out, s)
+	}
+	return out
+}
+
+// sum adds the samples of name whose labels include want.
+func sum(samples []sample, name string, want map[string]string) (total float64, found bool) {
+next:
+	for _, s := range samples {
+		if s.name != name {
+			continue
+		}
+		for k, v := range want {
+			if s.labels[k] != v {
+				continue next
+			}
+		}
+		total += s.value
+		found = true
+	}
+	return total, found
+}
+
+// After real invocations of a running endpoint, /metrics counts them by
+// endpoint, variant and status, times them, and shows the fleet: desired
+// and current instances, instances by state, restarts. A name a client
+// makes up does not become a label.
+func TestSageMakerAndFleetMetrics(t *testing.T) {
+	j := startHosted(t, t.TempDir(), "", "")
+	j.model("m", demoArtifact(t), "byoc", map[string]string{modelserver.EnvFaults: "1"})
+	j.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
+	j.waitEndpoint("ep", 30*time.Second, inService)
+
+	for range 7 {
+		if status, _, b := j.invoke("ep", `{"inputs":"the site is down"}`); status != http.StatusOK {
+			t.Fatalf("invoke: %d %s", status, b)
+		}
+	}
+	if status, _, _ := j.invoke("ep", `{"inputs":"x"}`, "X-Amzn-SageMaker-Custom-Attributes", "fault=error"); status != http.StatusFailedDependency {
+		t.Fatalf("a model error: %d, want 424", status)
+	}
+	unknown, _, _ := j.invoke("made-up-name-1234", `{"inputs":"x"}`)
+	if unknown < 400 {
+		t.Fatalf("an unknown endpoint: %d", unknown)
+	}
+
+	m := j.scrape()
+	ok := map[string]string{"endpoint": "ep", "variant": "primary"}
+	if n, _ := sum(m, "junction_sagemaker_invocations_total", map[string]string{"endpoint": "ep", "variant": "primary", "status": "200"}); n != 7 {
+		t.Errorf("invocations with status 200: %g, want 7", n)
+	}
+	if n, _ := sum(m, "junction_sagemaker_invocations_total", map[string]string{"endpoint": "ep", "variant": "primary", "status": "424"}); n != 1 {
+		t.Errorf("invocations with status 424: %g, want 1", n)
+	}
+	if n, _ := sum(m, "junction_sagemaker_invocations_total", map[string]string{"endpoint": "", "status": strconv.Itoa(unknown)}); n != 1 {
+		t.Errorf("the unknown endpoint's invocation under endpoint=\"\": %g, want 1", n)
+	}
+	if n, _ := sum(m, "junction_sagemaker_invocation_duration_seconds_count", ok); n != 8 {
+		t.Errorf("latency histogram count: %g, want 8", n)
+	}
+	for _, s := range m {
+		for _, v := range s.labels {
+			if strings.Contains(v, "made-up") {
+				t.Errorf("a client-made name became a label: %s %v", s.name, s.labels)
+			}
+		}
+	}
+	if n, _ := sum(m, "junction_hosting_desired_instances", ok); n != 2 {
+		t.Errorf("desired instances: %g, want 2", n)
+	}
+	if n, _ := sum(m, "junction_hosting_current_instances", ok); n != 2 {
+		t.Errorf("current instances: %g, want 2", n)
+	}
+	if n, found := sum(m, "junction_hosting_instances", ok); n != 2 || !found {
+		t.Errorf("instances by state add up to %g, want 2", n)
+	}
+
+	// A model server that crashes is restarted, and the count shows it.
+	j.invoke("ep", `{"inputs":"x"}`, "X-Amzn-SageMaker-Custom-Attributes", "fault=crash")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if n, _ := sum(j.scrape(), "junction_hosting_model_server_restarts", ok); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarts never reached 1: %v", j.scrape())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
