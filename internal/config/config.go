@@ -280,6 +280,10 @@ type Ledger struct {
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest a record waits before being written.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Journal, on by default, appends each record to a local journal in
+	// the data directory before the request completes, so a crash or
+	// kill -9 of Junction loses no record (see docs/reliability.md).
+	Journal *bool `yaml:"journal"`
 	// Retention says how long usage is kept.
 	Retention Retention `yaml:"retention"`
 }
@@ -366,6 +370,10 @@ type Price struct {
 	// CacheWritePer1K prices tokens written to a prompt cache; empty
 	// means 1.25 × the input price.
 	CacheWritePer1K *float64 `yaml:"cache_write_per_1k"`
+	// MaxOutputTokens is the most output tokens the model allows in one
+	// request; 0 keeps the catalog's limit, if it has one. A request
+	// whose max_tokens is larger is refused with a 400.
+	MaxOutputTokens int `yaml:"max_output_tokens"`
 }
 
 // Default returns the configuration used with no config file: embedded

@@ -17,11 +17,15 @@ var builtinPrices []byte
 // price applies. CacheWritePer1K is the price of input tokens written to a
 // prompt cache (Anthropic and Bedrock report them); nil means 1.25 times
 // the input price, which is what both charge for five-minute cache writes.
+// MaxOutputTokens is the most output tokens the model documents for one
+// request (0: not known); a request asking for more is refused, since
+// the budgets reserve max_tokens times the output price.
 type Price struct {
 	InputPer1K       float64
 	OutputPer1K      float64
 	CachedInputPer1K *float64
 	CacheWritePer1K  *float64
+	MaxOutputTokens  int
 }
 
 // CacheWriteMultiplier prices cache writes when no price is given.
@@ -90,6 +94,7 @@ type catalogFile struct {
 		InputPer1K  float64  `yaml:"input_per_1k"`
 		OutputPer1K float64  `yaml:"output_per_1k"`
 		CachedPer1K *float64 `yaml:"cached_input_per_1k"`
+		MaxOutput   int      `yaml:"max_output_tokens"`
 	} `yaml:"models"`
 	Provisioned         []ProvisionedPrice `yaml:"provisioned"`
 	Instances           []InstancePrice    `yaml:"instances"`
@@ -127,7 +132,11 @@ func ParseCatalog(data []byte) (*Catalog, error) {
 		return nil, fmt.Errorf("savings_plan_discount: %v must be from 0 up to (not including) 1", f.SavingsPlanDiscount)
 	}
 	for _, m := range f.Models {
-		c.Set(m.ID, Price{InputPer1K: m.InputPer1K, OutputPer1K: m.OutputPer1K, CachedInputPer1K: m.CachedPer1K})
+		if m.MaxOutput < 0 {
+			return nil, fmt.Errorf("models[%s]: max_output_tokens must not be negative", m.ID)
+		}
+		c.Set(m.ID, Price{InputPer1K: m.InputPer1K, OutputPer1K: m.OutputPer1K, CachedInputPer1K: m.CachedPer1K,
+			MaxOutputTokens: m.MaxOutput})
 		c.providerOf[m.ID] = m.Provider
 	}
 	return c, nil

@@ -7,20 +7,13 @@
 package ledger
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/junctionhq/junction/internal/store"
 )
 
 // Record is one request's usage.
@@ -68,6 +61,15 @@ type Options struct {
 	// SpillPath is a JSON-lines file that receives records the database
 	// would not take; they are written to the database on the next start.
 	SpillPath string
+	// JournalDir, when set, is where the journal lives (see journal.go):
+	// each record is appended there before Add returns, so a crash or a
+	// kill -9 loses no record Add accepted. Empty: no journal, and a crash
+	// loses the records still queued. What an earlier run left there is
+	// replayed at start, even with NoJournal.
+	JournalDir string
+	// NoJournal keeps records in memory only until they are written
+	// (replaying JournalDir still).
+	NoJournal bool
 	Logger    *slog.Logger
 	// RetainRaw, when positive, is how long raw records are kept: older
 	// whole hours are pruned in the background (see Prune), every
@@ -76,28 +78,40 @@ type Options struct {
 	PruneInterval time.Duration
 }
 
+// entry is a queued record and the journal segment that holds it.
+type entry struct {
+	r   Record
+	seg uint64
+}
+
 // Writer queues records and writes them to the database in batches from
 // one goroutine. Add never drops a record: when the queue is full it waits
 // for room, and a batch the database refuses is spilled to a file.
 type Writer struct {
-	db   *sql.DB
-	opt  Options
-	q    chan Record
-	done chan struct{}
-	log  *slog.Logger
+	db      *sql.DB
+	opt     Options
+	q       chan entry
+	done    chan struct{}
+	log     *slog.Logger
+	journal *journal // nil without Options.JournalDir
 
 	stopPrune context.CancelFunc
 	pruneDone chan struct{}
+
+	// dbCtx is the context of database writes; Close cancels it when its
+	// deadline passes, and the writer then spills what is left.
+	dbCtx   context.Context
+	abandon context.CancelFunc
 
 	mu      sync.RWMutex // held for reading by Add, for writing by Close
 	spillMu sync.Mutex   // serialises appends to the spill file
 	closed  bool
 
-	written, spilled, waits, pruned atomic.Int64
+	written, spilled, waits, pruned, journalErrs atomic.Int64
 }
 
-// NewWriter starts a Writer on db. Records spilled by an earlier run are
-// loaded first.
+// NewWriter starts a Writer on db. Records spilled or journaled by an
+// earlier run are written first.
 func NewWriter(ctx context.Context, db *sql.DB, opt Options) (*Writer, error) {
 	if opt.QueueSize <= 0 {
 		opt.QueueSize = 65536
@@ -114,10 +128,17 @@ func NewWriter(ctx context.Context, db *sql.DB, opt Options) (*Writer, error) {
 	if opt.PruneInterval <= 0 {
 		opt.PruneInterval = 10 * time.Minute
 	}
-	w := &Writer{db: db, opt: opt, q: make(chan Record, opt.QueueSize), done: make(chan struct{}), log: opt.Logger,
+	w := &Writer{db: db, opt: opt, q: make(chan entry, opt.QueueSize), done: make(chan struct{}), log: opt.Logger,
 		pruneDone: make(chan struct{})}
-	if err := w.replaySpill(ctx); err != nil {
+	w.dbCtx, w.abandon = context.WithCancel(context.Background())
+	last, err := w.replay(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if opt.JournalDir != "" && !opt.NoJournal {
+		if w.journal, err = openJournal(opt.JournalDir, last); err != nil {
+			return nil, err
+		}
 	}
 	go w.run()
 	pctx, stop := context.WithCancel(context.Background())
@@ -130,9 +151,10 @@ func NewWriter(ctx context.Context, db *sql.DB, opt Options) (*Writer, error) {
 // spilled to disk either.
 var ErrClosed = errors.New("ledger is closed")
 
-// Add queues a record. It waits when the queue is full rather than drop
-// the record; the wait is counted in Stats. After Close, the record goes
-// to the spill file.
+// Add queues a record, after appending it to the journal when there is
+// one. It waits when the queue is full rather than drop the record; the
+// wait is counted in Stats. After Close, the record goes to the spill
+// file.
 func (w *Writer) Add(r Record) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
@@ -146,31 +168,44 @@ func (w *Writer) Add(r Record) error {
 		w.spilled.Add(1)
 		return nil
 	}
+	e := entry{r: r}
+	if w.journal != nil {
+		var err error
+		if e.seg, err = w.journal.append(&r); err != nil {
+			// The record still reaches the database; only a crash before
+			// then would lose it.
+			w.journalErrs.Add(1)
+			w.log.Error("ledger: could not journal a record", "request_id", r.RequestID, "err", err)
+		}
+	}
 	select {
-	case w.q <- r:
+	case w.q <- e:
 	default:
 		w.waits.Add(1)
-		w.q <- r
+		w.q <- e
 	}
 	return nil
 }
 
 // Stats are the writer's counters. Pruned counts raw records this writer
-// deleted for being past the retention period.
+// deleted for being past the retention period; JournalErrors counts
+// records the journal could not take (they were still queued).
 type Stats struct {
-	Written, Spilled, QueueFullWaits, Pruned int64
-	Queued                                   int
+	Written, Spilled, QueueFullWaits, Pruned, JournalErrors int64
+	Queued                                                  int
 }
 
 // Stats returns the writer's counters.
 func (w *Writer) Stats() Stats {
 	return Stats{Written: w.written.Load(), Spilled: w.spilled.Load(), QueueFullWaits: w.waits.Load(), Pruned: w.pruned.Load(),
-		Queued: len(w.q)}
+		JournalErrors: w.journalErrs.Load(), Queued: len(w.q)}
 }
 
-// Close stops accepting records and pruning, writes everything queued
-// and returns when done or when ctx ends (queued records are then
-// spilled).
+// Close stops accepting records and pruning, and writes everything
+// queued. If ctx ends first (the database is locked or down), the writer
+// stops waiting for the database and spills every record not yet
+// written, and Close returns ctx's error once they are on disk: no
+// queued record is ever dropped.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
@@ -179,39 +214,59 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 	w.stopPrune()
-	for _, done := range []chan struct{}{w.pruneDone, w.done} {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	select {
+	case <-w.done:
+		<-w.pruneDone
+		w.abandon()
+		return nil
+	case <-ctx.Done():
 	}
-	return nil
+	w.abandon()
+	<-w.done
+	<-w.pruneDone
+	return ctx.Err()
 }
 
 func (w *Writer) run() {
 	defer close(w.done)
 	batch := make([]Record, 0, w.opt.BatchSize)
+	segs := make([]uint64, 0, w.opt.BatchSize)
 	t := time.NewTimer(w.opt.FlushInterval)
 	defer t.Stop()
 	flush := func() {
 		if len(batch) > 0 {
-			w.write(batch)
-			batch = batch[:0]
+			if w.write(batch) && w.journal != nil {
+				if err := w.journal.release(segs); err != nil {
+					w.log.Warn("ledger: journal upkeep failed", "err", err)
+				}
+			}
+			batch, segs = batch[:0], segs[:0]
 		}
 	}
 	for {
 		select {
-		case r, ok := <-w.q:
+		case e, ok := <-w.q:
 			if !ok {
 				flush()
+				if w.journal != nil {
+					if err := w.journal.close(); err != nil {
+						w.log.Warn("ledger: closing the journal failed", "err", err)
+					}
+				}
 				return
 			}
-			batch = append(batch, r)
+			batch, segs = append(batch, e.r), append(segs, e.seg)
 			if len(batch) >= w.opt.BatchSize {
 				flush()
 			}
 		case <-t.C:
+			if w.journal != nil {
+				// The group commit: one fsync for every record appended
+				// since the last.
+				if err := w.journal.sync(); err != nil {
+					w.log.Warn("ledger: journal fsync failed", "err", err)
+				}
+			}
 			flush()
 			t.Reset(w.opt.FlushInterval)
 		}
@@ -219,237 +274,29 @@ func (w *Writer) run() {
 }
 
 // write commits a batch, retrying briefly, and spills it if the database
-// still refuses.
-func (w *Writer) write(batch []Record) {
+// still refuses or Close has given up on the database. It reports whether
+// the batch is safe: written, or spilled.
+func (w *Writer) write(batch []Record) bool {
+	ctx := w.dbCtx
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = insert(context.Background(), w.db, batch); err == nil {
+	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
+		if err = insert(ctx, w.db, batch); err == nil {
 			w.written.Add(int64(len(batch)))
-			return
+			return true
 		}
-		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+		select {
+		case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+		case <-ctx.Done():
+		}
 	}
-	w.log.Error("ledger: database refused a batch; spilling it to disk", "records", len(batch), "err", err, "spill", w.opt.SpillPath)
+	if ctx.Err() != nil {
+		err = errors.New("shutdown deadline passed before the database took the batch")
+	}
+	w.log.Error("ledger: database did not take a batch; spilling it to disk", "records", len(batch), "err", err, "spill", w.opt.SpillPath)
 	if serr := w.spill(batch); serr != nil {
-		w.log.Error("ledger: spill failed; records are lost", "records", len(batch), "err", serr)
-		return
+		w.log.Error("ledger: spill failed; the records stay in the journal (if any) for the next start", "records", len(batch), "err", serr)
+		return false
 	}
 	w.spilled.Add(int64(len(batch)))
+	return true
 }
-
-// insertColumns are the usage columns insert writes, in order.
-const insertColumns = `ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
-	stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
-	route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail`
-
-// insertRows is the most records one statement inserts on PostgreSQL
-// (24 arguments each): a round trip per insertRows records rather than
-// per record. SQLite, in-process, has no round trips to save: a
-// one-record statement prepared once per batch costs it less than
-// parsing a long one per chunk.
-const insertRows = 64
-
-// insertOneSQL inserts one record; a request id already recorded (a
-// spill replayed twice) is skipped, and then no row is changed.
-const insertOneSQL = `INSERT INTO usage(` + insertColumns + `)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`
-
-// insertSQLs[n] inserts n records as insertOneSQL does and returns the
-// request ids of those it inserted.
-var insertSQLs = func() (q [insertRows + 1]string) {
-	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", 24), ",") + ")"
-	for n := 1; n <= insertRows; n++ {
-		q[n] = "INSERT INTO usage(" + insertColumns + ") VALUES " + strings.TrimSuffix(strings.Repeat(tuple+",", n), ",") +
-			" ON CONFLICT DO NOTHING RETURNING request_id"
-	}
-	return q
-}()
-
-// insert writes a batch and adds the records it wrote, and only those, to
-// the roll-ups, all in one transaction.
-func insert(ctx context.Context, db *sql.DB, batch []Record) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	d := store.DialectOf(db)
-	ru := newRollup()
-	if d == store.Postgres {
-		err = insertMany(ctx, tx, batch, ru)
-	} else {
-		err = insertEach(ctx, tx, batch, ru)
-	}
-	if err != nil {
-		return err
-	}
-	if err := ru.addTo(ctx, tx, d); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// insertArgs appends r's values, in insertColumns' order, to args.
-func insertArgs(args []any, r *Record, tags string) []any {
-	stream := 0
-	if r.Stream {
-		stream = 1
-	}
-	return append(args, r.Time.UnixMilli(), r.RequestID, r.KeyID, r.KeyName, tags, r.Surface, r.Model,
-		r.Provider, r.UpstreamModel, stream, r.InputTokens, r.OutputTokens, r.CachedTokens, r.Status, r.ErrorType,
-		r.LatencyMS, r.TTFTMS, r.CostUSD, r.Route, r.Deployment, r.Attempts, r.RouteReason, r.CounterfactualUSD, r.Guardrail)
-}
-
-// insertEach inserts the records one statement each (SQLite), adding
-// those inserted to ru.
-func insertEach(ctx context.Context, tx *sql.Tx, batch []Record, ru *rollup) error {
-	st, err := tx.PrepareContext(ctx, insertOneSQL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	args := make([]any, 0, 24)
-	for i := range batch {
-		r := &batch[i]
-		tags := encodeTags(r.Tags)
-		res, err := st.ExecContext(ctx, insertArgs(args[:0], r, tags)...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 1 {
-			ru.add(r, tags)
-		}
-	}
-	return nil
-}
-
-// insertMany inserts the records insertRows a statement (PostgreSQL),
-// adding those inserted to ru.
-func insertMany(ctx context.Context, tx *sql.Tx, batch []Record, ru *rollup) error {
-	args := make([]any, 0, 24*insertRows)
-	tags := make([]string, insertRows)
-	first := make(map[string]int, insertRows) // request id → its first record in the chunk
-	for len(batch) > 0 {
-		chunk := batch[:min(len(batch), insertRows)]
-		batch = batch[len(chunk):]
-		args = args[:0]
-		clear(first)
-		for i := range chunk {
-			tags[i] = encodeTags(chunk[i].Tags)
-			if _, dup := first[chunk[i].RequestID]; !dup {
-				first[chunk[i].RequestID] = i
-			}
-			args = insertArgs(args, &chunk[i], tags[i])
-		}
-		if err := eachInserted(ctx, tx, insertSQLs[len(chunk)], args, func(id string) {
-			i := first[id]
-			ru.add(&chunk[i], tags[i])
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// eachInserted runs an insert that returns request ids and calls
-// inserted with each.
-func eachInserted(ctx context.Context, tx *sql.Tx, query string, args []any, inserted func(requestID string)) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		inserted(id)
-	}
-	return rows.Err()
-}
-
-// encodeTags is the stored form of a record's tags: a JSON object with
-// its keys sorted, so equal tags are equal text (the roll-up groups by
-// it).
-func encodeTags(tags map[string]string) string {
-	if len(tags) == 0 {
-		return "{}"
-	}
-	b, _ := json.Marshal(tags)
-	return string(b)
-}
-
-func (w *Writer) spill(batch []Record) error {
-	w.spillMu.Lock()
-	defer w.spillMu.Unlock()
-	if w.opt.SpillPath == "" {
-		return errors.New("no spill path configured")
-	}
-	f, err := os.OpenFile(w.opt.SpillPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(f)
-	enc := json.NewEncoder(bw)
-	for _, r := range batch {
-		if err := enc.Encode(r); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// replaySpill writes records spilled by an earlier run, then removes the
-// file. Request ids are unique, so a replay cut short is safe to repeat.
-func (w *Writer) replaySpill(ctx context.Context) error {
-	if w.opt.SpillPath == "" {
-		return nil
-	}
-	f, err := os.Open(w.opt.SpillPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var batch []Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		var r Record
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			continue // a line torn by a crash mid-write
-		}
-		batch = append(batch, r)
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read ledger spill %s: %w", w.opt.SpillPath, err)
-	}
-	if len(batch) > 0 {
-		if err := insert(ctx, w.db, batch); err != nil {
-			return fmt.Errorf("replay ledger spill %s: %w", w.opt.SpillPath, err)
-		}
-		w.log.Info("ledger: replayed spilled records", "records", len(batch))
-	}
-	f.Close()
-	return os.Remove(w.opt.SpillPath)
-}
-
-func jsonUnmarshalString(s string, v any) error { return json.Unmarshal([]byte(s), v) }

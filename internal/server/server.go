@@ -101,11 +101,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
-	s.ledger, err = ledger.NewWriter(ctx, db, ledger.Options{
+	lopt := ledger.Options{
 		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize, FlushInterval: cfg.Ledger.FlushInterval,
 		SpillPath: filepath.Join(cfg.Server.DataDir, "ledger-spill.jsonl"), Logger: log,
-		RetainRaw: time.Duration(cfg.Ledger.Retention.Raw),
-	})
+		RetainRaw:  time.Duration(cfg.Ledger.Retention.Raw),
+		JournalDir: filepath.Join(cfg.Server.DataDir, "ledger-journal"),
+		NoJournal:  cfg.Ledger.Journal != nil && !*cfg.Ledger.Journal,
+	}
+	s.ledger, err = ledger.NewWriter(ctx, db, lopt)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -119,7 +122,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			continue
 		}
 		p := ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K,
-			CachedInputPer1K: m.Price.CachedInputPer1K, CacheWritePer1K: m.Price.CacheWritePer1K}
+			CachedInputPer1K: m.Price.CachedInputPer1K, CacheWritePer1K: m.Price.CacheWritePer1K, MaxOutputTokens: m.Price.MaxOutputTokens}
 		catalog.Set(m.Name, p)
 		if _, known := catalog.Lookup(m.UpstreamModel); !known && m.UpstreamModel != "" {
 			catalog.Set(m.UpstreamModel, p)

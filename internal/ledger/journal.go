@@ -1,0 +1,201 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// The journal makes a record durable before the request that made it
+// completes. Add writes the record to an append-only file in the data
+// directory (one write(2), no fsync) before it queues it: once write
+// returns, the record is the kernel's, so a crash or kill -9 of Junction
+// cannot lose it. The writer goroutine fsyncs the journal once per flush,
+// for all the records appended since (a group commit), so an operating
+// system crash or power loss loses at most one flush interval of them.
+//
+// A record stays in the journal until the database has it (or the spill
+// file does): the journal is a run of numbered segment files, and a
+// segment is deleted, or the current one truncated, once every record
+// appended to it has been written. At start, whatever segments an
+// earlier run left are written to the database first; the usage table's
+// unique request id makes that replay skip records the database already
+// had, so a replay never counts a request twice.
+
+// journalSegmentBytes is the size past which the writer starts a new
+// segment rather than wait for the current one to empty.
+const journalSegmentBytes = 4 << 20
+
+// journal is the writer's append-only log of queued records.
+type journal struct {
+	dir string
+
+	mu      sync.Mutex
+	f       *os.File // the current segment, opened O_APPEND
+	seg     uint64   // its number
+	size    int64
+	pending map[uint64]int // records appended to a segment and not yet written or spilled
+
+	dirty atomic.Bool // appended since the last fsync
+	bufs  sync.Pool
+}
+
+// openJournal opens a journal in dir, which must hold no segments (they
+// are replayed first). Its first segment is numbered after next.
+func openJournal(dir string, next uint64) (*journal, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ledger journal: %w", err)
+	}
+	j := &journal{dir: dir, pending: map[uint64]int{}, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+	if err := j.openSegment(next + 1); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// journalSegments lists the segment files in dir, oldest first, and the
+// highest segment number among them.
+func journalSegments(dir string) (paths []string, last uint64, err error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("ledger journal: %w", err)
+	}
+	var segs []uint64
+	for _, e := range entries {
+		var n uint64
+		if name, ok := strings.CutSuffix(e.Name(), ".jsonl"); ok && !e.IsDir() {
+			if _, err := fmt.Sscanf(name, "%d", &n); err == nil {
+				segs = append(segs, n)
+			}
+		}
+	}
+	slices.Sort(segs)
+	for _, n := range segs {
+		paths = append(paths, segmentPath(dir, n))
+	}
+	if len(segs) > 0 {
+		last = segs[len(segs)-1]
+	}
+	return paths, last, nil
+}
+
+func segmentPath(dir string, n uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d.jsonl", n))
+}
+
+// openSegment makes segment n the current one; j.mu is held or j is not
+// shared yet.
+func (j *journal) openSegment(n uint64) error {
+	f, err := os.OpenFile(segmentPath(j.dir, n), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("ledger journal: %w", err)
+	}
+	j.f, j.seg, j.size = f, n, 0
+	return nil
+}
+
+// append writes r to the current segment and returns that segment's
+// number. The record is encoded outside the lock; the lock covers one
+// write(2).
+func (j *journal) append(r *Record) (uint64, error) {
+	buf := j.bufs.Get().(*bytes.Buffer)
+	defer j.bufs.Put(buf)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(r); err != nil {
+		return 0, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n, err := j.f.Write(buf.Bytes())
+	j.size += int64(n)
+	if err != nil {
+		return 0, err
+	}
+	j.pending[j.seg]++
+	j.dirty.Store(true)
+	return j.seg, nil
+}
+
+// sync fsyncs the current segment if anything was appended since the
+// last sync. Only the writer goroutine calls it (and rotate), so j.f
+// cannot change under it.
+func (j *journal) sync() error {
+	if !j.dirty.Swap(false) {
+		return nil
+	}
+	return j.f.Sync()
+}
+
+// release marks records of the given segments as written (or spilled),
+// then deletes segments that have nothing pending, truncates the current
+// one when it has nothing pending, or starts a new one when it has grown
+// past journalSegmentBytes. Only the writer goroutine calls it.
+func (j *journal) release(segs []uint64) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range segs {
+		j.pending[s]--
+	}
+	var errs []error
+	for s, n := range j.pending {
+		if n == 0 && s != j.seg {
+			delete(j.pending, s)
+			if err := os.Remove(segmentPath(j.dir, s)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	switch {
+	case j.pending[j.seg] == 0 && j.size > 0:
+		// Everything in it is in the database: start it over. The file is
+		// opened O_APPEND, so the next write lands at offset 0.
+		if err := j.f.Truncate(0); err != nil {
+			errs = append(errs, err)
+		} else {
+			j.size = 0
+		}
+	case j.size >= journalSegmentBytes:
+		if err := j.f.Sync(); err != nil {
+			errs = append(errs, err)
+		}
+		old := j.f
+		if err := j.openSegment(j.seg + 1); err != nil {
+			errs = append(errs, err)
+		} else {
+			old.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// close fsyncs and closes the current segment, and removes the journal's
+// files when every record in them was written (or spilled); otherwise
+// they stay, for the next start to replay.
+func (j *journal) close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err := j.f.Sync()
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	for _, n := range j.pending {
+		if n > 0 {
+			return err
+		}
+	}
+	paths, _, lerr := journalSegments(j.dir)
+	for _, p := range paths {
+		lerr = errors.Join(lerr, os.Remove(p))
+	}
+	return errors.Join(err, lerr)
+}
