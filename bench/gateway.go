@@ -52,8 +52,8 @@ func startFake(words int) (url string, stop func(), err error) {
 // configYAML is the gateway's config: one provider, the fake, and one
 // priced model, so every request is resolved, priced, metered and written
 // to the ledger as in production. Logging, the ledger and every other
-// setting keep their defaults.
-func configYAML(addr, dataDir, upstream string) string {
+// setting keep their defaults; extra is appended (YAML top-level keys).
+func configYAML(addr, dataDir, upstream, extra string) string {
 	return fmt.Sprintf(`
 server: {addr: %q, data_dir: %q}
 auth: {admin_key: %q}
@@ -61,7 +61,7 @@ providers:
   - {name: fake, type: openai, base_url: "%s/v1", api_key: sk-bench}
 models:
   - {name: %s, provider: fake, upstream_model: bench-upstream, price: {input_per_1k: 0.00015, output_per_1k: 0.0006}}
-`, addr, dataDir, adminKey, upstream, model)
+%s`, addr, dataDir, adminKey, upstream, model, extra)
 }
 
 // gateway is a running Junction or reference proxy.
@@ -88,15 +88,15 @@ func freeAddr() (string, error) {
 // gateway has its own runtime and scheduler as in production, sharing
 // only the CPUs with the load generator and the fake. bin is a built
 // junction binary; its log (stderr) goes to a file in dir. procs, when
-// positive, is its GOMAXPROCS.
-func startProcess(ctx context.Context, bin, dir, upstream string, procs int) (*gateway, error) {
+// positive, is its GOMAXPROCS; extraYAML is added to its config.
+func startProcess(ctx context.Context, bin, dir, upstream string, procs int, extraYAML string) (*gateway, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	dataDir := filepath.Join(dir, "data")
 	cfgPath := filepath.Join(dir, "junction.yaml")
-	if err := os.WriteFile(cfgPath, []byte(configYAML(addr, dataDir, upstream)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(configYAML(addr, dataDir, upstream, extraYAML)), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
@@ -157,7 +157,7 @@ func startChild(ctx context.Context, cmd *exec.Cmd, addr, logPath string) (*gate
 // file in the data directory.
 func startInProcess(ctx context.Context, dir, upstream string) (*gateway, error) {
 	dataDir := filepath.Join(dir, "data")
-	cfg, err := config.Parse([]byte(configYAML("127.0.0.1:0", dataDir, upstream)), func(string) string { return "" })
+	cfg, err := config.Parse([]byte(configYAML("127.0.0.1:0", dataDir, upstream, "")), func(string) string { return "" })
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,9 @@ type settings struct {
 	Seconds      float64 `json:"duration_s"`
 	WarmupS      float64 `json:"warmup_s"`
 	UnloadedS    float64 `json:"unloaded_duration_s"`
+	// NoJournal adds a second Junction with ledger.journal off (target
+	// junction-nojournal): the journal's cost, measured in the same run.
+	NoJournal bool `json:"no_journal_target,omitempty"`
 
 	out, bin, cpuprofile string
 	inproc, keep         bool
@@ -77,6 +80,7 @@ func main() {
 	flag.BoolVar(&s.keep, "keep", false, "keep the temporary directory (Junction's config, data, ledger and logs) and print its path")
 	flag.StringVar(&s.bin, "junction", "", "a built junction binary to run (default: go build ./cmd/junction)")
 	flag.StringVar(&s.cpuprofile, "cpuprofile", "", "with -inproc, write a CPU profile of each scenario to this file, the scenario's name inserted before the extension; goroutines are labelled role=loadgen, upstream or junction")
+	flag.BoolVar(&s.NoJournal, "no-journal", false, "also measure a second Junction with ledger.journal off (junction-nojournal), to see what the durable ledger costs")
 	flag.Parse()
 	if s.Concurrency < 1 || s.Duration <= 0 || s.Warmup < 0 || s.Unloaded < 0 || s.Chunks < 1 || s.Rounds < 1 {
 		fail(errors.New("-c, -duration, -rounds and -chunks must be positive; -warmup and -unloaded must not be negative"))
@@ -133,6 +137,7 @@ func run(ctx context.Context, s *settings) (*report, error) {
 	defer stopFake()
 
 	var gw *gateway
+	var noJournal *target
 	if s.inproc {
 		s.Gateway = "in-process (-inproc)"
 		gw, err = startInProcess(ctx, dir, upstream)
@@ -145,7 +150,20 @@ func run(ctx context.Context, s *settings) (*report, error) {
 				return nil, err
 			}
 		}
-		gw, err = startProcess(ctx, bin, dir, upstream, s.GatewayProcs)
+		gw, err = startProcess(ctx, bin, dir, upstream, s.GatewayProcs, "")
+		if err == nil && s.NoJournal {
+			var nj *gateway
+			ndir := filepath.Join(dir, "nojournal")
+			if err = os.MkdirAll(ndir, 0o700); err != nil {
+				return nil, err
+			}
+			if nj, err = startProcess(ctx, bin, ndir, upstream, s.GatewayProcs, "ledger: {journal: false}\n"); err != nil {
+				gw.stop()
+				return nil, fmt.Errorf("starting junction without the journal: %w", err)
+			}
+			defer nj.stop()
+			noJournal = &target{"junction-nojournal", nj.URL, nj.pid}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting junction: %w", err)
@@ -166,6 +184,9 @@ func run(ctx context.Context, s *settings) (*report, error) {
 		targets = append(targets, target{"proxy", ref.URL, ref.pid})
 	}
 	targets = append(targets, target{"junction", gw.URL, gw.pid})
+	if noJournal != nil {
+		targets = append(targets, *noJournal)
+	}
 
 	rep := newReport(s)
 	type pass struct {

@@ -220,7 +220,7 @@ func (r *report) print(out io.Writer) {
 
 func (r *report) printPass(out io.Writer, c *comparison, title string) {
 	fmt.Fprintf(out, "\n== %s\n\n", title)
-	targets := []string{"direct", "proxy", "junction"}
+	targets := []string{"direct", "proxy", "junction", "junction-nojournal"}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "plain     \treq/s\tvs direct\tby CPU\tp50\tp90\tp99\tCPU/req harness\tCPU/req gateway\terrors\t")
 	for _, t := range targets {
