@@ -98,7 +98,9 @@ func (m *Memory) Admit(ctx context.Context, budgets []Budget, worstCase Nanos) (
 		if c := cs[index[i]]; c != nil {
 			spent, reserved = c.spent, c.reserved
 		}
-		if spent+reserved+worstCase > b.Limit {
+		// Compared as limit minus use, not use plus worst case: a worst
+		// case near MaxNanos must not wrap the sum and pass.
+		if worstCase > b.Limit-spent-reserved {
 			p := ps[index[i]]
 			return Decision{Refused: Status{Budget: b, Spent: spent, Reserved: reserved, PeriodStart: p.start, ResetsAt: p.end}}, nil, nil
 		}

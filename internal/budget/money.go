@@ -18,11 +18,52 @@ type Nanos int64
 // Dollar is one US dollar.
 const Dollar Nanos = 1_000_000_000
 
+// MaxNanos is the most a Nanos holds; arithmetic on worst cases
+// saturates there instead of wrapping to a small or negative amount.
+const MaxNanos Nanos = math.MaxInt64
+
 // USD converts an amount in dollars to Nanos, rounding to the nearest
 // nano-dollar. Convert prices once, then multiply integers: USD(0.15e-6) is
-// exactly 150.
+// exactly 150. Amounts beyond what a Nanos holds saturate.
 func USD(dollars float64) Nanos {
-	return Nanos(math.Round(dollars * float64(Dollar)))
+	v := math.Round(dollars * float64(Dollar))
+	switch {
+	case v >= math.MaxInt64 || math.IsNaN(v):
+		return MaxNanos
+	case v <= math.MinInt64:
+		return -MaxNanos
+	}
+	return Nanos(v)
+}
+
+// Plus returns n+m, saturating at MaxNanos (both are amounts of at least
+// 0, as worst cases are).
+func (n Nanos) Plus(m Nanos) Nanos {
+	if m > 0 && n > MaxNanos-m {
+		return MaxNanos
+	}
+	return n + m
+}
+
+// Times returns count × n, saturating at MaxNanos; a count or price of 0
+// or less costs 0.
+func Times(count int64, n Nanos) Nanos {
+	if count <= 0 || n <= 0 {
+		return 0
+	}
+	if count > int64(MaxNanos/n) {
+		return MaxNanos
+	}
+	return Nanos(count) * n
+}
+
+// SumTokens returns a+b for token counts of at least 0, saturating at
+// the most an int64 holds.
+func SumTokens(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // Dollars returns n in dollars, for display.

@@ -28,6 +28,9 @@ const (
 // output for a request that names no max_tokens, the request is given
 // that max_tokens, so the reservation holds.
 func (g *Gateway) governChat(ctx context.Context, c *Call, req *llm.Request) error {
+	if err := checkMaxTokens(c, req); err != nil {
+		return err
+	}
 	var maxOut int64
 	if req.MaxTokens != nil {
 		maxOut = int64(*req.MaxTokens)
@@ -38,6 +41,41 @@ func (g *Gateway) governChat(ctx context.Context, c *Call, req *llm.Request) err
 		req.MaxTokens = &n
 	}
 	return err
+}
+
+// checkMaxTokens refuses a max_tokens that no deployment the call may
+// reach would accept: above the largest of their documented output
+// limits (the catalog's or config's max_output_tokens). A deployment
+// with no known limit lifts the cap; the worst-case arithmetic saturates
+// then, so a huge max_tokens is refused by any hard budget instead.
+func checkMaxTokens(c *Call, req *llm.Request) error {
+	if req.MaxTokens == nil || c.plan == nil {
+		return nil
+	}
+	n := *req.MaxTokens
+	if n < 0 {
+		return llm.Errorf(http.StatusBadRequest, llm.ErrInvalidRequest, "max_tokens must not be negative (got %d)", n)
+	}
+	limit, known, model := 0, true, ""
+	c.plan.Reach(func(r *router.Route) {
+		for _, m := range r.Members {
+			l := 0
+			if p := m.D.Target.Price; p != nil {
+				l = p.MaxOutputTokens
+			}
+			if l == 0 {
+				known = false
+			}
+			if l > limit {
+				limit, model = l, m.D.Model
+			}
+		}
+	})
+	if known && limit > 0 && n > limit {
+		return llm.Errorf(http.StatusBadRequest, llm.ErrInvalidRequest,
+			"max_tokens %d is more than %s allows: its output limit is %d tokens; lower max_tokens to at most %d", n, model, limit, limit)
+	}
+	return nil
 }
 
 // govern admits the call under the budgets and rate limits that apply to
@@ -68,26 +106,26 @@ func (g *Gateway) worstCase(c *Call, in, out int64) budget.Nanos {
 	if rt.Config.Type == config.RouteCascade {
 		var sum budget.Nanos
 		for i, m := range rt.Members {
-			sum += price(m.D).Cost(in, out)
+			sum = sum.Plus(price(m.D).Cost(in, out))
 			if j := rt.Config.Judge; j != nil && i < len(rt.Members)-1 {
 				if d := g.Router.Deployment(j.Model); d != nil {
-					sum += price(d).Cost(in+out+judgeFrame, judgeOutput)
+					sum = sum.Plus(price(d).Cost(budget.SumTokens(budget.SumTokens(in, out), judgeFrame), judgeOutput))
 				}
 			}
 		}
 		return sum
 	}
 	var most budget.Nanos
-	answers := budget.Nanos(1)
+	answers := int64(1)
 	c.plan.Reach(func(r *router.Route) {
 		if len(r.Config.PolicyFallbacks) > 0 {
-			answers = budget.Nanos(g.maxAttempts())
+			answers = int64(g.maxAttempts())
 		}
 		for _, m := range r.Members {
 			most = max(most, price(m.D).Cost(in, out))
 		}
 	})
-	return most * answers
+	return budget.Times(answers, most)
 }
 
 // price is a deployment's per-token price for worst cases: an input token

@@ -174,7 +174,7 @@ func (g *Governor) Admit(ctx context.Context, r *Request) (*Admission, error) {
 			a.MaxTokens = int(out)
 		}
 	}
-	tokens := r.Input + out
+	tokens := budget.SumTokens(r.Input, out)
 	var worst budget.Nanos
 	if len(bs) > 0 {
 		if r.Spend != nil {
@@ -323,8 +323,12 @@ func (g *Governor) unavailable(err error) error {
 // limit, what is spent and held, and when it resets; Retry-After is that
 // reset.
 func budgetError(st budget.Status, worst budget.Nanos) *llm.Error {
+	may := "may cost up to " + worst.String()
+	if worst == budget.MaxNanos {
+		may = "may cost more than any budget holds (lower max_tokens)"
+	}
 	e := &llm.Error{Status: http.StatusTooManyRequests, Type: llm.ErrBudgetExceeded, Code: "budget_exceeded",
-		Message: st.Message() + "; this request may cost up to " + worst.String()}
+		Message: st.Message() + "; this request " + may}
 	if wait := time.Until(st.ResetsAt); wait > 0 {
 		e.RetryAfter = strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10)
 	}

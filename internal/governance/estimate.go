@@ -112,7 +112,9 @@ func PerToken(usdPer1K float64) budget.Nanos {
 	return budget.Nanos(math.Ceil(v))
 }
 
-// Cost returns the most in input and out output tokens can cost at p.
+// Cost returns the most in input and out output tokens can cost at p,
+// saturating at budget.MaxNanos: a max_tokens of 2^60 costs more than
+// any budget holds, never a wrapped-around $0.
 func (p Price) Cost(in, out int64) budget.Nanos {
-	return budget.Nanos(in)*p.Input + budget.Nanos(out)*p.Output
+	return budget.Times(in, p.Input).Plus(budget.Times(out, p.Output))
 }

@@ -117,8 +117,12 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		}
 		t := r.target(m.Name, m.Provider, up)
 		if m.Price != nil {
+			limit := m.Price.MaxOutputTokens
+			if limit == 0 && t.Price != nil {
+				limit = t.Price.MaxOutputTokens // the catalog's
+			}
 			t.Price = &ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K,
-				CachedInputPer1K: m.Price.CachedInputPer1K, CacheWritePer1K: m.Price.CacheWritePer1K}
+				CachedInputPer1K: m.Price.CachedInputPer1K, CacheWritePer1K: m.Price.CacheWritePer1K, MaxOutputTokens: limit}
 		}
 		t.Guardrail, t.GuardrailMode = m.Guardrail, m.GuardrailMode
 		t.Streams = m.Streams

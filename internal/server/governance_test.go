@@ -63,6 +63,7 @@ providers:
 models:
   - {name: priced, provider: openai, upstream_model: my-model, price: {input_per_1k: 1, output_per_1k: 2}}
   - {name: other, provider: openai, upstream_model: other-model, price: {input_per_1k: 1, output_per_1k: 2}}
+  - {name: capped, provider: openai, upstream_model: capped-model, price: {input_per_1k: 1, output_per_1k: 2, max_output_tokens: 4096}}
 governance:
 %s`, dataDir, adminKey, up.URL, indent(governanceYAML))
 	cfg, err := config.Parse([]byte(yaml), os.Getenv)
