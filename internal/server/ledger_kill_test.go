@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/fakeopenai"
+	"github.com/junctionhq/junction/internal/junctiontest"
 	"github.com/junctionhq/junction/internal/store"
 )
 
-// TestKill9LosesNoAnsweredRequest runs Junction as a child process under
+// TestKill9LosesNoAnsweredRequest runs `junction serve` as a child process under
 // concurrent load (plain and streamed chat), kills it with SIGKILL, and
 // starts it again on the same data directory: every request a client got
 // a whole answer for must be in the ledger, once. The writer commits in
@@ -25,9 +26,8 @@ import (
 func TestKill9LosesNoAnsweredRequest(t *testing.T) {
 	up := httptest.NewServer(&fakeopenai.Server{})
 	defer up.Close()
-	dataDir := t.TempDir()
 	yaml := fmt.Sprintf(`
-server: {addr: "127.0.0.1:0", data_dir: %q, upstream_timeout: 5s, shutdown_timeout: 10s}
+server: {upstream_timeout: 5s, shutdown_timeout: 10s}
 auth: {admin_key: %q}
 log: {level: warn}
 ledger: {flush_interval: 1h, batch_size: 100}
@@ -36,8 +36,8 @@ providers:
   - {name: fake, type: openai, base_url: "%s/v1", api_key: sk-up}
 models:
   - {name: m, provider: fake, upstream_model: m1, price: {input_per_1k: 1, output_per_1k: 2}}
-`, dataDir, adminKey, up.URL)
-	j := startReplica(t, yaml)
+`, adminKey, up.URL)
+	j := junctiontest.Start(t, junctiontest.Options{Config: yaml})
 
 	var (
 		mu       sync.Mutex
@@ -60,7 +60,7 @@ models:
 				if (w+i)%2 == 1 {
 					body = `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 				}
-				req, _ := http.NewRequest("POST", j.url+"/v1/chat/completions", strings.NewReader(body))
+				req, _ := http.NewRequest("POST", j.URL+"/v1/chat/completions", strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+adminKey)
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
@@ -95,16 +95,14 @@ models:
 		}
 		time.Sleep(time.Millisecond)
 	}
-	j.cmd.Process.Kill() // SIGKILL, mid-load
-	<-j.done
-	j.done <- nil
+	j.Kill() // SIGKILL, mid-load
 	close(stop)
 	wg.Wait()
 
 	// The next start replays the journal, then a graceful stop.
-	again := startReplica(t, yaml)
-	again.stop(t)
-	db, err := store.Open(context.Background(), filepath.Join(dataDir, "junction.db"))
+	again := junctiontest.Start(t, junctiontest.Options{Config: yaml, DataDir: j.DataDir})
+	again.Stop()
+	db, err := store.Open(context.Background(), filepath.Join(j.DataDir, "junction.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
