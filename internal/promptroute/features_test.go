@@ -58,18 +58,6 @@ func short(s string) string {
 	return s
 }
 
-func TestDifficultyVerbose(t *testing.T) {
-	if !testing.Verbose() {
-		t.Skip("prints every prompt's features with -v")
-	}
-	for _, set := range [][]string{easyPrompts, hardPrompts} {
-		for _, p := range set {
-			f := Extract(userRequest(p))
-			t.Logf("%.2f %+v %q", Difficulty(f), f, short(p))
-		}
-	}
-}
-
 func TestExtract(t *testing.T) {
 	for _, tc := range []struct {
 		name string

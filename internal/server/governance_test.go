@@ -171,14 +171,28 @@ func countStatus(recs []ledger.Record, status int) int {
 }
 
 func TestHardBudgetHoldsUnderConcurrency(t *testing.T) {
-	// Every answer takes 50ms, so the 50 requests are in flight together
-	// and only the reservation can keep them within the budget.
-	fake := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return fakeopenai.Fault{Delay: 50 * time.Millisecond} }}
+	// The upstream holds every answer until each of the 50 requests has
+	// been admitted (reached it) or refused, so all are decided while the
+	// admitted ones hold their worst case ($0.058): only the reservation
+	// keeps them within the budget, and exactly floor(0.50/0.058) = 8 fit.
+	gate := make(chan struct{})
+	var arrived, refusedSoFar atomic.Int64
+	fake := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault {
+		arrived.Add(1)
+		<-gate
+		return fakeopenai.Fault{}
+	}}
 	dir := t.TempDir()
 	j := startGov(t, fake, dir, `budgets: [{scope: "team:ml", period: daily, limit_usd: 0.5, mode: hard}]`)
 	_, secret := j.teamKey("ml-app", "ml", "")
 
 	const n = 50
+	// A budget period ends at midnight UTC: a run across it may see
+	// either day's reset time in a refusal.
+	resets := func(at time.Time) string {
+		return "resets at " + at.UTC().Truncate(24*time.Hour).Add(24*time.Hour).Format(time.RFC3339)
+	}
+	before := resets(time.Now())
 	var wg sync.WaitGroup
 	statuses := make([]int, n)
 	bodies := make([][]byte, n)
@@ -188,9 +202,21 @@ func TestHardBudgetHoldsUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			statuses[i], headers[i], bodies[i] = j.do("POST", "/v1/chat/completions", secret, hiBody("priced"))
+			if statuses[i] == 429 {
+				refusedSoFar.Add(1)
+			}
 		}()
 	}
+	deadline := time.Now().Add(30 * time.Second)
+	for arrived.Load()+refusedSoFar.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s %d requests reached the upstream and %d were refused, of %d", arrived.Load(), refusedSoFar.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(gate)
 	wg.Wait()
+	after := resets(time.Now())
 	ok, refused := 0, 0
 	for i := range n {
 		switch statuses[i] {
@@ -203,10 +229,13 @@ func TestHardBudgetHoldsUnderConcurrency(t *testing.T) {
 				t.Fatalf("refusal type %q code %v: %s", e.Error.Type, e.Error.Code, bodies[i])
 			}
 			for _, want := range []string{"hard daily budget for team:ml", "limit $0.50", "spent $", "reserved by requests in flight",
-				"resets at " + time.Now().UTC().Truncate(24*time.Hour).Add(24*time.Hour).Format(time.RFC3339), "may cost up to " + hiWorst} {
+				"may cost up to " + hiWorst} {
 				if !strings.Contains(e.Error.Message, want) {
 					t.Fatalf("refusal %q lacks %q", e.Error.Message, want)
 				}
+			}
+			if !strings.Contains(e.Error.Message, before) && !strings.Contains(e.Error.Message, after) {
+				t.Fatalf("refusal %q lacks %q", e.Error.Message, before)
 			}
 			if ra, err := strconv.Atoi(headers[i].Get("Retry-After")); err != nil || ra < 1 || ra > 86400 {
 				t.Fatalf("Retry-After %q: want the seconds until the budget resets", headers[i].Get("Retry-After"))
@@ -215,8 +244,8 @@ func TestHardBudgetHoldsUnderConcurrency(t *testing.T) {
 			t.Fatalf("status %d: %s", statuses[i], bodies[i])
 		}
 	}
-	if ok == 0 || refused == 0 {
-		t.Fatalf("%d admitted, %d refused: want both", ok, refused)
+	if ok != 8 || refused != n-8 {
+		t.Fatalf("%d admitted, %d refused: want 8 (of %s worst case each in $0.50) and %d", ok, refused, hiWorst, n-8)
 	}
 	recs := j.records(n)
 	spent := ledgerCost(recs)
@@ -357,11 +386,28 @@ redis_url: %q
 redis_prefix: %q
 rate_limits: [{scope: "model:priced", rpm: 10}]
 budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "redis://"+redistest.Addr(t), redistest.Prefix(t))
-	fake := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault { return fakeopenai.Fault{Delay: 20 * time.Millisecond} }}
+	// While gate is set, the upstream holds every answer until it is
+	// closed; arrived counts the requests it holds.
+	var gate atomic.Pointer[chan struct{}]
+	var arrived atomic.Int32
+	fake := &fakeopenai.Server{Fault: func(*fakeopenai.Request) fakeopenai.Fault {
+		if g := gate.Load(); g != nil {
+			arrived.Add(1)
+			<-*g
+		}
+		return fakeopenai.Fault{Delay: 20 * time.Millisecond}
+	}}
 	replicas := []*junction{startGov(t, fake, t.TempDir(), gov), startGov(t, fake, t.TempDir(), gov)}
-	burst := func(model string, n int) (ok, refused int) {
+	// burst sends n requests at once, half to each replica; with hold, the
+	// upstream answers none until every request is admitted or refused.
+	burst := func(model string, n int, hold bool) (ok, refused int) {
 		var wg sync.WaitGroup
 		var okN, refusedN atomic.Int32
+		release := make(chan struct{})
+		if hold {
+			arrived.Store(0)
+			gate.Store(&release)
+		}
 		for i := range n {
 			wg.Add(1)
 			go func() {
@@ -377,20 +423,33 @@ budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "
 				}
 			}()
 		}
+		if hold {
+			deadline := time.Now().Add(30 * time.Second)
+			for int(arrived.Load()+refusedN.Load()) < n {
+				if time.Now().After(deadline) {
+					t.Errorf("after 30s %d requests reached the upstream and %d were refused, of %d", arrived.Load(), refusedN.Load(), n)
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			gate.Store(nil)
+			close(release)
+		}
 		wg.Wait()
 		return int(okN.Load()), int(refusedN.Load())
 	}
 
 	// 16 requests, 8 on each replica at once: one RPM of 10 for both.
-	if ok, refused := burst("priced", 16); ok != 10 || refused != 6 {
+	if ok, refused := burst("priced", 16, false); ok != 10 || refused != 6 {
 		t.Fatalf("two replicas admitted %d and refused %d of 16 under one RPM of 10", ok, refused)
 	}
-	// 20 requests against one $0.20 budget: at most three worst cases
-	// ($0.058 each) are held at once, on whichever replica, and the two
-	// ledgers together never pass the limit.
-	ok, refused := burst("other", 20)
-	if ok < 3 || refused == 0 {
-		t.Fatalf("%d admitted, %d refused under the shared budget", ok, refused)
+	// 20 requests against one $0.20 budget, all decided while the
+	// admitted ones hold their worst case ($0.058): exactly three fit,
+	// on whichever replica, and the two ledgers together never pass the
+	// limit.
+	ok, refused := burst("other", 20, true)
+	if ok != 3 || refused != 17 {
+		t.Fatalf("%d admitted, %d refused under the shared $0.20 budget: want 3 and 17", ok, refused)
 	}
 	var recs []ledger.Record
 	for _, j := range replicas {
@@ -410,6 +469,10 @@ budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "
 }
 
 func TestReservedCapacity(t *testing.T) {
+	// The reservation's cost accrues a UTC day at a time from the server's
+	// start: the report's window is the day the test began, so that a run
+	// across midnight still finds exactly one day in it.
+	began := time.Now().UTC().Truncate(24 * time.Hour)
 	j := startGov(t, &fakeopenai.Server{}, t.TempDir(), `
 capacity: [{model: priced, capacity_tpm: 180}]
 reservations: [{team: ml, model: priced, tpm: 80, monthly_usd: 31}]`)
@@ -436,8 +499,8 @@ reservations: [{team: ml, model: priced, tpm: 80, monthly_usd: 31}]`)
 	ask(ml, 429, "capacity:priced|shared")
 
 	// The reservation's price is in the usage report, a day at a time.
-	today := time.Now().UTC().Format("2006-01-02")
-	tomorrow := time.Now().UTC().Add(24 * time.Hour).Format("2006-01-02")
+	today := began.Format("2006-01-02")
+	tomorrow := began.Add(24 * time.Hour).Format("2006-01-02")
 	var usage struct {
 		ReservedCapacity        []governance.ReservedRow `json:"reserved_capacity"`
 		ReservedCapacityCostUSD float64                  `json:"reserved_capacity_cost_usd"`
@@ -445,8 +508,7 @@ reservations: [{team: ml, model: priced, tpm: 80, monthly_usd: 31}]`)
 		Total                   ledger.Row
 	}
 	json.Unmarshal(j.mustDo(200, "GET", "/api/v1/usage?from="+today+"&to="+tomorrow, adminKey, ""), &usage)
-	now := time.Now().UTC()
-	daily := 31.0 / float64(time.Date(now.Year(), now.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day())
+	daily := 31.0 / float64(time.Date(began.Year(), began.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day())
 	if len(usage.ReservedCapacity) != 1 || usage.ReservedCapacity[0].Team != "ml" || usage.ReservedCapacity[0].TPM != 80 ||
 		math.Abs(usage.ReservedCapacity[0].CostUSD-daily) > 1e-9 || math.Abs(usage.TotalCostUSD-usage.Total.CostUSD-daily) > 1e-9 {
 		t.Fatalf("usage: %+v, want a day of ml's reservation ($%.6f)", usage, daily)
