@@ -6,8 +6,6 @@ package api
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -35,14 +33,22 @@ type Info struct {
 	// (X-Junction-Guardrail, X-Junction-Guardrail-Mode) or the key's tags
 	// of the same names ask for.
 	Guardrail, GuardrailMode string
+	// KeyGuard and KeyGuardMode are the key's guardrail when the key
+	// enforces it (tag guardrail_enforced=true): no request may replace it.
+	KeyGuard, KeyGuardMode string
 	// Status is the status written, for the access log.
 	Status int
+
+	// Bodies is the server's in-flight body budget (nil: none), and
+	// held what this request's body holds of it until ReleaseBody.
+	Bodies *BodyBudget
+	held   int64
 }
 
 // Call starts a gateway call for this request on the given surface.
 func (i *Info) Call(surface string) *gateway.Call {
 	return &gateway.Call{Surface: surface, RequestID: i.RequestID, Key: i.Key, Tags: i.Tags, Meta: i.Meta,
-		Start: i.Start, GuardName: i.Guardrail, GuardMode: i.GuardrailMode}
+		Start: i.Start, GuardName: i.Guardrail, GuardMode: i.GuardrailMode, KeyGuard: i.KeyGuard, KeyGuardMode: i.KeyGuardMode}
 }
 
 type infoKey struct{}
@@ -77,17 +83,20 @@ func Token(r *http.Request) string {
 
 // Authenticate admits requests with a live key (an admin key when
 // adminOnly), records the key and tags in the request's Info, and answers
-// others with 401 or 403 in the surface's shape.
+// others with 401 or 403 in the surface's shape. A request without a valid
+// key is answered without reading its body (see RefuseUnread).
 func Authenticate(ks *keys.Store, adminOnly bool, onErr ErrorWriter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := Token(r)
 		if token == "" {
+			RefuseUnread(w, r)
 			onErr(w, r, llm.Errorf(http.StatusUnauthorized, llm.ErrAuthentication,
 				"missing API key: send it as 'Authorization: Bearer <key>'"))
 			return
 		}
 		k, ok := ks.Authenticate(token)
 		if !ok {
+			RefuseUnread(w, r)
 			onErr(w, r, llm.Errorf(http.StatusUnauthorized, llm.ErrAuthentication, "invalid or revoked API key"))
 			return
 		}
@@ -124,6 +133,10 @@ func admit(r *http.Request, k *keys.Key) *llm.Error {
 	}
 	info.Meta = meta
 	info.Guardrail, info.GuardrailMode = info.Tags["guardrail"], info.Tags["guardrail_mode"]
+	// Enforcement comes from the key's own tags, never the request's.
+	if k.Tags["guardrail_enforced"] == "true" && k.Tags["guardrail"] != "" {
+		info.KeyGuard, info.KeyGuardMode = k.Tags["guardrail"], k.Tags["guardrail_mode"]
+	}
 	if h := r.Header.Get("X-Junction-Guardrail"); h != "" {
 		info.Guardrail = h
 	}
@@ -131,26 +144,4 @@ func admit(r *http.Request, k *keys.Key) *llm.Error {
 		info.GuardrailMode = h
 	}
 	return nil
-}
-
-// ReadBody reads a request body of at most limit bytes; a larger one gets
-// a 413 error.
-func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm.Error) {
-	if r.ContentLength > limit {
-		return nil, tooLarge(limit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(limit)
-		}
-		return nil, llm.BadRequest("", "could not read the request body: %v", err)
-	}
-	return body, nil
-}
-
-func tooLarge(limit int64) *llm.Error {
-	return llm.Errorf(http.StatusRequestEntityTooLarge, llm.ErrTooLarge,
-		"request body is larger than the %d-byte limit (server.max_body_bytes)", limit)
 }

@@ -68,6 +68,48 @@ func (a *AWSAuth) Authenticate(r *http.Request, body []byte) *llm.Error {
 	return admit(r, k)
 }
 
+// ReadBody reads r's body of at most limit bytes (see api.ReadBody) and
+// authenticates r with it. What can be judged without the body — a
+// missing Authorization header, an invalid Junction key, a malformed or
+// stale signature, an unknown access key — is refused first, without
+// reading the body.
+func (a *AWSAuth) ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *llm.Error) {
+	if e := a.precheck(r); e != nil {
+		RefuseUnread(w, r)
+		return nil, e
+	}
+	body, e := ReadBody(w, r, limit)
+	if e != nil {
+		return nil, e
+	}
+	if e := a.Authenticate(r, body); e != nil {
+		return nil, e
+	}
+	return body, nil
+}
+
+// precheck is the part of Authenticate that needs no body.
+func (a *AWSAuth) precheck(r *http.Request) *llm.Error {
+	h := r.Header.Get("Authorization")
+	if token, ok := strings.CutPrefix(h, "Bearer "); ok {
+		if _, ok := a.Keys.Authenticate(strings.TrimSpace(token)); !ok {
+			return authError(sigv4.CodeUnrecognizedClient, "The Junction key sent as 'Authorization: Bearer' is invalid or revoked")
+		}
+		return nil
+	}
+	if h == "" {
+		return a.Authenticate(r, nil)
+	}
+	if err := a.Verifier.Check(r); err != nil {
+		var se *sigv4.Error
+		if !errors.As(err, &se) {
+			return authError(sigv4.CodeInvalidSignature, err.Error())
+		}
+		return authError(se.Code, se.Message)
+	}
+	return nil
+}
+
 func authError(code, message string) *llm.Error {
 	return &llm.Error{Status: http.StatusForbidden, Type: llm.ErrAuthentication, Code: code, Message: message}
 }

@@ -137,9 +137,10 @@ type Route struct {
 	// on content policy (another provider).
 	PolicyFallbacks []string `yaml:"policy_fallbacks"`
 	// Guardrail and GuardrailMode attach a guardrail to the route, as on a
-	// model.
-	Guardrail     string `yaml:"guardrail"`
-	GuardrailMode string `yaml:"guardrail_mode"`
+	// model; GuardrailEnforced keeps a request from replacing it.
+	Guardrail         string `yaml:"guardrail"`
+	GuardrailMode     string `yaml:"guardrail_mode"`
+	GuardrailEnforced bool   `yaml:"guardrail_enforced"`
 	// Type is balanced (default), cascade or prompt_router.
 	Type string `yaml:"type"`
 	// Checks are a cascade's tests of an answer: non_empty,
@@ -247,6 +248,18 @@ type Server struct {
 	Database string `yaml:"database"`
 	// MaxBodyBytes caps request bodies; larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInflightBodyBytes caps the bytes of request bodies held in
+	// memory at once, across all requests; a body that does not fit is
+	// answered 503 with Retry-After.
+	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
+	// ReadHeaderTimeout bounds the wait for a request's headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyReadTimeout bounds the wait for a whole request, headers and
+	// body; past it the request gets 408 and its connection closes. It
+	// does not limit responses: a stream may run for as long as it lasts.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// UpstreamTimeout bounds the wait for an upstream's response headers
 	// (and a whole non-streamed response); past it the client gets 504.
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
@@ -351,8 +364,11 @@ type Model struct {
 	Price *Price `yaml:"price"`
 	// Guardrail, "ID" or "ID:VERSION", checks every request to this model
 	// and its answers; GuardrailMode is sync (default) or async for streams.
-	Guardrail     string `yaml:"guardrail"`
-	GuardrailMode string `yaml:"guardrail_mode"`
+	// GuardrailEnforced keeps a request (X-Junction-Guardrail, a Converse
+	// guardrailConfig) from replacing it: one that tries gets 403.
+	Guardrail         string `yaml:"guardrail"`
+	GuardrailMode     string `yaml:"guardrail_mode"`
+	GuardrailEnforced bool   `yaml:"guardrail_enforced"`
 	// Streams holds the model's stream timeouts.
 	Streams `yaml:",inline"`
 	// Prefill says whether the model continues an answer given as a
@@ -415,6 +431,18 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = 8 << 20
+	}
+	if c.Server.MaxInflightBodyBytes == 0 {
+		c.Server.MaxInflightBodyBytes = 256 << 20
+	}
+	if c.Server.ReadHeaderTimeout == 0 {
+		c.Server.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.Server.BodyReadTimeout == 0 {
+		c.Server.BodyReadTimeout = time.Minute
+	}
+	if c.Server.IdleTimeout == 0 {
+		c.Server.IdleTimeout = 2 * time.Minute
 	}
 	if c.Server.UpstreamTimeout == 0 {
 		c.Server.UpstreamTimeout = 10 * time.Minute
@@ -584,6 +612,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.UpstreamTimeout < 0 {
 		add("server.upstream_timeout: must not be negative")
+	}
+	if c.Server.MaxInflightBodyBytes < c.Server.MaxBodyBytes || (!c.Hosting.Disabled && c.Server.MaxInflightBodyBytes < c.Hosting.MaxInvocationBytes) {
+		add("server.max_inflight_body_bytes: must be at least server.max_body_bytes and hosting.max_invocation_bytes, or no body that large could ever be read")
+	}
+	if c.Server.ReadHeaderTimeout < 0 || c.Server.BodyReadTimeout < 0 || c.Server.IdleTimeout < 0 {
+		add("server.read_header_timeout, body_read_timeout, idle_timeout: must not be negative")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

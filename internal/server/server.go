@@ -63,6 +63,8 @@ type Server struct {
 	gov  *governance.Governor
 	http *http.Server
 	ln   net.Listener
+	// bodies bounds the request bodies held in memory at once.
+	bodies *api.BodyBudget
 
 	// GeneratedAdminKey is set when this start made the admin key; it is
 	// shown once and never stored in plaintext.
@@ -246,11 +248,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		oaiapi.WriteError(w, r, llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
+	s.bodies = api.NewBodyBudget(cfg.Server.MaxInflightBodyBytes)
+	s.registerBodyMetrics()
 	s.http = &http.Server{
 		Handler:           s.wrap(mux),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		// ReadTimeout bounds reading the request, body included; net/http
+		// lifts it once the body has been read, so it never cuts a
+		// response (TestLongStreamOutlivesTheBodyReadTimeout).
+		ReadTimeout: cfg.Server.BodyReadTimeout,
+		IdleTimeout: cfg.Server.IdleTimeout,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	built = true
 	return s, nil
@@ -326,6 +334,16 @@ func (s *Server) registerLedgerMetrics() {
 	)
 }
 
+func (s *Server) registerBodyMetrics() {
+	b := s.bodies
+	s.metrics.Register(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "junction_request_body_bytes_in_flight",
+			Help: "Bytes of request bodies held in memory now (bounded by server.max_inflight_body_bytes)."}, func() float64 { return float64(b.InUse()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_request_bodies_refused_total",
+			Help: "Requests answered 503 because their body did not fit in server.max_inflight_body_bytes."}, func() float64 { return float64(b.Refused.Load()) }),
+	)
+}
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -372,11 +390,12 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// wrap gives every request an id (returned as X-Request-Id), a start time
-// and an access-log line.
+// wrap gives every request an id (returned as X-Request-Id), a start time,
+// its share of the in-flight body budget and an access-log line.
 func (s *Server) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := &api.Info{Start: time.Now(), RequestID: s.nextRequestID()}
+		info := &api.Info{Start: time.Now(), RequestID: s.nextRequestID(), Bodies: s.bodies}
+		defer info.ReleaseBody()
 		w.Header().Set("X-Request-Id", info.RequestID)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(api.WithInfo(r.Context(), info)))

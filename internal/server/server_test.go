@@ -58,6 +58,15 @@ models:
   - {name: local-llama, provider: openai, upstream_model: llama-3.1-8b}
   - {name: priced, provider: openai, upstream_model: my-model, price: {input_per_1k: 1, output_per_1k: 2}}
 %s`, dir, adminKey, up.URL, closedAddr(t), extraProviders, extraModels)
+	j := runYAML(t, yaml, dir)
+	j.fake = fake
+	return j
+}
+
+// runYAML runs Junction on a config whose data directory is dir, until the
+// test ends.
+func runYAML(t *testing.T, yaml, dir string) *junction {
+	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -65,12 +74,14 @@ models:
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	if err := srv.Listen(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	j := &junction{t: t, url: "http://" + srv.Addr(), fake: fake, cancel: cancel, done: make(chan error, 1), dataDir: dir}
+	j := &junction{t: t, url: "http://" + srv.Addr(), cancel: cancel, done: make(chan error, 1), dataDir: dir}
 	go func() { j.done <- srv.Serve(ctx) }()
 	t.Cleanup(j.stop)
 	return j

@@ -118,34 +118,52 @@ type authorization struct {
 	signature     string
 }
 
-// Verify checks r's signature over body, the request body as received.
-// It returns the credential used, or an *Error.
-func (v *Verifier) Verify(r *http.Request, body []byte) (Credential, error) {
+// Check checks everything of r's signature that does not need its body:
+// the Authorization header's form, the credential's service, date and
+// skew, and that its access key id is live. A server calls it before
+// reading a body, so that an unsigned or wrongly signed client is turned
+// away without being read. It returns nil or an *Error.
+func (v *Verifier) Check(r *http.Request) error {
+	_, _, _, err := v.check(r)
+	return err
+}
+
+// check is Check, returning what Verify goes on with.
+func (v *Verifier) check(r *http.Request) (a authorization, amzDate, secret string, err error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return Credential{}, fail(CodeMissingToken, "Missing Authentication Token: sign the request with AWS Signature Version 4")
+		return a, "", "", fail(CodeMissingToken, "Missing Authentication Token: sign the request with AWS Signature Version 4")
 	}
-	a, err := parseAuthorization(h)
-	if err != nil {
-		return Credential{}, err
+	if a, err = parseAuthorization(h); err != nil {
+		return a, "", "", err
 	}
 	if a.cred.Service != v.Service {
-		return Credential{}, fail(CodeInvalidSignature, "Credential should be scoped to correct service: '%s', not '%s'", v.Service, a.cred.Service)
+		return a, "", "", fail(CodeInvalidSignature, "Credential should be scoped to correct service: '%s', not '%s'", v.Service, a.cred.Service)
 	}
 	signedAt, amzDate, err := signingTime(r)
 	if err != nil {
-		return Credential{}, err
+		return a, "", "", err
 	}
 	a.cred.SignedAt = signedAt
 	if d := amzDate[:8]; d != a.cred.Date {
-		return Credential{}, fail(CodeInvalidSignature, "Credential should be scoped to a valid date: the scope's date %s is not the X-Amz-Date %s", a.cred.Date, amzDate)
+		return a, "", "", fail(CodeInvalidSignature, "Credential should be scoped to a valid date: the scope's date %s is not the X-Amz-Date %s", a.cred.Date, amzDate)
 	}
 	if err := v.checkSkew(signedAt); err != nil {
-		return Credential{}, err
+		return a, "", "", err
 	}
 	secret, ok := v.Secrets.SecretAccessKey(a.cred.AccessKeyID)
 	if !ok {
-		return Credential{}, fail(CodeUnrecognizedClient, "The security token included in the request is invalid: access key id %q is unknown or revoked", a.cred.AccessKeyID)
+		return a, "", "", fail(CodeUnrecognizedClient, "The security token included in the request is invalid: access key id %q is unknown or revoked", a.cred.AccessKeyID)
+	}
+	return a, amzDate, secret, nil
+}
+
+// Verify checks r's signature over body, the request body as received.
+// It returns the credential used, or an *Error.
+func (v *Verifier) Verify(r *http.Request, body []byte) (Credential, error) {
+	a, amzDate, secret, err := v.check(r)
+	if err != nil {
+		return Credential{}, err
 	}
 	payload, err := payloadHash(r, body)
 	if err != nil {

@@ -89,12 +89,8 @@ func setRequestID(w http.ResponseWriter, r *http.Request) {
 // serves it with next.
 func (h *Handler) admit(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, e := api.ReadBody(w, r, h.MaxBodyBytes)
+		body, e := h.Auth.ReadBody(w, r, h.MaxBodyBytes)
 		if e != nil {
-			WriteError(w, r, e)
-			return
-		}
-		if e := h.Auth.Authenticate(r, body); e != nil {
 			WriteError(w, r, e)
 			return
 		}

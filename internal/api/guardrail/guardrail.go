@@ -79,12 +79,8 @@ type Output struct {
 
 func (h *Handler) apply(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	body, e := api.ReadBody(w, r, h.MaxBodyBytes)
+	body, e := h.Auth.ReadBody(w, r, h.MaxBodyBytes)
 	if e != nil {
-		bedrockapi.WriteError(w, r, e)
-		return
-	}
-	if e := h.Auth.Authenticate(r, body); e != nil {
 		bedrockapi.WriteError(w, r, e)
 		return
 	}

@@ -121,6 +121,9 @@ func fromAPI(e *llm.Error) wireError {
 	if e.Status >= 400 && e.Status < 500 {
 		return fromHosting(hosting.Validation("%s", e.Message))
 	}
+	if e.Status == http.StatusServiceUnavailable {
+		return fromHosting(hosting.Unavailable("%s", e.Message))
+	}
 	return fromHosting(&hosting.Error{Code: hosting.ErrInternalFailure, Message: e.Message})
 }
 

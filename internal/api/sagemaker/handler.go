@@ -136,19 +136,17 @@ type call struct {
 func (h *Handler) admit(stream bool, next func(w http.ResponseWriter, r *http.Request, c *call)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := h.maxBodyBytes()
-		body, e := api.ReadBody(w, r, limit)
+		read := api.ReadBody
+		if h.Auth != nil {
+			read = h.Auth.ReadBody
+		}
+		body, e := read(w, r, limit)
 		if e != nil {
 			if e.Type == llm.ErrTooLarge {
 				e = llm.BadRequest("Body", "the request body is larger than the %d-byte limit of the SageMaker runtime's invocations", limit)
 			}
 			writeError(w, r, fromAPI(e))
 			return
-		}
-		if h.Auth != nil {
-			if e := h.Auth.Authenticate(r, body); e != nil {
-				writeError(w, r, fromAPI(e))
-				return
-			}
 		}
 		info := api.InfoFrom(r.Context())
 		if info.Start.IsZero() {
