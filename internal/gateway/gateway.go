@@ -77,6 +77,9 @@ type Call struct {
 	// GuardName ("ID" or "ID:VERSION") and GuardMode are the guardrail
 	// the request asked for; the route's or model's applies otherwise.
 	GuardName, GuardMode string
+	// KeyGuard and KeyGuardMode are a guardrail the key enforces: the
+	// request may not ask for another (see guard).
+	KeyGuard, KeyGuardMode string
 	// Guardrail records what the guardrail did, for the ledger.
 	Guardrail string
 	// GuardID is the guardrail applied, and GuardInput and GuardOutput

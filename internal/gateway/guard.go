@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -9,11 +10,29 @@ import (
 	"github.com/junctionhq/junction/internal/llm"
 )
 
-// guard finds the guardrail a call is checked against: the request's
-// (header, or key tag), else the route's or model's. It returns nil when
-// there is none.
+// guard finds the guardrail a call is checked against: one the key
+// enforces, else one the route or model enforces, else the request's
+// (header, Converse guardrailConfig, or key tag), else the route's or
+// model's. A request that asks for another guardrail, or another mode,
+// than an enforced one gets 403. It returns nil when there is none.
 func (g *Gateway) guard(ctx context.Context, c *Call) (*guardrail.Guard, guardrail.Mode, error) {
 	name, mode := c.GuardName, c.GuardMode
+	var enforced, enforcedMode, by string
+	switch {
+	case c.KeyGuard != "":
+		enforced, enforcedMode, by = c.KeyGuard, c.KeyGuardMode, "the API key"
+	case c.plan != nil && c.plan.GuardrailEnforced():
+		enforced, enforcedMode = c.plan.Guardrail()
+		by = "model or route " + c.Model
+	}
+	if enforced != "" {
+		if (name != "" && name != enforced) || (mode != "" && mode != enforcedMode && !(mode == string(guardrail.Sync) && enforcedMode == "")) {
+			return nil, "", &llm.Error{Status: http.StatusForbidden, Type: llm.ErrPermission, Param: "guardrail", Message: fmt.Sprintf(
+				"guardrail %q (mode %q) is enforced by %s; the request may not replace it with %q (mode %q): drop X-Junction-Guardrail, X-Junction-Guardrail-Mode or guardrailConfig",
+				enforced, enforcedMode, by, name, mode)}
+		}
+		name, mode = enforced, enforcedMode
+	}
 	if name == "" && c.plan != nil {
 		name, mode = c.plan.Guardrail()
 	}

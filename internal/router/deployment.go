@@ -26,8 +26,10 @@ type Target struct {
 	// Price is nil when the model has no known price.
 	Price *ledger.Price
 	// Guardrail ("ID" or "ID:VERSION") and GuardrailMode are the model's
-	// guardrail, if it has one.
+	// guardrail, if it has one; GuardrailEnforced says a request may not
+	// replace it.
 	Guardrail, GuardrailMode string
+	GuardrailEnforced        bool
 	// Streams are the model's own stream timeouts.
 	Streams config.Streams
 	// prefill is whether the model continues a trailing assistant

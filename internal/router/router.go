@@ -124,7 +124,7 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 			t.Price = &ledger.Price{InputPer1K: m.Price.InputPer1K, OutputPer1K: m.Price.OutputPer1K,
 				CachedInputPer1K: m.Price.CachedInputPer1K, CacheWritePer1K: m.Price.CacheWritePer1K, MaxOutputTokens: limit}
 		}
-		t.Guardrail, t.GuardrailMode = m.Guardrail, m.GuardrailMode
+		t.Guardrail, t.GuardrailMode, t.GuardrailEnforced = m.Guardrail, m.GuardrailMode, m.GuardrailEnforced
 		t.Streams = m.Streams
 		if m.Prefill != nil {
 			t.prefill.Store(*m.Prefill)
@@ -409,6 +409,16 @@ func (p *Plan) Route() string { return p.chain[p.pos].Name }
 
 // Current is the route the plan is on now.
 func (p *Plan) Current() *Route { return p.chain[p.pos] }
+
+// GuardrailEnforced reports whether the guardrail that Guardrail returns
+// is enforced: a request may not replace it.
+func (p *Plan) GuardrailEnforced() bool {
+	rt := p.chain[0]
+	if rt.Config.Guardrail != "" {
+		return rt.Config.GuardrailEnforced
+	}
+	return rt.single && rt.Members[0].D.Target.GuardrailEnforced
+}
 
 // Guardrail is the guardrail the requested route or model names, and its
 // stream mode: the route's own, or for a plain model the model's.
