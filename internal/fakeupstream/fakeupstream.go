@@ -29,6 +29,7 @@
 //	content-policy      400 content_policy_violation
 //	rejects-prefill     400 for a request that continues an assistant message
 //	flap-N              fail (503) N requests, answer N, fail N, ...
+//	other-answer        answer with a different text than Reply
 //
 // Any other name answers normally. The answer is Reply (or a fixed
 // sentence) split into words, one chunk each; a request that ends with an
@@ -64,6 +65,9 @@ type Server struct {
 
 // DefaultReply is the answer of a Server with no Reply.
 const DefaultReply = "The quick brown fox jumps over the lazy dog and runs far away."
+
+// OtherReply is the answer of the other-answer behaviour.
+const OtherReply = "A different answer altogether, which starts some other way."
 
 // Seen is one request the fake received.
 type Seen struct {
@@ -104,7 +108,7 @@ type behaviour struct {
 	firstDelay, headerDelay, late  time.Duration
 	cutAfter, stallAfter, errAfter int
 	malformedAfter                 int
-	noDone, rejectsPrefill         bool
+	noDone, rejectsPrefill, other  bool
 	message, code                  string
 }
 
@@ -159,6 +163,8 @@ func parse(model string, n int) behaviour {
 			b.message = "Your request was rejected as a result of our safety system."
 		case t == "rejects-prefill":
 			b.rejectsPrefill = true
+		case t == "other-answer":
+			b.other = true
 		case strings.HasPrefix(t, "flap-"):
 			k, _ := strconv.Atoi(strings.TrimPrefix(t, "flap-"))
 			if k > 0 && ((n-1)/k)%2 == 0 {
@@ -242,6 +248,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer := s.reply()
+	if b.other {
+		answer = OtherReply
+	}
 	if hasPrefill && strings.HasPrefix(answer, prefill) {
 		answer = answer[len(prefill):]
 	}

@@ -7,7 +7,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -93,9 +92,12 @@ type Call struct {
 	// candidate would have cost, for the ledger's savings report.
 	Counterfactual *ledger.Price
 
-	plan     *router.Plan
-	retries  int    // retries of the current deployment
-	directed string // why the rules or preference changed the target
+	plan    *router.Plan
+	retries int // retries of the current deployment
+	// estimated marks usage that Junction counted because the upstream
+	// reported none (a stream cut or abandoned before its usage).
+	estimated bool
+	directed  string // why the rules or preference changed the target
 	// guardOutput, when set, checks the answer before it is recorded.
 	guardOutput *guardrail.Guard
 	// gov is the call's hold on its budgets and rate limits, taken by
@@ -421,167 +423,6 @@ func timeoutError(ctx context.Context, c *Call, err error) error {
 	return err
 }
 
-// ChatStream starts a streamed call. It may fail over to another
-// deployment until the stream's first event has arrived — nothing has
-// reached the client before then, so the client never sees output twice.
-// The returned Stream must be ended with Finish; the call is recorded then.
-func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*Stream, error) {
-	c.Stream = true
-	if err := g.governChat(ctx, c, req); err != nil {
-		g.Finish(c, llm.Usage{}, nil, err)
-		return nil, err
-	}
-	gd, mode, err := g.guard(ctx, c)
-	if err != nil {
-		g.Finish(c, llm.Usage{}, nil, err)
-		return nil, err
-	}
-	if gd != nil {
-		r, greq, err := guardrail.GuardRequest(ctx, gd, req)
-		if err != nil {
-			g.Finish(c, llm.Usage{}, nil, err)
-			return nil, err
-		}
-		c.outcome(gd, "input", r)
-		if greq == nil {
-			g.Finish(c, llm.Usage{}, nil, nil)
-			blocked := guardrail.BlockedResponse(gd, req)
-			return &Stream{g: g, c: c, s: newReplay(blocked.ID, req.Model, blocked), recorded: true}, nil
-		}
-		req = greq
-	}
-	wrap := func(s llm.Stream) llm.Stream {
-		if gd == nil {
-			return s
-		}
-		return guardrail.WrapStream(ctx, gd, s, mode)
-	}
-	c.Counterfactual = c.plan.Prepare(ctx, req)
-	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
-		// A cascade must judge a whole answer before the client sees it:
-		// run it, then stream the answer that passed.
-		resp, err := g.cascade(ctx, c, rt, req)
-		if err != nil {
-			return nil, err
-		}
-		return &Stream{g: g, c: c, s: wrap(newReplay(resp.ID, resp.Model, resp)), recorded: true}, nil
-	}
-	var d *router.Deployment
-	for {
-		var ok bool
-		var werr error
-		d, ok, werr = g.nextTry(ctx, c, d, err)
-		if werr != nil {
-			err = werr
-		}
-		if !ok {
-			break
-		}
-		r := *req
-		r.Model = d.UpstreamModel
-		start := time.Now()
-		d.Begin()
-		var s llm.Stream
-		s, err = d.Upstream.ChatStream(ctx, &r)
-		if err == nil {
-			s = wrap(s)
-			st := &Stream{g: g, c: c, s: s, d: d, attemptStart: start}
-			// Peek at the first event: an upstream that fails at once
-			// (an overloaded error as its first event) can still be
-			// failed over.
-			st.first, err = st.recv()
-			if err == nil {
-				st.hasFirst = true
-				return st, nil
-			}
-			s.Close()
-		}
-		g.end(c, d, time.Since(start), 0, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no deployment of %q is available", c.Model)
-	}
-	g.Finish(c, llm.Usage{}, nil, err)
-	return nil, err
-}
-
-// Stream is a streamed call in progress. It tracks time to first token
-// and usage for the ledger and the deployment's statistics.
-type Stream struct {
-	g            *Gateway
-	c            *Call
-	s            llm.Stream
-	d            *router.Deployment
-	attemptStart time.Time
-	first        llm.Event
-	hasFirst     bool
-	usage        llm.Usage
-	ttft         time.Duration
-	done         bool
-	// recorded is set when the call was already recorded (a replay).
-	recorded bool
-}
-
-// Recv returns the next event (see llm.Stream).
-func (s *Stream) Recv() (llm.Event, error) {
-	if s.hasFirst {
-		s.hasFirst = false
-		return s.first, nil
-	}
-	return s.recv()
-}
-
-// Pending reports whether the next event is already at hand, so that a
-// surface may write it together with the current one.
-func (s *Stream) Pending() bool {
-	if s.hasFirst {
-		return true
-	}
-	p, ok := s.s.(interface{ Pending() bool })
-	return ok && p.Pending()
-}
-
-func (s *Stream) recv() (llm.Event, error) {
-	ev, err := s.s.Recv()
-	if err != nil {
-		return ev, err
-	}
-	switch ev.Type {
-	case llm.EventText, llm.EventToolCall, llm.EventToolArgs:
-		if s.ttft == 0 {
-			s.ttft = time.Since(s.c.Start)
-		}
-	case llm.EventUsage:
-		s.usage = *ev.Usage
-	}
-	return ev, nil
-}
-
-// Finish closes the upstream stream and records the call. err is what
-// ended the stream (nil or io.EOF for success).
-func (s *Stream) Finish(err error) {
-	if s.done {
-		return
-	}
-	s.done = true
-	s.s.Close()
-	if errors.Is(err, io.EOF) {
-		err = nil
-	}
-	if s.recorded {
-		return
-	}
-	s.g.end(s.c, s.d, time.Since(s.attemptStart), s.ttft, err)
-	var ttft *time.Duration
-	if s.ttft > 0 {
-		ttft = &s.ttft
-	}
-	s.g.Finish(s.c, s.usage, ttft, err)
-}
-
 // Finish records a call's outcome in the ledger and the metrics. It is
 // exported for surfaces that fail before reaching a provider.
 func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err error) {
@@ -602,6 +443,7 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 		InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CachedTokens: usage.CachedInputTokens,
 		Status: status, ErrorType: errType, LatencyMS: float64(latency.Microseconds()) / 1000,
 		Route: c.Route, Attempts: c.Attempts, RouteReason: c.Reason, Guardrail: c.Guardrail,
+		Estimated: c.estimated,
 	}
 	if c.Key != nil {
 		rec.KeyID, rec.KeyName = c.Key.ID, c.Key.Name

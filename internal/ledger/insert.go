@@ -12,10 +12,10 @@ import (
 // insertColumns are the usage columns insert writes, in order.
 const insertColumns = `ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
 	stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
-	route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail`
+	route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail, estimated`
 
 // insertRows is the most records one statement inserts on PostgreSQL
-// (24 arguments each): a round trip per insertRows records rather than
+// (25 arguments each): a round trip per insertRows records rather than
 // per record. SQLite, in-process, has no round trips to save: a
 // one-record statement prepared once per batch costs it less than
 // parsing a long one per chunk.
@@ -24,12 +24,12 @@ const insertRows = 64
 // insertOneSQL inserts one record; a request id already recorded (a
 // spill replayed twice) is skipped, and then no row is changed.
 const insertOneSQL = `INSERT INTO usage(` + insertColumns + `)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`
 
 // insertSQLs[n] inserts n records as insertOneSQL does and returns the
 // request ids of those it inserted.
 var insertSQLs = func() (q [insertRows + 1]string) {
-	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", 24), ",") + ")"
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", 25), ",") + ")"
 	for n := 1; n <= insertRows; n++ {
 		q[n] = "INSERT INTO usage(" + insertColumns + ") VALUES " + strings.TrimSuffix(strings.Repeat(tuple+",", n), ",") +
 			" ON CONFLICT DO NOTHING RETURNING request_id"
@@ -63,13 +63,16 @@ func insert(ctx context.Context, db *sql.DB, batch []Record) error {
 
 // insertArgs appends r's values, in insertColumns' order, to args.
 func insertArgs(args []any, r *Record, tags string) []any {
-	stream := 0
+	stream, estimated := 0, 0
 	if r.Stream {
 		stream = 1
 	}
+	if r.Estimated {
+		estimated = 1
+	}
 	return append(args, r.Time.UnixMilli(), r.RequestID, r.KeyID, r.KeyName, tags, r.Surface, r.Model,
 		r.Provider, r.UpstreamModel, stream, r.InputTokens, r.OutputTokens, r.CachedTokens, r.Status, r.ErrorType,
-		r.LatencyMS, r.TTFTMS, r.CostUSD, r.Route, r.Deployment, r.Attempts, r.RouteReason, r.CounterfactualUSD, r.Guardrail)
+		r.LatencyMS, r.TTFTMS, r.CostUSD, r.Route, r.Deployment, r.Attempts, r.RouteReason, r.CounterfactualUSD, r.Guardrail, estimated)
 }
 
 // insertEach inserts the records one statement each (SQLite), adding

@@ -140,7 +140,7 @@ func queryReport(ctx context.Context, db *sql.DB, query string, args []any) ([]R
 func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]Record, error) {
 	rows, err := db.QueryContext(ctx, `SELECT ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model,
 		stream, input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, ttft_ms, cost_usd,
-		route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail
+		route, deployment, attempts, route_reason, counterfactual_cost_usd, guardrail, estimated
 		FROM usage WHERE ts >= ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT ?`, from.UnixMilli(), to.UnixMilli(), limit)
 	if err != nil {
 		return nil, err
@@ -151,15 +151,15 @@ func Records(ctx context.Context, db *sql.DB, from, to time.Time, limit int) ([]
 		var r Record
 		var ts int64
 		var tags string
-		var stream int
+		var stream, estimated int
 		var ttft, cost, cf sql.NullFloat64
 		if err := rows.Scan(&ts, &r.RequestID, &r.KeyID, &r.KeyName, &tags, &r.Surface, &r.Model, &r.Provider,
 			&r.UpstreamModel, &stream, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.Status, &r.ErrorType,
-			&r.LatencyMS, &ttft, &cost, &r.Route, &r.Deployment, &r.Attempts, &r.RouteReason, &cf, &r.Guardrail); err != nil {
+			&r.LatencyMS, &ttft, &cost, &r.Route, &r.Deployment, &r.Attempts, &r.RouteReason, &cf, &r.Guardrail, &estimated); err != nil {
 			return nil, err
 		}
 		r.Time = time.UnixMilli(ts).UTC()
-		r.Stream = stream == 1
+		r.Stream, r.Estimated = stream == 1, estimated == 1
 		if ttft.Valid {
 			r.TTFTMS = &ttft.Float64
 		}

@@ -51,6 +51,10 @@ type Record struct {
 	TTFTMS *float64 `json:"ttft_ms,omitempty"`
 	// CostUSD is nil when the model has no known price: unknown, not $0.
 	CostUSD *float64 `json:"cost_usd,omitempty"`
+	// Estimated marks token counts Junction made itself (with its offline
+	// tokenizer) because the upstream reported none: a stream cut, or
+	// abandoned by its client, before its usage.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // Options tunes a Writer.

@@ -33,6 +33,11 @@ const (
 	ErrBudgetExceeded ErrorType = "insufficient_quota"
 )
 
+// ErrMalformedEvent is wrapped by the error a stream returns for one event
+// it could not parse (invalid JSON). The stream may be read on after it:
+// the gateway skips such an event unless told to be strict.
+var ErrMalformedEvent = errors.New("malformed stream event")
+
 // Error is an error with an HTTP status and a meaning, raised by the
 // gateway itself or translated from an upstream's answer.
 type Error struct {

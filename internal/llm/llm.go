@@ -152,6 +152,10 @@ type Request struct {
 	// features keep working through Junction.
 	Extra   map[string]json.RawMessage
 	Dialect string
+	// Continue asks the model to continue the trailing assistant message
+	// rather than answer after it (a prefill): the gateway sets it to
+	// finish a broken stream on another deployment.
+	Continue bool
 }
 
 // StopReason says why generation ended, in OpenAI's vocabulary.

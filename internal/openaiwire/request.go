@@ -328,6 +328,10 @@ func EncodeChatRequest(req *llm.Request) ([]byte, error) {
 	if req.Stream {
 		w.StreamOptions = &StreamOptions{IncludeUsage: true}
 	}
+	if req.Continue {
+		no := false
+		w.ContinueFinalMessage, w.AddGenerationPrompt = true, &no
+	}
 	b, err := json.Marshal(&w)
 	if err != nil || !passExtra {
 		return b, err

@@ -160,6 +160,14 @@ type ChunkEncoder struct {
 	head []byte
 }
 
+// SetModel changes the model stamped on the chunks that follow: a stream
+// continued on another deployment names the model answering now.
+func (e *ChunkEncoder) SetModel(model string) {
+	if model != e.Model {
+		e.Model, e.head = model, nil
+	}
+}
+
 // Encode returns the chunk body for ev, or nil when ev produces no chunk.
 // The slice is reused by the next call. Usage events produce the final
 // usage-only chunk (choices empty), as OpenAI sends it.

@@ -9,19 +9,24 @@ import "encoding/json"
 // ChatRequest is the body of POST /v1/chat/completions. Fields Junction
 // does not model are kept in Extra by Decode.
 type ChatRequest struct {
-	Model               string          `json:"model"`
-	Messages            []Message       `json:"messages"`
-	MaxTokens           *int            `json:"max_tokens,omitempty"`
-	Temperature         *float64        `json:"temperature,omitempty"`
-	TopP                *float64        `json:"top_p,omitempty"`
-	Stop                json.RawMessage `json:"stop,omitempty"`
-	Tools               []Tool          `json:"tools,omitempty"`
-	ToolChoice          json.RawMessage `json:"tool_choice,omitempty"`
-	ResponseFormat      json.RawMessage `json:"response_format,omitempty"`
-	Stream              bool            `json:"stream,omitempty"`
-	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
-	User                string          `json:"user,omitempty"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens,omitempty"`
+	Model          string          `json:"model"`
+	Messages       []Message       `json:"messages"`
+	MaxTokens      *int            `json:"max_tokens,omitempty"`
+	Temperature    *float64        `json:"temperature,omitempty"`
+	TopP           *float64        `json:"top_p,omitempty"`
+	Stop           json.RawMessage `json:"stop,omitempty"`
+	Tools          []Tool          `json:"tools,omitempty"`
+	ToolChoice     json.RawMessage `json:"tool_choice,omitempty"`
+	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
+	Stream         bool            `json:"stream,omitempty"`
+	StreamOptions  *StreamOptions  `json:"stream_options,omitempty"`
+	// ContinueFinalMessage and AddGenerationPrompt (false) ask an
+	// OpenAI-compatible server that supports them (vLLM) to continue the
+	// trailing assistant message: llm.Request.Continue.
+	ContinueFinalMessage bool   `json:"continue_final_message,omitempty"`
+	AddGenerationPrompt  *bool  `json:"add_generation_prompt,omitempty"`
+	User                 string `json:"user,omitempty"`
+	MaxCompletionTokens  *int   `json:"max_completion_tokens,omitempty"`
 }
 
 // StreamOptions is the stream_options object.

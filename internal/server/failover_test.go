@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/fakeopenai"
 	"github.com/junctionhq/junction/internal/fakeupstream"
+	"github.com/junctionhq/junction/internal/ledger"
 )
 
 // Failover and streams, end to end: each test names a misbehaving model
@@ -261,4 +263,134 @@ router: {retry_backoff: 1ms, failure_threshold: 1, cooldown: 1ms, max_cooldown: 
 		}
 	}
 	t.Fatal("the recovered deployment was never probed again")
+}
+
+func TestFirstTokenTimeoutFailsOverUnseen(t *testing.T) {
+	fake := &fakeupstream.Server{}
+	j := startFaulty(t, fake, `  - {name: slow, provider: faulty, upstream_model: "slow-first-token-10s"}
+  - {name: spare, provider: faulty, upstream_model: spare-model}`, `routes:
+  - {name: chat, deployments: [{model: slow}], fallbacks: [spare], first_token_timeout: 300ms}
+router: {retry_backoff: 1ms}`)
+	text, served, finish, err := streamText(j.sdk(adminKey), "chat")
+	if err != nil || text != fakeupstream.DefaultReply || served != "spare" || finish != "stop" {
+		t.Fatalf("%q served by %q (%s), %v", text, served, finish, err)
+	}
+	if fake.Count("slow-first-token-10s") != 1 {
+		t.Fatal("the slow deployment was not tried first")
+	}
+	r := j.records(1)[0]
+	if r.Deployment != "spare" || r.Attempts != 2 || !strings.Contains(r.RouteReason, "after 504 from faulty") {
+		t.Fatalf("record %+v", r)
+	}
+}
+
+// recordsByID polls the ledger for n records and returns them by request id.
+func recordsByID(j *junction, n int) map[string]ledger.Record {
+	out := map[string]ledger.Record{}
+	for _, r := range j.records(n) {
+		out[r.RequestID] = r
+	}
+	return out
+}
+
+func TestMidStreamFailoverCompletesTheAnswer(t *testing.T) {
+	fake := &fakeupstream.Server{}
+	j := startFaulty(t, fake, `  - {name: cut, provider: faulty, upstream_model: "cut-after-3", price: {input_per_1k: 1, output_per_1k: 2}}
+  - {name: stall, provider: faulty, upstream_model: "stall-after-4"}
+  - {name: erring, provider: faulty, upstream_model: "error-after-2"}
+  - {name: claude-spare, provider: faultyclaude, upstream_model: claude-spare, price: {input_per_1k: 3, output_per_1k: 4}}
+  - {name: plain-spare, provider: faulty, upstream_model: plain-spare}
+  - {name: rejecting, provider: faulty, upstream_model: "rejects-prefill", prefill: true}
+  - {name: different, provider: faulty, upstream_model: "other-answer"}`, `routes:
+  - {name: to-claude, deployments: [{model: cut}], fallbacks: [claude-spare]}
+  - {name: stalled, deployments: [{model: stall}], fallbacks: [plain-spare], stream_idle_timeout: 300ms}
+  - {name: erred, deployments: [{model: erring}], fallbacks: [plain-spare]}
+  - {name: to-rejecting, deployments: [{model: cut}], fallbacks: [rejecting]}
+  - {name: to-different, deployments: [{model: cut}], fallbacks: [different]}
+router: {retry_backoff: 1ms, failure_threshold: 100, max_attempts: 4}`)
+	client := j.sdk(adminKey)
+
+	// Cut after three words, continued by a model that takes a prefill:
+	// it is sent the partial answer and streams only the rest.
+	text, served, finish, err := streamText(client, "to-claude")
+	if err != nil || text != fakeupstream.DefaultReply || finish != "stop" || served != "claude-spare" {
+		t.Fatalf("prefill: %q (%s) served by %q, %v", text, finish, served, err)
+	}
+	seen := fake.Requests()
+	if last := seen[len(seen)-1]; last.Model != "claude-spare" || last.Prefill != "The quick brown" {
+		t.Fatalf("the continuation was asked as %+v", last)
+	}
+	// The ledger holds both attempts, each with its own tokens and cost:
+	// the cut one estimated (its usage never came), the continuation's
+	// as its upstream reported it.
+	recs := recordsByID(j, 2)
+	var final, partial ledger.Record
+	for id, r := range recs {
+		if strings.Contains(id, ".") {
+			partial = r
+		} else {
+			final = r
+		}
+	}
+	restWords := len(strings.Fields(strings.TrimPrefix(fakeupstream.DefaultReply, "The quick brown")))
+	if final.Deployment != "claude-spare" || final.Status != 200 || final.Estimated || final.OutputTokens != restWords+1 ||
+		final.InputTokens != fakeupstream.PromptTokens || final.CostUSD == nil || !strings.Contains(final.RouteReason, "prefill") {
+		t.Fatalf("final record %+v", final)
+	}
+	if partial.Deployment != "cut" || partial.Status != 502 || !partial.Estimated || partial.OutputTokens < 3 ||
+		partial.InputTokens == 0 || partial.CostUSD == nil || *partial.CostUSD <= 0 {
+		t.Fatalf("partial record %+v", partial)
+	}
+
+	// Stalled mid-answer past stream_idle_timeout, or ended by an error
+	// event, and continued by a model without prefill: it is asked again
+	// and only what extends the text already sent is forwarded.
+	for _, route := range []string{"stalled", "erred"} {
+		text, served, finish, err = streamText(client, route)
+		if err != nil || text != fakeupstream.DefaultReply || finish != "stop" || served != "plain-spare" {
+			t.Fatalf("%s: %q (%s) served by %q, %v", route, text, finish, served, err)
+		}
+	}
+
+	// A fallback that rejects the prefill is asked again plainly; its
+	// 400 never reaches the client.
+	text, _, finish, err = streamText(client, "to-rejecting")
+	if err != nil || text != fakeupstream.DefaultReply || finish != "stop" {
+		t.Fatalf("rejected prefill: %q (%s), %v", text, finish, err)
+	}
+	if n := fake.Count("rejects-prefill"); n != 2 {
+		t.Fatalf("the rejecting model was asked %d times, want 2 (prefill, then plainly)", n)
+	}
+
+	// A re-asked answer that does not start with the text sent cannot
+	// complete it: the stream ends with the first failure, never as if
+	// complete.
+	text, _, finish, err = streamText(client, "to-different")
+	if err == nil || finish != "" || text != "The quick brown " || !strings.Contains(err.Error(), "faulty") {
+		t.Fatalf("diverging: %q (%s), %v", text, finish, err)
+	}
+}
+
+// sseText joins the content deltas of an OpenAI stream's raw body.
+func sseText(t *testing.T, body []byte) string {
+	t.Helper()
+	var b strings.Builder
+	for _, line := range strings.Split(string(body), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var ch struct {
+			Choices []struct {
+				Delta struct{ Content string }
+			}
+		}
+		if err := json.Unmarshal([]byte(data), &ch); err != nil {
+			t.Fatalf("chunk %s: %v", data, err)
+		}
+		for _, c := range ch.Choices {
+			b.WriteString(c.Delta.Content)
+		}
+	}
+	return b.String()
 }

@@ -233,6 +233,9 @@ var migrations = []string{
 	// An endpoint's variant weights and instance counts set since its
 	// config (UpdateWeights), as JSON; empty when it runs its config as is.
 	`ALTER TABLE hosting_endpoints ADD COLUMN overrides TEXT NOT NULL DEFAULT ''`,
+	// Usage Junction counted itself because the upstream reported none
+	// (a stream cut, or abandoned by its client, before its usage).
+	`ALTER TABLE usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.

@@ -143,6 +143,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 		if ev.Type == llm.EventUsage && !includeUsage {
 			continue
 		}
+		enc.SetModel(s.Served())
 		if chunk := enc.Encode(ev); chunk != nil {
 			if werr := sw.WriteMore("", chunk, s.Pending()); werr != nil {
 				s.Finish(r.Context().Err())

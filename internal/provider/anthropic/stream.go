@@ -3,6 +3,7 @@ package anthropic
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -50,7 +51,8 @@ func (s *stream) Recv() (llm.Event, error) {
 		evs, failed, err := s.dec.Decode(e.Name, e.Data)
 		switch {
 		case err != nil:
-			s.err = upstream.Garbage(s.name, err)
+			// One bad event: the stream can be read on after it.
+			return llm.Event{}, upstream.Garbage(s.name, fmt.Errorf("%w: %w", llm.ErrMalformedEvent, err))
 		case failed != nil:
 			s.err = s.upstreamError(*failed)
 		case s.dec.Done():

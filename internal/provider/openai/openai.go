@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -204,7 +205,8 @@ func (s *stream) Recv() (llm.Event, error) {
 		}
 		evs, eb, err := s.dec.Decode(ev.Data)
 		if err != nil {
-			return llm.Event{}, upstream.Garbage(s.p.name, err)
+			// One bad event: the stream can be read on after it.
+			return llm.Event{}, upstream.Garbage(s.p.name, fmt.Errorf("%w: %w", llm.ErrMalformedEvent, err))
 		}
 		if eb != nil {
 			return llm.Event{}, &llm.Error{Status: http.StatusBadGateway, Type: llm.ErrUpstream, Provider: s.p.name,
