@@ -47,7 +47,8 @@ type Process struct {
 }
 
 // Start runs "junction serve" with opts and waits until /readyz answers
-// 200. The process is killed when the test ends, if it still runs.
+// 200. When the test ends the process, if it still runs, gets SIGTERM
+// (and SIGKILL 20 seconds later).
 func Start(tb testing.TB, opts Options) *Process {
 	tb.Helper()
 	bin := Binary(tb)
@@ -99,12 +100,7 @@ func (p *Process) start(bin string, args []string, opts Options) error {
 		return err
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	p.tb.Cleanup(func() {
-		if !p.Exited() {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	p.tb.Cleanup(p.shutdown)
 	deadline := time.Now().Add(opts.StartTimeout)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
@@ -124,6 +120,23 @@ func (p *Process) start(bin string, args []string, opts Options) error {
 			<-p.done
 			return fmt.Errorf("junction serve was not ready within %s\n%s", opts.StartTimeout, p.Stderr())
 		}
+	}
+}
+
+// shutdown ends a process still running when its test ends: SIGTERM
+// first, so that it stops the model servers it started (a SIGKILLed
+// Junction leaves them running, to be adopted by its next start), then
+// SIGKILL if it has not exited within 20 seconds.
+func (p *Process) shutdown() {
+	if p.Exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
 	}
 }
 
@@ -178,7 +191,8 @@ func (p *Process) Stop() {
 }
 
 // Kill sends SIGKILL (no chance to drain or flush anything, as in a crash)
-// and waits for the process to be gone.
+// and waits for the process to be gone. Model servers it started keep
+// running until a Junction on the same data adopts or stops them.
 func (p *Process) Kill() {
 	p.tb.Helper()
 	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
