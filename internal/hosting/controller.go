@@ -2,10 +2,8 @@ package hosting
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +33,16 @@ type Options struct {
 	// the calls it holds before it is stopped (default 60 s, SageMaker's
 	// invocation timeout).
 	DrainTimeout time.Duration
+	// LeaseTTL is how long the hosting lease lasts unrenewed: a replica
+	// that dies is replaced as reconciler within it (default 10 s).
+	LeaseTTL time.Duration
+	// Resync is how often the reconciler looks for specs changed by other
+	// replicas (default 1 s); every endpoint is reconciled anew every 30
+	// resyncs.
+	Resync time.Duration
+	// ReplicaID names this replica in the lease; empty means host name,
+	// process id and a random suffix.
+	ReplicaID string
 	// AlarmCheck is how often an update's alarms are evaluated (default
 	// 100 ms).
 	AlarmCheck time.Duration
@@ -47,7 +55,10 @@ type Artifacts interface {
 }
 
 // Controller keeps endpoints at their desired state and serves their
-// invocations.
+// invocations. The replica holding the hosting lease reconciles: a work
+// queue hands each endpoint whose spec changed (or is due for a resync)
+// to reconcile, which converges its fleets on the spec. Other replicas
+// store specs and describe endpoints from the store.
 type Controller struct {
 	store  *Store
 	rt     hostrt.Runtime
@@ -58,6 +69,7 @@ type Controller struct {
 	log    *slog.Logger
 	client *http.Client
 	gpus   gpuPool
+	lease  *lease
 
 	mu  sync.Mutex                           // serialises changes to eps
 	eps atomic.Pointer[map[string]*endpoint] // read lock-free on the invocation path
@@ -69,23 +81,28 @@ type Controller struct {
 	adoptMu sync.Mutex
 	adopted map[string][]hostrt.Instance // endpoint/variant/hash -> leftovers to reuse
 
+	// own is this replica's term as the reconciler; nil while another
+	// replica holds the lease.
+	ownMu sync.Mutex
+	own   *term
+
 	shadowSem chan struct{}
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 }
 
-// endpoint is one endpoint's desired state and live fleets.
+// endpoint is one endpoint's live fleets and its last read spec and
+// status.
 type endpoint struct {
 	name string
-	mu   sync.Mutex // guards row, active, pending and op
-	row  endpointRow
+	mu   sync.Mutex // guards spec, status, active and pending
+	spec endpointSpec
+	// status is what the reconciler last stored.
+	status endpointStatus
 	// active serves traffic; pending is the fleet an update brings up.
 	active, pending *fleet
-	// op cancels the lifecycle operation in progress.
-	op     context.CancelFunc
-	opDone chan struct{}
-	route  atomic.Pointer[routing]
+	route           atomic.Pointer[routing]
 }
 
 // routing is what the invocation path reads: the fleets and the share of
@@ -95,11 +112,11 @@ type routing struct {
 	share           float64
 }
 
-// New returns a Controller; Start brings back stored endpoints.
+// New returns a Controller; Start takes part in the lease and, holding
+// it, brings back stored endpoints.
 func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, opts Options) *Controller {
-	c := &Controller{store: store, rt: rt, blobs: blobs, types: types, opts: opts, self: opts.Self, log: opts.Log,
-		client: opts.Client, live: map[*instance]struct{}{}, adopted: map[string][]hostrt.Instance{},
-		shadowSem: make(chan struct{}, 64)}
+	c := &Controller{store: store, rt: rt, blobs: blobs, types: types, opts: opts, self: opts.Self, log: opts.Log, client: opts.Client,
+		live: map[*instance]struct{}{}, adopted: map[string][]hostrt.Instance{}, shadowSem: make(chan struct{}, 64)}
 	if c.opts.MeterInterval <= 0 {
 		c.opts.MeterInterval = time.Minute
 	}
@@ -112,9 +129,16 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 	if c.opts.AlarmCheck <= 0 {
 		c.opts.AlarmCheck = 100 * time.Millisecond
 	}
+	if c.opts.LeaseTTL <= 0 {
+		c.opts.LeaseTTL = 10 * time.Second
+	}
+	if c.opts.Resync <= 0 {
+		c.opts.Resync = time.Second
+	}
 	if c.client == nil {
 		c.client = newClient()
 	}
+	c.lease = newLease(store.DB, opts.ReplicaID, c.opts.LeaseTTL)
 	c.gpus.free = append([]int(nil), opts.GPUs...)
 	empty := map[string]*endpoint{}
 	c.eps.Store(&empty)
@@ -127,175 +151,6 @@ func (c *Controller) Types() InstanceTypes { return c.types }
 
 // Store is the controller's resource store.
 func (c *Controller) Store() *Store { return c.store }
-
-// Start adopts or stops model servers a previous run left, then brings
-// every stored endpoint back: InService and Creating endpoints are
-// (re)started on their config; an update that a restart interrupted is
-// rolled back to the config it was leaving.
-func (c *Controller) Start(ctx context.Context) error {
-	rows, err := c.store.endpoints(ctx)
-	if err != nil {
-		return err
-	}
-	want := map[string]int{} // endpoint/variant/hash -> instances wanted
-	fleets := map[string]*fleet{}
-	for _, row := range rows {
-		if row.Status == StatusFailed || row.Status == StatusDeleting {
-			continue
-		}
-		cfg, err := c.store.Config(ctx, row.Config)
-		if err != nil {
-			continue
-		}
-		f, err := c.newFleet(ctx, cfg)
-		if err != nil {
-			continue
-		}
-		applyOverrides(f, row.Overrides)
-		fleets[row.Name] = f
-		for _, v := range f.all() {
-			want[adoptKey(row.Name, v)] += int(v.count.Load())
-		}
-	}
-	found, err := c.rt.Recover(ctx, func(s hostrt.Spec) bool {
-		k := s.Endpoint + "/" + s.Variant + "/" + s.ConfigHash
-		if want[k] > 0 {
-			want[k]--
-			return true
-		}
-		return false
-	})
-	if err != nil {
-		return fmt.Errorf("recover model servers: %w", err)
-	}
-	c.adoptMu.Lock()
-	for _, in := range found {
-		k := recoveredKey(in)
-		c.adopted[k] = append(c.adopted[k], in)
-	}
-	c.adoptMu.Unlock()
-
-	for _, row := range rows {
-		ep := &endpoint{name: row.Name, row: *row}
-		c.put(ep)
-		switch row.Status {
-		case StatusDeleting:
-			c.store.deleteEndpoint(ctx, row.Name)
-			c.remove(row.Name)
-			continue
-		case StatusFailed:
-			continue
-		}
-		if row.PendingConfig != "" {
-			c.event(row.Name, fmt.Sprintf("update to config %s was interrupted by a restart; staying on config %s", row.PendingConfig, row.Config))
-			ep.row.PendingConfig = ""
-		}
-		f := fleets[row.Name]
-		if f == nil {
-			c.setStatus(ep, StatusFailed, fmt.Sprintf("config %s or one of its models no longer exists", row.Config))
-			continue
-		}
-		ep.row.Status = StatusCreating
-		c.setStatus(ep, StatusCreating, "")
-		c.run(ep, func(ctx context.Context) { c.bringUp(ctx, ep, f, "restarted") })
-	}
-	// Leftovers no endpoint claimed are stopped after the endpoints have
-	// taken what they need.
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.meterLoop()
-	}()
-	return nil
-}
-
-func adoptKey(endpoint string, v *variant) string {
-	return endpoint + "/" + v.spec.Name + "/" + v.hash
-}
-
-func recoveredKey(in hostrt.Instance) string {
-	s := in.Spec()
-	return s.Endpoint + "/" + s.Variant + "/" + s.ConfigHash
-}
-
-// takeAdopted returns the recovered instances that match a variant,
-// wrapped for the controller and observed from now on.
-func (c *Controller) takeAdopted(endpoint string, v *variant) []*instance {
-	c.adoptMu.Lock()
-	k := adoptKey(endpoint, v)
-	found := c.adopted[k]
-	delete(c.adopted, k)
-	c.adoptMu.Unlock()
-	var out []*instance
-	for _, hi := range found {
-		in := &instance{Instance: hi, v: v, endpoint: endpoint}
-		c.adoptTracking(in)
-		out = append(out, in)
-	}
-	return out
-}
-
-func (c *Controller) endpoints() map[string]*endpoint { return *c.eps.Load() }
-
-func (c *Controller) put(ep *endpoint) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := map[string]*endpoint{}
-	for k, v := range c.endpoints() {
-		next[k] = v
-	}
-	next[ep.name] = ep
-	c.eps.Store(&next)
-}
-
-func (c *Controller) remove(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := map[string]*endpoint{}
-	for k, v := range c.endpoints() {
-		if k != name {
-			next[k] = v
-		}
-	}
-	c.eps.Store(&next)
-}
-
-// run starts a lifecycle operation on an endpoint in the background.
-func (c *Controller) run(ep *endpoint, op func(ctx context.Context)) {
-	ctx, cancel := context.WithCancel(c.ctx)
-	done := make(chan struct{})
-	ep.mu.Lock()
-	ep.op, ep.opDone = cancel, done
-	ep.mu.Unlock()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer close(done)
-		defer cancel()
-		op(ctx)
-	}()
-}
-
-// event appends a line to an endpoint's history.
-func (c *Controller) event(endpoint, msg string) {
-	if err := c.store.addEvent(context.Background(), endpoint, msg); err != nil && c.log != nil {
-		c.log.Warn("hosting: event not stored", "endpoint", endpoint, "err", err)
-	}
-	if c.log != nil {
-		c.log.Info("hosting: "+msg, "endpoint", endpoint)
-	}
-}
-
-// setStatus stores an endpoint's status and failure reason.
-func (c *Controller) setStatus(ep *endpoint, status, reason string) {
-	ep.mu.Lock()
-	ep.row.Status, ep.row.FailureReason, ep.row.UpdatedAt = status, reason, time.Now().UTC()
-	row := ep.row
-	ep.mu.Unlock()
-	if err := c.store.saveEndpoint(context.Background(), &row); err != nil && c.log != nil {
-		c.log.Error("hosting: endpoint state not stored", "endpoint", ep.name, "err", err)
-	}
-}
 
 // CreateModel validates and stores a model.
 func (c *Controller) CreateModel(ctx context.Context, m *Model) error {
@@ -387,113 +242,6 @@ func (c *Controller) DeleteConfig(ctx context.Context, name string) error {
 	return c.store.DeleteConfig(ctx, name)
 }
 
-// CreateEndpoint starts an endpoint on a config. It returns at once with
-// the endpoint Creating; it turns InService when every instance is ready,
-// or Failed with the reason.
-func (c *Controller) CreateEndpoint(ctx context.Context, name, config string) (*Endpoint, error) {
-	if e := validName("name", name); e != "" {
-		return nil, Validation("%s", e)
-	}
-	cfg, err := c.store.Config(ctx, config)
-	if err != nil {
-		return nil, Validation("endpoint config %q does not exist; create it first", config)
-	}
-	f, err := c.newFleet(ctx, cfg)
-	if err != nil {
-		return nil, Validation("%s", err)
-	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	ep := &endpoint{name: name, row: endpointRow{Name: name, Config: config, Status: StatusCreating, CreatedAt: now, UpdatedAt: now}}
-	c.mu.Lock()
-	_, exists := c.endpoints()[name]
-	c.mu.Unlock()
-	if exists {
-		return nil, conflict(ErrExists, "endpoint %q already exists", name)
-	}
-	if err := c.store.insertEndpoint(ctx, &ep.row); err != nil {
-		return nil, err
-	}
-	c.put(ep)
-	c.event(name, fmt.Sprintf("creating on config %s", config))
-	c.run(ep, func(ctx context.Context) { c.bringUp(ctx, ep, f, "created") })
-	return c.describe(ep), nil
-}
-
-// bringUp starts a fleet and puts the endpoint in service on it.
-func (c *Controller) bringUp(ctx context.Context, ep *endpoint, f *fleet, verb string) {
-	start := time.Now()
-	if err := c.startFleet(ctx, ep.name, f); err != nil {
-		c.stopFleet(f)
-		if ctx.Err() != nil {
-			return // deleted or shutting down
-		}
-		c.setStatus(ep, StatusFailed, err.Error())
-		c.event(ep.name, "failed: "+err.Error())
-		return
-	}
-	ep.mu.Lock()
-	ep.active = f
-	ep.mu.Unlock()
-	ep.route.Store(&routing{active: f})
-	c.setStatus(ep, StatusInService, "")
-	c.event(ep.name, fmt.Sprintf("%s: InService on config %s after %s", verb, f.config.Name, time.Since(start).Round(time.Millisecond)))
-}
-
-// DeleteEndpoint stops an endpoint's instances and removes it; an
-// operation in progress is cancelled.
-func (c *Controller) DeleteEndpoint(ctx context.Context, name string) error {
-	ep := c.endpoints()[name]
-	if ep == nil {
-		return notFound("endpoint", name)
-	}
-	ep.mu.Lock()
-	if ep.row.Status == StatusDeleting {
-		ep.mu.Unlock()
-		return nil
-	}
-	cancel, done := ep.op, ep.opDone
-	ep.mu.Unlock()
-	c.setStatus(ep, StatusDeleting, "")
-	c.event(name, "deleting")
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		if cancel != nil {
-			cancel()
-			<-done
-		}
-		ep.route.Store(nil)
-		ep.mu.Lock()
-		active, pending := ep.active, ep.pending
-		ep.mu.Unlock()
-		c.stopFleet(pending)
-		c.stopFleet(active)
-		c.store.deleteEndpoint(context.Background(), name)
-		c.remove(name)
-		c.event(name, "deleted")
-	}()
-	return nil
-}
-
-// Endpoint describes an endpoint.
-func (c *Controller) Endpoint(name string) (*Endpoint, error) {
-	ep := c.endpoints()[name]
-	if ep == nil {
-		return nil, notFound("endpoint", name)
-	}
-	return c.describe(ep), nil
-}
-
-// Endpoints describes every endpoint, by name.
-func (c *Controller) Endpoints() []*Endpoint {
-	eps := c.endpoints()
-	out := make([]*Endpoint, 0, len(eps))
-	for _, k := range sortedKeys(eps) {
-		out = append(out, c.describe(eps[k]))
-	}
-	return out
-}
-
 // LogPaths returns the log files of an endpoint's instances by instance
 // id.
 func (c *Controller) LogPaths(name string) (map[string]string, error) {
@@ -516,93 +264,6 @@ func (c *Controller) LogPaths(name string) (map[string]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func (c *Controller) describe(ep *endpoint) *Endpoint {
-	ep.mu.Lock()
-	row := ep.row
-	active, pending := ep.active, ep.pending
-	ep.mu.Unlock()
-	out := &Endpoint{Name: row.Name, Config: row.Config, Status: row.Status, FailureReason: row.FailureReason,
-		PendingConfig: row.PendingConfig, LastDeployment: row.Deployment, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
-		Variants: []VariantSummary{}}
-	share := 0.0
-	if r := ep.route.Load(); r != nil {
-		share = r.share
-	}
-	add := func(f *fleet, fleetShare float64) {
-		if f == nil {
-			return
-		}
-		for _, v := range f.all() {
-			inv, errs, p99 := v.stats.snapshot()
-			vs := VariantSummary{Name: v.spec.Name, Config: v.config, Model: v.model.Name, InstanceType: v.spec.InstanceType,
-				Shadow: v.shadow, Weight: v.weight(), DesiredInstanceCount: int(v.count.Load()),
-				Invocations: inv, Errors: errs, P99MS: p99, Instances: []InstanceSummary{}}
-			if total := f.total(); !v.shadow && total > 0 {
-				vs.TrafficShare = fleetShare * v.weight() / total
-			}
-			for _, in := range v.instances() {
-				st := in.Status()
-				if in.ready.Load() {
-					vs.CurrentInstanceCount++
-				}
-				vs.Instances = append(vs.Instances, InstanceSummary{ID: st.ID, State: string(st.State), Addr: st.Addr, PID: st.PID,
-					Restarts: st.Restarts, LastError: st.LastError, Outstanding: in.outstanding.Load(), Since: st.Since, Adopted: st.Adopted})
-			}
-			out.Variants = append(out.Variants, vs)
-		}
-	}
-	if ep.route.Load() != nil {
-		add(active, 1-share)
-	} else {
-		add(active, 0)
-	}
-	add(pending, share)
-	sort.SliceStable(out.Variants, func(i, j int) bool {
-		return out.Variants[i].Config == row.Config && out.Variants[j].Config != row.Config
-	})
-	return out
-}
-
-// Close stops the controller: operations in progress are cancelled, the
-// last instance time is metered, and model servers are stopped (or left
-// for the next start to adopt, with KeepInstancesOnClose).
-func (c *Controller) Close(ctx context.Context) error {
-	c.cancel()
-	c.wg.Wait()
-	c.meterNow()
-	// The runtime lets go of its state directory either way, so that the
-	// next Junction can recover what is left.
-	defer func() {
-		if d, ok := c.rt.(interface{ Detach() error }); ok {
-			d.Detach()
-		}
-	}()
-	if c.opts.KeepInstancesOnClose {
-		return nil
-	}
-	var wg sync.WaitGroup
-	for _, ep := range c.endpoints() {
-		ep.mu.Lock()
-		fleets := []*fleet{ep.active, ep.pending}
-		ep.mu.Unlock()
-		for _, f := range fleets {
-			wg.Add(1)
-			go func() { defer wg.Done(); c.stopFleet(f) }()
-		}
-	}
-	wg.Wait()
-	c.adoptMu.Lock()
-	left := c.adopted
-	c.adopted = map[string][]hostrt.Instance{}
-	c.adoptMu.Unlock()
-	for _, list := range left {
-		for _, in := range list {
-			in.Stop(ctx)
-		}
-	}
-	return nil
 }
 
 // errBusy says an endpoint cannot take an operation now.

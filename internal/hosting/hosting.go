@@ -143,11 +143,17 @@ type Endpoint struct {
 	// rolled back.
 	FailureReason string `json:"failure_reason,omitempty"`
 	// PendingConfig is the config an update in progress moves to.
-	PendingConfig  string           `json:"pending_config,omitempty"`
-	LastDeployment *Deployment      `json:"last_deployment,omitempty"`
-	Variants       []VariantSummary `json:"variants"`
-	CreatedAt      time.Time        `json:"created_at"`
-	UpdatedAt      time.Time        `json:"updated_at"`
+	PendingConfig string `json:"pending_config,omitempty"`
+	// Generation numbers the endpoint's spec: every change asked for
+	// (update, capacities, delete) raises it. ObservedGeneration is the
+	// one the endpoint last converged on (or rolled back from); while
+	// they differ, the change is in progress.
+	Generation         int64            `json:"generation"`
+	ObservedGeneration int64            `json:"observed_generation"`
+	LastDeployment     *Deployment      `json:"last_deployment,omitempty"`
+	Variants           []VariantSummary `json:"variants"`
+	CreatedAt          time.Time        `json:"created_at"`
+	UpdatedAt          time.Time        `json:"updated_at"`
 }
 
 // VariantSummary is a variant's live state.

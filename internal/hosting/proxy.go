@@ -40,7 +40,7 @@ func (c *Controller) route(name string) (*routing, error) {
 	r := ep.route.Load()
 	if r == nil {
 		ep.mu.Lock()
-		status := ep.row.Status
+		status := ep.status.Status
 		ep.mu.Unlock()
 		if status == StatusCreating {
 			return nil, &Error{Status: http.StatusTooManyRequests, Code: ErrModelNotReady,

@@ -18,35 +18,66 @@ type VariantCapacity struct {
 	InstanceCount *int     `json:"instance_count,omitempty"`
 }
 
-// UpdateCapacities sets variants' weights and instance counts on an
-// InService endpoint. Weights apply at once; new instances take traffic
-// once ready, removed ones are taken out of rotation first and stopped
-// gracefully. The changes are stored with the endpoint (they survive a
-// restart) until it is updated to another config. It returns when the
-// endpoint has the requested shape, or with the reason it could not.
+// UpdateCapacities asks for variants' weights and instance counts on an
+// InService endpoint to change, as SageMaker's
+// UpdateEndpointWeightsAndCapacities does: it stores them in the
+// endpoint's spec and returns. The reconciler applies them: weights at
+// once; new instances take traffic once ready; surplus ones leave the
+// rotation, finish what they hold and stop. They hold across restarts
+// until the endpoint is updated to another config.
 func (c *Controller) UpdateCapacities(ctx context.Context, name string, caps []VariantCapacity) (*Endpoint, error) {
-	ep := c.endpoints()[name]
-	if ep == nil {
-		return nil, notFound("endpoint", name)
-	}
-	ep.mu.Lock()
-	if ep.row.Status != StatusInService || ep.active == nil {
-		ep.mu.Unlock()
-		return nil, errBusy(c.describe(ep))
-	}
-	f := ep.active
-	ep.mu.Unlock()
-	var errs ValidationErrors
-	targets := make([]*variant, len(caps))
-	for i, vc := range caps {
-		for _, v := range f.all() {
-			if v.spec.Name == vc.Variant {
-				targets[i] = v
+	var changes []string
+	_, err := c.store.changeSpec(ctx, name, func(sp *endpointSpec, st *endpointStatus) error {
+		if st.Status != StatusInService || st.PendingConfig != "" || (sp.Config != st.ActiveConfig) {
+			return errBusy(&Endpoint{Name: name, Status: st.Status})
+		}
+		cfg, err := c.store.Config(ctx, st.ActiveConfig)
+		if err != nil {
+			return err
+		}
+		if err := checkCapacities(name, cfg, caps); err != nil {
+			return err
+		}
+		if sp.Capacities == nil {
+			sp.Capacities = map[string]VariantCapacity{}
+		}
+		changes = changes[:0]
+		for _, vc := range caps {
+			cur := sp.Capacities[vc.Variant]
+			cur.Variant = vc.Variant
+			if vc.Weight != nil {
+				w := *vc.Weight
+				cur.Weight = &w
+				changes = append(changes, fmt.Sprintf("%s weight %g", vc.Variant, w))
 			}
+			if vc.InstanceCount != nil {
+				n := *vc.InstanceCount
+				cur.InstanceCount = &n
+				changes = append(changes, fmt.Sprintf("%s instances %d", vc.Variant, n))
+			}
+			sp.Capacities[vc.Variant] = cur
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.event(name, "capacities asked: "+strings.Join(changes, ", "))
+	c.changed(name)
+	return c.Endpoint(name)
+}
+
+// checkCapacities reports every problem with a capacity change of cfg.
+func checkCapacities(name string, cfg *EndpointConfig, caps []VariantCapacity) error {
+	var errs ValidationErrors
+	for i, vc := range caps {
+		known := false
+		for _, v := range append(append([]Variant(nil), cfg.Variants...), cfg.Shadow...) {
+			known = known || v.Name == vc.Variant
 		}
 		switch {
-		case targets[i] == nil:
-			errs = append(errs, fmt.Sprintf("variants[%d]: %q is not a variant of endpoint %s (config %s)", i, vc.Variant, name, f.config.Name))
+		case !known:
+			errs = append(errs, fmt.Sprintf("variants[%d]: %q is not a variant of endpoint %s (config %s)", i, vc.Variant, name, cfg.Name))
 		case vc.Weight != nil && *vc.Weight < 0:
 			errs = append(errs, fmt.Sprintf("variants[%d].weight: %g must not be negative", i, *vc.Weight))
 		case vc.InstanceCount != nil && (*vc.InstanceCount < 1 || *vc.InstanceCount > 64):
@@ -59,34 +90,54 @@ func (c *Controller) UpdateCapacities(ctx context.Context, name string, caps []V
 		errs = append(errs, "variants: give at least one variant to change")
 	}
 	if len(errs) > 0 {
-		return nil, Validation("%s", errs)
+		return Validation("%s", errs)
 	}
-	var changes []string
-	for i, vc := range caps {
-		v := targets[i]
-		if vc.Weight != nil {
-			v.setWeight(*vc.Weight)
-			changes = append(changes, fmt.Sprintf("%s weight %g", v.spec.Name, *vc.Weight))
-		}
-	}
+	return nil
+}
+
+// applyCapacities brings the active fleet's weights and instance counts
+// to the spec's.
+func (c *Controller) applyCapacities(ctx context.Context, ep *endpoint, sp *endpointSpec) {
+	ep.mu.Lock()
+	f := ep.active
+	ep.mu.Unlock()
 	var scaleErr error
-	for i, vc := range caps {
-		if vc.InstanceCount == nil {
-			continue
+	var changes []string
+	for _, v := range f.all() {
+		w, n := v.spec.Weight, v.spec.InstanceCount
+		if vc, ok := sp.Capacities[v.spec.Name]; ok {
+			if vc.Weight != nil {
+				w = *vc.Weight
+			}
+			if vc.InstanceCount != nil {
+				n = *vc.InstanceCount
+			}
 		}
-		v := targets[i]
-		from := len(v.instances())
-		if err := c.scale(ctx, name, v, *vc.InstanceCount); err != nil && scaleErr == nil {
-			scaleErr = fmt.Errorf("variant %s: %w", v.spec.Name, err)
+		if w != v.weight() {
+			v.setWeight(w)
+			changes = append(changes, fmt.Sprintf("%s weight %g", v.spec.Name, w))
 		}
-		changes = append(changes, fmt.Sprintf("%s instances %d -> %d", v.spec.Name, from, *vc.InstanceCount))
+		if from := len(v.instances()); from != n {
+			c.setStatus(ep, func(st *endpointStatus) { st.Status = StatusUpdating })
+			if err := c.scale(ctx, ep.name, v, n); err != nil && scaleErr == nil {
+				scaleErr = fmt.Errorf("variant %s: %w", v.spec.Name, err)
+			}
+			changes = append(changes, fmt.Sprintf("%s instances %d -> %d", v.spec.Name, from, n))
+		}
 	}
-	c.saveOverrides(ep, f)
-	c.event(name, "capacities: "+strings.Join(changes, ", "))
+	if ctx.Err() != nil {
+		return // interrupted: the next run converges
+	}
+	reason := ""
 	if scaleErr != nil {
-		return c.describe(ep), scaleErr
+		reason = "capacity change failed: " + scaleErr.Error()
 	}
-	return c.describe(ep), nil
+	c.setStatus(ep, func(st *endpointStatus) {
+		st.Status, st.FailureReason, st.ObservedGeneration = StatusInService, reason, sp.Generation
+	})
+	if len(changes) > 0 {
+		c.event(ep.name, "capacities: "+strings.Join(changes, ", "))
+	}
 }
 
 // scale brings a variant to n instances: new ones are started and
@@ -137,28 +188,6 @@ func (c *Controller) scale(ctx context.Context, endpoint string, v *variant, n i
 		}
 	}
 	return nil
-}
-
-// saveOverrides stores the fleet's weights and counts that differ from
-// its config.
-func (c *Controller) saveOverrides(ep *endpoint, f *fleet) {
-	over := map[string]VariantCapacity{}
-	for _, v := range f.all() {
-		vc := VariantCapacity{Variant: v.spec.Name}
-		if w := v.weight(); w != v.spec.Weight {
-			vc.Weight = &w
-		}
-		if n := int(v.count.Load()); n != v.spec.InstanceCount {
-			vc.InstanceCount = &n
-		}
-		if vc.Weight != nil || vc.InstanceCount != nil {
-			over[v.spec.Name] = vc
-		}
-	}
-	ep.mu.Lock()
-	ep.row.Overrides = over
-	ep.mu.Unlock()
-	c.setStatus(ep, StatusInService, "")
 }
 
 // applyOverrides gives a fleet the stored weights and counts.

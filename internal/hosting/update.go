@@ -6,15 +6,12 @@ import (
 	"time"
 )
 
-// UpdateEndpoint moves an endpoint to another config: the new fleet comes
-// up beside the old one, traffic shifts by the deployment policy, and the
-// alarms roll it back while it bakes. The old fleet serves until the new
-// one is ready and stays until the shift completes.
+// UpdateEndpoint asks for an endpoint to move to another config: it
+// stores the spec and returns. The reconciler brings the new fleet up
+// beside the old one, shifts traffic by the deployment policy, and rolls
+// back while the alarms watch it bake. An update asked for while another
+// is in progress supersedes it: the endpoint converges on the last one.
 func (c *Controller) UpdateEndpoint(ctx context.Context, name, config string, dep Deployment) (*Endpoint, error) {
-	ep := c.endpoints()[name]
-	if ep == nil {
-		return nil, notFound("endpoint", name)
-	}
 	if err := dep.Validate(); err != nil {
 		return nil, Validation("%s", err)
 	}
@@ -22,29 +19,27 @@ func (c *Controller) UpdateEndpoint(ctx context.Context, name, config string, de
 	if err != nil {
 		return nil, Validation("endpoint config %q does not exist; create it first", config)
 	}
-	f, err := c.newFleet(ctx, cfg)
-	if err != nil {
+	if _, err := c.newFleet(ctx, cfg); err != nil {
 		return nil, Validation("%s", err)
 	}
-	ep.mu.Lock()
-	if ep.row.Status != StatusInService {
-		ep.mu.Unlock()
-		return nil, errBusy(c.describe(ep))
-	}
-	if ep.row.Config == config {
-		ep.mu.Unlock()
-		return nil, Validation("endpoint %s already runs config %s; create a new endpoint config to update to", name, config)
-	}
-	ep.row.Status, ep.row.PendingConfig, ep.row.Deployment, ep.row.FailureReason = StatusUpdating, config, &dep, ""
-	ep.row.UpdatedAt = time.Now().UTC()
-	row := ep.row
-	ep.mu.Unlock()
-	if err := c.store.saveEndpoint(ctx, &row); err != nil {
+	var from string
+	_, err = c.store.changeSpec(ctx, name, func(sp *endpointSpec, st *endpointStatus) error {
+		if st.Status != StatusInService && st.Status != StatusUpdating {
+			return errBusy(&Endpoint{Name: name, Status: st.Status})
+		}
+		if sp.Config == config && st.ActiveConfig == config {
+			return Validation("endpoint %s already runs config %s; create a new endpoint config to update to", name, config)
+		}
+		from = st.ActiveConfig
+		sp.Config, sp.Deployment, sp.Capacities = config, &dep, nil
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	c.event(name, fmt.Sprintf("updating from config %s to %s (%s)", row.Config, config, dep.Type))
-	c.run(ep, func(ctx context.Context) { c.update(ctx, ep, f, dep) })
-	return c.describe(ep), nil
+	c.event(name, fmt.Sprintf("update asked: from config %s to %s (%s)", from, config, dep.Type))
+	c.changed(name)
+	return c.Endpoint(name)
 }
 
 // steps are the traffic shares the new fleet takes, in order.
@@ -62,14 +57,33 @@ func (d Deployment) steps() []float64 {
 	return []float64{1}
 }
 
-func (c *Controller) update(ctx context.Context, ep *endpoint, next *fleet, dep Deployment) {
+// update moves an endpoint's traffic to the spec's config.
+func (c *Controller) update(ctx context.Context, ep *endpoint, sp *endpointSpec) {
 	start := time.Now()
+	dep := Deployment{}
+	if sp.Deployment != nil {
+		dep = *sp.Deployment
+	}
+	dep.Validate()
 	ep.mu.Lock()
 	old := ep.active
+	ep.mu.Unlock()
+	c.setStatus(ep, func(st *endpointStatus) { st.Status, st.PendingConfig, st.FailureReason = StatusUpdating, sp.Config, "" })
+	c.event(ep.name, fmt.Sprintf("updating from config %s to %s (%s)", old.config.Name, sp.Config, dep.Type))
+	next, err := c.fleetFor(ctx, sp, sp.Config)
+	if err != nil {
+		c.rollback(ep, nil, sp, fmt.Sprintf("the new fleet did not start: %s", err))
+		return
+	}
+	ep.mu.Lock()
 	ep.pending = next
 	ep.mu.Unlock()
 	if err := c.startFleet(ctx, ep.name, next); err != nil {
-		c.rollback(ep, next, fmt.Sprintf("the new fleet did not start: %s", err))
+		if ctx.Err() != nil {
+			c.abandon(ep, next)
+			return
+		}
+		c.rollback(ep, next, sp, fmt.Sprintf("the new fleet did not start: %s", err))
 		return
 	}
 	c.event(ep.name, fmt.Sprintf("new fleet on config %s is ready after %s", next.config.Name, time.Since(start).Round(time.Millisecond)))
@@ -78,29 +92,41 @@ func (c *Controller) update(ctx context.Context, ep *endpoint, next *fleet, dep 
 		ep.route.Store(&routing{active: old, pending: next, share: share})
 		c.event(ep.name, fmt.Sprintf("shifted %.0f%% of traffic to config %s; baking %s", share*100, next.config.Name, wait))
 		if reason := c.bake(ctx, next, dep.Alarms, wait); reason != "" {
-			c.rollback(ep, next, reason)
+			c.endBake(ctx, ep, next, sp, reason)
 			return
 		}
 	}
 	if tw := time.Duration(dep.TerminationWaitSeconds * float64(time.Second)); tw > 0 {
 		if reason := c.bake(ctx, next, dep.Alarms, tw); reason != "" {
-			c.rollback(ep, next, reason)
+			c.endBake(ctx, ep, next, sp, reason)
 			return
 		}
 	}
 	if ctx.Err() != nil {
+		c.abandon(ep, next)
 		return
 	}
 	ep.route.Store(&routing{active: next})
 	ep.mu.Lock()
 	ep.active, ep.pending = next, nil
-	ep.row.Config, ep.row.PendingConfig, ep.row.Overrides = next.config.Name, "", nil
 	ep.mu.Unlock()
 	// The old fleet takes no new invocations now; its instances finish
-	// what they hold (SIGTERM) before the update counts as done.
+	// what they hold before they stop.
 	c.stopFleet(old)
-	c.setStatus(ep, StatusInService, "")
+	c.setStatus(ep, func(st *endpointStatus) {
+		st.Status, st.ActiveConfig, st.PendingConfig, st.ObservedGeneration = StatusInService, sp.Config, "", sp.Generation
+	})
 	c.event(ep.name, fmt.Sprintf("update complete: InService on config %s after %s; the old fleet is stopped", next.config.Name, time.Since(start).Round(time.Millisecond)))
+}
+
+// endBake rolls back on an alarm, or abandons the update when its run was
+// interrupted.
+func (c *Controller) endBake(ctx context.Context, ep *endpoint, next *fleet, sp *endpointSpec, reason string) {
+	if ctx.Err() != nil {
+		c.abandon(ep, next)
+		return
+	}
+	c.rollback(ep, next, sp, reason)
 }
 
 // bake waits d while watching the new fleet's alarms; it returns why it
@@ -143,21 +169,44 @@ func alarm(f *fleet, a Alarms) string {
 	return ""
 }
 
-// rollback returns all traffic to the old fleet and stops the new one.
-func (c *Controller) rollback(ep *endpoint, next *fleet, reason string) {
+// rollback returns all traffic to the old fleet and stops the new one;
+// the spec's generation counts as handled, so it is not tried again.
+func (c *Controller) rollback(ep *endpoint, next *fleet, sp *endpointSpec, reason string) {
 	ep.mu.Lock()
 	old := ep.active
 	ep.mu.Unlock()
 	if old != nil {
 		ep.route.Store(&routing{active: old})
 	}
-	c.setStatus(ep, StatusRollingBack, reason)
+	c.setStatus(ep, func(st *endpointStatus) { st.Status, st.FailureReason = StatusRollingBack, reason })
 	c.event(ep.name, "rolling back: "+reason)
 	c.stopFleet(next)
 	ep.mu.Lock()
 	ep.pending = nil
-	ep.row.PendingConfig = ""
 	ep.mu.Unlock()
-	c.setStatus(ep, StatusInService, "update rolled back: "+reason)
-	c.event(ep.name, fmt.Sprintf("rolled back: InService on config %s", ep.row.Config))
+	c.setStatus(ep, func(st *endpointStatus) {
+		st.Status, st.PendingConfig, st.FailureReason, st.ObservedGeneration = StatusInService, "", "update rolled back: "+reason, sp.Generation
+	})
+	c.event(ep.name, fmt.Sprintf("rolled back: InService on config %s", old.config.Name))
+}
+
+// abandon stops an update whose run was interrupted — by a newer spec, a
+// deletion or a shutdown — and returns its traffic to the old fleet. The
+// spec's generation is not marked handled: the next run converges on the
+// spec as it is then.
+func (c *Controller) abandon(ep *endpoint, next *fleet) {
+	ep.mu.Lock()
+	old := ep.active
+	ep.mu.Unlock()
+	if old != nil {
+		ep.route.Store(&routing{active: old})
+	}
+	c.stopFleet(next)
+	ep.mu.Lock()
+	ep.pending = nil
+	ep.mu.Unlock()
+	if c.ctx.Err() == nil {
+		c.setStatus(ep, func(st *endpointStatus) { st.Status, st.PendingConfig = StatusInService, "" })
+	}
+	c.event(ep.name, fmt.Sprintf("update to config %s interrupted; traffic is back on config %s", next.config.Name, old.config.Name))
 }

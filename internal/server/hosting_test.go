@@ -155,6 +155,11 @@ func inService(ep *hosting.Endpoint) bool {
 	return ep.Status == hosting.StatusInService && ep.PendingConfig == ""
 }
 
+// converged is an endpoint in service on the last spec asked for.
+func converged(ep *hosting.Endpoint) bool {
+	return inService(ep) && ep.ObservedGeneration == ep.Generation
+}
+
 // sagemakerClient is the AWS SDK's SageMaker runtime client as an
 // application would configure it for Junction.
 func (j *junction) sagemakerClient() *sagemakerruntime.Client {
@@ -874,6 +879,10 @@ func TestScaleAndReweightARunningEndpoint(t *testing.T) {
 	var ep hosting.Endpoint
 	j.admin("PUT", "/api/v1/endpoints/ep/variants", map[string]any{"variants": []map[string]any{
 		{"variant": "blue", "instance_count": 3, "weight": 1}, {"variant": "green", "weight": 0}}}, http.StatusOK, &ep)
+	if ep.Generation != ep.ObservedGeneration+1 || ep.Status != hosting.StatusUpdating {
+		t.Fatalf("the answer should come once the change is stored, before it is applied: %+v", ep)
+	}
+	ep = *j.waitEndpoint("ep", 30*time.Second, converged)
 	for _, v := range ep.Variants {
 		switch {
 		case v.Name == "blue" && (v.CurrentInstanceCount != 3 || v.TrafficShare != 1):
@@ -890,6 +899,7 @@ func TestScaleAndReweightARunningEndpoint(t *testing.T) {
 	}
 	// And back down to one, under load.
 	j.admin("PUT", "/api/v1/endpoints/ep/variants", map[string]any{"variants": []map[string]any{{"variant": "blue", "instance_count": 1}}}, http.StatusOK, &ep)
+	j.waitEndpoint("ep", 30*time.Second, converged)
 	l.waitOK(t, 50)
 	ok, failed, errs := l.finish()
 	if failed != 0 {

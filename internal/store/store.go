@@ -236,6 +236,31 @@ var migrations = []string{
 	// Usage Junction counted itself because the upstream reported none
 	// (a stream cut, or abandoned by its client, before its usage).
 	`ALTER TABLE usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0`,
+	// Hosting as a reconciler: hosting_endpoints holds each endpoint's
+	// spec (what was asked: config, deployment, capacities), numbered by
+	// generation; hosting_endpoint_status holds what is, written only by
+	// the replica that holds the hosting lease. The spec's old status
+	// columns are no longer read.
+	`ALTER TABLE hosting_endpoints ADD COLUMN generation INTEGER NOT NULL DEFAULT 1`,
+	`ALTER TABLE hosting_endpoints ADD COLUMN deleting INTEGER NOT NULL DEFAULT 0`,
+	`CREATE TABLE hosting_endpoint_status (
+		name                 TEXT PRIMARY KEY,
+		observed_generation  INTEGER NOT NULL,
+		status               TEXT NOT NULL,
+		failure_reason       TEXT NOT NULL DEFAULT '',
+		active_config        TEXT NOT NULL DEFAULT '',
+		pending_config       TEXT NOT NULL DEFAULT '',
+		updated_at           INTEGER NOT NULL
+	)`,
+	`INSERT INTO hosting_endpoint_status(name, observed_generation, status, failure_reason, active_config, pending_config, updated_at)
+		SELECT name, 1, status, failure_reason, config, '', updated_at FROM hosting_endpoints`,
+	`UPDATE hosting_endpoints SET deleting = 1 WHERE status = 'Deleting'`,
+	// Which replica reconciles hosting, until when.
+	`CREATE TABLE hosting_lease (
+		name        TEXT PRIMARY KEY,
+		holder      TEXT NOT NULL,
+		expires_at  INTEGER NOT NULL
+	)`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.

@@ -1,0 +1,69 @@
+package hosting
+
+import (
+	"context"
+
+	"github.com/junctionhq/junction/internal/hostrt"
+)
+
+func adoptKey(endpoint string, v *variant) string {
+	return endpoint + "/" + v.spec.Name + "/" + v.hash
+}
+
+func recoveredKey(in hostrt.Instance) string {
+	s := in.Spec()
+	return s.Endpoint + "/" + s.Variant + "/" + s.ConfigHash
+}
+
+// takeAdopted returns the recovered instances that match a variant,
+// wrapped for the controller and observed from now on.
+func (c *Controller) takeAdopted(endpoint string, v *variant) []*instance {
+	c.adoptMu.Lock()
+	k := adoptKey(endpoint, v)
+	found := c.adopted[k]
+	delete(c.adopted, k)
+	c.adoptMu.Unlock()
+	var out []*instance
+	for _, hi := range found {
+		in := &instance{Instance: hi, v: v, endpoint: endpoint}
+		c.adoptTracking(in)
+		out = append(out, in)
+	}
+	return out
+}
+
+func (c *Controller) endpoints() map[string]*endpoint { return *c.eps.Load() }
+
+func (c *Controller) put(ep *endpoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[string]*endpoint{}
+	for k, v := range c.endpoints() {
+		next[k] = v
+	}
+	next[ep.name] = ep
+	c.eps.Store(&next)
+}
+
+func (c *Controller) remove(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[string]*endpoint{}
+	for k, v := range c.endpoints() {
+		if k != name {
+			next[k] = v
+		}
+	}
+	c.eps.Store(&next)
+}
+
+// event appends a line to an endpoint's history.
+func (c *Controller) event(endpoint, msg string) {
+	if err := c.store.addEvent(context.Background(), endpoint, msg); err != nil && c.log != nil {
+		c.log.Warn("hosting: event not stored", "endpoint", endpoint, "err", err)
+	}
+	if c.log != nil {
+		c.log.Info("hosting: "+msg, "endpoint", endpoint)
+	}
+}
+
