@@ -66,4 +66,3 @@ func (c *Controller) event(endpoint, msg string) {
 		c.log.Info("hosting: "+msg, "endpoint", endpoint)
 	}
 }
-

@@ -68,7 +68,9 @@ func (c *Controller) update(ctx context.Context, ep *endpoint, sp *endpointSpec)
 	ep.mu.Lock()
 	old := ep.active
 	ep.mu.Unlock()
-	c.setStatus(ep, func(st *endpointStatus) { st.Status, st.PendingConfig, st.FailureReason = StatusUpdating, sp.Config, "" })
+	c.setStatus(ep, func(st *endpointStatus) {
+		st.Status, st.PendingConfig, st.FailureReason = StatusUpdating, sp.Config, ""
+	})
 	c.event(ep.name, fmt.Sprintf("updating from config %s to %s (%s)", old.config.Name, sp.Config, dep.Type))
 	next, err := c.fleetFor(ctx, sp, sp.Config)
 	if err != nil {
