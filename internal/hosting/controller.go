@@ -34,7 +34,7 @@ type Options struct {
 	// invocation timeout).
 	DrainTimeout time.Duration
 	// LeaseTTL is how long the hosting lease lasts unrenewed: a replica
-	// that dies is replaced as reconciler within it (default 10 s).
+	// that dies is replaced as reconciler within it (default 5 s).
 	LeaseTTL time.Duration
 	// Resync is how often the reconciler looks for specs changed by other
 	// replicas (default 1 s); every endpoint is reconciled anew every 30
@@ -130,7 +130,7 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 		c.opts.AlarmCheck = 100 * time.Millisecond
 	}
 	if c.opts.LeaseTTL <= 0 {
-		c.opts.LeaseTTL = 10 * time.Second
+		c.opts.LeaseTTL = 5 * time.Second
 	}
 	if c.opts.Resync <= 0 {
 		c.opts.Resync = time.Second
