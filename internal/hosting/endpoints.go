@@ -113,8 +113,9 @@ func (c *Controller) describe(sp *endpointSpec, st *endpointStatus, ep *endpoint
 	switch {
 	case sp.Deleting:
 		out.Status = StatusDeleting
-	case sp.Generation != st.ObservedGeneration && st.Status == StatusInService:
+	case sp.Generation != st.ObservedGeneration && (st.Status == StatusInService || st.Status == StatusUpdating):
 		out.Status = StatusUpdating
+		out.PendingConfig = ""
 		if sp.Config != out.Config {
 			out.PendingConfig = sp.Config
 		}

@@ -86,6 +86,19 @@ func (c *Controller) lead(ctx context.Context) error {
 	c.own = t
 	c.ownMu.Unlock()
 	for _, sp := range specs {
+		// Until its fleet is back, an endpoint this replica has just
+		// taken over is Creating, not what the last holder stored.
+		if !sp.Deleting {
+			st, err := c.store.status(ctx, sp.Name)
+			if err != nil {
+				return err
+			}
+			ep := &endpoint{name: sp.Name, status: *st}
+			c.put(ep)
+			if st.Status != StatusFailed {
+				c.setStatus(ep, func(st *endpointStatus) { st.Status = StatusCreating })
+			}
+		}
 		t.queue.add(sp.Name)
 	}
 	t.wg.Add(2)
