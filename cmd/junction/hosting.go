@@ -361,6 +361,7 @@ func endpointsCmd() *cobra.Command {
 	var scaleVariant string
 	var scaleCount int
 	var scaleWeight float64
+	var scaleWait time.Duration
 	scale := &cobra.Command{
 		Use:   "scale NAME --variant V [--instances N] [--weight W]",
 		Short: "Change a running variant's instance count or weight, without a new config",
@@ -377,6 +378,14 @@ func endpointsCmd() *cobra.Command {
 			if err := c.do("PUT", "/api/v1/endpoints/"+url.PathEscape(args[0])+"/variants", hostingapi.UpdateCapacitiesRequest{Variants: []hosting.VariantCapacity{vc}}, &ep); err != nil {
 				return err
 			}
+			if scaleWait > 0 {
+				if err := waitInService(cmd.OutOrStdout(), c, args[0], scaleWait); err != nil {
+					return err
+				}
+				if err := c.do("GET", "/api/v1/endpoints/"+url.PathEscape(args[0]), nil, &ep); err != nil {
+					return err
+				}
+			}
 			for _, v := range ep.Variants {
 				if v.Name == scaleVariant && v.Config == ep.Config {
 					fmt.Fprintf(cmd.OutOrStdout(), "Variant %s of %s: %d/%d instances ready, weight %g (%.0f%% of traffic)\n",
@@ -389,6 +398,7 @@ func endpointsCmd() *cobra.Command {
 	scale.Flags().StringVar(&scaleVariant, "variant", "", "variant to change (required)")
 	scale.Flags().IntVar(&scaleCount, "instances", 0, "instance count (1-64)")
 	scale.Flags().Float64Var(&scaleWeight, "weight", 0, "traffic weight")
+	scale.Flags().DurationVar(&scaleWait, "wait", 0, "wait up to this long for the change to be applied (e.g. 5m)")
 	scale.MarkFlagRequired("variant")
 
 	var instance string
