@@ -124,8 +124,9 @@ func admit(r *http.Request, k *keys.Key) *llm.Error {
 		if err != nil {
 			return llm.BadRequest(TagsHeader, "%s header: %v", TagsHeader, err)
 		}
-		// The key's team and project win over the request's tags.
-		info.Tags = k.OrgTags(keys.Merge(k.Tags, tags))
+		// The key's team and project win over the request's tags: a
+		// request never sets them (keys.OrgTagNames).
+		info.Tags = k.RequestTags(tags)
 	}
 	meta, err := router.MetadataFrom(r.Header, info.Tags)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/junctionhq/junction/internal/budget"
@@ -46,6 +47,10 @@ func (g *Governor) takeSnapshot(ctx context.Context) (*snapshot, error) {
 	if g.db == nil {
 		return s, nil
 	}
+	org, err := g.keyOrgs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := g.db.QueryContext(ctx, `SELECT key_id, tags, model, SUM(cost_usd), SUM(CASE WHEN day >= ? THEN cost_usd ELSE 0 END)
 		FROM usage_daily WHERE day >= ? AND key_id <> '' GROUP BY key_id, tags, model`, s.day.UnixMilli(), s.month.UnixMilli())
 	if err != nil {
@@ -67,11 +72,58 @@ func (g *Governor) takeSnapshot(ctx context.Context) (*snapshot, error) {
 		if err := json.Unmarshal([]byte(tags), &sg.subj.Tags); err != nil {
 			continue // a record whose tags cannot be read matches no tag scope
 		}
-		sg.subj.Team, sg.subj.Project = sg.subj.Tags["team"], sg.subj.Tags["project"]
+		// Whose spend it is comes from the key, as at admission, never
+		// from the record's tags: records written before requests were
+		// kept from setting team and project may carry forged ones.
+		o := org[sg.subj.Key]
+		sg.subj.Team, sg.subj.Project = o.team, o.project
+		sg.subj.Tags = maps.Clone(sg.subj.Tags)
+		if sg.subj.Tags == nil {
+			sg.subj.Tags = map[string]string{}
+		}
+		for name, v := range map[string]string{"team": o.team, "project": o.project} {
+			if v == "" {
+				delete(sg.subj.Tags, name)
+			} else {
+				sg.subj.Tags[name] = v
+			}
+		}
 		sg.month, sg.day = budget.USD(month), budget.USD(day)
 		s.groups = append(s.groups, sg)
 	}
 	return s, rows.Err()
+}
+
+// keyOrg is a key's team and project.
+type keyOrg struct{ team, project string }
+
+// keyOrgs reads every key's team and project (revoked keys too: their
+// spend this period still counts): the key's team and project columns,
+// or else the team and project tags an admin gave it.
+func (g *Governor) keyOrgs(ctx context.Context) (map[string]keyOrg, error) {
+	rows, err := g.db.QueryContext(ctx, `SELECT id, tags, team, project FROM keys`)
+	if err != nil {
+		return nil, fmt.Errorf("governance: read the keys to seed budgets: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]keyOrg{}
+	for rows.Next() {
+		var id, tagsJSON string
+		var o keyOrg
+		if err := rows.Scan(&id, &tagsJSON, &o.team, &o.project); err != nil {
+			return nil, err
+		}
+		var tags map[string]string
+		json.Unmarshal([]byte(tagsJSON), &tags)
+		if o.team == "" {
+			o.team = tags["team"]
+		}
+		if o.project == "" {
+			o.project = tags["project"]
+		}
+		out[id] = o
+	}
+	return out, rows.Err()
 }
 
 // spent returns what the snapshot holds for counter scope of rule r in

@@ -85,6 +85,34 @@ func (k *Key) OrgTags(tags map[string]string) map[string]string {
 	return orgTags(tags, k.Team, k.Project)
 }
 
+// OrgTagNames are the tags that say whom a request's spend belongs to.
+// They come from the key alone (its team and project, or the tags an
+// admin gave it); a request's tags never set them.
+var OrgTagNames = [...]string{"team", "project"}
+
+// FreeTags returns a request's tags without the organisation tags (the
+// map is copied when one is removed, never changed in place).
+func FreeTags(request map[string]string) map[string]string {
+	for _, name := range OrgTagNames {
+		if _, ok := request[name]; ok {
+			out := maps.Clone(request)
+			for _, n := range OrgTagNames {
+				delete(out, n)
+			}
+			return out
+		}
+	}
+	return request
+}
+
+// RequestTags returns the key's tags overlaid by a request's own tags,
+// except the organisation tags, which stay the key's (or absent, when
+// the key has none): no header or request field can move a request's
+// spend to another team or project.
+func (k *Key) RequestTags(request map[string]string) map[string]string {
+	return Merge(k.Tags, FreeTags(request))
+}
+
 // checkOrg checks that team (and project, in it) exist.
 func (s *Store) checkOrg(ctx context.Context, team, project string) error {
 	if team == "" {

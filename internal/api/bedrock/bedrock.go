@@ -130,14 +130,15 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, body []byte) (*
 }
 
 // applyRequestMetadata records requestMetadata as the request's tags,
-// over the key's defaults, and as its routing metadata (cost_tier,
+// over the key's defaults (except team and project, which only the key
+// sets: keys.OrgTagNames), and as its routing metadata (cost_tier,
 // max_latency_ms, model_preference and the rest, for rules), where a
 // header or key tag has not already set a value.
 func applyRequestMetadata(c *gateway.Call, meta map[string]string) error {
 	if err := keys.ValidateTags(meta); err != nil {
 		return llm.BadRequest("requestMetadata", "requestMetadata: Junction records it as the request's tags: %v", err)
 	}
-	c.Tags = keys.Merge(c.Tags, meta)
+	c.Tags = keys.Merge(c.Tags, keys.FreeTags(meta))
 	for k, v := range meta {
 		if _, set := c.Meta.Values[k]; set {
 			continue

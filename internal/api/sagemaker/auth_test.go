@@ -10,6 +10,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/sagemaker"
@@ -56,6 +57,18 @@ func TestSigV4(t *testing.T) {
 		t.Errorf("ledger record %+v, want it attributed to key %s with its tags", rec, key.ID)
 	}
 
+	// A request's X-Junction-Tags cannot move it to another team or
+	// project: the key's team stays, the free tags are added.
+	out, err = e.newClient(akid, secret).InvokeEndpoint(context.Background(), in,
+		sagemakerruntime.WithAPIOptions(smithyhttp.AddHeaderValue("X-Junction-Tags", "team=victim,project=secret,app=faq")))
+	if err != nil {
+		t.Fatalf("with X-Junction-Tags: %v", err)
+	}
+	id, _ = awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+	if rec := e.record(id); rec.Tags["team"] != "search" || rec.Tags["project"] != "" || rec.Tags["app"] != "faq" {
+		t.Errorf("a request claiming team victim was recorded with tags %v, want team search, no project, app faq", rec.Tags)
+	}
+
 	for _, tc := range []struct {
 		name   string
 		client *sagemakerruntime.Client
@@ -76,7 +89,7 @@ func TestSigV4(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.ctrl.invocations()); n != 1 {
-		t.Errorf("%d invocations reached the controller, want only the signed one", n)
+	if n := len(e.ctrl.invocations()); n != 2 {
+		t.Errorf("%d invocations reached the controller, want only the 2 signed ones", n)
 	}
 }
