@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -393,4 +395,127 @@ func sseText(t *testing.T, body []byte) string {
 		}
 	}
 	return b.String()
+}
+
+func TestMalformedEventIsSkippedUnlessStrict(t *testing.T) {
+	fake := &fakeupstream.Server{}
+	models := `  - {name: garbled, provider: faulty, upstream_model: "malformed-after-2"}
+  - {name: unfinished, provider: faulty, upstream_model: "no-done"}`
+	j := startFaulty(t, fake, models, `router: {retry_backoff: 1ms}`)
+	client := j.sdk(adminKey)
+	// One event of invalid JSON mid-stream is skipped and counted; the
+	// rest of the answer arrives.
+	text, _, finish, err := streamText(client, "garbled")
+	if err != nil || text != fakeupstream.DefaultReply || finish != "stop" {
+		t.Fatalf("lenient: %q (%s), %v", text, finish, err)
+	}
+	_, _, metrics := j.do("GET", "/metrics", adminKey, "")
+	if !strings.Contains(string(metrics), `junction_stream_malformed_events_total{provider="faulty"}`) {
+		t.Fatal("the skipped event was not counted in junction_stream_malformed_events_total")
+	}
+	// A stream that ends after its finish_reason and usage without
+	// [DONE] is complete.
+	text, _, finish, err = streamText(client, "unfinished")
+	if err != nil || text != fakeupstream.DefaultReply || finish != "stop" {
+		t.Fatalf("no [DONE]: %q (%s), %v", text, finish, err)
+	}
+	// Strict: the malformed event ends the stream with an error.
+	strict := startFaulty(t, fake, models, `router: {retry_backoff: 1ms, strict_streams: true}`)
+	text, _, finish, err = streamText(strict.sdk(adminKey), "garbled")
+	if err == nil || finish != "" || text != "The quick " || !strings.Contains(err.Error(), "could not parse") {
+		t.Fatalf("strict: %q (%s), %v", text, finish, err)
+	}
+}
+
+func TestUpstreamFailuresBeforeAnyAnswer(t *testing.T) {
+	fake := &fakeupstream.Server{}
+	j := startFaulty(t, fake, `  - {name: down, provider: faulty, upstream_model: "503"}
+  - {name: mute, provider: faulty, upstream_model: "no-answer"}
+  - {name: long, provider: faulty, upstream_model: "context-length"}
+  - {name: prude, provider: faulty, upstream_model: "content-policy"}
+  - {name: big, provider: faulty, upstream_model: big-context}
+  - {name: liberal, provider: faulty, upstream_model: other-provider}`, `routes:
+  - {name: chat, deployments: [{model: down}, {model: mute}], fallbacks: [liberal]}
+  - {name: ctx, deployments: [{model: long}], context_fallbacks: [big]}
+  - {name: policy, deployments: [{model: prude}], policy_fallbacks: [liberal]}
+router: {retry_backoff: 1ms, max_attempts: 5}`)
+	client := j.sdk(adminKey)
+	// A 503 and an upstream that never answers (upstream_timeout) both
+	// fail over, plain and streamed.
+	for _, stream := range []bool{false, true} {
+		var served string
+		var err error
+		if stream {
+			_, served, _, err = streamText(client, "chat")
+		} else {
+			var h http.Header
+			_, h, err = chat(client, "chat")
+			served = h.Get("X-Junction-Served-Model")
+		}
+		if err != nil || served != "liberal" {
+			t.Fatalf("stream=%v: served by %q, %v", stream, served, err)
+		}
+	}
+	// Context-length and content-policy 400s go to their own fallbacks;
+	// without one, the client gets the 400.
+	for route, want := range map[string]string{"ctx": "big", "policy": "liberal"} {
+		if _, h, err := chat(client, route); err != nil || h.Get("X-Junction-Served-Model") != want {
+			t.Fatalf("%s: %v %v", route, h, err)
+		}
+	}
+	_, _, err := chat(client, "long")
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "context_length_exceeded" {
+		t.Fatalf("context-length without a fallback: %v", err)
+	}
+}
+
+// hangUpAfterFinish streams model with a raw client and closes the
+// connection as soon as the finish_reason chunk has arrived, before the
+// usage chunk.
+func hangUpAfterFinish(t *testing.T, j *junction, model string) {
+	t.Helper()
+	body := `{"model":"` + model + `","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Tell me about the fox."}]}`
+	req, _ := http.NewRequest("POST", j.url+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(resp.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended before finish_reason: %v", err)
+		}
+		if strings.Contains(line, `"finish_reason":"stop"`) {
+			break
+		}
+	}
+	resp.Body.Close()
+}
+
+func TestHangingUpBeforeTheUsageChunkIsStillCharged(t *testing.T) {
+	fake := &fakeupstream.Server{}
+	j := startFaulty(t, fake, `  - {name: late, provider: faulty, upstream_model: "usage-late-300ms", price: {input_per_1k: 1, output_per_1k: 2}}
+  - {name: never, provider: faulty, upstream_model: "usage-late-1h", price: {input_per_1k: 1, output_per_1k: 2}}`, `router: {retry_backoff: 1ms}`)
+	words := len(strings.Fields(fakeupstream.DefaultReply))
+	// The upstream sends its usage soon after: Junction keeps reading
+	// after the client left, and records the upstream's own counts.
+	hangUpAfterFinish(t, j, "late")
+	r := j.records(1)[0]
+	if r.InputTokens != fakeupstream.PromptTokens || r.OutputTokens != words || r.Estimated || r.CostUSD == nil || *r.CostUSD <= 0 {
+		t.Fatalf("drained usage: %+v", r)
+	}
+	// The usage never comes: the record counts the prompt and the text
+	// streamed with the offline tokenizer, and says it estimated them.
+	hangUpAfterFinish(t, j, "never")
+	recs := j.records(2)
+	r = recs[0]
+	if r.Model != "never" {
+		r = recs[1]
+	}
+	if r.InputTokens == 0 || r.OutputTokens < words || !r.Estimated || r.CostUSD == nil || *r.CostUSD <= 0 {
+		t.Fatalf("estimated usage: %+v", r)
+	}
 }
