@@ -99,7 +99,7 @@ func (rg *rig) build(t *testing.T, rq request) *http.Request {
 
 // sign signs r with the SDK's own signer, as bedrockruntime does: the
 // hex SHA-256 of body, signing name bedrock.
-func sign(t *testing.T, r *http.Request, body, akid, secret string, at time.Time) {
+func sign(t testing.TB, r *http.Request, body, akid, secret string, at time.Time) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(body))
 	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret},

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in the repository (func FuzzXxx in a *_test.go
+# file) for a short while each, within a total budget of fuzzing time:
+#
+#   bash scripts/fuzz.sh            # FUZZ_BUDGET seconds in all (default 60)
+#   FUZZ_BUDGET=600 bash scripts/fuzz.sh
+#   bash scripts/fuzz.sh ./internal/sigv4   # only the targets under these packages
+#
+# Each target also runs its seed corpus (and any testdata/fuzz/ findings) as
+# a plain test in `go test ./...`; this script searches beyond them. A
+# failure leaves the input that broke it in the package's testdata/fuzz/
+# directory: commit it, so the plain tests keep it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+budget="${FUZZ_BUDGET:-60}"
+roots=("$@")
+[ ${#roots[@]} -gt 0 ] || roots=(./...)
+
+targets=()
+for pkg in $(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' "${roots[@]}"); do
+  for name in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$pkg"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    targets+=("$pkg $name")
+  done
+done
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "no fuzz targets under ${roots[*]}"; exit 0
+fi
+each=$(( budget / ${#targets[@]} ))
+[ "$each" -ge 1 ] || each=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+echo "== fuzz: ${#targets[@]} targets, ${each}s each"
+for t in "${targets[@]}"; do
+  set -- $t
+  echo "-- $(realpath --relative-to=. "$1") $2"
+  if ! go test -run '^$' -fuzz "^$2\$" -fuzztime "${each}s" "$1" >"$log" 2>&1; then
+    cat "$log"; exit 1
+  fi
+done
