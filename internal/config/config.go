@@ -53,6 +53,23 @@ type Config struct {
 	// Governance holds budgets, rate limits and reserved capacity (see
 	// docs/governance.md).
 	Governance governance.Config `yaml:"governance"`
+	// Tracing exports OpenTelemetry traces (see docs/observability.md).
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing configures OpenTelemetry traces over OTLP/HTTP. They are off
+// unless Endpoint (or the standard OTEL_EXPORTER_OTLP_ENDPOINT) is set.
+type Tracing struct {
+	// Endpoint is the collector's OTLP/HTTP base URL, such as
+	// http://127.0.0.1:4318.
+	Endpoint string `yaml:"endpoint"`
+	// Headers are sent with every export.
+	Headers map[string]string `yaml:"headers"`
+	// ServiceName names Junction in traces; default junction.
+	ServiceName string `yaml:"service_name"`
+	// SampleRatio is the share of new traces recorded, 0 to 1; 0 means
+	// all.
+	SampleRatio float64 `yaml:"sample_ratio"`
 }
 
 // EndpointProvider is the built-in provider whose models are self-hosted
@@ -642,6 +659,14 @@ func (c *Config) Validate() error {
 	}
 	if raw := time.Duration(c.Ledger.Retention.Raw); raw < 0 || raw > 0 && raw < 24*time.Hour {
 		add("ledger.retention.raw: must be at least 1d (or 0, to keep raw records forever)")
+	}
+	if c.Tracing.Endpoint != "" {
+		if err := checkURL(c.Tracing.Endpoint); err != nil {
+			add("tracing.endpoint: %v", err)
+		}
+	}
+	if r := c.Tracing.SampleRatio; r < 0 || r > 1 {
+		add("tracing.sample_ratio: %g must be from 0 to 1", r)
 	}
 	if db := c.Server.Database; db != "" {
 		if u, err := url.Parse(db); err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {

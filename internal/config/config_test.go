@@ -59,6 +59,7 @@ providers:
 models:
   - {name: m, provider: ghost}
   - {name: m, provider: a, price: {input_per_1k: -1, output_per_1k: 0}}
+tracing: {endpoint: "localhost:4318", sample_ratio: 2}
 `
 	_, err := Parse([]byte(y), env(nil))
 	ve, ok := err.(*ValidationError)
@@ -68,7 +69,7 @@ models:
 	want := []string{
 		"server.addr:", "log.level:", "providers[0].base_url:", "providers[1].name: \"a\" is used",
 		"providers[1].type: \"mystery\"", "providers[2].name: required", "models[0].provider: \"ghost\"",
-		"models[1].name: \"m\" is defined twice", "models[1].price:",
+		"models[1].name: \"m\" is defined twice", "models[1].price:", "tracing.endpoint:", "tracing.sample_ratio:",
 	}
 	msg := ve.Error()
 	for _, w := range want {

@@ -21,6 +21,7 @@ import (
 	"github.com/junctionhq/junction/internal/metrics"
 	"github.com/junctionhq/junction/internal/router"
 	"github.com/junctionhq/junction/internal/tokens"
+	"github.com/junctionhq/junction/internal/tracing"
 )
 
 // StatusClientClosed is recorded for requests whose client hung up.
@@ -295,7 +296,7 @@ func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 
 // chat is Chat without the guardrail.
 func (g *Gateway) chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Response, error) {
-	c.Counterfactual = c.plan.Prepare(ctx, req)
+	c.Counterfactual = g.prepare(ctx, c, req)
 	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
 		return g.cascade(ctx, c, rt, req)
 	}
@@ -339,12 +340,22 @@ func (g *Gateway) chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 	return nil, err
 }
 
+// prepare runs the route's per-request planning (prompt routing scores
+// the prompt here), traced as the routing span.
+func (g *Gateway) prepare(ctx context.Context, c *Call, req *llm.Request) *ledger.Price {
+	ctx, span := tracing.Start(ctx, "route")
+	defer span.End()
+	return c.plan.Prepare(ctx, req)
+}
+
 // succeed finishes a call that got its answer: the answer goes through
 // the call's guardrail (if any) first, so that the ledger records what the
 // guardrail did to it.
 func (g *Gateway) succeed(ctx context.Context, c *Call, resp *llm.Response) (*llm.Response, error) {
 	if c.guardOutput != nil {
-		r, out, err := guardrail.GuardResponse(ctx, c.guardOutput, resp)
+		gctx, span := tracing.Start(ctx, "guardrail output")
+		r, out, err := guardrail.GuardResponse(gctx, c.guardOutput, resp)
+		tracing.Guarded(span, r.Action, err)
 		if err != nil {
 			g.Finish(c, resp.Usage, nil, err)
 			return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/tracing"
 )
 
 // guard finds the guardrail a call is checked against: one the key
@@ -92,7 +93,9 @@ func (c *Call) outcome(gd *guardrail.Guard, where string, r guardrail.Result) {
 
 // guardedChat checks the request, runs the call, and checks the answer.
 func (g *Gateway) guardedChat(ctx context.Context, c *Call, gd *guardrail.Guard, req *llm.Request) (*llm.Response, error) {
-	r, greq, err := guardrail.GuardRequest(ctx, gd, req)
+	gctx, span := tracing.Start(ctx, "guardrail input")
+	r, greq, err := guardrail.GuardRequest(gctx, gd, req)
+	tracing.Guarded(span, r.Action, err)
 	if err != nil {
 		g.Finish(c, llm.Usage{}, nil, err)
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/tracing"
 )
 
 // ChatStream starts a streamed call. Until the stream's first content
@@ -31,7 +32,9 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 		return nil, err
 	}
 	if gd != nil {
-		r, greq, err := guardrail.GuardRequest(ctx, gd, req)
+		gctx, span := tracing.Start(ctx, "guardrail input")
+		r, greq, err := guardrail.GuardRequest(gctx, gd, req)
+		tracing.Guarded(span, r.Action, err)
 		if err != nil {
 			g.Finish(c, llm.Usage{}, nil, err)
 			return nil, err
@@ -50,7 +53,7 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 		}
 		return guardrail.WrapStream(ctx, gd, s, mode)
 	}
-	c.Counterfactual = c.plan.Prepare(ctx, req)
+	c.Counterfactual = g.prepare(ctx, c, req)
 	if rt := c.plan.Current(); rt.Config.Type == config.RouteCascade {
 		// A cascade must judge a whole answer before the client sees it:
 		// run it, then stream the answer that passed.

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/junctionhq/junction/internal/tracing"
 )
 
 // maxResponseBytes bounds a model server's answer held in memory.
@@ -21,13 +23,14 @@ const maxResponseBytes = 64 << 20
 const maxAttempts = 3
 
 func newClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	// Model servers continue the invocation's trace (W3C traceparent).
+	return &http.Client{Transport: tracing.Transport(&http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        4096,
 		MaxIdleConnsPerHost: 512,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
-	}}
+	})}
 }
 
 // route finds an endpoint's routing, or the error an invocation of it

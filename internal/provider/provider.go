@@ -13,6 +13,7 @@ import (
 	"github.com/junctionhq/junction/internal/provider/bedrock"
 	"github.com/junctionhq/junction/internal/provider/openai"
 	"github.com/junctionhq/junction/internal/provider/upstream"
+	"github.com/junctionhq/junction/internal/tracing"
 )
 
 // New returns the adapter for one configured provider. defaultTimeout
@@ -23,6 +24,7 @@ func New(ctx context.Context, p config.Provider, defaultTimeout time.Duration) (
 		timeout = defaultTimeout
 	}
 	client := upstream.NewClient(timeout)
+	client.Transport = tracing.Transport(client.Transport) // upstreams continue the request's trace
 	switch p.Type {
 	case config.TypeOpenAI:
 		return openai.New(openai.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client}), nil

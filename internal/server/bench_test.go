@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/junctionhq/junction/internal/config"
@@ -43,8 +44,8 @@ func benchTargets(b *testing.B) (direct, junction string) {
 
 // startBenchJunction serves the fake upstream and a Junction with one
 // priced model (bench-model) in front of it, and returns their base URLs.
-// Every server benchmark stands on it.
-func startBenchJunction(b *testing.B) (upstream, junction string) {
+// Every server benchmark stands on it; extra is YAML added to its config.
+func startBenchJunction(b *testing.B, extra ...string) (upstream, junction string) {
 	b.Helper()
 	up := httptest.NewServer(&fakeopenai.Server{})
 	b.Cleanup(up.Close)
@@ -55,7 +56,7 @@ providers:
   - {name: fake, type: openai, base_url: "%s/v1", api_key: sk-bench}
 models:
   - {name: bench-model, provider: fake, upstream_model: bench-upstream, price: {input_per_1k: 0.00015, output_per_1k: 0.0006}}
-`, b.TempDir(), benchAdminKey, up.URL)
+%s`, b.TempDir(), benchAdminKey, up.URL, strings.Join(extra, "\n"))
 	cfg, err := config.Parse([]byte(yaml), func(string) string { return "" })
 	if err != nil {
 		b.Fatal(err)

@@ -45,6 +45,7 @@ import (
 	"github.com/junctionhq/junction/internal/secret"
 	"github.com/junctionhq/junction/internal/store"
 	"github.com/junctionhq/junction/internal/tokens"
+	"github.com/junctionhq/junction/internal/tracing"
 )
 
 // Server is a running Junction.
@@ -60,9 +61,11 @@ type Server struct {
 	// hosting runs self-hosted endpoints; nil when hosting is disabled.
 	hosting *hosting.Controller
 	// gov enforces budgets and rate limits.
-	gov  *governance.Governor
-	http *http.Server
-	ln   net.Listener
+	gov *governance.Governor
+	// tracer exports traces; nil when tracing is off.
+	tracer *tracing.Tracer
+	http   *http.Server
+	ln     net.Listener
 	// bodies bounds the request bodies held in memory at once.
 	bodies *api.BodyBudget
 
@@ -95,6 +98,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	s.db = db
+	if err := s.startTracing(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if s.keys, err = keys.Open(ctx, db); err != nil {
 		db.Close()
 		return nil, err
@@ -140,7 +147,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		ropts.Endpoints, ropts.ServesEndpoint, ropts.ListEndpoints = s.hosting.Provider(), s.hosting.Serves, s.hosting.ChatEndpoints
 	}
 	s.router, err = router.New(ctx, cfg, catalog, func(ctx context.Context, p config.Provider) (llm.Provider, error) {
-		return provider.New(ctx, p, cfg.Server.UpstreamTimeout)
+		up, err := provider.New(ctx, p, cfg.Server.UpstreamTimeout)
+		if err != nil {
+			return nil, err
+		}
+		return s.traceProvider(p, up), nil
 	}, ropts)
 	if err != nil {
 		s.ledger.Close(ctx)
@@ -251,7 +262,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	s.bodies = api.NewBodyBudget(cfg.Server.MaxInflightBodyBytes)
 	s.registerBodyMetrics()
 	s.http = &http.Server{
-		Handler:           s.wrap(mux),
+		Handler:           s.wrap(s.traced(mux)),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		// ReadTimeout bounds reading the request, body included; net/http
 		// lifts it once the body has been read, so it never cuts a
@@ -503,6 +514,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if err := s.ledger.Close(sctx); err != nil {
 		s.log.Error("shutdown: ledger did not drain", "err", err)
+	}
+	if err := s.tracer.Shutdown(sctx); err != nil {
+		s.log.Warn("shutdown: traces were not all exported", "err", err)
 	}
 	s.db.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
