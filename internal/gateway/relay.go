@@ -63,9 +63,11 @@ type attempt struct {
 	release func() bool
 	watch   *watchdog
 	usage   *llm.Usage
-	text    strings.Builder
-	stopped atomic.Bool
-	ended   bool
+	// from and to bound the text this attempt delivered within the
+	// relay's sent text; to is -1 while it runs.
+	from, to int
+	stopped  atomic.Bool
+	ended    bool
 	// n is the attempt's number in the call; err what ended it.
 	n   int
 	err error
@@ -78,7 +80,7 @@ func (r *relay) open(d *router.Deployment, req *llm.Request) (*attempt, error) {
 	up := *req
 	up.Model = d.UpstreamModel
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.ctx))
-	a := &attempt{d: d, req: &up, start: time.Now(), cancel: cancel, n: r.c.Attempts}
+	a := &attempt{d: d, req: &up, start: time.Now(), cancel: cancel, n: r.c.Attempts, from: r.sent.Len(), to: -1}
 	a.release = context.AfterFunc(r.ctx, func() {
 		if a.stopped.Load() {
 			time.AfterFunc(drainWait, cancel)
@@ -249,7 +251,6 @@ func (r *relay) accept(ev *llm.Event) bool {
 		}
 		ev.Text = t
 		r.sent.WriteString(t)
-		r.cur.text.WriteString(t)
 		r.content()
 	case llm.EventToolCall, llm.EventToolArgs:
 		if r.skip != "" {
@@ -380,7 +381,7 @@ func (r *relay) endAttempt(err error) {
 	if a == nil || a.ended {
 		return
 	}
-	a.ended, a.err = true, err
+	a.ended, a.err, a.to = true, err, r.sent.Len()
 	a.close()
 	r.g.end(r.c, a.d, time.Since(a.start), r.ttft, err)
 }
@@ -391,11 +392,16 @@ func (r *relay) usageOf(a *attempt) usage {
 	if a.usage != nil {
 		return usage{Usage: *a.usage}
 	}
-	if a.text.Len() == 0 {
+	to := a.to
+	if to < 0 {
+		to = r.sent.Len()
+	}
+	text := r.sent.String()[a.from:to]
+	if text == "" {
 		return usage{}
 	}
 	return usage{Usage: llm.Usage{InputTokens: tokens.Request(a.d.UpstreamModel, a.req),
-		OutputTokens: tokens.Count(a.d.UpstreamModel, a.text.String())}, estimated: true}
+		OutputTokens: tokens.Count(a.d.UpstreamModel, text)}, estimated: true}
 }
 
 // usage is an attempt's token counts, and whether Junction estimated them.
