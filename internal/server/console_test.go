@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/api/admin"
 	"github.com/junctionhq/junction/internal/fakeopenai"
+	"github.com/junctionhq/junction/internal/hosting"
 )
 
 // page drives one headless Chromium tab (Debian's chromium package) for
@@ -250,4 +252,42 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.text(`#error`); !strings.Contains(got, "needs an admin key") {
 		t.Errorf("team key on the endpoints page: %q", got)
 	}
+}
+
+// The Endpoints page shows a running endpoint as the hosting API does:
+// its status, its variant's instances and the invocations it served.
+func TestConsoleEndpointsInBrowser(t *testing.T) {
+	b := browser(t)
+	j := startHosted(t, t.TempDir(), "", "")
+	j.model("m", demoArtifact(t), "byoc", nil)
+	j.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
+	j.waitEndpoint("ep", 30*time.Second, inService)
+	for range 3 {
+		if status, _, body := j.invoke("ep", `{"inputs":"the site is down"}`); status != http.StatusOK {
+			t.Fatalf("invoke: %d %s", status, body)
+		}
+	}
+	var ep hosting.Endpoint
+	j.admin("GET", "/api/v1/endpoints/ep", nil, http.StatusOK, &ep)
+
+	b.do(chromedp.Navigate(j.url+"/ui/endpoints"),
+		chromedp.WaitVisible(chromedp.CSS(`#key`)),
+		chromedp.SendKeys(chromedp.CSS(`#key`), adminKey),
+		chromedp.Click(chromedp.CSS(`#signin`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-endpoint="ep"]`)))
+	v := ep.Variants[0]
+	if got := b.text(`[data-endpoint="ep"] [data-field="status"]`); got != ep.Status {
+		t.Errorf("status %q, the API says %q", got, ep.Status)
+	}
+	if got, want := b.text(`[data-variant="primary"] [data-field="instances"]`), fmt.Sprintf("%d / %d", v.CurrentInstanceCount, v.DesiredInstanceCount); got != want || want != "2 / 2" {
+		t.Errorf("instances %q, the API says %q", got, want)
+	}
+	if got := b.text(`[data-variant="primary"] [data-field="invocations"]`); got != strconv.FormatInt(v.Invocations, 10) || v.Invocations != 3 {
+		t.Errorf("invocations %q, the API says %d (3 sent)", got, v.Invocations)
+	}
+	if n := eval[int](b, `document.querySelectorAll('[data-endpoint="ep"] tr.instance').length`); n != 2 {
+		t.Errorf("%d instance rows, want 2", n)
+	}
+	b.screenshot("endpoints")
 }

@@ -1,13 +1,17 @@
 package server_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/fakeopenai"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/modelserver"
 )
@@ -131,5 +135,55 @@ func TestSageMakerAndFleetMetrics(t *testing.T) {
 			t.Fatalf("restarts never reached 1: %v", j.scrape())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Every metric the Grafana dashboard in deploy/ queries is one Junction
+// exports, once it has served a chat request and an invocation.
+func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/grafana/junction.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	up := httptest.NewServer(&fakeopenai.Server{})
+	t.Cleanup(up.Close)
+	j := startHosted(t, t.TempDir(), up.URL, "models:\n  - {name: cloud-mini, provider: cloud, upstream_model: gpt-4o-mini}\n")
+	j.model("m", demoArtifact(t), "byoc", nil)
+	j.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 1})
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
+	j.waitEndpoint("ep", 30*time.Second, inService)
+	if status, _, b := j.invoke("ep", `{"inputs":"hi"}`); status != http.StatusOK {
+		t.Fatalf("invoke: %d %s", status, b)
+	}
+	if status, _, b := j.do("POST", "/v1/chat/completions", adminKey, hiBody("cloud-mini")); status != http.StatusOK {
+		t.Fatalf("chat: %d %s", status, b)
+	}
+	exported := map[string]bool{}
+	for _, s := range j.scrape() {
+		exported[s.name] = true
+	}
+	name := regexp.MustCompile(`junction_[a-z_]+`)
+	queried := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range name.FindAllString(tg.Expr, -1) {
+				queried++
+				if !exported[n] {
+					t.Errorf("panel %q queries %s, which /metrics does not export", p.Title, n)
+				}
+			}
+		}
+	}
+	if queried < 10 {
+		t.Errorf("the dashboard queries only %d metrics", queried)
 	}
 }
