@@ -51,6 +51,14 @@ func hiBody(model string) string {
 // under "governance:") in front of fake.
 func startGov(t *testing.T, fake http.Handler, dataDir, governanceYAML string) *junction {
 	t.Helper()
+	return startGovWith(t, fake, dataDir, "", "", governanceYAML)
+}
+
+// startGovWith is startGov with more config: providers (YAML list items),
+// and models (list items, then any other top-level sections, e.g.
+// routes).
+func startGovWith(t *testing.T, fake http.Handler, dataDir, extraProviders, extraModels, governanceYAML string) *junction {
+	t.Helper()
 	up := httptest.NewServer(fake)
 	t.Cleanup(up.Close)
 	yaml := fmt.Sprintf(`
@@ -60,12 +68,14 @@ log: {level: warn}
 ledger: {flush_interval: 5ms}
 providers:
   - {name: openai, type: openai, base_url: "%s/v1", api_key: "sk-upstream"}
+%s
 models:
   - {name: priced, provider: openai, upstream_model: my-model, price: {input_per_1k: 1, output_per_1k: 2}}
   - {name: other, provider: openai, upstream_model: other-model, price: {input_per_1k: 1, output_per_1k: 2}}
   - {name: capped, provider: openai, upstream_model: capped-model, price: {input_per_1k: 1, output_per_1k: 2, max_output_tokens: 4096}}
+%s
 governance:
-%s`, dataDir, adminKey, up.URL, indent(governanceYAML))
+%s`, dataDir, adminKey, up.URL, extraProviders, extraModels, indent(governanceYAML))
 	cfg, err := config.Parse([]byte(yaml), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
