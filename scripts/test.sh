@@ -13,6 +13,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)   # the console's browser tests
+command -v gcc >/dev/null || need+=(gcc)             # the race detector needs cgo
 if [ ${#need[@]} -gt 0 ]; then
   echo "== apt-get install ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -30,6 +31,20 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go vet"
 go vet ./...
-echo "== go test"
-go test -count=1 -timeout 15m ./...
+# The packages where goroutines share state (admission, budgets, limits,
+# the ledger writer, routing, hosting, the gateway, the assembled server
+# and the real binary) run under the race detector; the rest run plain.
+# Each package runs once.
+race_pkgs=(
+  ./internal/governance/... ./internal/budget/... ./internal/ratelimit/...
+  ./internal/ledger/... ./internal/router/... ./internal/hosting/...
+  ./internal/hostrt/... ./internal/gateway/... ./internal/server/...
+  ./internal/logbuf/... ./internal/sse/... ./cmd/junction/...
+)
+race_list=$(go list "${race_pkgs[@]}")
+plain_list=$(go list ./... | grep -vxF "$race_list")
+echo "== go test -race ($(echo "$race_list" | wc -l) packages)"
+CGO_ENABLED=1 go test -race -count=1 -timeout 25m $race_list
+echo "== go test ($(echo "$plain_list" | wc -l) packages)"
+go test -count=1 -timeout 15m $plain_list
 bash scripts/fuzz.sh   # every fuzz target for a few seconds, FUZZ_BUDGET (60) s of fuzzing in all
