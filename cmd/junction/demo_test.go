@@ -31,6 +31,11 @@ hosting: {health_interval: 100ms, stop_grace: 3s, meter_interval: 100ms}
 			t.Errorf("demo's output has no %q:\n%s", want, out)
 		}
 	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "Ready in") {
+			t.Log(strings.TrimSpace(line)) // the demo's own time, quoted in docs/performance.md
+		}
+	}
 	if again := cli(t, j.URL, "", "demo", "--dir", dir); !strings.Contains(again, "Invoked it (variant primary)") {
 		t.Fatalf("a second demo run did not reuse the endpoint:\n%s", again)
 	}
