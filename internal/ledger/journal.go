@@ -144,7 +144,9 @@ func (j *journal) release(segs []uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, s := range segs {
-		j.pending[s]--
+		if s != 0 { // 0: a record the journal could not take
+			j.pending[s]--
+		}
 	}
 	var errs []error
 	for s, n := range j.pending {
