@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
@@ -80,9 +79,9 @@ func (c *Controller) ChatEndpoints() []string {
 
 type endpointProvider struct{ c *Controller }
 
-// pick chooses an openai instance of the endpoint named by the request,
-// skipping those already tried.
-func (p endpointProvider) pick(name string, tried []*instance) (*instance, *variant, error) {
+// variant chooses the variant of the endpoint named by the request, or
+// the error the gateway gets.
+func (p endpointProvider) variant(name string) (*variant, error) {
 	r, err := p.c.route(name)
 	if err != nil {
 		var he *Error
@@ -94,63 +93,50 @@ func (p endpointProvider) pick(name string, tried []*instance) (*instance, *vari
 		if he != nil {
 			msg = he.Message
 		}
-		return nil, nil, &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.ErrOverloaded, Message: msg, Provider: "endpoint"}
+		return nil, &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.ErrOverloaded, Message: msg, Provider: "endpoint"}
 	}
 	v, _, _ := r.choose(name, "")
 	if v.model.Server.Type != ServerOpenAI {
-		return nil, nil, llm.Errorf(http.StatusBadRequest, llm.ErrInvalidRequest,
+		return nil, llm.Errorf(http.StatusBadRequest, llm.ErrInvalidRequest,
 			"endpoint %s runs a byoc model server; invoke it at POST /endpoints/%s/invocations", name, name)
 	}
-	in := v.pick(tried)
-	if in == nil {
-		e := llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no instance of endpoint %s (variant %s) is ready", name, v.spec.Name)
-		e.Provider = "endpoint"
-		return nil, v, e
-	}
-	return in, v, nil
+	return v, nil
 }
 
-// refused reports whether a call failed before reaching the server.
-func refused(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-// each tries the endpoint's instances in turn with call, which sends the
-// request (its model set to the server's id) and reports whether it left
-// the instance busy (a stream still open). A connection refused before the
-// request reached a server moves on to another instance.
+// each makes a chat call on one of the endpoint's instances through the
+// variant's pick-and-retry path: call sends the request (its model set to
+// the server's id) and reports whether it left the instance busy (a
+// stream still open).
 func (p endpointProvider) each(req *llm.Request, start time.Time, call func(in *instance, r *llm.Request) (busy bool, err error)) error {
-	var tried []*instance
-	for {
-		in, v, err := p.pick(req.Model, tried)
-		if err != nil {
-			if v != nil {
-				v.stats.record(msSince(start), true)
-			}
-			return err
-		}
-		tried = append(tried, in)
+	v, err := p.variant(req.Model)
+	if err != nil {
+		return err
+	}
+	var busy bool
+	in, err := v.try(func(in *instance) (bool, bool, error) {
 		cc := in.chat.Load()
 		if cc == nil {
-			continue
+			return false, true, errNoAddress
 		}
 		r := *req
 		r.Model = cc.model
-		if !in.acquire() {
-			continue
-		}
-		busy, err := call(in, &r)
-		if busy {
-			return nil
-		}
-		in.release()
-		if err != nil && refused(err) && len(tried) < maxAttempts {
-			continue
-		}
-		v.stats.record(msSince(start), err != nil)
-		return err
+		var err error
+		busy, err = call(in, &r)
+		return busy, err != nil && refused(err), err
+	})
+	switch {
+	case in != nil && busy:
+		return nil // recorded when its stream is closed
+	case in != nil:
+		v.stats.record(msSince(start), false)
+		return nil
+	case err == nil || errors.Is(err, errNoAddress):
+		e := llm.Errorf(http.StatusServiceUnavailable, llm.ErrOverloaded, "no instance of endpoint %s (variant %s) is ready", req.Model, v.spec.Name)
+		e.Provider = "endpoint"
+		err = e
 	}
+	v.stats.record(msSince(start), true)
+	return err
 }
 
 func (p endpointProvider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {

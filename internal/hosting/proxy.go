@@ -18,10 +18,6 @@ import (
 // maxResponseBytes bounds a model server's answer held in memory.
 const maxResponseBytes = 64 << 20
 
-// maxAttempts is how many instances an invocation tries when connections
-// fail before the request reaches a server.
-const maxAttempts = 3
-
 func newClient() *http.Client {
 	// Model servers continue the invocation's trace (W3C traceparent).
 	return &http.Client{Transport: tracing.Transport(&http.Transport{
@@ -114,34 +110,27 @@ func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, erro
 // connection that fails before the request is sent moves on to another.
 func (c *Controller) invokeVariant(ctx context.Context, v *variant, inv *Invocation) (*Result, error) {
 	start := time.Now()
-	var tried []*instance
-	var lastErr error
-	for range maxAttempts {
-		in := v.pick(tried)
-		if in == nil {
-			break
-		}
-		tried = append(tried, in)
-		res, err, retry := c.send(ctx, in, inv)
-		if err == nil {
-			v.stats.record(msSince(start), false)
-			return res, nil
-		}
-		lastErr = err
-		if !retry {
-			break
-		}
+	var res *Result
+	_, err := v.try(func(in *instance) (bool, bool, error) {
+		var err error
+		var retry bool
+		res, err, retry = c.send(ctx, in, inv)
+		return false, retry, err
+	})
+	if err == nil && res != nil {
+		v.stats.record(msSince(start), false)
+		return res, nil
 	}
-	if lastErr == nil {
-		lastErr = Unavailable("No instance of variant %s of endpoint %s is ready (%d starting or restarting); try again shortly.",
+	if err == nil {
+		err = Unavailable("No instance of variant %s of endpoint %s is ready (%d starting or restarting); try again shortly.",
 			v.spec.Name, inv.Endpoint, len(v.instances()))
 	}
 	// A container's 4xx is the caller's mistake, not the variant's fault:
 	// it does not count against the variant's alarms.
 	var he *Error
-	clientFault := errors.As(lastErr, &he) && he.Code == ErrModel && he.OriginalStatus >= 400 && he.OriginalStatus < 500
+	clientFault := errors.As(err, &he) && he.Code == ErrModel && he.OriginalStatus >= 400 && he.OriginalStatus < 500
 	v.stats.record(msSince(start), !clientFault)
-	return nil, lastErr
+	return nil, err
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
@@ -158,11 +147,7 @@ func (c *Controller) send(ctx context.Context, in *instance, inv *Invocation) (*
 		return nil, err, false
 	}
 	setInvocationHeaders(req, inv)
-	if !in.acquire() {
-		return nil, Unavailable("instance %s is draining", in.ID()), true
-	}
 	resp, err := c.client.Do(req)
-	in.release()
 	if err != nil {
 		terr, retry := c.transportError(ctx, in, err)
 		return nil, terr, retry
@@ -211,8 +196,7 @@ func (c *Controller) transportError(ctx context.Context, in *instance, err error
 	if ctx.Err() != nil {
 		return ctx.Err(), false
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if refused(err) {
 		return Unavailable("instance %s of variant %s refused the connection", in.ID(), in.v.spec.Name), true
 	}
 	return ModelFailed(in.v.spec.Name, 0, "the connection to the model server failed: "+unwrapURL(err)), false
@@ -240,52 +224,41 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 		return nil, err
 	}
 	start := time.Now()
-	var tried []*instance
-	var lastErr error
-	for range maxAttempts {
-		in := v.pick(tried)
-		if in == nil {
-			break
-		}
-		tried = append(tried, in)
+	var out *StreamResult
+	_, err = v.try(func(in *instance) (bool, bool, error) {
 		base := in.base.Load()
 		if base == nil {
-			continue
+			return false, true, Unavailable("instance %s has no address", in.ID())
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, *base+"/invocations", bytes.NewReader(inv.Body))
 		if err != nil {
-			return nil, err
+			return false, false, err
 		}
 		setInvocationHeaders(req, inv)
-		if !in.acquire() {
-			continue
-		}
 		resp, err := c.client.Do(req)
 		if err != nil {
-			in.release()
-			var retry bool
-			lastErr, retry = c.transportError(ctx, in, err)
-			if retry {
-				continue
-			}
-			break
+			terr, retry := c.transportError(ctx, in, err)
+			return false, retry, terr
 		}
 		if resp.StatusCode/100 != 2 {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
-			in.release()
-			lastErr = ModelFailed(v.spec.Name, resp.StatusCode, strings.TrimSpace(string(body)))
-			break
+			return false, false, ModelFailed(v.spec.Name, resp.StatusCode, strings.TrimSpace(string(body)))
 		}
-		return &StreamResult{Variant: v.spec.Name, Instance: in.ID(), ContentType: resp.Header.Get("Content-Type"),
+		// The stream keeps the instance until the caller closes it.
+		out = &StreamResult{Variant: v.spec.Name, Instance: in.ID(), ContentType: resp.Header.Get("Content-Type"),
 			CustomAttributes: resp.Header.Get("X-Amzn-SageMaker-Custom-Attributes"),
-			Body:             &streamBody{ReadCloser: resp.Body, in: in, start: start}}, nil
+			Body:             &streamBody{ReadCloser: resp.Body, in: in, start: start}}
+		return true, false, nil
+	})
+	if err == nil && out != nil {
+		return out, nil
 	}
-	if lastErr == nil {
-		lastErr = Unavailable("No instance of variant %s of endpoint %s is ready; try again shortly.", v.spec.Name, inv.Endpoint)
+	if err == nil {
+		err = Unavailable("No instance of variant %s of endpoint %s is ready; try again shortly.", v.spec.Name, inv.Endpoint)
 	}
 	v.stats.record(msSince(start), true)
-	return nil, lastErr
+	return nil, err
 }
 
 // streamBody releases the instance and records the call when the stream
