@@ -2,6 +2,7 @@ package hosting
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -242,14 +243,17 @@ func (c *Controller) DeleteConfig(ctx context.Context, name string) error {
 	return c.store.DeleteConfig(ctx, name)
 }
 
-// LogPaths returns the log files of an endpoint's instances by instance
-// id.
-func (c *Controller) LogPaths(name string) (map[string]string, error) {
+// Logs returns the tail of each instance's log of an endpoint this
+// replica runs, by instance id; a log that cannot be read says why.
+func (c *Controller) Logs(name string, tail int64) (map[string]io.ReadCloser, map[string]error, error) {
 	ep := c.endpoints()[name]
 	if ep == nil {
-		return nil, notFound("endpoint", name)
+		if _, err := c.Endpoint(name); err != nil {
+			return nil, nil, err
+		}
+		return map[string]io.ReadCloser{}, map[string]error{}, nil
 	}
-	out := map[string]string{}
+	logs, errs := map[string]io.ReadCloser{}, map[string]error{}
 	ep.mu.Lock()
 	fleets := []*fleet{ep.active, ep.pending}
 	ep.mu.Unlock()
@@ -259,11 +263,15 @@ func (c *Controller) LogPaths(name string) (map[string]string, error) {
 		}
 		for _, v := range f.all() {
 			for _, in := range v.instances() {
-				out[in.ID()] = in.LogPath()
+				if r, err := in.Logs(tail); err != nil {
+					errs[in.ID()] = err
+				} else {
+					logs[in.ID()] = r
+				}
 			}
 		}
 	}
-	return out, nil
+	return logs, errs, nil
 }
 
 // errBusy says an endpoint cannot take an operation now.

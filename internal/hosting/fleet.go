@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -272,7 +272,7 @@ func (c *Controller) startFleet(ctx context.Context, endpoint string, f *fleet) 
 				if st.LastError != "" {
 					reason += ": " + st.LastError
 				}
-				if tail := logTail(in.LogPath(), 3); tail != "" {
+				if tail := logTail(in, 3); tail != "" {
 					reason += "; last log lines: " + tail
 				}
 				return fmt.Errorf("%s", reason)
@@ -377,14 +377,17 @@ func (c *Controller) stopFleet(f *fleet) {
 	wg.Wait()
 }
 
-// logTail returns the last n non-empty lines of a log file, joined by " | ".
-func logTail(path string, n int) string {
-	b, err := os.ReadFile(path)
+// logTail returns the last n non-empty lines of an instance's log,
+// joined by " | ".
+func logTail(in *instance, n int) string {
+	r, err := in.Logs(8192)
 	if err != nil {
 		return ""
 	}
-	if len(b) > 8192 {
-		b = b[len(b)-8192:]
+	b, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return ""
 	}
 	var lines []string
 	for _, l := range strings.Split(string(b), "\n") {

@@ -2,7 +2,9 @@ package hosting
 
 import (
 	"context"
+	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +23,9 @@ func (f fakeInstance) Status() hostrt.Status {
 }
 func (f fakeInstance) Ready(ctx context.Context) error { return nil }
 func (f fakeInstance) LogPath() string                 { return "" }
+func (f fakeInstance) Logs(int64) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader("")), nil
+}
 func (f fakeInstance) Stop(ctx context.Context) error  { return nil }
 func (f fakeInstance) SetOnChange(func(hostrt.Status)) {}
 

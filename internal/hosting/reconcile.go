@@ -413,11 +413,7 @@ func (c *Controller) Close(ctx context.Context) error {
 	c.meterNow()
 	// The runtime lets go of its state directory either way, so that the
 	// next Junction can recover what is left.
-	defer func() {
-		if d, ok := c.rt.(interface{ Detach() error }); ok {
-			d.Detach()
-		}
-	}()
+	defer c.rt.Detach()
 	c.stopAll(ctx, c.opts.KeepInstancesOnClose)
 	if t != nil {
 		c.lease.release()

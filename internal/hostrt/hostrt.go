@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -223,8 +224,12 @@ type Instance interface {
 	// Ready blocks until the instance is first Ready and returns nil, or
 	// returns an error when ctx ends or the instance stops first.
 	Ready(ctx context.Context) error
-	// LogPath is the file holding the server's stdout and stderr.
+	// LogPath is the file holding the server's stdout and stderr, for
+	// runtimes that keep one on this machine; others return "".
 	LogPath() string
+	// Logs returns the last tail bytes (all of it when tail <= 0) of the
+	// server's stdout and stderr, however the runtime keeps them.
+	Logs(tail int64) (io.ReadCloser, error)
 	// Stop sends SIGTERM to the server (and everything it started), waits
 	// up to the Spec's StopGrace, then sends SIGKILL, and returns once the
 	// processes are gone. It wins over any restart in progress. Calling it
@@ -254,4 +259,8 @@ type Runtime interface {
 	// When Recover returns, no leftover process remains that was not
 	// adopted.
 	Recover(ctx context.Context, keep func(Spec) bool) ([]Instance, error)
+	// Detach lets go of the runtime's state without stopping what runs,
+	// so that a later Junction (or another replica) can Recover it. The
+	// Runtime is not used afterwards.
+	Detach() error
 }

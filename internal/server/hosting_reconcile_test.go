@@ -33,6 +33,13 @@ func TestScaleWhoseClientHangsUpStillCompletes(t *testing.T) {
 	if after.Variants[0].DesiredInstanceCount != 3 || len(after.Variants[0].Instances) != 3 {
 		t.Fatalf("after the scale: %+v", after.Variants)
 	}
+	// Each instance's log, through the runtime.
+	status, _, logs := j.do("GET", "/api/v1/endpoints/ep/logs?bytes=4096", adminKey, "")
+	for _, in := range after.Variants[0].Instances {
+		if status != 200 || !strings.Contains(string(logs), "==> "+in.ID+" <==\n=== junction") {
+			t.Fatalf("logs: %d %s", status, logs)
+		}
+	}
 }
 
 // Two updates asked in quick succession: the second supersedes the first,

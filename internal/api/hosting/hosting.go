@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -302,11 +301,6 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 // logs answers the tail of each instance's log as text, each under a
 // header line naming the instance.
 func (h *Handler) logs(w http.ResponseWriter, r *http.Request) {
-	paths, err := h.Controller.LogPaths(r.PathValue("name"))
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	tail := int64(64 << 10)
 	if s := r.URL.Query().Get("bytes"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -316,28 +310,44 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		tail = n
 	}
+	logs, errs, err := h.Controller.Logs(r.PathValue("name"), tail)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	defer func() {
+		for _, l := range logs {
+			l.Close()
+		}
+	}()
 	want := r.URL.Query().Get("instance")
-	ids := make([]string, 0, len(paths))
-	for id := range paths {
-		if want == "" || strings.Contains(id, want) {
-			ids = append(ids, id)
+	ids := make([]string, 0, len(logs)+len(errs))
+	for _, m := range []map[string]bool{keys(logs), keys(errs)} {
+		for id := range m {
+			if want == "" || strings.Contains(id, want) {
+				ids = append(ids, id)
+			}
 		}
 	}
 	sort.Strings(ids)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	for _, id := range ids {
 		fmt.Fprintf(w, "==> %s <==\n", id)
-		f, err := os.Open(paths[id])
-		if err != nil {
-			fmt.Fprintf(w, "(no log: %v)\n", err)
-			continue
+		if l, ok := logs[id]; ok {
+			io.Copy(w, l)
+		} else {
+			fmt.Fprintf(w, "(no log: %v)\n", errs[id])
 		}
-		if st, err := f.Stat(); err == nil && st.Size() > tail {
-			f.Seek(st.Size()-tail, io.SeekStart)
-		}
-		io.Copy(w, f)
-		f.Close()
 	}
+}
+
+// keys is a map's key set.
+func keys[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 func (h *Handler) instanceTypes(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,22 @@ func (in *Instance) Status() hostrt.Status {
 // LogPath is the file holding the server's stdout and stderr; the older
 // part, once rotated, is LogPath()+".1".
 func (in *Instance) LogPath() string { return filepath.Join(in.dir, logName) }
+
+// Logs returns the last tail bytes of the log file (all of it when tail
+// <= 0).
+func (in *Instance) Logs(tail int64) (io.ReadCloser, error) {
+	f, err := os.Open(in.LogPath())
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && tail > 0 && st.Size() > tail {
+		if _, err := f.Seek(st.Size()-tail, io.SeekStart); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
 
 // workDir is the server's working directory, outside the runtime's root.
 func (in *Instance) workDir() string { return filepath.Join(in.rt.workRoot, in.spec.ID) }
