@@ -3,8 +3,8 @@ package process
 import (
 	"context"
 	"fmt"
-	"maps"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
