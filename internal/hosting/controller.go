@@ -17,8 +17,6 @@ type Options struct {
 	// Self is this Junction's executable, run for models whose server
 	// command is "junction".
 	Self string
-	// GPUs are the GPU indices instances may be given.
-	GPUs []int
 	// HealthInterval and StopGrace tune the runtime (zero: its defaults).
 	HealthInterval, StopGrace time.Duration
 	// MeterInterval is how often running instance time is written to the
@@ -69,7 +67,6 @@ type Controller struct {
 	self   string
 	log    *slog.Logger
 	client *http.Client
-	gpus   gpuPool
 	lease  *lease
 
 	mu  sync.Mutex                           // serialises changes to eps
@@ -140,7 +137,6 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 		c.client = newClient()
 	}
 	c.lease = newLease(store.DB, opts.ReplicaID, c.opts.LeaseTTL)
-	c.gpus.free = append([]int(nil), opts.GPUs...)
 	empty := map[string]*endpoint{}
 	c.eps.Store(&empty)
 	c.ctx, c.cancel = context.WithCancel(context.Background())

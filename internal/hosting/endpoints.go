@@ -11,6 +11,8 @@ import (
 // the reconciler starts its fleet and turns it InService when every
 // instance is ready, or Failed with the reason.
 func (c *Controller) CreateEndpoint(ctx context.Context, name, config string) (*Endpoint, error) {
+	ctx, cancel := specContext(ctx)
+	defer cancel()
 	if e := validName("name", name); e != "" {
 		return nil, Validation("%s", e)
 	}
@@ -33,6 +35,8 @@ func (c *Controller) CreateEndpoint(ctx context.Context, name, config string) (*
 // DeleteEndpoint asks for an endpoint to be stopped and forgotten; an
 // update in progress is interrupted.
 func (c *Controller) DeleteEndpoint(ctx context.Context, name string) error {
+	ctx, cancel := specContext(ctx)
+	defer cancel()
 	sp, err := c.store.spec(ctx, name)
 	if err != nil {
 		return err

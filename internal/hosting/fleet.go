@@ -69,7 +69,6 @@ type instance struct {
 	base        atomic.Pointer[string] // "http://127.0.0.1:PORT"
 	outstanding atomic.Int64
 	chat        atomic.Pointer[chatClient] // openai servers: the adapter for the current address
-	gpus        []int
 
 	meterMu     sync.Mutex
 	meteredFrom time.Time // start of the unmetered stretch; zero once stopped
@@ -288,7 +287,6 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 	crand.Read(suffix[:])
 	id := fmt.Sprintf("%s.%s.%s.%s", endpoint, v.config, v.spec.Name, hex.EncodeToString(suffix[:]))
 	in := &instance{v: v, endpoint: endpoint}
-	in.gpus = c.gpus.take(v.itype.GPUs)
 	cmd := v.model.Server.Command
 	if cmd == "junction" {
 		cmd = c.self
@@ -304,7 +302,7 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 	}
 	spec := hostrt.Spec{
 		ID: id, Endpoint: endpoint, Variant: v.spec.Name, ConfigHash: v.hash, ServerType: v.model.Server.Type,
-		Command: cmd, Args: v.model.Server.Args, Env: env, ModelDir: modelDir, GPUs: in.gpus,
+		Command: cmd, Args: v.model.Server.Args, Env: env, ModelDir: modelDir, GPUCount: v.itype.GPUs,
 		CPUs: v.itype.CPUs, MemoryMB: v.itype.MemoryMB,
 		StartupTimeout: time.Duration(v.model.Server.StartupTimeoutSeconds) * time.Second,
 		HealthInterval: c.opts.HealthInterval, StopGrace: c.opts.StopGrace,
@@ -312,7 +310,6 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 	}
 	inst, err := c.rt.Start(ctx, spec)
 	if err != nil {
-		c.gpus.give(in.gpus)
 		return nil, err
 	}
 	in.Instance = inst
@@ -357,7 +354,6 @@ func (c *Controller) stopInstance(in *instance) {
 	if err := in.Stop(ctx); err != nil && c.log != nil {
 		c.log.Warn("hosting: stop instance", "instance", in.ID(), "err", err)
 	}
-	c.gpus.give(in.gpus)
 	c.untrack(in)
 	c.meterFinal(in)
 }
@@ -452,33 +448,4 @@ func (s *stats) snapshot() (inv, errs int64, p99 float64) {
 		i = len(cp) - 1
 	}
 	return inv, errs, cp[i]
-}
-
-// gpuPool hands out GPU indices to instances.
-type gpuPool struct {
-	mu   sync.Mutex
-	free []int
-}
-
-// take returns n free GPUs, or none when the host has too few (the
-// instance then runs without CUDA_VISIBLE_DEVICES set).
-func (p *gpuPool) take(n int) []int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n == 0 || len(p.free) < n {
-		return nil
-	}
-	out := append([]int(nil), p.free[:n]...)
-	p.free = p.free[n:]
-	return out
-}
-
-func (p *gpuPool) give(g []int) {
-	if len(g) == 0 {
-		return
-	}
-	p.mu.Lock()
-	p.free = append(p.free, g...)
-	sort.Ints(p.free)
-	p.mu.Unlock()
 }

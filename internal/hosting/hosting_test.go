@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -116,21 +115,6 @@ func TestCatalogInstancesProfiles(t *testing.T) {
 		if got.GPUs != want.GPUs || got.CPUs != want.CPUs || got.MemoryMB != want.MemoryMB || got.USDPerHour != want.USDPerHour {
 			t.Errorf("%s: %+v, want %+v", typ, got, want)
 		}
-	}
-}
-
-func TestGPUPool(t *testing.T) {
-	p := &gpuPool{free: []int{0, 1, 2}}
-	a := p.take(2)
-	if !reflect.DeepEqual(a, []int{0, 1}) {
-		t.Fatalf("take 2: %v", a)
-	}
-	if b := p.take(2); b != nil {
-		t.Fatalf("only one is free, got %v", b)
-	}
-	p.give(a)
-	if c := p.take(3); !reflect.DeepEqual(c, []int{0, 1, 2}) {
-		t.Fatalf("after give: %v", c)
 	}
 }
 

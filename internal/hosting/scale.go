@@ -26,6 +26,8 @@ type VariantCapacity struct {
 // rotation, finish what they hold and stop. They hold across restarts
 // until the endpoint is updated to another config.
 func (c *Controller) UpdateCapacities(ctx context.Context, name string, caps []VariantCapacity) (*Endpoint, error) {
+	ctx, cancel := specContext(ctx)
+	defer cancel()
 	var changes []string
 	_, err := c.store.changeSpec(ctx, name, func(sp *endpointSpec, st *endpointStatus) error {
 		if st.Status != StatusInService || st.PendingConfig != "" || (sp.Config != st.ActiveConfig) {

@@ -47,6 +47,13 @@ type endpointStatus struct {
 	UpdatedAt                   time.Time
 }
 
+// specContext is the context a change of a spec is stored under: a
+// client that hangs up once it has sent the request does not undo it
+// halfway; a stuck database still ends it.
+func specContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+}
+
 // errStale says a spec changed between its read and its write.
 var errStale = errors.New("hosting: the endpoint's spec changed meanwhile")
 

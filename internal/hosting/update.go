@@ -12,6 +12,8 @@ import (
 // back while the alarms watch it bake. An update asked for while another
 // is in progress supersedes it: the endpoint converges on the last one.
 func (c *Controller) UpdateEndpoint(ctx context.Context, name, config string, dep Deployment) (*Endpoint, error) {
+	ctx, cancel := specContext(ctx)
+	defer cancel()
 	if err := dep.Validate(); err != nil {
 		return nil, Validation("%s", err)
 	}

@@ -76,6 +76,10 @@ type Spec struct {
 	// CUDA_VISIBLE_DEVICES ("0,1"). Empty leaves CUDA_VISIBLE_DEVICES as the
 	// environment has it.
 	GPUs []int `json:"gpus,omitempty"`
+	// GPUCount, when GPUs is empty, asks the runtime for that many of the
+	// GPUs it manages; it fills GPUs with the ones it gave (none when too
+	// few are free) and takes them back when the instance stops.
+	GPUCount int `json:"gpu_count,omitempty"`
 	// CPUs and MemoryMB are sizing hints, passed as JUNCTION_CPUS and
 	// JUNCTION_MEMORY_MB when positive. The process runtime does not
 	// enforce them.

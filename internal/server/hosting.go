@@ -26,7 +26,11 @@ import (
 // processes under DATA_DIR/instances, artifacts unpack under
 // DATA_DIR/artifacts.
 func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *slog.Logger) (*hosting.Controller, error) {
-	rt, err := process.New(filepath.Join(cfg.Server.DataDir, "instances"), process.WithLogger(log))
+	gpus := cfg.Hosting.GPUs
+	if len(gpus) == 0 {
+		gpus = hostGPUs()
+	}
+	rt, err := process.New(filepath.Join(cfg.Server.DataDir, "instances"), process.WithLogger(log), process.WithGPUs(gpus))
 	if err != nil {
 		return nil, fmt.Errorf("hosting runtime: %w", err)
 	}
@@ -42,12 +46,8 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("cannot find Junction's own executable for the reference model server: %w", err)
 	}
-	gpus := cfg.Hosting.GPUs
-	if len(gpus) == 0 {
-		gpus = hostGPUs()
-	}
 	return hosting.New(&hosting.Store{DB: db}, rt, blobs, types, hosting.Options{
-		Self: self, GPUs: gpus, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,
+		Self: self, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,
 		MeterInterval: cfg.Hosting.MeterInterval, KeepInstancesOnClose: cfg.Hosting.KeepInstancesOnShutdown, Log: log,
 		DrainTimeout: cfg.Hosting.InvocationTimeout,
 	}), nil

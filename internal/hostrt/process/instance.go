@@ -37,6 +37,9 @@ type Instance struct {
 	spec hostrt.Spec // OnChange moved to onChange
 	path string      // the resolved executable
 	dir  string
+	// pooledGPUs says spec.GPUs came from the runtime's pool, to be given
+	// back when the instance stops.
+	pooledGPUs bool
 
 	// ctx ends when the instance is stopped or detached; it cancels
 	// probes in flight and wakes the supervisor.

@@ -84,6 +84,8 @@ type Runtime struct {
 	// about, so that Start cannot take one while its directory may yet be
 	// removed.
 	recovering map[string]bool
+	// freeGPUs are the GPU indexes not given to an instance (WithGPUs).
+	freeGPUs []int
 }
 
 var _ hostrt.Runtime = (*Runtime)(nil)
@@ -225,8 +227,20 @@ func (r *Runtime) Start(ctx context.Context, spec hostrt.Spec) (hostrt.Instance,
 			return nil, fmt.Errorf("process runtime: instance %s: model dir: %w", spec.ID, err)
 		}
 	}
+	pooled := spec.GPUCount > 0 && len(spec.GPUs) == 0
+	if pooled {
+		r.mu.Lock()
+		spec.GPUs = r.takeGPUs(spec.GPUCount)
+		r.mu.Unlock()
+	}
 	in := newInstance(r, spec, path)
+	in.pooledGPUs = pooled
 	if err := r.claim(in); err != nil {
+		r.mu.Lock()
+		if pooled {
+			r.giveGPUs(spec.GPUs)
+		}
+		r.mu.Unlock()
 		return nil, err
 	}
 	if err := errors.Join(os.MkdirAll(in.dir, 0o755), os.MkdirAll(in.workDir(), 0o755)); err != nil {
@@ -289,6 +303,9 @@ func (r *Runtime) forget(in *Instance) {
 	defer r.mu.Unlock()
 	if r.instances[in.spec.ID] == in {
 		delete(r.instances, in.spec.ID)
+		if in.pooledGPUs {
+			r.giveGPUs(in.spec.GPUs)
+		}
 	}
 	for port, id := range r.ports {
 		if id == in.spec.ID {
@@ -426,6 +443,7 @@ func (r *Runtime) adopt(ctx context.Context, id string, st savedState, keep func
 	owner, taken := r.ports[st.Port]
 	if !taken {
 		r.ports[st.Port] = id
+		r.holdGPUs(spec.GPUs)
 	}
 	r.mu.Unlock()
 	if taken {
@@ -437,6 +455,7 @@ func (r *Runtime) adopt(ctx context.Context, id string, st savedState, keep func
 		return nil, "health probe failed: " + err.Error()
 	}
 	in := newInstance(r, spec, st.Path)
+	in.pooledGPUs = spec.GPUCount > 0
 	p := adoptProcess(st.PID, st.StartTicks, st.Port, st.Started)
 	in.st.Restarts = st.Restarts
 	in.setProcess(p)
