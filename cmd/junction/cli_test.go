@@ -25,6 +25,7 @@ guardrails:
 // TestCLIManagesKeysAndReportsUsage drives a running "junction serve"
 // with the CLI as an operator would: a key made with "keys create" calls
 // a model, its request lands in "usage" under the key's team, "keys
+// aws-credentials" issues, lists and revokes AWS access keys, "keys
 // limits" and "keys revoke" take effect, and what the admin did is in
 // "audit".
 func TestCLIManagesKeysAndReportsUsage(t *testing.T) {
@@ -75,6 +76,22 @@ func TestCLIManagesKeysAndReportsUsage(t *testing.T) {
 		t.Fatalf("usage table:\n%s", table)
 	}
 
+	// AWS access keys for SDK clients that sign with SigV4: issued, listed
+	// without their secret, revoked.
+	var cred admin.CreateAWSCredentialResponse
+	decode(t, cli(t, j.URL, "", "keys", "aws-credentials", "create", created.ID, "--json"), &cred)
+	if cred.Credential == nil || cred.AccessKeyID == "" || cred.SecretAccessKey == "" || cred.KeyID != created.ID {
+		t.Fatalf("aws-credentials create: %+v", cred)
+	}
+	listed := cli(t, j.URL, "", "keys", "aws-credentials", "list", created.ID)
+	if !strings.Contains(listed, cred.AccessKeyID) || !strings.Contains(listed, "active") || strings.Contains(listed, cred.SecretAccessKey) {
+		t.Fatalf("aws-credentials list:\n%s", listed)
+	}
+	cli(t, j.URL, "", "keys", "aws-credentials", "revoke", cred.AccessKeyID)
+	if listed := cli(t, j.URL, "", "keys", "aws-credentials", "list", created.ID); !strings.Contains(listed, "revoked") {
+		t.Fatalf("aws-credentials list after revoke:\n%s", listed)
+	}
+
 	if out := cli(t, j.URL, "", "keys", "limits", created.ID, "--rpm", "1"); !strings.Contains(out, "rpm 1") {
 		t.Fatalf("keys limits: %q", out)
 	}
@@ -97,7 +114,7 @@ func TestCLIManagesKeysAndReportsUsage(t *testing.T) {
 	for _, e := range entries.Entries {
 		actions = append(actions, e.Method+" "+strings.SplitN(e.Resource, "/", 2)[0])
 	}
-	for _, want := range []string{"POST teams", "POST keys", "PUT keys", "DELETE keys"} {
+	for _, want := range []string{"POST teams", "POST keys", "PUT keys", "DELETE keys", "DELETE aws-credentials"} {
 		if !strings.Contains(strings.Join(actions, ","), want) {
 			t.Errorf("audit has no %q: %v", want, actions)
 		}
