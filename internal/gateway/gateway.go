@@ -98,6 +98,10 @@ type Call struct {
 	// estimated marks usage that Junction counted because the upstream
 	// reported none (a stream cut or abandoned before its usage).
 	estimated bool
+	// ended is set once the call is recorded; stream is its stream while
+	// one is open, for End to finish.
+	ended  bool
+	stream *Stream
 	directed  string // why the rules or preference changed the target
 	// guardOutput, when set, checks the answer before it is recorded.
 	guardOutput *guardrail.Guard
@@ -434,9 +438,33 @@ func timeoutError(ctx context.Context, c *Call, err error) error {
 	return err
 }
 
+// End ends a call its surface began, exactly once: surfaces defer it as
+// soon as they have the call. A call already recorded is left alone; an
+// open stream is finished (its upstream closed, its usage recorded); a
+// call that ended with no outcome — a panic, or a path that forgot to say
+// — is recorded as a 500, and the panic goes on.
+func (g *Gateway) End(c *Call) {
+	p := recover()
+	err := error(llm.Errorf(http.StatusInternalServerError, llm.ErrInternal, "the call ended without an outcome"))
+	if p != nil {
+		err = llm.Errorf(http.StatusInternalServerError, llm.ErrInternal, "the call failed: %v", p)
+	}
+	if s := c.stream; s != nil {
+		s.Finish(err)
+	}
+	g.Finish(c, llm.Usage{}, nil, err)
+	if p != nil {
+		panic(p)
+	}
+}
+
 // Finish records a call's outcome in the ledger and the metrics. It is
 // exported for surfaces that fail before reaching a provider.
 func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err error) {
+	if c.ended {
+		return // a call is recorded once, whatever path ended it
+	}
+	c.ended = true
 	latency := time.Since(c.Start)
 	status := http.StatusOK
 	errType := ""

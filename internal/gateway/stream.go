@@ -79,7 +79,8 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 		if a, err = r.open(d, req); err == nil {
 			r.cur = a
 			if err = r.prime(); err == nil {
-				return &Stream{g: g, c: c, s: wrap(r), r: r}, nil
+				c.stream = &Stream{g: g, c: c, s: wrap(r), r: r}
+				return c.stream, nil
 			}
 			r.fail(err)
 		}
@@ -135,6 +136,7 @@ func (s *Stream) Finish(err error) {
 		s.r.finish(err)
 	}
 	s.s.Close()
+	s.c.stream = nil
 }
 
 // attemptRecord records an attempt of a call that another continued,

@@ -63,6 +63,7 @@ func (h *Handler) call(r *http.Request) *gateway.Call {
 
 func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
 	c := h.call(r)
+	defer h.Gateway.End(c)
 	body, e := api.ReadBody(w, r, h.MaxBodyBytes)
 	if e != nil {
 		h.fail(w, r, c, e)

@@ -155,6 +155,7 @@ func (h *Handler) converse(w http.ResponseWriter, r *http.Request, body []byte) 
 	if !ok {
 		return
 	}
+	defer h.Gateway.End(c)
 	resp, err := h.Gateway.Chat(r.Context(), c, req)
 	c.RouteHeaders(w.Header())
 	if err != nil {
@@ -187,6 +188,7 @@ func (h *Handler) converseStream(w http.ResponseWriter, r *http.Request, body []
 	if !ok {
 		return
 	}
+	defer h.Gateway.End(c)
 	req.Stream = true
 	s, err := h.Gateway.ChatStream(r.Context(), c, req)
 	c.RouteHeaders(w.Header())

@@ -57,13 +57,14 @@ func (h *Handler) call(r *http.Request, model string) *gateway.Call {
 }
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
+	c := h.call(r, "")
+	defer h.Gateway.End(c)
 	body, e := api.ReadBody(w, r, h.MaxBodyBytes)
 	if e != nil {
-		h.fail(w, r, h.call(r, ""), e)
+		h.fail(w, r, c, e)
 		return
 	}
 	req, err := openaiwire.DecodeChatRequest(body)
-	c := h.call(r, "")
 	if err != nil {
 		h.fail(w, r, c, err)
 		return
@@ -155,6 +156,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 
 func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 	c := h.call(r, "")
+	defer h.Gateway.End(c)
 	body, e := api.ReadBody(w, r, h.MaxBodyBytes)
 	if e != nil {
 		h.fail(w, r, c, e)
