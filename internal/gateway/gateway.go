@@ -100,9 +100,9 @@ type Call struct {
 	estimated bool
 	// ended is set once the call is recorded; stream is its stream while
 	// one is open, for End to finish.
-	ended  bool
-	stream *Stream
-	directed  string // why the rules or preference changed the target
+	ended    bool
+	stream   *Stream
+	directed string // why the rules or preference changed the target
 	// guardOutput, when set, checks the answer before it is recorded.
 	guardOutput *guardrail.Guard
 	// gov is the call's hold on its budgets and rate limits, taken by
