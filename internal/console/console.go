@@ -10,6 +10,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"embed"
 	"html/template"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
+	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
@@ -37,6 +39,9 @@ type Handler struct {
 	// Box seals sessions; it is the data directory's master key, opened
 	// on first use.
 	Box func() (*secret.Box, error)
+	// Budgets lists the budgets with their current spending
+	// (GET /api/v1/budgets); nil leaves them out.
+	Budgets func(context.Context) ([]governance.BudgetView, error)
 	// Endpoints describes the self-hosted endpoints; nil when hosting is
 	// disabled.
 	Endpoints func() []*hosting.Endpoint
@@ -202,6 +207,12 @@ var funcs = template.FuncMap{
 			return "0.0%"
 		}
 		return strconv.FormatFloat(100*float64(part)/float64(whole), 'f', 1, 64) + "%"
+	},
+	"pctf": func(part, whole float64) string {
+		if whole <= 0 {
+			return ""
+		}
+		return strconv.FormatFloat(100*part/whole, 'f', 1, 64) + "%"
 	},
 	"ms":    func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " ms" },
 	"f2":    func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },

@@ -3,8 +3,10 @@ package console
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
+	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/keys"
 )
 
@@ -14,10 +16,17 @@ type keysData struct {
 	Created       *keys.Key
 	CreatedSecret string
 	Teams         []*keys.Team
+	Budgets       []budgetRow
 }
 
-// keysPage lists the live keys: all of them for an admin, the team's own
-// for a team key.
+// budgetRow is a budget with its spending as a number, for its bar.
+type budgetRow struct {
+	governance.BudgetView
+	Spent float64
+}
+
+// keysPage lists the live keys and the budgets with their spending: all
+// of them for an admin, the team's own for a team key.
 func (h *Handler) keysPage(w http.ResponseWriter, r *http.Request) {
 	h.renderKeys(w, r, http.StatusOK, keysData{}, "")
 }
@@ -38,6 +47,23 @@ func (h *Handler) renderKeys(w http.ResponseWriter, r *http.Request, status int,
 		if d.Teams, err = h.Keys.Teams(r.Context()); err != nil {
 			h.fail(w, r, http.StatusInternalServerError, err.Error())
 			return
+		}
+	}
+	if h.Budgets != nil {
+		list, err := h.Budgets(r.Context())
+		if err != nil {
+			h.fail(w, r, http.StatusInternalServerError, err.Error())
+			return
+		}
+		for _, b := range list {
+			if team != "" && b.Scope != "team:"+team {
+				continue
+			}
+			row := budgetRow{BudgetView: b}
+			if b.Status != nil {
+				row.Spent, _ = strconv.ParseFloat(b.Status.SpentUSD, 64)
+			}
+			d.Budgets = append(d.Budgets, row)
 		}
 	}
 	h.renderStatus(w, r, status, "keys", page{Title: "Keys", Error: msg, Data: d})

@@ -19,7 +19,7 @@ func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log) {
 	box := sync.OnceValues(func() (*secret.Box, error) {
 		return secret.Open(filepath.Join(s.cfg.Server.DataDir, secret.KeyFile))
 	})
-	c := &console.Handler{Keys: s.keys, DB: s.db, Box: box, Log: s.log}
+	c := &console.Handler{Keys: s.keys, DB: s.db, Box: box, Log: s.log, Budgets: s.gov.Budgets}
 	if s.hosting != nil {
 		c.Endpoints = func() []*hosting.Endpoint { return s.hosting.Endpoints() }
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/junctionhq/junction/internal/fakeopenai"
 )
@@ -140,5 +141,48 @@ func TestConsoleSessionGuards(t *testing.T) {
 	}
 	if resp, body := c.send("GET", "/ui/spend?from=90d&bucket=hour", nil, ""); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "coarser") {
 		t.Errorf("too many periods: %d", resp.StatusCode)
+	}
+}
+
+// The Keys page shows each budget with what the budgets API says was
+// spent; a team's key sees its own team's budget only.
+func TestConsoleShowsBudgets(t *testing.T) {
+	j := startGov(t, &fakeopenai.Server{PromptTokens: 100, CompletionTokens: 50}, t.TempDir(),
+		`budgets: [{scope: "team:ml", period: daily, limit_usd: 5, mode: hard}, {scope: "team:web", period: monthly, limit_usd: 9, mode: soft}]`)
+	_, ml := j.teamKey("ml-app", "ml", "")
+	if status, _, b := j.do("POST", "/v1/chat/completions", ml, hiBody("priced")); status != http.StatusOK {
+		t.Fatalf("chat: %d %s", status, b)
+	}
+	var spent string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, b := range j.budgets() {
+			if b.Scope == "team:ml" && b.Status != nil {
+				spent = b.Status.SpentUSD
+			}
+		}
+		if spent != "" && spent != "0" && spent != "0.000000" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	row := regexp.MustCompile(`<tr data-budget="[^"]*"><td>(team:[a-z]+)</td>[\s\S]*?data-field="spent">\$([0-9.]+)</td>`)
+	seen := func(key string) map[string]string {
+		c := newConsoleClient(t, j)
+		if resp, _ := c.send("POST", "/ui/login", url.Values{"key": {key}}, j.url); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d", resp.StatusCode)
+		}
+		_, page := c.send("GET", "/ui/keys", nil, "")
+		out := map[string]string{}
+		for _, m := range row.FindAllStringSubmatch(page, -1) {
+			out[m[1]] = m[2]
+		}
+		return out
+	}
+	if got := seen(adminKey); got["team:ml"] != spent || spent == "0" || got["team:web"] == "" {
+		t.Errorf("admin sees budgets %v; the budgets API says team:ml spent %s", got, spent)
+	}
+	if got := seen(ml); len(got) != 1 || got["team:ml"] != spent {
+		t.Errorf("team ml's key sees budgets %v, want only team:ml (spent %s)", got, spent)
 	}
 }
