@@ -51,7 +51,9 @@ type Gateway struct {
 	Governance *governance.Governor
 }
 
-// Call describes one inbound request for routing and accounting.
+// Call is one inbound request through its life: begun by its surface,
+// routed (Routing), and ended exactly once (Outcome; see End). Its own
+// fields are the request as the surface decoded it.
 type Call struct {
 	Surface   string
 	RequestID string
@@ -61,18 +63,12 @@ type Call struct {
 	Start time.Time
 	// Model is the name the client asked for (a model or a route).
 	Model string
-	// Target is the deployment that served (or last tried) the call.
-	Target *router.Target
 	// Meta is the request's routing metadata.
 	Meta router.Metadata
 	// Prompt is the request, when the surface has decoded it; rules on
 	// prompt size count its tokens.
 	Prompt *llm.Request
-	// Route, Reason and Attempts say how the call was routed.
-	Route    string
-	Reason   string
-	Attempts int
-	Stream   bool
+	Stream bool
 
 	// GuardName ("ID" or "ID:VERSION") and GuardMode are the guardrail
 	// the request asked for; the route's or model's applies otherwise.
@@ -80,36 +76,58 @@ type Call struct {
 	// KeyGuard and KeyGuardMode are a guardrail the key enforces: the
 	// request may not ask for another (see guard).
 	KeyGuard, KeyGuardMode string
+	// GuardTrace asks the surface to report the guardrail's assessments.
+	GuardTrace bool
+
+	// Routing is where the call went; the gateway sets it.
+	Routing
+	// Outcome is what came of the call; the gateway sets it.
+	Outcome
+
+	// gov is the call's hold on its budgets and rate limits, taken by
+	// govBy: copies of the call (attempts, judges) add to it, and the
+	// call itself settles it (govern.go).
+	gov   *governance.Admission
+	govBy *Call
+}
+
+// Routing is the routing state of a call: the deployment that served it
+// (or last tried) and how it got there.
+type Routing struct {
+	// Target is the deployment that served (or last tried) the call.
+	Target *router.Target
+	// Route, Reason and Attempts say how the call was routed.
+	Route    string
+	Reason   string
+	Attempts int
+	// Counterfactual, when set, prices what the route's strongest
+	// candidate would have cost, for the ledger's savings report.
+	Counterfactual *ledger.Price
+
+	plan     *router.Plan
+	retries  int    // retries of the current deployment
+	directed string // why the rules or preference changed the target
+}
+
+// Outcome is what came of a call besides its answer: what its guardrail
+// did, and whether (and how) it was recorded.
+type Outcome struct {
 	// Guardrail records what the guardrail did, for the ledger.
 	Guardrail string
 	// GuardID is the guardrail applied, and GuardInput and GuardOutput
 	// its results, for surfaces that report them (Bedrock's trace).
 	GuardID                 string
 	GuardInput, GuardOutput *guardrail.Result
-	// GuardTrace asks the surface to report the guardrail's assessments.
-	GuardTrace bool
 
-	// Counterfactual, when set, prices what the route's strongest
-	// candidate would have cost, for the ledger's savings report.
-	Counterfactual *ledger.Price
-
-	plan    *router.Plan
-	retries int // retries of the current deployment
+	// guardOutput, when set, checks the answer before it is recorded.
+	guardOutput *guardrail.Guard
 	// estimated marks usage that Junction counted because the upstream
 	// reported none (a stream cut or abandoned before its usage).
 	estimated bool
 	// ended is set once the call is recorded; stream is its stream while
 	// one is open, for End to finish.
-	ended    bool
-	stream   *Stream
-	directed string // why the rules or preference changed the target
-	// guardOutput, when set, checks the answer before it is recorded.
-	guardOutput *guardrail.Guard
-	// gov is the call's hold on its budgets and rate limits, taken by
-	// govBy: copies of the call (attempts, judges) add to it, and the
-	// call itself settles it (govern.go).
-	gov   *governance.Admission
-	govBy *Call
+	ended  bool
+	stream *Stream
 }
 
 // Served is the name of the model that answered (or last tried) the call:
