@@ -282,6 +282,17 @@ type Server struct {
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
 	// ShutdownTimeout bounds the drain of in-flight requests on shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TLS, when set, serves HTTPS (HTTP/1.1 and HTTP/2, chosen by ALPN)
+	// instead of cleartext HTTP/1.1 and HTTP/2 with prior knowledge.
+	TLS *TLS `yaml:"tls"`
+}
+
+// TLS names the certificate and key the server presents.
+type TLS struct {
+	// CertFile is a PEM certificate chain, the server's certificate first.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the certificate.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Auth configures API keys.
@@ -635,6 +646,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ReadHeaderTimeout < 0 || c.Server.BodyReadTimeout < 0 || c.Server.IdleTimeout < 0 {
 		add("server.read_header_timeout, body_read_timeout, idle_timeout: must not be negative")
+	}
+	if t := c.Server.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		add("server.tls: needs both cert_file and key_file (PEM files)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

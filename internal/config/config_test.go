@@ -50,7 +50,7 @@ func TestPlainEnvValueIsTyped(t *testing.T) {
 
 func TestValidationReportsEveryProblemWithPath(t *testing.T) {
 	y := `
-server: {addr: "nope"}
+server: {addr: "nope", tls: {cert_file: cert.pem}}
 log: {level: loud}
 providers:
   - {name: a, type: openai, base_url: "not a url"}
@@ -67,7 +67,7 @@ tracing: {endpoint: "localhost:4318", sample_ratio: 2}
 		t.Fatalf("err = %v, want *ValidationError", err)
 	}
 	want := []string{
-		"server.addr:", "log.level:", "providers[0].base_url:", "providers[1].name: \"a\" is used",
+		"server.addr:", "server.tls:", "log.level:", "providers[0].base_url:", "providers[1].name: \"a\" is used",
 		"providers[1].type: \"mystery\"", "providers[2].name: required", "models[0].provider: \"ghost\"",
 		"models[1].name: \"m\" is defined twice", "models[1].price:", "tracing.endpoint:", "tracing.sample_ratio:",
 	}

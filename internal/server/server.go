@@ -83,6 +83,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	tlsCfg, err := tlsConfig(cfg.Server.TLS)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
 	var prefix [4]byte
 	rand.Read(prefix[:])
@@ -270,6 +274,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		ReadTimeout: cfg.Server.BodyReadTimeout,
 		IdleTimeout: cfg.Server.IdleTimeout,
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Protocols:   protocols(),
+		TLSConfig:   tlsCfg,
 	}
 	built = true
 	return s, nil
@@ -491,7 +497,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.ready.Store(true)
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() { errc <- s.serve() }()
 	var serveErr error
 	select {
 	case serveErr = <-errc:
