@@ -354,7 +354,11 @@ func canonicalRequest(r *http.Request, signedHeaders, payload string) (string, e
 		b.WriteString(name)
 		b.WriteByte(':')
 		switch name {
-		case "host":
+		case "host", ":authority":
+			// Over HTTP/2 the AWS SDKs for JavaScript sign the
+			// :authority pseudo-header in host's place; either is the
+			// authority the request was sent to, which net/http keeps
+			// in r.Host for both versions.
 			hasHost = true
 			b.WriteString(stripSpaces(r.Host))
 		case "content-length":
@@ -374,7 +378,7 @@ func canonicalRequest(r *http.Request, signedHeaders, payload string) (string, e
 		b.WriteByte('\n')
 	}
 	if !hasHost {
-		return "", fail(CodeIncomplete, "SignedHeaders %q must include host", signedHeaders)
+		return "", fail(CodeIncomplete, "SignedHeaders %q must include host (or :authority over HTTP/2)", signedHeaders)
 	}
 	b.WriteByte('\n')
 	b.WriteString(signedHeaders)
