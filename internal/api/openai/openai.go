@@ -34,6 +34,7 @@ func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Hand
 	mux.Handle("POST /v1/chat/completions", auth(http.HandlerFunc(h.chat)))
 	mux.Handle("POST /v1/embeddings", auth(http.HandlerFunc(h.embeddings)))
 	mux.Handle("GET /v1/models", auth(http.HandlerFunc(h.models)))
+	mux.Handle("GET /v1/models/{id...}", auth(http.HandlerFunc(h.model)))
 }
 
 // WriteError writes e as an OpenAI error object with its status.
@@ -183,23 +184,6 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 		Usage: openaiwire.Usage{PromptTokens: resp.Usage.InputTokens, TotalTokens: resp.Usage.InputTokens}})
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(out)
-}
-
-func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
-	list := openaiwire.ModelList{Object: "list", Data: []openaiwire.Model{}}
-	for _, t := range h.Gateway.Router.Models() {
-		list.Data = append(list.Data, openaiwire.Model{ID: t.Model, Object: "model", Created: 0, OwnedBy: t.Provider})
-	}
-	for _, name := range h.Gateway.Router.Names() {
-		if h.Gateway.Router.IsRoute(name) {
-			list.Data = append(list.Data, openaiwire.Model{ID: name, Object: "model", Created: 0, OwnedBy: "junction-route"})
-		}
-	}
-	for _, name := range h.Gateway.Router.Endpoints() {
-		list.Data = append(list.Data, openaiwire.Model{ID: name, Object: "model", Created: 0, OwnedBy: "junction-endpoint"})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(list)
 }
 
 // applyBodyMetadata adds the body's metadata object (string values) to the
