@@ -5,7 +5,8 @@
 //
 // The wire format and its translation live in internal/anthropicwire; the
 // call itself, and its accounting, in internal/gateway. Token counting
-// (/v1/messages/count_tokens) and the Batches API are not served.
+// (/v1/messages/count_tokens) is answered offline with internal/tokens;
+// the Batches API is not served.
 package anthropic
 
 import (
@@ -34,6 +35,7 @@ type Handler struct {
 // Register adds the surface's routes to mux, each wrapped by auth.
 func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
 	mux.Handle("POST /v1/messages", auth(http.HandlerFunc(h.messages)))
+	mux.Handle("POST /v1/messages/count_tokens", auth(http.HandlerFunc(h.countTokens)))
 }
 
 // WriteError writes e as an Anthropic error body with its status, passing
