@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -121,14 +123,32 @@ func chatOverHTTP2(t *testing.T, c *http.Client, base string) {
 
 // TestHTTP2PriorKnowledge is the AWS SDK for JavaScript's default: a
 // client that speaks only cleartext HTTP/2 makes OpenAI calls, plain and
-// streamed, and a signed Bedrock ConverseStream whose AWS event stream
-// arrives whole.
+// streamed, an Anthropic SDK stream, and signed Bedrock Converse and
+// ConverseStream calls whose AWS event stream arrives whole.
 func TestHTTP2PriorKnowledge(t *testing.T) {
 	isolateAWS(t)
 	fake := &fakeopenai.Server{Record: true, PromptTokens: 50, CompletionTokens: 10}
 	j := start(t, fake, bedrockModels)
 	c := h2cClient()
 	chatOverHTTP2(t, c, j.url)
+
+	// The Anthropic SDK's SSE stream over h2c, rebuilt by its accumulator.
+	claude := j.claude(adminKey, option.WithHTTPClient(c))
+	stream := claude.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{
+		Model: "gpt-4o-mini", MaxTokens: 100, Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("Say hello"))},
+	})
+	var msg anthropic.Message
+	for stream.Next() {
+		if err := msg.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(msg.Content) != 1 || msg.Content[0].Text != "Hello from the fake upstream. Junction forwarded this." || msg.StopReason != anthropic.StopReasonEndTurn {
+		t.Fatalf("Anthropic stream over h2c: %+v", msg)
+	}
 
 	keyID, _ := j.createKey("h2-app", nil)
 	akid, secret := j.awsCredentials(keyID)
@@ -157,13 +177,13 @@ func TestHTTP2PriorKnowledge(t *testing.T) {
 		t.Fatalf("Converse over h2c: %q", text)
 	}
 	signed := 0
-	for _, r := range j.records(4) {
+	for _, r := range j.records(5) {
 		if r.KeyID == keyID && r.Surface == "bedrock" {
 			signed++
 		}
 	}
 	if signed != 2 {
-		t.Fatalf("%d of the 4 records are the signed Bedrock calls, want 2", signed)
+		t.Fatalf("%d of the 5 records are the signed Bedrock calls, want 2", signed)
 	}
 }
 

@@ -71,7 +71,7 @@ func TestSigV4AuthorityOverHTTP2(t *testing.T) {
 	const body = `{"messages":[{"role":"user","content":[{"text":"Say hello"}]}]}`
 	url := j.url + "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"
 
-	send := func(sent, host string) (int, string, string) {
+	send := func(url, sent, host string) (int, string, string) {
 		t.Helper()
 		r, _ := http.NewRequest("POST", url, strings.NewReader(sent))
 		r.Header.Set("Content-Type", "application/json")
@@ -86,7 +86,7 @@ func TestSigV4AuthorityOverHTTP2(t *testing.T) {
 		return resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), string(b)
 	}
 
-	status, _, b := send(body, authority)
+	status, _, b := send(url, body, authority)
 	if status != http.StatusOK || !strings.Contains(b, "Hello from the fake upstream. Junction forwarded this.") {
 		t.Fatalf("signed over :authority: %d %s", status, b)
 	}
@@ -94,16 +94,22 @@ func TestSigV4AuthorityOverHTTP2(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 
+	// The event stream of converse-stream, signed the same way.
+	status, _, b = send(url+"-stream", body, authority)
+	if status != http.StatusOK || !strings.Contains(b, "messageStop") || !strings.Contains(b, `"text":"forwarded "`) || !strings.Contains(b, `"stopReason":"end_turn"`) {
+		t.Fatalf("converse-stream signed over :authority: %d %q", status, b)
+	}
+
 	for name, tc := range map[string]struct{ body, host string }{
 		"body changed after signing": {strings.Replace(body, "hello", "HELLO", 1), authority},
 		"sent to another authority":  {body, "junction.example:443"},
 	} {
-		status, code, b := send(tc.body, tc.host)
+		status, code, b := send(url, tc.body, tc.host)
 		if status != http.StatusForbidden || code != "InvalidSignatureException" {
 			t.Errorf("%s: %d %s %s, want 403 InvalidSignatureException", name, status, code, b)
 		}
 	}
-	if n := len(fake.Requests()); n != 1 {
-		t.Fatalf("%d requests reached the upstream, want only the signed one", n)
+	if n := len(fake.Requests()); n != 2 {
+		t.Fatalf("%d requests reached the upstream, want only the 2 signed ones", n)
 	}
 }
