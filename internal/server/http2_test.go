@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -29,7 +30,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/fakeopenai"
+	"github.com/junctionhq/junction/internal/server"
 )
 
 // http2Only fails any exchange that did not happen over HTTP/2, so a
@@ -245,5 +248,25 @@ models:
 		if resp.StatusCode == 200 {
 			t.Fatal("a cleartext request was served on the TLS listener")
 		}
+	}
+}
+
+// TestTLSCertificateMustLoad: a certificate that does not load stops the
+// start, naming server.tls, before anything is opened.
+func TestTLSCertificateMustLoad(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+server: {addr: "127.0.0.1:0", data_dir: %q, tls: {cert_file: %q, key_file: %q}}
+auth: {admin_key: %q}
+`, dir, filepath.Join(dir, "missing.pem"), filepath.Join(dir, "missing-key.pem"), adminKey)), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "server.tls") || !strings.Contains(err.Error(), "missing.pem") {
+		t.Fatalf("err = %v, want server.tls naming the file", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "junction.db")); err == nil {
+		t.Fatal("the database was opened before the certificate was checked")
 	}
 }
