@@ -88,7 +88,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
-	var prefix [4]byte
+	// 64 random bits: the ledger's replay deduplicates by request id, so two
+	// process starts must not draw the same prefix in the life of a ledger.
+	var prefix [8]byte
 	rand.Read(prefix[:])
 	s.reqPrefix = hex.EncodeToString(prefix[:])
 
