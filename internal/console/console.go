@@ -26,6 +26,7 @@ import (
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
+	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/secret"
 )
 
@@ -45,6 +46,9 @@ type Handler struct {
 	// Endpoints describes the self-hosted endpoints; nil when hosting is
 	// disabled.
 	Endpoints func() []*hosting.Endpoint
+	// Advise answers a cost scenario as POST /api/v1/advisor does (the
+	// admin API's own handler, called in-process); nil hides the Advisor.
+	Advise func(r *http.Request, scenario []byte) (*admin.Advice, *llm.Error)
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -57,7 +61,7 @@ type Handler struct {
 // log); it runs after the session is checked, so it sees the key.
 func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) http.Handler) {
 	h.pages = map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "spend", "routing", "keys", "endpoints"} {
+	for _, name := range []string{"login", "overview", "spend", "routing", "keys", "endpoints", "advisor"} {
 		h.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+name+".html"))
 	}
 	static, _ := fs.Sub(assets, "assets")
@@ -74,6 +78,7 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 	mux.Handle("POST /ui/keys", h.signedIn(true, wrapChange(http.HandlerFunc(h.createKey))))
 	mux.Handle("POST /ui/keys/{id}/revoke", h.signedIn(true, wrapChange(http.HandlerFunc(h.revokeKey))))
 	mux.Handle("GET /ui/endpoints", h.signedIn(true, http.HandlerFunc(h.endpoints)))
+	mux.Handle("GET /ui/advisor", h.signedIn(true, http.HandlerFunc(h.advisorPage)))
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "There is no console page at "+r.URL.Path+".")
 	})
@@ -201,7 +206,9 @@ func (h *Handler) log() *slog.Logger {
 func usd(v float64) string { return "$" + strconv.FormatFloat(v, 'f', 6, 64) }
 
 var funcs = template.FuncMap{
-	"usd": usd,
+	"usd":  usd,
+	"usd2": usd2,
+	"vol":  func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
 	"pct": func(part, whole int64) string {
 		if whole == 0 {
 			return "0.0%"
@@ -219,7 +226,14 @@ var funcs = template.FuncMap{
 	"f4":    func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
 	"share": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 0, 64) + "%" },
 	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"card":  func(id string, s pathSpend) any { return struct{ ID, S any }{id, s} },
+	// markerAt places a line chart's marker, centred on (x, y).
+	"markerAt": func(shape, color string, x, y float64) any {
+		return struct {
+			Shape, Color     string
+			X, Y, X3, Y3, Y4 float64
+		}{shape, color, x, y, x - 3.5, y - 3.5, y - 4}
+	},
+	"card": func(id string, s pathSpend) any { return struct{ ID, S any }{id, s} },
 	// bar sizes a horizontal bar of part against whole, 120 pixels long.
 	"bar": func(part, whole float64) any {
 		w := 0.0

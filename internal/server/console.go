@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/junctionhq/junction/internal/api/admin"
 	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/console"
 	"github.com/junctionhq/junction/internal/hosting"
@@ -15,11 +16,12 @@ import (
 // under the data directory's master key (the one AWS credentials use),
 // opened on the first sign-in; its changes are audited like the admin
 // API's.
-func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log) {
+func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *admin.Handler) {
 	box := sync.OnceValues(func() (*secret.Box, error) {
 		return secret.Open(filepath.Join(s.cfg.Server.DataDir, secret.KeyFile))
 	})
 	c := &console.Handler{Keys: s.keys, DB: s.db, Box: box, Log: s.log, Budgets: s.gov.Budgets}
+	c.Advise = adm.Advise
 	if s.hosting != nil {
 		c.Endpoints = func() []*hosting.Endpoint { return s.hosting.Endpoints() }
 	}

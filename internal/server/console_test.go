@@ -252,6 +252,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.text(`#error`); !strings.Contains(got, "needs an admin key") {
 		t.Errorf("team key on the endpoints page: %q", got)
 	}
+	for _, admOnly := range []string{"advisor"} {
+		b.do(chromedp.Navigate(j.url+"/ui/"+admOnly), chromedp.WaitVisible(chromedp.CSS(`#error`)))
+		if got := b.text(`#error`); !strings.Contains(got, "needs an admin key") {
+			t.Errorf("team key on the %s page: %q", admOnly, got)
+		}
+	}
 }
 
 // The Endpoints page shows a running endpoint as the hosting API does:

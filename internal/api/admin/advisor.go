@@ -40,11 +40,7 @@ const defaultProfileWindow = 30 * 24 * time.Hour
 // Prices come from h.Catalog (the server's: the built-in catalog with the
 // config's model prices); a scenario's explicit prices override them.
 func (h *Handler) RegisterAdvisor(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
-	catalog := h.Catalog
-	if catalog == nil {
-		catalog = ledger.Builtin()
-	}
-	a := advisorAPI{h: h, catalog: catalog}
+	a := h.advisorAPI()
 	mux.Handle("POST /api/v1/advisor", auth(http.HandlerFunc(a.advise)))
 	mux.Handle("GET /api/v1/advisor/profile", auth(http.HandlerFunc(a.profile)))
 }
@@ -60,40 +56,72 @@ func (a advisorAPI) advise(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, e)
 		return
 	}
-	s, err := advisor.ParseScenarioJSON(body)
-	if err != nil {
-		WriteError(w, r, llm.BadRequest("", "%v", err))
-		return
-	}
-	var p *ledger.Profile
-	if src := s.FromLedger; src != nil {
-		if e := validTags("from_ledger.tags", src.Tags); e != nil {
-			WriteError(w, r, e)
-			return
-		}
-		q, e := a.profileQuery(src.Model, src.Route, src.Tags, src.From, src.To, "from_ledger.")
-		if e != nil {
-			WriteError(w, r, e)
-			return
-		}
-		if p, err = ledger.TrafficProfile(r.Context(), a.h.DB, q); err != nil {
-			WriteError(w, r, llm.AsError(err))
-			return
-		}
-		if err := advisor.FromProfile(s, p); err != nil {
-			writeScenarioError(w, r, err)
-			return
-		}
-	}
-	measured, e := a.measuredOptions(r, s)
+	res, _, e := a.evaluate(r, body)
 	if e != nil {
 		WriteError(w, r, e)
 		return
 	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Advice is what POST /api/v1/advisor answers, with the scenario as
+// resolved (traffic from the ledger, measured endpoints as options) and
+// the catalog that priced it, for drawing its costs at other volumes
+// (advisor.Curve).
+type Advice struct {
+	Result   *advisor.Result
+	Scenario *advisor.Scenario
+	Catalog  *ledger.Catalog
+}
+
+// Advise answers a scenario (JSON) as POST /api/v1/advisor does, r's
+// query included; the console calls it in-process.
+func (h *Handler) Advise(r *http.Request, body []byte) (*Advice, *llm.Error) {
+	a := h.advisorAPI()
+	res, s, e := a.evaluate(r, body)
+	if e != nil {
+		return nil, e
+	}
+	return &Advice{Result: res, Scenario: s, Catalog: a.catalog}, nil
+}
+
+func (h *Handler) advisorAPI() advisorAPI {
+	catalog := h.Catalog
+	if catalog == nil {
+		catalog = ledger.Builtin()
+	}
+	return advisorAPI{h: h, catalog: catalog}
+}
+
+// evaluate resolves and prices a scenario.
+func (a advisorAPI) evaluate(r *http.Request, body []byte) (*advisor.Result, *advisor.Scenario, *llm.Error) {
+	s, err := advisor.ParseScenarioJSON(body)
+	if err != nil {
+		return nil, nil, llm.BadRequest("", "%v", err)
+	}
+	var p *ledger.Profile
+	if src := s.FromLedger; src != nil {
+		if e := validTags("from_ledger.tags", src.Tags); e != nil {
+			return nil, nil, e
+		}
+		q, e := a.profileQuery(src.Model, src.Route, src.Tags, src.From, src.To, "from_ledger.")
+		if e != nil {
+			return nil, nil, e
+		}
+		if p, err = ledger.TrafficProfile(r.Context(), a.h.DB, q); err != nil {
+			return nil, nil, llm.AsError(err)
+		}
+		if err := advisor.FromProfile(s, p); err != nil {
+			return nil, nil, scenarioError(err)
+		}
+	}
+	measured, e := a.measuredOptions(r, s)
+	if e != nil {
+		return nil, nil, e
+	}
 	res, err := advisor.Evaluate(s, a.catalog)
 	if err != nil {
-		writeScenarioError(w, r, err)
-		return
+		return nil, nil, scenarioError(err)
 	}
 	for i := range res.Options {
 		if m := measured[res.Options[i].Name]; m != nil {
@@ -101,7 +129,7 @@ func (a advisorAPI) advise(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	res.Profile = p
-	writeJSON(w, http.StatusOK, res)
+	return res, s, nil
 }
 
 // measuredOptions adds to s an instances option for each endpoint the
@@ -236,13 +264,12 @@ func validTags(field string, tags map[string]string) *llm.Error {
 	return nil
 }
 
-// writeScenarioError answers a bad scenario with 400 naming the first
-// field at fault; the message lists every problem.
-func writeScenarioError(w http.ResponseWriter, r *http.Request, err error) {
+// scenarioError answers a bad scenario with 400 naming the first field
+// at fault; the message lists every problem.
+func scenarioError(err error) *llm.Error {
 	var se *advisor.ScenarioError
 	if errors.As(err, &se) {
-		WriteError(w, r, llm.BadRequest(se.Field(), "%s", se.Error()))
-		return
+		return llm.BadRequest(se.Field(), "%s", se.Error())
 	}
-	WriteError(w, r, llm.AsError(err))
+	return llm.AsError(err)
 }
