@@ -22,7 +22,9 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
+	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/governance"
+	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
@@ -49,6 +51,12 @@ type Handler struct {
 	// Advise answers a cost scenario as POST /api/v1/advisor does (the
 	// admin API's own handler, called in-process); nil hides the Advisor.
 	Advise func(r *http.Request, scenario []byte) (*admin.Advice, *llm.Error)
+	// Guardrails lists the guardrails as GET /api/v1/guardrails does;
+	// nil hides them.
+	Guardrails func(r *http.Request) ([]*guardrail.Record, error)
+	// Audit lists the audit log as GET /api/v1/audit does for r's query
+	// (since, limit); nil hides it.
+	Audit func(r *http.Request) ([]audit.Entry, *llm.Error)
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -61,7 +69,7 @@ type Handler struct {
 // log); it runs after the session is checked, so it sees the key.
 func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) http.Handler) {
 	h.pages = map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "spend", "routing", "keys", "endpoints", "advisor"} {
+	for _, name := range []string{"login", "overview", "spend", "routing", "keys", "endpoints", "advisor", "guardrails", "audit"} {
 		h.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+name+".html"))
 	}
 	static, _ := fs.Sub(assets, "assets")
@@ -79,6 +87,8 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 	mux.Handle("POST /ui/keys/{id}/revoke", h.signedIn(true, wrapChange(http.HandlerFunc(h.revokeKey))))
 	mux.Handle("GET /ui/endpoints", h.signedIn(true, http.HandlerFunc(h.endpoints)))
 	mux.Handle("GET /ui/advisor", h.signedIn(true, http.HandlerFunc(h.advisorPage)))
+	mux.Handle("GET /ui/guardrails", h.signedIn(true, http.HandlerFunc(h.guardrails)))
+	mux.Handle("GET /ui/audit", h.signedIn(true, http.HandlerFunc(h.auditPage)))
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "There is no console page at "+r.URL.Path+".")
 	})

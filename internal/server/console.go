@@ -6,8 +6,10 @@ import (
 	"sync"
 
 	"github.com/junctionhq/junction/internal/api/admin"
+	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/console"
+	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/secret"
 )
@@ -16,12 +18,13 @@ import (
 // under the data directory's master key (the one AWS credentials use),
 // opened on the first sign-in; its changes are audited like the admin
 // API's.
-func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *admin.Handler) {
+func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *admin.Handler, gr *guardrailapi.Handler) {
 	box := sync.OnceValues(func() (*secret.Box, error) {
 		return secret.Open(filepath.Join(s.cfg.Server.DataDir, secret.KeyFile))
 	})
 	c := &console.Handler{Keys: s.keys, DB: s.db, Box: box, Log: s.log, Budgets: s.gov.Budgets}
-	c.Advise = adm.Advise
+	c.Advise, c.Audit = adm.Advise, adm.AuditEntries
+	c.Guardrails = func(r *http.Request) ([]*guardrail.Record, error) { return gr.List(r.Context()) }
 	if s.hosting != nil {
 		c.Endpoints = func() []*hosting.Endpoint { return s.hosting.Endpoints() }
 	}

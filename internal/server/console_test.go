@@ -252,7 +252,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.text(`#error`); !strings.Contains(got, "needs an admin key") {
 		t.Errorf("team key on the endpoints page: %q", got)
 	}
-	for _, admOnly := range []string{"advisor"} {
+	for _, admOnly := range []string{"advisor", "guardrails", "audit"} {
 		b.do(chromedp.Navigate(j.url+"/ui/"+admOnly), chromedp.WaitVisible(chromedp.CSS(`#error`)))
 		if got := b.text(`#error`); !strings.Contains(got, "needs an admin key") {
 			t.Errorf("team key on the %s page: %q", admOnly, got)

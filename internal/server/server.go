@@ -255,7 +255,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if s.hosting != nil {
 		s.registerHosting(mux, adminAuth, s.keys, creds)
 	}
-	s.registerConsole(mux, auditLog, adm)
+	s.registerConsole(mux, auditLog, adm, gr)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}`))

@@ -124,25 +124,33 @@ type AuditList struct {
 }
 
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
+	list, e := h.AuditEntries(r)
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, AuditList{Entries: list})
+}
+
+// AuditEntries is what GET /api/v1/audit answers for r's query (since,
+// default 24 hours back; limit, default 100); the console shows it.
+func (h *Handler) AuditEntries(r *http.Request) ([]audit.Entry, *llm.Error) {
 	now := h.now()
 	since, err := ParseTime(r.URL.Query().Get("since"), now, now.Add(-24*time.Hour))
 	if err != nil {
-		WriteError(w, r, llm.BadRequest("since", "since: %v", err))
-		return
+		return nil, llm.BadRequest("since", "since: %v", err)
 	}
 	limit := 100
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 10000 {
-			WriteError(w, r, llm.BadRequest("limit", "limit: must be a number from 1 to 10000"))
-			return
+			return nil, llm.BadRequest("limit", "limit: must be a number from 1 to 10000")
 		}
 		limit = n
 	}
 	list, err := h.Audit.List(r.Context(), since, limit)
 	if err != nil {
-		WriteError(w, r, llm.AsError(err))
-		return
+		return nil, llm.AsError(err)
 	}
-	writeJSON(w, http.StatusOK, AuditList{Entries: list})
+	return list, nil
 }

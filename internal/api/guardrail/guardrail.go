@@ -8,6 +8,7 @@
 package guardrail
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -320,19 +321,29 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	out, err := h.List(r.Context())
+	if err != nil {
+		writeError(w, llm.AsError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"guardrails": out})
+}
+
+// List is what GET /api/v1/guardrails lists: the config's guardrails,
+// then the stored ones; the console shows it.
+func (h *Handler) List(ctx context.Context) ([]*guardrail.Record, error) {
 	out := h.Registry.Configured()
 	if s := h.Registry.Store(); s != nil {
-		stored, err := s.List(r.Context())
+		stored, err := s.List(ctx)
 		if err != nil {
-			writeError(w, llm.AsError(err))
-			return
+			return nil, err
 		}
 		out = append(out, stored...)
 	}
 	if out == nil {
 		out = []*guardrail.Record{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"guardrails": out})
+	return out, nil
 }
 
 func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) bool {
