@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Invocation is one SageMaker-runtime InvokeEndpoint call, as the runtime
@@ -35,6 +36,9 @@ type Result struct {
 	// CustomAttributes is the container's X-Amzn-SageMaker-Custom-Attributes.
 	CustomAttributes string
 	Body             []byte
+	// ModelLatency is the time the model server took: from sending the
+	// request to the instance until its answer was read.
+	ModelLatency time.Duration
 }
 
 // StreamResult is a model server's streamed answer: the body is read as it

@@ -147,6 +147,7 @@ func (c *Controller) send(ctx context.Context, in *instance, inv *Invocation) (*
 		return nil, err, false
 	}
 	setInvocationHeaders(req, inv)
+	sent := time.Now()
 	resp, err := c.client.Do(req)
 	if err != nil {
 		terr, retry := c.transportError(ctx, in, err)
@@ -154,6 +155,7 @@ func (c *Controller) send(ctx context.Context, in *instance, inv *Invocation) (*
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	model := time.Since(sent)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err(), false
@@ -167,7 +169,7 @@ func (c *Controller) send(ctx context.Context, in *instance, inv *Invocation) (*
 		return nil, ModelFailed(in.v.spec.Name, resp.StatusCode, strings.TrimSpace(string(body))), false
 	}
 	return &Result{Variant: in.v.spec.Name, Instance: in.ID(), ContentType: resp.Header.Get("Content-Type"),
-		CustomAttributes: resp.Header.Get("X-Amzn-SageMaker-Custom-Attributes"), Body: body}, nil, false
+		CustomAttributes: resp.Header.Get("X-Amzn-SageMaker-Custom-Attributes"), Body: body, ModelLatency: model}, nil, false
 }
 
 // setInvocationHeaders passes the invocation's headers to the container.

@@ -26,9 +26,15 @@ type invocationKey struct {
 type hostingMetrics struct {
 	invocations *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
-	counters    sync.Map // invocationKey -> prometheus.Counter
-	observers   sync.Map // [2]string{endpoint, variant} -> prometheus.Observer
+	// model and overhead split an answered invocation's latency into the
+	// model server's time and the rest of its time in Junction.
+	model, overhead *prometheus.HistogramVec
+	counters        sync.Map // invocationKey -> prometheus.Counter
+	observers       sync.Map // [2]string{endpoint, variant} -> *invocationObservers
 }
+
+// invocationObservers are one endpoint variant's latency histograms.
+type invocationObservers struct{ total, model, overhead prometheus.Observer }
 
 func newHostingMetrics(buckets []float64) *hostingMetrics {
 	return &hostingMetrics{
@@ -38,13 +44,21 @@ func newHostingMetrics(buckets []float64) *hostingMetrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "junction_sagemaker_invocation_duration_seconds",
 			Help: "SageMaker-runtime invocation latency as the client sees it (for streams, until the stream ends).", Buckets: buckets},
 			[]string{"endpoint", "variant"}),
+		model: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "junction_sagemaker_model_latency_seconds",
+			Help: "Time the model server took to answer an invocation: from sending the request to the instance until its answer was read.", Buckets: buckets},
+			[]string{"endpoint", "variant"}),
+		overhead: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "junction_sagemaker_overhead_latency_seconds",
+			Help: "The rest of an answered invocation's time in Junction: its latency less the model server's.", Buckets: buckets},
+			[]string{"endpoint", "variant"}),
 	}
 }
 
 // Invocation records a finished SageMaker-runtime invocation. variant is
 // the variant that served or failed it; empty when none took it, and then
-// the endpoint is not named either.
-func (m *Metrics) Invocation(endpoint, variant string, status int, latency time.Duration) {
+// the endpoint is not named either. model is the time the model server
+// took to answer; when it is positive, the latency is also split into
+// model and overhead time.
+func (m *Metrics) Invocation(endpoint, variant string, status int, latency, model time.Duration) {
 	if variant == "" {
 		endpoint = ""
 	}
@@ -58,9 +72,15 @@ func (m *Metrics) Invocation(endpoint, variant string, status int, latency time.
 	ev := [2]string{endpoint, variant}
 	o, ok := h.observers.Load(ev)
 	if !ok {
-		o, _ = h.observers.LoadOrStore(ev, h.latency.WithLabelValues(endpoint, variant))
+		o, _ = h.observers.LoadOrStore(ev, &invocationObservers{total: h.latency.WithLabelValues(endpoint, variant),
+			model: h.model.WithLabelValues(endpoint, variant), overhead: h.overhead.WithLabelValues(endpoint, variant)})
 	}
-	o.(prometheus.Observer).Observe(latency.Seconds())
+	obs := o.(*invocationObservers)
+	obs.total.Observe(latency.Seconds())
+	if model > 0 {
+		obs.model.Observe(model.Seconds())
+		obs.overhead.Observe(max(latency-model, 0).Seconds())
+	}
 }
 
 // FleetVariant is one variant of one endpoint as the fleet metrics see

@@ -51,7 +51,8 @@ func New() *Metrics {
 			Help: "Successful requests whose model has no known price; their cost is unknown, not zero."}, []string{"model", "provider"}),
 	}
 	m.hosting = newHostingMetrics(buckets)
-	reg.MustRegister(m.Requests, m.Latency, m.TTFT, m.Tokens, m.Cost, m.Unpriced, m.hosting.invocations, m.hosting.latency)
+	reg.MustRegister(m.Requests, m.Latency, m.TTFT, m.Tokens, m.Cost, m.Unpriced, m.hosting.invocations, m.hosting.latency,
+		m.hosting.model, m.hosting.overhead)
 	return m
 }
 

@@ -72,10 +72,13 @@ next:
 // After real invocations of a running endpoint, /metrics counts them by
 // endpoint, variant and status, times them, and shows the fleet: desired
 // and current instances, instances by state, restarts. A name a client
-// makes up does not become a label.
+// makes up does not become a label. An answered invocation's latency is
+// split into the model server's time, which includes the delay the
+// model server was told to add, and Junction's overhead.
 func TestSageMakerAndFleetMetrics(t *testing.T) {
+	const delay = 60 * time.Millisecond
 	j := startHosted(t, t.TempDir(), "", "")
-	j.model("m", demoArtifact(t), "byoc", map[string]string{modelserver.EnvFaults: "1"})
+	j.model("m", demoArtifact(t), "byoc", map[string]string{modelserver.EnvFaults: "1", modelserver.EnvDelay: delay.String()})
 	j.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
 	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
 	j.waitEndpoint("ep", 30*time.Second, inService)
@@ -106,6 +109,22 @@ func TestSageMakerAndFleetMetrics(t *testing.T) {
 	}
 	if n, _ := sum(m, "junction_sagemaker_invocation_duration_seconds_count", ok); n != 8 {
 		t.Errorf("latency histogram count: %g, want 8", n)
+	}
+	// The split counts the 7 answered invocations, once each; the 424
+	// had no answer to time.
+	for _, h := range []string{"junction_sagemaker_model_latency_seconds", "junction_sagemaker_overhead_latency_seconds"} {
+		if n, _ := sum(m, h+"_count", ok); n != 7 {
+			t.Errorf("%s count: %g, want 7", h, n)
+		}
+	}
+	modelSum, _ := sum(m, "junction_sagemaker_model_latency_seconds_sum", ok)
+	if modelSum < 7*delay.Seconds() {
+		t.Errorf("model latency sum %gs, want at least 7 × the model server's %s delay", modelSum, delay)
+	}
+	total, _ := sum(m, "junction_sagemaker_invocation_duration_seconds_sum", ok)
+	overhead, _ := sum(m, "junction_sagemaker_overhead_latency_seconds_sum", ok)
+	if overhead <= 0 || modelSum+overhead > total {
+		t.Errorf("model %gs + overhead %gs must be positive and within the invocations' total %gs", modelSum, overhead, total)
 	}
 	for _, s := range m {
 		for _, v := range s.labels {

@@ -126,6 +126,9 @@ type call struct {
 	status  int
 	code    string
 	ttft    time.Duration
+	// model is the time the model server took to answer; zero when none
+	// answered.
+	model time.Duration
 }
 
 // admit reads the body, authenticates the request with it and checks
@@ -213,7 +216,7 @@ func (h *Handler) invoke(w http.ResponseWriter, r *http.Request, c *call) {
 		h.failed(ctx, w, r, c, err)
 		return
 	}
-	c.variant = res.Variant
+	c.variant, c.model = res.Variant, res.ModelLatency
 	hdr := w.Header()
 	setRequestID(w, r)
 	if res.ContentType != "" {
@@ -273,7 +276,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, c *call, he
 // hour, not per call, so an invocation's cost is a known zero.
 func (h *Handler) record(c *call) {
 	if h.Metrics != nil {
-		h.Metrics.Invocation(c.inv.Endpoint, c.variant, c.status, time.Since(c.info.Start))
+		h.Metrics.Invocation(c.inv.Endpoint, c.variant, c.status, time.Since(c.info.Start), c.model)
 	}
 	if h.Ledger == nil {
 		return
