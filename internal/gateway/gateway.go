@@ -382,7 +382,7 @@ func (g *Gateway) succeed(ctx context.Context, c *Call, resp *llm.Response) (*ll
 			g.Finish(c, resp.Usage, nil, err)
 			return nil, err
 		}
-		c.outcome(c.guardOutput, "output", r)
+		g.outcome(c, c.guardOutput, "output", r)
 		resp = out
 	}
 	g.Finish(c, resp.Usage, nil, nil)

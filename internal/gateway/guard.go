@@ -65,8 +65,9 @@ func (g *Gateway) guard(ctx context.Context, c *Call) (*guardrail.Guard, guardra
 }
 
 // outcome notes a guardrail's result on the call, for the ledger and the
-// X-Junction-Guardrail-Action header.
-func (c *Call) outcome(gd *guardrail.Guard, where string, r guardrail.Result) {
+// X-Junction-Guardrail-Action header, and counts an intervention in the
+// metrics.
+func (g *Gateway) outcome(c *Call, gd *guardrail.Guard, where string, r guardrail.Result) {
 	c.GuardID = gd.ID
 	if where == "input" {
 		c.GuardInput = &r
@@ -78,6 +79,9 @@ func (c *Call) outcome(gd *guardrail.Guard, where string, r guardrail.Result) {
 			c.Guardrail = gd.ID + ":" + gd.Version + " NONE"
 		}
 		return
+	}
+	if g.Metrics != nil {
+		g.Metrics.GuardrailIntervention(gd.ID, where, r.Blocked)
 	}
 	what := "anonymized"
 	if r.Blocked {
@@ -100,7 +104,7 @@ func (g *Gateway) guardedChat(ctx context.Context, c *Call, gd *guardrail.Guard,
 		g.Finish(c, llm.Usage{}, nil, err)
 		return nil, err
 	}
-	c.outcome(gd, "input", r)
+	g.outcome(c, gd, "input", r)
 	if greq == nil {
 		// A blocked input never reaches the model.
 		g.Finish(c, llm.Usage{}, nil, nil)

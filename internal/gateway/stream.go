@@ -39,7 +39,7 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 			g.Finish(c, llm.Usage{}, nil, err)
 			return nil, err
 		}
-		c.outcome(gd, "input", r)
+		g.outcome(c, gd, "input", r)
 		if greq == nil {
 			g.Finish(c, llm.Usage{}, nil, nil)
 			blocked := guardrail.BlockedResponse(gd, req)

@@ -15,6 +15,8 @@ type Metrics struct {
 	reg     *prometheus.Registry
 	cache   cache
 	hosting *hostingMetrics
+	// interventions counts guardrail interventions.
+	interventions *prometheus.CounterVec
 
 	// Requests counts requests by surface, model, provider and status.
 	Requests *prometheus.CounterVec
@@ -51,7 +53,8 @@ func New() *Metrics {
 			Help: "Successful requests whose model has no known price; their cost is unknown, not zero."}, []string{"model", "provider"}),
 	}
 	m.hosting = newHostingMetrics(buckets)
-	reg.MustRegister(m.Requests, m.Latency, m.TTFT, m.Tokens, m.Cost, m.Unpriced, m.hosting.invocations, m.hosting.latency,
+	m.interventions = newInterventions()
+	reg.MustRegister(m.interventions, m.Requests, m.Latency, m.TTFT, m.Tokens, m.Cost, m.Unpriced, m.hosting.invocations, m.hosting.latency,
 		m.hosting.model, m.hosting.overhead)
 	return m
 }

@@ -69,6 +69,19 @@ func TestGuardrailOnTheOpenAISurface(t *testing.T) {
 	if len(fake.Requests()) != before {
 		t.Fatal("a blocked input reached the model")
 	}
+	// /metrics counts each intervention once: the blocked input, and the
+	// first request's anonymized input and output.
+	m := j.scrape()
+	for _, w := range []struct {
+		direction, action string
+	}{{"input", "blocked"}, {"input", "anonymized"}, {"output", "anonymized"}} {
+		if n, _ := sum(m, "junction_guardrail_interventions_total", map[string]string{"guardrail": "support", "direction": w.direction, "action": w.action}); n != 1 {
+			t.Errorf("interventions %s %s: %g, want 1", w.direction, w.action, n)
+		}
+	}
+	if n, _ := sum(m, "junction_guardrail_interventions_total", nil); n != 3 {
+		t.Errorf("interventions in all: %g, want 3", n)
+	}
 
 	// Streams in sync mode mask the answer before it leaves.
 	status, _, b = j.do("POST", "/v1/chat/completions", adminKey, `{"model":"guarded","stream":true,"messages":[{"role":"user","content":"hi"}]}`)

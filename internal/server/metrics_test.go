@@ -175,7 +175,8 @@ func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
 	}
 	up := httptest.NewServer(&fakeopenai.Server{})
 	t.Cleanup(up.Close)
-	j := startHosted(t, t.TempDir(), up.URL, "models:\n  - {name: cloud-mini, provider: cloud, upstream_model: gpt-4o-mini}\n")
+	j := startHosted(t, t.TempDir(), up.URL, "models:\n  - {name: cloud-mini, provider: cloud, upstream_model: gpt-4o-mini}\n"+
+		"  - {name: guarded, provider: cloud, upstream_model: gpt-4o-mini, guardrail: support}\n"+guardYAML)
 	j.model("m", demoArtifact(t), "byoc", nil)
 	j.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 1})
 	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
@@ -185,6 +186,9 @@ func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
 	}
 	if status, _, b := j.do("POST", "/v1/chat/completions", adminKey, hiBody("cloud-mini")); status != http.StatusOK {
 		t.Fatalf("chat: %d %s", status, b)
+	}
+	if status, _, b := j.do("POST", "/v1/chat/completions", adminKey, `{"model":"guarded","messages":[{"role":"user","content":"Project Falcon?"}]}`); status != http.StatusOK {
+		t.Fatalf("guarded chat: %d %s", status, b)
 	}
 	exported := map[string]bool{}
 	for _, s := range j.scrape() {
