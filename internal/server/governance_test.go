@@ -315,6 +315,10 @@ func TestSoftBudgetFiresItsWebhookOnce(t *testing.T) {
 		}
 	}
 	j.settled("config-0", 5*answerCost)
+	// /metrics shows the spend against the limit, read at scrape time.
+	if r, found := sum(j.scrape(), "junction_budget_spent_ratio", map[string]string{"scope": "tag:app=faq", "period": "monthly"}); !found || math.Abs(r-5*answerCost/0.05) > 1e-9 {
+		t.Errorf("junction_budget_spent_ratio = %g (found %v), want %g", r, found, 5*answerCost/0.05)
+	}
 	var ev map[string]any
 	select {
 	case ev = <-events:

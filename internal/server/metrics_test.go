@@ -176,7 +176,8 @@ func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
 	up := httptest.NewServer(&fakeopenai.Server{})
 	t.Cleanup(up.Close)
 	j := startHosted(t, t.TempDir(), up.URL, "models:\n  - {name: cloud-mini, provider: cloud, upstream_model: gpt-4o-mini}\n"+
-		"  - {name: guarded, provider: cloud, upstream_model: gpt-4o-mini, guardrail: support}\n"+guardYAML)
+		"  - {name: guarded, provider: cloud, upstream_model: gpt-4o-mini, guardrail: support}\n"+guardYAML+
+		"governance:\n  budgets: [{scope: \"team:ml\", period: daily, limit_usd: 1}]\n")
 	j.model("m", demoArtifact(t), "byoc", nil)
 	j.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 1})
 	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)

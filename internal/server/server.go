@@ -180,6 +180,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
+	s.metrics.WatchBudgets(s.budgetSpend)
 	built := false
 	defer func() {
 		if !built {
