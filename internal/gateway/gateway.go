@@ -301,13 +301,8 @@ func (g *Gateway) jitter(n int) time.Duration {
 // Chat runs a non-streamed chat call, failing over between deployments on
 // retryable errors, and records it. Resolve must have succeeded.
 func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Response, error) {
-	if err := g.governChat(ctx, c, req); err != nil {
-		g.Finish(c, llm.Usage{}, nil, err)
-		return nil, err
-	}
-	gd, _, err := g.guard(ctx, c)
+	gd, _, err := g.admit(ctx, c, req)
 	if err != nil {
-		g.Finish(c, llm.Usage{}, nil, err)
 		return nil, err
 	}
 	if gd != nil {

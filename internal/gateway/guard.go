@@ -97,19 +97,44 @@ func (g *Gateway) outcome(c *Call, gd *guardrail.Guard, where string, r guardrai
 
 // guardedChat checks the request, runs the call, and checks the answer.
 func (g *Gateway) guardedChat(ctx context.Context, c *Call, gd *guardrail.Guard, req *llm.Request) (*llm.Response, error) {
+	greq, blocked, err := g.guardInput(ctx, c, gd, req)
+	if err != nil || blocked != nil {
+		return blocked, err
+	}
+	c.guardOutput = gd // checked by succeed, before the call is recorded
+	return g.chat(ctx, c, greq)
+}
+
+// admit runs a chat call's governance and finds its guardrail; a refusal is
+// recorded here, so the caller only returns the error.
+func (g *Gateway) admit(ctx context.Context, c *Call, req *llm.Request) (*guardrail.Guard, guardrail.Mode, error) {
+	if err := g.governChat(ctx, c, req); err != nil {
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, "", err
+	}
+	gd, mode, err := g.guard(ctx, c)
+	if err != nil {
+		g.Finish(c, llm.Usage{}, nil, err)
+		return nil, "", err
+	}
+	return gd, mode, nil
+}
+
+// guardInput checks a request against its guardrail. It returns the request
+// to send on, or the answer for a blocked input (the call is then recorded:
+// a blocked input never reaches the model), or a recorded error.
+func (g *Gateway) guardInput(ctx context.Context, c *Call, gd *guardrail.Guard, req *llm.Request) (*llm.Request, *llm.Response, error) {
 	gctx, span := tracing.Start(ctx, "guardrail input")
 	r, greq, err := guardrail.GuardRequest(gctx, gd, req)
 	tracing.Guarded(span, r.Action, err)
 	if err != nil {
 		g.Finish(c, llm.Usage{}, nil, err)
-		return nil, err
+		return nil, nil, err
 	}
 	g.outcome(c, gd, "input", r)
 	if greq == nil {
-		// A blocked input never reaches the model.
 		g.Finish(c, llm.Usage{}, nil, nil)
-		return guardrail.BlockedResponse(gd, req), nil
+		return nil, guardrail.BlockedResponse(gd, req), nil
 	}
-	c.guardOutput = gd // checked by succeed, before the call is recorded
-	return g.chat(ctx, c, greq)
+	return greq, nil, nil
 }

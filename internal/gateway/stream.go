@@ -11,7 +11,6 @@ import (
 	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/router"
-	"github.com/junctionhq/junction/internal/tracing"
 )
 
 // ChatStream starts a streamed call. Until the stream's first content
@@ -22,27 +21,16 @@ import (
 // with Finish; the call is recorded then.
 func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*Stream, error) {
 	c.Stream = true
-	if err := g.governChat(ctx, c, req); err != nil {
-		g.Finish(c, llm.Usage{}, nil, err)
-		return nil, err
-	}
-	gd, mode, err := g.guard(ctx, c)
+	gd, mode, err := g.admit(ctx, c, req)
 	if err != nil {
-		g.Finish(c, llm.Usage{}, nil, err)
 		return nil, err
 	}
 	if gd != nil {
-		gctx, span := tracing.Start(ctx, "guardrail input")
-		r, greq, err := guardrail.GuardRequest(gctx, gd, req)
-		tracing.Guarded(span, r.Action, err)
+		greq, blocked, err := g.guardInput(ctx, c, gd, req)
 		if err != nil {
-			g.Finish(c, llm.Usage{}, nil, err)
 			return nil, err
 		}
-		g.outcome(c, gd, "input", r)
-		if greq == nil {
-			g.Finish(c, llm.Usage{}, nil, nil)
-			blocked := guardrail.BlockedResponse(gd, req)
+		if blocked != nil {
 			return &Stream{g: g, c: c, s: newReplay(blocked.ID, req.Model, blocked), recorded: true}, nil
 		}
 		req = greq
