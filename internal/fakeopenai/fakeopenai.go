@@ -108,7 +108,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
 	req := &Request{Path: r.URL.Path, Header: r.Header.Clone(), Raw: raw}
 	if err := json.Unmarshal(raw, &req.Body); err != nil {
-		writeError(w, http.StatusBadRequest, "We could not parse the JSON body of your request.", "invalid_request_error", "")
+		WriteError(w, http.StatusBadRequest, "We could not parse the JSON body of your request.", "invalid_request_error", "")
 		return
 	}
 	if s.Record {
@@ -131,7 +131,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f.Reset {
-		resetConn(w)
+		Reset(w)
 		return
 	}
 	if f.Status != 0 {
@@ -146,7 +146,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.Status == http.StatusTooManyRequests {
 			typ = "rate_limit_exceeded"
 		}
-		writeError(w, f.Status, msg, typ, typ)
+		WriteError(w, f.Status, msg, typ, typ)
 		return
 	}
 	if f.Garbage {
@@ -166,11 +166,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(r.URL.Path, "/embeddings"):
 		s.embed(w, req)
 	default:
-		writeError(w, http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")", "invalid_request_error", "")
+		WriteError(w, http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")", "invalid_request_error", "")
 	}
 }
 
-func writeError(w http.ResponseWriter, status int, msg, typ, code string) {
+// WriteError answers with OpenAI's error body: {"error":{"message",
+// "type","param","code"}}, code null when empty.
+func WriteError(w http.ResponseWriter, status int, msg, typ, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	c := "null"
@@ -180,7 +182,9 @@ func writeError(w http.ResponseWriter, status int, msg, typ, code string) {
 	fmt.Fprintf(w, `{"error":{"message":%s,"type":%q,"param":null,"code":%s}}`, strconv.Quote(msg), typ, c)
 }
 
-func resetConn(w http.ResponseWriter) {
+// Reset closes the client's connection with a TCP RST, as an upstream that
+// fails before sending headers does.
+func Reset(w http.ResponseWriter) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return
@@ -237,7 +241,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, model string, to
 	}
 	for i, p := range pieces {
 		if f.CutAfter > 0 && i == f.CutAfter {
-			resetConn(w)
+			Reset(w)
 			return
 		}
 		if f.ErrorAfter > 0 && i == f.ErrorAfter {

@@ -41,8 +41,8 @@ package fakeupstream
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/junctionhq/junction/internal/fakeopenai"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -235,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	case b.reset:
-		reset(w)
+		fakeopenai.Reset(w)
 		return
 	case b.status != 0:
 		if b.retryAfter != "" {
@@ -295,9 +295,9 @@ func (s *Server) fail(w http.ResponseWriter, anthropic bool, status int, code, m
 	if msg == "" {
 		msg = http.StatusText(status)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
 	if anthropic {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
 		typ := "invalid_request_error"
 		switch {
 		case status == 429:
@@ -315,27 +315,7 @@ func (s *Server) fail(w http.ResponseWriter, anthropic bool, status int, code, m
 	case status >= 500:
 		typ = "server_error"
 	}
-	c := "null"
-	if code != "" {
-		c = strconv.Quote(code)
-	}
-	fmt.Fprintf(w, `{"error":{"message":%s,"type":%q,"param":null,"code":%s}}`, strconv.Quote(msg), typ, c)
-}
-
-// reset closes the client's connection with a TCP RST.
-func reset(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
+	fakeopenai.WriteError(w, status, msg, typ, code)
 }
 
 // streamer writes one stream, applying the mid-stream faults.
@@ -359,7 +339,7 @@ func (st *streamer) event(name, data string) bool {
 func (st *streamer) fault(b behaviour, i int, malformed func()) bool {
 	switch i {
 	case b.cutAfter:
-		reset(st.w)
+		fakeopenai.Reset(st.w)
 		return false
 	case b.stallAfter:
 		<-st.r.Context().Done()
