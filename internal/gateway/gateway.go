@@ -49,6 +49,9 @@ type Gateway struct {
 	// Governance admits calls under budgets and rate limits before their
 	// first upstream attempt; nil admits every call.
 	Governance *governance.Governor
+	// Endpoints runs invocations of hosted endpoints (Invoke); nil when
+	// hosting is off.
+	Endpoints Endpoints
 }
 
 // Call is one inbound request through its life: begun by its surface,
@@ -69,6 +72,10 @@ type Call struct {
 	// prompt size count its tokens.
 	Prompt *llm.Request
 	Stream bool
+	// Hosted marks an invocation of an endpoint Junction hosts (see
+	// Invoke): Model is the endpoint, and the call costs nothing of its
+	// own, since hosting is metered per instance-second.
+	Hosted bool
 
 	// GuardName ("ID" or "ID:VERSION") and GuardMode are the guardrail
 	// the request asked for; the route's or model's applies otherwise.
@@ -100,6 +107,9 @@ type Routing struct {
 	Route    string
 	Reason   string
 	Attempts int
+	// Variant is the production variant that served (or failed) an
+	// invocation of a hosted endpoint.
+	Variant string
 	// Counterfactual, when set, prices what the route's strongest
 	// candidate would have cost, for the ledger's savings report.
 	Counterfactual *ledger.Price
@@ -118,6 +128,9 @@ type Outcome struct {
 	// its results, for surfaces that report them (Bedrock's trace).
 	GuardID                 string
 	GuardInput, GuardOutput *guardrail.Result
+	// ModelLatency is the time a hosted endpoint's model server took to
+	// answer an invocation; zero when none answered.
+	ModelLatency time.Duration
 
 	// guardOutput, when set, checks the answer before it is recorded.
 	guardOutput *guardrail.Guard
@@ -485,6 +498,8 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 		switch {
 		case errors.Is(err, context.Canceled):
 			status, errType = StatusClientClosed, "client_closed"
+		case c.Hosted:
+			status, errType = invocationError(err)
 		default:
 			e := llm.AsError(err)
 			status, errType = e.Status, string(e.Type)
@@ -500,7 +515,17 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 	if c.Key != nil {
 		rec.KeyID, rec.KeyName = c.Key.ID, c.Key.Name
 	}
-	provider := ""
+	provider, model := "", c.Model
+	if c.Hosted {
+		zero := 0.0
+		rec.Provider, rec.Deployment, rec.CostUSD = HostedProvider, c.Variant, &zero
+		provider = HostedProvider
+		if c.Variant == "" {
+			// No variant took the call: the endpoint named may not exist,
+			// so it is not made a label (clients cannot grow the set).
+			model = ""
+		}
+	}
 	if t := c.Target; t != nil {
 		rec.Provider, rec.UpstreamModel, rec.Deployment = t.Provider, t.UpstreamModel, t.Model
 		provider = t.Provider
@@ -519,9 +544,10 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 	}
 	c.settle(usage, rec.CostUSD)
 	if m := g.Metrics; m != nil {
-		m.Observe(metrics.Observation{Surface: c.Surface, Model: c.Model, Provider: provider, Status: status,
+		m.Observe(metrics.Observation{Surface: c.Surface, Model: model, Provider: provider, Status: status,
 			Latency: latency, TTFT: ttft, Input: usage.InputTokens, Output: usage.OutputTokens, Cached: usage.CachedInputTokens,
-			CostUSD: rec.CostUSD, Unpriced: rec.CostUSD == nil && c.Target != nil && status < 400})
+			CostUSD: rec.CostUSD, Unpriced: rec.CostUSD == nil && c.Target != nil && status < 400,
+			Invocation: c.Hosted, Variant: c.Variant, ModelLatency: c.ModelLatency})
 	}
 	if g.Ledger != nil {
 		g.Ledger.Add(rec)

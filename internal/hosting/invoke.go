@@ -1,6 +1,7 @@
 package hosting
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,9 @@ type Invocation struct {
 	// InferenceID is X-Amzn-SageMaker-Inference-Id, recorded with the call.
 	InferenceID string
 	Body        []byte
+	// Timeout bounds the wait on the model server: for its answer, or
+	// for a stream to begin. Zero means none but the caller's context.
+	Timeout time.Duration
 }
 
 // Result is a model server's answer to an invocation.
@@ -83,6 +87,19 @@ func Validation(format string, args ...any) *Error {
 // Unavailable returns a 503 ServiceUnavailable.
 func Unavailable(format string, args ...any) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: ErrServiceUnavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrTimedOut is the cause of an invocation's context that ended because
+// the model server did not answer within the invocation's timeout.
+var ErrTimedOut = errors.New("hosting: the invocation timed out")
+
+// TimedOut is the ModelError of an invocation the model server did not
+// answer within limit, worded as SageMaker words it: a server error with
+// status 0, since the container never sent one.
+func TimedOut(variant string, limit time.Duration) *Error {
+	return ModelFailed(variant, 0, fmt.Sprintf(
+		"Your invocation timed out while waiting for a response from container %s: it did not answer within %s, Junction's invocation timeout.",
+		variant, limit))
 }
 
 // ModelFailed returns a 424 ModelError carrying the container's status and

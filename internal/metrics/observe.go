@@ -20,6 +20,14 @@ type Observation struct {
 	CostUSD *float64
 	// Unpriced counts the request as served with an unknown price.
 	Unpriced bool
+	// Invocation marks an invocation of a hosted endpoint (Model is the
+	// endpoint, empty when no variant took the call): it is also counted
+	// in the junction_sagemaker_* series by endpoint and Variant, the
+	// variant that served or failed it, with ModelLatency, the model
+	// server's time, when it answered.
+	Invocation   bool
+	Variant      string
+	ModelLatency time.Duration
 }
 
 // modelSet holds one model and provider's label-bound collectors, looked
@@ -82,5 +90,8 @@ func (m *Metrics) Observe(o Observation) {
 		s.cost.Add(*o.CostUSD)
 	} else if o.Unpriced {
 		s.unp.Inc()
+	}
+	if o.Invocation {
+		m.Invocation(o.Model, o.Variant, o.Status, o.Latency, o.ModelLatency)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/junctionhq/junction/internal/awscreds"
 	"github.com/junctionhq/junction/internal/blob"
 	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/hostrt/process"
 	"github.com/junctionhq/junction/internal/keys"
@@ -69,12 +70,12 @@ func hostGPUs() []int {
 
 // registerHosting adds the hosting REST API and the SageMaker runtime
 // surface.
-func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler) http.Handler, ks *keys.Store, creds *awscreds.Store) {
+func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler) http.Handler, gw *gateway.Gateway, ks *keys.Store, creds *awscreds.Store) {
 	(&hostingapi.Handler{Controller: s.hosting}).Register(mux, adminAuth)
 	(&hostingapi.Handler{Controller: s.hosting}).RegisterCapacity(mux, adminAuth)
-	sm := &sagemakerapi.Handler{Invoker: s.hosting, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName), Ledger: s.ledger,
-		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log, Governance: s.gov,
-		Metrics: s.metrics}
+	gw.Endpoints = s.hosting
+	sm := &sagemakerapi.Handler{Gateway: gw, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName),
+		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log}
 	sm.Register(mux)
 	s.metrics.WatchFleet(func() []metrics.FleetVariant { return fleet(s.hosting.Endpoints()) })
 }

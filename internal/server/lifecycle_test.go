@@ -9,12 +9,17 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/fakeupstream"
+	"github.com/junctionhq/junction/internal/hosting"
 )
 
 // TestEveryCallIsRecordedOnce sends one call of every kind and checks that
 // each produced exactly one ledger record under its own request id — plus
 // one ".N" record per earlier attempt that cost tokens — and as many
-// observations in junction_requests_total as records.
+// observations in junction_requests_total as records. SageMaker-runtime
+// invocations of a hosted endpoint (plain, streamed, refused by a rate
+// limit, refused as invalid) are calls like the rest: one record each,
+// and one observation each in junction_requests_total{surface="sagemaker"}
+// and in junction_sagemaker_invocations_total.
 func TestEveryCallIsRecordedOnce(t *testing.T) {
 	fake := &fakeupstream.Server{}
 	j := startFaulty(t, fake, `  - {name: plain, provider: faulty, upstream_model: ok}
@@ -36,7 +41,13 @@ guardrails:
     blocked_outputs_messaging: "Blocked."
     word_policy: {words: [{text: "forbidden"}]}
 governance:
-  budgets: [{scope: "tag:app=capped", period: daily, limit_usd: 0.000001, mode: hard}]`)
+  budgets: [{scope: "tag:app=capped", period: daily, limit_usd: 0.000001, mode: hard}]
+  rate_limits: [{scope: "tag:app=throttled", rpm: 1}]
+hosting: {health_interval: 100ms, meter_interval: 1h, invocation_timeout: 5s}`)
+	j.model("m", demoArtifact(t), "byoc", nil)
+	j.endpointConfig("c", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge"})
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
+	j.waitEndpoint("ep", 30*time.Second, inService)
 	body := func(model string, stream bool, text string) string {
 		return `{"model":"` + model + `","stream":` + strconv.FormatBool(stream) + `,"messages":[{"role":"user","content":"` + text + `"}]}`
 	}
@@ -75,7 +86,42 @@ governance:
 			}
 		}, 499, 0},
 	}
+	invoke := func(op string, hdr ...string) func() string {
+		return func() string {
+			_, h, _ := j.do("POST", "/endpoints/ep/"+op, adminKey, `{"inputs":"hello"}`, hdr...)
+			return h.Get("X-Request-Id")
+		}
+	}
+	invocations := []struct {
+		name     string
+		send     func() string
+		status   int
+		deployed string // the variant the record names
+	}{
+		{"invocation", invoke("invocations", "X-Junction-Tags", "app=throttled"), 200, "primary"},
+		{"invocation, streamed", invoke("invocations-response-stream"), 200, "primary"},
+		{"invocation refused by a rate limit", invoke("invocations", "X-Junction-Tags", "app=throttled"), 429, ""},
+		{"invocation of an unknown variant", invoke("invocations", "X-Amzn-SageMaker-Target-Variant", "nope"), 400, ""},
+	}
 	total := 0
+	for _, k := range invocations {
+		id := k.send()
+		total++
+		n := 0
+		for _, r := range j.records(total) {
+			if r.RequestID != id {
+				continue
+			}
+			n++
+			if r.Surface != "sagemaker" || r.Model != "ep" || r.Status != k.status || r.Deployment != k.deployed {
+				t.Errorf("%s: recorded %s %s %d variant %q, want sagemaker ep %d variant %q", k.name, r.Surface, r.Model, r.Status, r.Deployment,
+					k.status, k.deployed)
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d records under request id %q, want 1", k.name, n, id)
+		}
+	}
 	for _, k := range kinds {
 		k.send()
 		total += 1 + k.attempts
@@ -105,7 +151,12 @@ governance:
 	// The metrics saw each record once.
 	_, _, m := j.do("GET", "/metrics", adminKey, "")
 	seen := map[string]int{}
+	invoked := 0
 	for _, line := range strings.Split(string(m), "\n") {
+		if strings.HasPrefix(line, "junction_sagemaker_invocations_total{") {
+			n, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			invoked += int(n)
+		}
 		if !strings.HasPrefix(line, "junction_requests_total{") {
 			continue
 		}
@@ -117,7 +168,14 @@ governance:
 	}
 	want := map[string]int{}
 	for _, r := range j.records(total) {
+		if r.Surface == "sagemaker" && r.Deployment == "" {
+			// No variant took it: the endpoint asked for is no label.
+			r.Model = ""
+		}
 		want[r.Model]++
+	}
+	if invoked != len(invocations) {
+		t.Errorf("%d observations in junction_sagemaker_invocations_total, want %d", invoked, len(invocations))
 	}
 	for model, n := range want {
 		if seen[model] != n {

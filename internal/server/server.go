@@ -254,7 +254,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	gr := &guardrailapi.Handler{Registry: guards, Auth: brk.Auth, MaxBodyBytes: cfg.Server.MaxBodyBytes}
 	gr.Register(mux, adminAuth)
 	if s.hosting != nil {
-		s.registerHosting(mux, adminAuth, s.keys, creds)
+		s.registerHosting(mux, adminAuth, gw, s.keys, creds)
 	}
 	s.registerConsole(mux, auditLog, adm, gr)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

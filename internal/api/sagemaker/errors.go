@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/hosting"
@@ -125,15 +124,6 @@ func fromAPI(e *llm.Error) wireError {
 		return fromHosting(hosting.Unavailable("%s", e.Message))
 	}
 	return fromHosting(&hosting.Error{Code: hosting.ErrInternalFailure, Message: e.Message})
-}
-
-// timedOut is the ModelError of an invocation the model server did not
-// answer in time, worded as SageMaker words it: a server error with
-// status 0, since the container never sent one.
-func timedOut(variant string, limit time.Duration) *hosting.Error {
-	return hosting.ModelFailed(variant, 0, fmt.Sprintf(
-		"Your invocation timed out while waiting for a response from container %s: it did not answer within %s, Junction's invocation timeout.",
-		variant, limit))
 }
 
 // internalFailure is the answer to an error that is not a *hosting.Error:

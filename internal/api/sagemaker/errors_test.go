@@ -49,7 +49,7 @@ func TestErrorWireShapes(t *testing.T) {
 	}{
 		{"validation_error", fromHosting(hosting.Validation("Endpoint nonexistent not found."))},
 		{"model_error", fromHosting(hosting.ModelFailed("AllTraffic", 500, `{"error":"CUDA out of memory"}`))},
-		{"model_error_timeout", fromHosting(timedOut("AllTraffic", 60*time.Second))},
+		{"model_error_timeout", fromHosting(hosting.TimedOut("AllTraffic", 60*time.Second))},
 		{"model_not_ready", fromHosting(&hosting.Error{Code: hosting.ErrModelNotReady, Message: "Endpoint cold is scaling up from zero instances."})},
 		{"service_unavailable", fromHosting(hosting.Unavailable("Every instance of endpoint busy is at its concurrency limit."))},
 		{"internal_failure", fromHosting(internalFailure("faulty", "req-1"))},

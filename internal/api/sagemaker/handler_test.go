@@ -27,6 +27,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/sagemaker"
+	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/store"
 )
@@ -58,7 +59,7 @@ func newEnv(t *testing.T, configure ...func(*env)) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctrl: newFakeController(), db: db, log: &syncBuffer{}}
-	e.h = &sagemaker.Handler{Invoker: e.ctrl, Ledger: lw, Timeout: 5 * time.Second, Log: slog.New(slog.NewTextHandler(e.log, nil))}
+	e.h = &sagemaker.Handler{Gateway: &gateway.Gateway{Endpoints: e.ctrl, Ledger: lw}, Timeout: 5 * time.Second, Log: slog.New(slog.NewTextHandler(e.log, nil))}
 	for _, f := range configure {
 		f(e)
 	}

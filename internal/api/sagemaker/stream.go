@@ -11,8 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
-	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/llm"
 )
 
 // StreamContentType is the Content-Type of an
@@ -95,16 +95,14 @@ func (h *Handler) invokeStream(w http.ResponseWriter, r *http.Request, c *call) 
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	timeout := h.timeout()
-	wait := time.AfterFunc(timeout, func() { cancel(errTimeout) })
+	wait := time.AfterFunc(timeout, func() { cancel(hosting.ErrTimedOut) })
 	defer wait.Stop()
 
-	res, err := h.Invoker.InvokeStream(ctx, &c.inv)
+	res, err := h.Gateway.InvokeStream(ctx, c.Call, &c.inv)
 	wait.Stop()
-	if err == nil && (res == nil || res.Body == nil) {
-		err = errors.New("the invoker returned neither a stream nor an error")
-	}
+	c.LimitHeaders(w.Header())
 	if err != nil {
-		h.failed(ctx, w, r, c, err)
+		h.failed(w, r, c, err)
 		return
 	}
 	body := res.Body
@@ -117,7 +115,6 @@ func (h *Handler) invokeStream(w http.ResponseWriter, r *http.Request, c *call) 
 		}
 	}()
 
-	c.variant = res.Variant
 	hdr := w.Header()
 	setRequestID(w, r)
 	hdr.Set("Content-Type", StreamContentType)
@@ -130,24 +127,27 @@ func (h *Handler) invokeStream(w http.ResponseWriter, r *http.Request, c *call) 
 
 	sw := newStreamWriter(w)
 	buf := make([]byte, partSize)
+	var ttft *time.Duration
 	for {
 		wait.Reset(timeout)
 		n, rerr := body.Read(buf)
 		wait.Stop()
 		if n > 0 {
-			if c.ttft == 0 {
-				c.ttft = time.Since(c.info.Start)
+			if ttft == nil {
+				d := time.Since(c.Start)
+				ttft = &d
 			}
 			if sw.part(buf[:n]) != nil || rc.Flush() != nil {
-				c.status, c.code = gateway.StatusClientClosed, "client_closed"
+				h.Gateway.Finish(c.Call, llm.Usage{}, ttft, context.Canceled)
 				return
 			}
 		}
 		if rerr == io.EOF {
+			h.Gateway.Finish(c.Call, llm.Usage{}, ttft, nil)
 			return
 		}
 		if rerr != nil {
-			h.streamFailed(ctx, r, c, sw, rerr)
+			h.Gateway.Finish(c.Call, llm.Usage{}, ttft, h.streamFailed(ctx, r, c, sw, rerr))
 			rc.Flush()
 			return
 		}
@@ -156,9 +156,11 @@ func (h *Handler) invokeStream(w http.ResponseWriter, r *http.Request, c *call) 
 
 // streamFailed ends a stream whose body failed with err: with a
 // ModelStreamError when the model server was too slow or its connection
-// broke, with an InternalStreamFailure when the failure is Junction's.
-func (h *Handler) streamFailed(ctx context.Context, r *http.Request, c *call, sw *streamWriter, err error) {
-	variant := c.variant
+// broke, with an InternalStreamFailure when the failure is Junction's. It
+// returns the failure as the call's outcome: the client's hang-up as
+// the context's error, else the exception written, by its name.
+func (h *Handler) streamFailed(ctx context.Context, r *http.Request, c *call, sw *streamWriter, err error) error {
+	variant := c.Variant
 	if variant == "" {
 		variant = c.inv.Endpoint
 	}
@@ -166,9 +168,8 @@ func (h *Handler) streamFailed(ctx context.Context, r *http.Request, c *call, sw
 	he, ok := asHosting(err)
 	switch {
 	case r.Context().Err() != nil:
-		c.status, c.code = gateway.StatusClientClosed, "client_closed"
-		return
-	case errors.Is(context.Cause(ctx), errTimeout):
+		return context.Canceled
+	case errors.Is(context.Cause(ctx), hosting.ErrTimedOut):
 		code = StreamTimeExceeded
 		message = "Your model " + variant + " did not send the next part of its answer within " + h.timeout().String() +
 			", Junction's invocation timeout."
@@ -177,15 +178,15 @@ func (h *Handler) streamFailed(ctx context.Context, r *http.Request, c *call, sw
 	case ok:
 		message = he.Message
 	default:
-		h.log().LogAttrs(r.Context(), slog.LevelWarn, "sagemaker: model stream broke", slog.String("request_id", c.info.RequestID),
+		h.log().LogAttrs(r.Context(), slog.LevelWarn, "sagemaker: model stream broke", slog.String("request_id", c.RequestID),
 			slog.String("endpoint", c.inv.Endpoint), slog.String("variant", variant), slog.String("inference_id", c.inv.InferenceID),
 			slog.Any("err", err))
 		message = "The connection to the model server of " + variant + " was reset or closed before its answer ended."
 	}
-	c.code = name
-	c.status = http.StatusFailedDependency
-	if name == exceptionInternalStreamErr {
-		c.status = http.StatusInternalServerError
-	}
 	sw.exception(name, code, message)
+	status := http.StatusFailedDependency
+	if name == exceptionInternalStreamErr {
+		status = http.StatusInternalServerError
+	}
+	return &hosting.Error{Status: status, Code: name, Message: message, Variant: c.Variant}
 }
