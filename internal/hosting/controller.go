@@ -85,6 +85,7 @@ type Controller struct {
 	own   *term
 
 	shadowSem chan struct{}
+	batching  batchMetrics // batch.go
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup

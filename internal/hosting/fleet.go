@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/junctionhq/junction/internal/hosting/batcher"
 	"github.com/junctionhq/junction/internal/hostrt"
 )
 
@@ -68,7 +69,8 @@ type instance struct {
 	draining    atomic.Bool            // out of rotation for good; see drain.go
 	base        atomic.Pointer[string] // "http://127.0.0.1:PORT"
 	outstanding atomic.Int64
-	chat        atomic.Pointer[chatClient] // openai servers: the adapter for the current address
+	chat        atomic.Pointer[chatClient]      // openai servers: the adapter for the current address
+	batch       atomic.Pointer[batcher.Batcher] // batching models: made on first use (batch.go)
 
 	meterMu     sync.Mutex
 	meteredFrom time.Time // start of the unmetered stretch; zero once stopped

@@ -56,6 +56,8 @@ type Server struct {
 	// StartupTimeoutSeconds bounds the wait for readiness (default 240,
 	// SageMaker's four minutes).
 	StartupTimeoutSeconds int `json:"startup_timeout_seconds,omitempty"`
+	// Batching gathers concurrent invocations into batches (batch.go).
+	Batching *Batching `json:"batching,omitempty"`
 }
 
 // Variant is a production (or shadow) variant of an endpoint config.
@@ -238,6 +240,7 @@ func (m *Model) Validate() error {
 	if m.Server.StartupTimeoutSeconds < 0 || m.Server.StartupTimeoutSeconds > 3600 {
 		errs = append(errs, "server.startup_timeout_seconds: must be between 1 and 3600")
 	}
+	errs = append(errs, m.Server.Batching.validate()...)
 	return errs.orNil()
 }
 

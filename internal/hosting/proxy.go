@@ -114,7 +114,11 @@ func (c *Controller) invokeVariant(ctx context.Context, v *variant, inv *Invocat
 	_, err := v.try(func(in *instance) (bool, bool, error) {
 		var err error
 		var retry bool
-		res, err, retry = c.send(ctx, in, inv)
+		if batchable(v, inv) {
+			res, err, retry = c.sendBatched(ctx, in, inv)
+		} else {
+			res, err, retry = c.send(ctx, in, inv)
+		}
 		return false, retry, err
 	})
 	if err == nil && res != nil {

@@ -75,12 +75,16 @@ func (s *server) invocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ct := mediaType(r.Header.Get("Content-Type"))
+	if ct == typeJSONLines || (ct == typeJSON && isInstances(body)) {
+		s.invokeBatch(w, l, body, ct)
+		return
+	}
 	if ct != typeJSON && ct != typeText {
 		msg := "Content-Type is missing"
 		if ct != "" {
 			msg = fmt.Sprintf("Content-Type %q is not supported", ct)
 		}
-		plainError(w, http.StatusUnsupportedMediaType, msg+": send application/json ({\"inputs\": ...}) or text/plain (one text to classify)")
+		plainError(w, http.StatusUnsupportedMediaType, msg+": send application/json ({\"inputs\": ...}, or a batch {\"instances\": [...]}), application/jsonlines (a batch) or text/plain (one text to classify)")
 		return
 	}
 	accept := r.Header.Get("Accept")
@@ -99,6 +103,7 @@ func (s *server) invocations(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	s.spend(len(inv.inputs))
 	out := getBuf()
 	resp := (*out)[:0]
 	defer func() { putBuf(out, resp) }()

@@ -59,6 +59,13 @@ const (
 	// EnvExitAtStart makes Main return this exit code at once, as a server
 	// that cannot start.
 	EnvExitAtStart = "JUNCTION_MODEL_SERVER_EXIT_AT_START"
+	// EnvCallCost is a duration every invocation spends on the server's
+	// one device, one call at a time ("2ms"): the fixed part of a call's
+	// cost, for measuring batching.
+	EnvCallCost = "JUNCTION_MODEL_SERVER_CALL_COST"
+	// EnvItemCost is a duration added to a call's cost per item (per
+	// text, or per batch item).
+	EnvItemCost = "JUNCTION_MODEL_SERVER_ITEM_COST"
 	// EnvFaults, set to 1 (or true), turns on the fault knobs a request
 	// can reach: the custom-attributes header and /faults. Without it, or
 	// --faults, they are ignored and /faults answers 404.
@@ -99,7 +106,10 @@ type config struct {
 	delay        time.Duration
 	failRate     float64
 	crashAfter   int64
-	exitAtStart  *int
+	// callCost and itemCost are spent per call and per item, one call at
+	// a time.
+	callCost, itemCost time.Duration
+	exitAtStart        *int
 	// faults turns on the knobs a request can reach (custom attributes
 	// and /faults).
 	faults bool
@@ -189,6 +199,8 @@ func parseConfig(args []string, getenv func(string) string) (config, *flag.FlagS
 	}
 	c.startupDelay = duration(EnvStartupDelay)
 	c.delay = duration(EnvDelay)
+	c.callCost = duration(EnvCallCost)
+	c.itemCost = duration(EnvItemCost)
 	if v := getenv(EnvFailRate); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || !(f >= 0 && f <= 1) {

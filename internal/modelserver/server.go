@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,10 @@ type server struct {
 	invoked  atomic.Int64
 	inFlight atomic.Int64
 	started  time.Time
+	// device serialises the call cost (batch.go); batches records the
+	// batches served.
+	device  sync.Mutex
+	batches batchLog
 }
 
 // newServer returns a server for cfg. exit ends the process; tests replace
@@ -164,14 +169,20 @@ func (s *server) ping(w http.ResponseWriter, r *http.Request) {
 }
 
 // stats answers GET /stats: whether the model is ready, how many
-// invocations reached the server and how many are running, so that tests
+// invocations reached the server and how many are running, and the sizes
+// of the batches it served, so that tests
 // can tell what a backend saw.
 func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
+	sizes, batches := s.batches.snapshot()
 	writeJSON(w, struct {
 		Ready       bool  `json:"ready"`
 		Invocations int64 `json:"invocations"`
 		InFlight    int64 `json:"in_flight"`
-	}{s.state.Load() != nil, s.invoked.Load(), s.inFlight.Load()})
+		// Batches counts batch calls; BatchSizes are the last 4096
+		// batches' sizes, oldest first.
+		Batches    int64 `json:"batches"`
+		BatchSizes []int `json:"batch_sizes"`
+	}{s.state.Load() != nil, s.invoked.Load(), s.inFlight.Load(), batches, sizes})
 }
 
 // failFunc answers a failed request in the shape of one API surface.

@@ -77,5 +77,6 @@ func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler
 	sm := &sagemakerapi.Handler{Gateway: gw, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName),
 		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log}
 	sm.Register(mux)
+	s.metrics.Register(s.hosting.BatchCollectors()...)
 	s.metrics.WatchFleet(func() []metrics.FleetVariant { return fleet(s.hosting.Endpoints()) })
 }
