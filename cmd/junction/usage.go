@@ -41,10 +41,11 @@ func usageCmd() *cobra.Command {
 		w := cmd.OutOrStdout()
 		fmt.Fprintf(w, "Usage from %s to %s by %s\n\n", out.From.Format("2006-01-02 15:04"), out.To.Format("2006-01-02 15:04"), out.GroupBy)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "GROUP\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tCACHED\tCOST USD\tUNPRICED\tAVG MS\t")
+		fmt.Fprintln(tw, "GROUP\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tCACHED\tCOST USD\tUNPRICED\tAVG MS\tP50 MS\tP99 MS\t")
 		row := func(r ledger.Row) {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%.1f\t\n", r.Group, r.Requests, r.Errors, r.InputTokens,
-				r.OutputTokens, r.CachedTokens, strconv.FormatFloat(r.CostUSD, 'f', 6, 64), r.UnpricedRequests, r.AvgLatencyMS)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%.1f\t%s\t%s\t\n", r.Group, r.Requests, r.Errors, r.InputTokens,
+				r.OutputTokens, r.CachedTokens, strconv.FormatFloat(r.CostUSD, 'f', 6, 64), r.UnpricedRequests, r.AvgLatencyMS,
+				percentileCell(r.P50LatencyMS), percentileCell(r.P99LatencyMS))
 		}
 		for _, r := range out.Rows {
 			row(r)
@@ -97,4 +98,13 @@ func usageCmd() *cobra.Command {
 	cmd.Flags().StringVar(&groupBy, "group-by", "model", "model, provider, key, surface, status, route, deployment or tag:NAME")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// percentileCell shows a latency percentile, or "-" where the report has
+// none (no answered requests, or a grouping the latency roll-up lacks).
+func percentileCell(ms float64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(ms, 'f', 1, 64)
 }

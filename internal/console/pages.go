@@ -17,12 +17,14 @@ type pathSpend struct {
 	PerToken, Hosting, Reserved, Total float64
 	Requests, Errors, UnpricedRequests int64
 	AvgLatencyMS, SavedUSD             float64
+	P50LatencyMS, P99LatencyMS         float64
 }
 
 func spendOf(label string, u *admin.UsageResponse) pathSpend {
 	return pathSpend{Label: label, PerToken: u.Total.CostUSD, Hosting: u.HostingCostUSD, Reserved: u.ReservedCapacityCostUSD,
 		Total: u.TotalCostUSD, Requests: u.Total.Requests, Errors: u.Total.Errors, UnpricedRequests: u.Total.UnpricedRequests,
-		AvgLatencyMS: u.Total.AvgLatencyMS, SavedUSD: u.Total.SavedUSD}
+		AvgLatencyMS: u.Total.AvgLatencyMS, SavedUSD: u.Total.SavedUSD, P50LatencyMS: u.Total.P50LatencyMS,
+		P99LatencyMS: u.Total.P99LatencyMS}
 }
 
 type overviewData struct {

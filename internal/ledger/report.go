@@ -24,6 +24,12 @@ type Row struct {
 	// their cost is not in CostUSD.
 	UnpricedRequests int64   `json:"unpriced_requests"`
 	AvgLatencyMS     float64 `json:"avg_latency_ms"`
+	// P50LatencyMS and P99LatencyMS are the median and 99th percentile
+	// latency of the group's answered requests, read from the latency
+	// roll-up (within 4.5%); zero where the group has none, or groups by
+	// a dimension that roll-up does not keep.
+	P50LatencyMS float64 `json:"p50_latency_ms,omitempty"`
+	P99LatencyMS float64 `json:"p99_latency_ms,omitempty"`
 	// SavedUSD is what routing saved: the strongest candidates' cost
 	// minus the actual cost, over requests routed by a prompt router.
 	SavedUSD float64 `json:"saved_usd"`

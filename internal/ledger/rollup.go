@@ -89,15 +89,19 @@ func (s *rollupSums) add(r *Record) {
 	}
 }
 
-// rollup sums records by roll-up row, for each grain.
-type rollup [len(grains)]map[rollupKey]*rollupSums
+// rollup sums records by roll-up row, for each grain, and counts the
+// answered ones by latency bucket.
+type rollup struct {
+	sums    [len(grains)]map[rollupKey]*rollupSums
+	latency latencyCounts
+}
 
 func newRollup() *rollup {
-	var ru rollup
-	for i := range ru {
-		ru[i] = map[rollupKey]*rollupSums{}
+	ru := &rollup{latency: latencyCounts{}}
+	for i := range ru.sums {
+		ru.sums[i] = map[rollupKey]*rollupSums{}
 	}
-	return &ru
+	return ru
 }
 
 // add counts r, whose tags are already encoded as tags, in every grain.
@@ -106,26 +110,27 @@ func (ru *rollup) add(r *Record, tags string) {
 	for i, g := range grains {
 		k := rollupKey{period: floorTo(ts, g.ms), model: r.Model, provider: r.Provider, keyID: r.KeyID, keyName: r.KeyName,
 			surface: r.Surface, route: r.Route, deployment: r.Deployment, tags: tags, status: r.Status}
-		s := ru[i][k]
+		s := ru.sums[i][k]
 		if s == nil {
 			s = &rollupSums{}
-			ru[i][k] = s
+			ru.sums[i][k] = s
 		}
 		s.add(r)
 	}
+	ru.latency.add(r, tags)
 }
 
 // rows returns grain i's rows, in index order, as values in the order of
 // rollupColumns(grains[i]).
 func (ru *rollup) rows(i int) [][]any {
-	keys := make([]rollupKey, 0, len(ru[i]))
-	for k := range ru[i] {
+	keys := make([]rollupKey, 0, len(ru.sums[i]))
+	for k := range ru.sums[i] {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, rollupKey.compare)
 	out := make([][]any, len(keys))
 	for j, k := range keys {
-		s := ru[i][k]
+		s := ru.sums[i][k]
 		out[j] = []any{k.period, k.keyID, k.keyName, k.tags, k.surface, k.model, k.provider, k.route, k.deployment, k.status,
 			s.requests, s.errors, s.inputTokens, s.outputTokens, s.cachedTokens, s.costUSD, s.unpriced, s.latencyMS, s.savedUSD,
 			s.counterfactualUSD}
@@ -215,7 +220,7 @@ func (ru *rollup) addTo(ctx context.Context, tx *sql.Tx, d store.Dialect) error 
 			rows = rows[n:]
 		}
 	}
-	return nil
+	return ru.latency.addTo(ctx, tx, d)
 }
 
 // rawAsRollup selects raw usage rows shaped as roll-up rows (less the

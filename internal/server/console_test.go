@@ -175,6 +175,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.text(`#top-teams tr[data-group="search"] td:nth-child(3)`); got != want["search"] {
 		t.Errorf("overview top teams: search %s, want %s", got, want["search"])
 	}
+	p50, p99 := b.text(`#month [data-field="p50"]`), b.text(`#month [data-field="p99"]`)
+	if want50, want99 := fmt.Sprintf("%.1f ms", byTeam.Total.P50LatencyMS), fmt.Sprintf("%.1f ms", byTeam.Total.P99LatencyMS); p50 != want50 || p99 != want99 || byTeam.Total.P99LatencyMS <= 0 {
+		t.Errorf("overview latency p50/p99: %s / %s; the usage API says %s / %s", p50, p99, want50, want99)
+	}
 	b.screenshot("overview")
 	b.do(chromedp.Navigate(j.url+"/ui/routing?from=1h"), chromedp.WaitVisible(chromedp.CSS(`#routes`)))
 	if n := eval[int](b, `[...document.querySelectorAll('#routes [data-field="requests"]')].reduce((a, td) => a + parseInt(td.textContent), 0)`); n != 5 {

@@ -261,6 +261,22 @@ var migrations = []string{
 		holder      TEXT NOT NULL,
 		expires_at  INTEGER NOT NULL
 	)`,
+	// The ledger's latency roll-up: answered requests (status < 400)
+	// counted per UTC hour, model, surface, route, tags and latency
+	// bucket (see ledger.latencyBucket), for percentiles read from
+	// roll-ups. Requests recorded before it existed have no buckets.
+	`CREATE TABLE usage_latency_hourly (
+		hour      INTEGER NOT NULL,
+		model     TEXT NOT NULL,
+		surface   TEXT NOT NULL,
+		route     TEXT NOT NULL,
+		tags      TEXT NOT NULL,
+		bucket    INTEGER NOT NULL,
+		requests  INTEGER NOT NULL
+	)`,
+	withPostgres(
+		`CREATE UNIQUE INDEX usage_latency_hourly_dims ON usage_latency_hourly(hour, model, surface, route, tags, bucket)`,
+		`CREATE UNIQUE INDEX usage_latency_hourly_dims ON usage_latency_hourly(hour, model, surface, route, md5(tags), bucket)`),
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.

@@ -1,0 +1,287 @@
+package ledger
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/junctionhq/junction/internal/store"
+)
+
+// Latency percentiles are read from a roll-up too: usage_latency_hourly
+// counts answered requests (status below 400) per UTC hour, model,
+// surface, route, tags and latency bucket. Buckets grow geometrically,
+// bucketsPerDoubling to each doubling of the latency, so a percentile
+// read from them is within 4.5% of the exact one (half a bucket's width,
+// as a ratio) at any scale, and a month of traffic is a few thousand rows
+// however many requests it held.
+
+// bucketsPerDoubling is how many latency buckets span each doubling.
+const bucketsPerDoubling = 8
+
+// latencyBucket is the bucket of a latency in milliseconds: bucket b
+// holds [2^(b/8), 2^((b+1)/8)) ms, and bucket -1 everything under 1 ms.
+func latencyBucket(ms float64) int {
+	if !(ms >= 1) { // NaN too
+		return -1
+	}
+	return int(math.Floor(math.Log2(ms) * bucketsPerDoubling))
+}
+
+// bucketMS is the latency a bucket stands for: its geometric middle.
+func bucketMS(b int) float64 {
+	if b < 0 {
+		return 0.5
+	}
+	return math.Exp2((float64(b) + 0.5) / bucketsPerDoubling)
+}
+
+// latencyKey is one latency roll-up row's dimensions.
+type latencyKey struct {
+	hour                        int64
+	model, surface, route, tags string
+	bucket                      int
+}
+
+// compare orders keys as the roll-up's unique index does, so replicas
+// lock rows in one order.
+func (k latencyKey) compare(o latencyKey) int {
+	return cmp.Or(cmp.Compare(k.hour, o.hour), strings.Compare(k.model, o.model), strings.Compare(k.surface, o.surface),
+		strings.Compare(k.route, o.route), strings.Compare(k.tags, o.tags), cmp.Compare(k.bucket, o.bucket))
+}
+
+// latencyCounts counts a batch's answered records by latency row.
+type latencyCounts map[latencyKey]int64
+
+// add counts r, whose tags are already encoded as tags, when it was
+// answered.
+func (lc latencyCounts) add(r *Record, tags string) {
+	if r.Status >= 400 {
+		return
+	}
+	lc[latencyKey{hour: floorTo(r.Time.UnixMilli(), hourMS), model: r.Model, surface: r.Surface, route: r.Route,
+		tags: tags, bucket: latencyBucket(r.LatencyMS)}]++
+}
+
+// latencyUpsert adds n rows' counts to the latency roll-up.
+func latencyUpsert(d store.Dialect, n int) string {
+	tags := "tags"
+	if d == store.Postgres {
+		tags = "md5(tags)"
+	}
+	tuple := "(?,?,?,?,?,?,?)"
+	return `INSERT INTO usage_latency_hourly(` + strings.Join(latencyColumns, ", ") + `)
+	VALUES ` + strings.TrimSuffix(strings.Repeat(tuple+",", n), ",") + `
+	ON CONFLICT (hour, model, surface, route, ` + tags + `, bucket)
+	DO UPDATE SET requests = usage_latency_hourly.requests + excluded.requests`
+}
+
+// latencyUpserts caches latencyUpsert by dialect and row count: SQLite
+// adds a row a statement, prepared once; PostgreSQL up to upsertRows a
+// statement, a round trip each.
+var latencyUpserts = func() (m [2][upsertRows + 1]string) {
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		for n := 1; n <= upsertRows; n++ {
+			m[d][n] = latencyUpsert(d, n)
+		}
+	}
+	return m
+}()
+
+// latencyColumns are the latency roll-up's columns, in the order of
+// latencyCounts.rows' values.
+var latencyColumns = []string{"hour", "model", "surface", "route", "tags", "bucket", "requests"}
+
+// rows returns the counts as roll-up rows, in index order.
+func (lc latencyCounts) rows() [][]any {
+	keys := make([]latencyKey, 0, len(lc))
+	for k := range lc {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, latencyKey.compare)
+	out := make([][]any, len(keys))
+	for i, k := range keys {
+		out[i] = []any{k.hour, k.model, k.surface, k.route, k.tags, k.bucket, lc[k]}
+	}
+	return out
+}
+
+// addTo adds the counts to the roll-up inside tx, in index order.
+func (lc latencyCounts) addTo(ctx context.Context, tx *sql.Tx, d store.Dialect) error {
+	if len(lc) == 0 {
+		return nil
+	}
+	rows := lc.rows()
+	if d == store.SQLite {
+		st, err := tx.PrepareContext(ctx, latencyUpserts[d][1])
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, row := range rows {
+			if _, err := st.ExecContext(ctx, row...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	args := make([]any, 0, upsertRows*len(latencyColumns))
+	for len(rows) > 0 {
+		n := min(len(rows), upsertRows)
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		if _, err := tx.ExecContext(ctx, latencyUpserts[d][n], args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// Percentiles are latency percentiles of answered requests, in
+// milliseconds, with how many requests they were read from.
+type Percentiles struct {
+	Requests int64   `json:"requests"`
+	P50MS    float64 `json:"p50_ms"`
+	P90MS    float64 `json:"p90_ms"`
+	P99MS    float64 `json:"p99_ms"`
+}
+
+// histogram counts requests per latency bucket.
+type histogram map[int]int64
+
+// percentiles reads p50, p90 and p99 off h by nearest rank.
+func (h histogram) percentiles() Percentiles {
+	buckets := make([]int, 0, len(h))
+	var n int64
+	for b, c := range h {
+		buckets = append(buckets, b)
+		n += c
+	}
+	if n == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(buckets)
+	at := func(p float64) float64 {
+		rank := int64(math.Ceil(p * float64(n)))
+		var seen int64
+		for _, b := range buckets {
+			if seen += h[b]; seen >= rank {
+				return bucketMS(b)
+			}
+		}
+		return bucketMS(buckets[len(buckets)-1])
+	}
+	return Percentiles{Requests: n, P50MS: at(0.50), P90MS: at(0.90), P99MS: at(0.99)}
+}
+
+// latencyGroupColumn is the column a latency report groups by; only the
+// dimensions the latency roll-up keeps can be grouped.
+func latencyGroupColumn(d store.Dialect, groupBy string) (string, []any, bool) {
+	switch groupBy {
+	case "model", "surface", "route":
+		return groupBy, nil, true
+	case "":
+		return "''", nil, true
+	}
+	if name, ok := strings.CutPrefix(groupBy, "tag:"); ok && name != "" {
+		expr, arg := d.JSONText("tags", name)
+		return "COALESCE(" + expr + ", '(untagged)')", []any{arg}, true
+	}
+	return "", nil, false
+}
+
+// Latency returns the latency percentiles of the answered requests that q
+// selects, by q.GroupBy's group and in all. It reads whole hours from the
+// latency roll-up and the ragged edges, under an hour each, from the raw
+// records. Groups by provider, key, deployment or status have no
+// per-group percentiles (the roll-up does not keep them): byGroup is nil
+// and total is still given.
+func Latency(ctx context.Context, db *sql.DB, q Query) (byGroup map[string]Percentiles, total Percentiles, err error) {
+	d := store.DialectOf(db)
+	col, colArgs, grouped := latencyGroupColumn(d, q.GroupBy)
+	if !grouped {
+		col, colArgs = "''", nil
+	}
+	conds, condArgs := tagConds(d, q.Tags)
+	and := ""
+	if len(conds) > 0 {
+		and = " AND " + strings.Join(conds, " AND ")
+	}
+	hists := map[string]histogram{}
+	count := func(g string, b int, n int64) {
+		h := hists[g]
+		if h == nil {
+			h = histogram{}
+			hists[g] = h
+		}
+		h[b] += n
+	}
+	f, t := q.From.UnixMilli(), q.To.UnixMilli()
+	a, b := ceilTo(f, hourMS), floorTo(t, hourMS)
+	if a < b {
+		rows, err := db.QueryContext(ctx, `SELECT `+col+` AS g, bucket, SUM(requests) FROM usage_latency_hourly
+			WHERE hour >= ? AND hour < ?`+and+` GROUP BY g, bucket`, slices.Concat(colArgs, []any{a, b}, condArgs)...)
+		if err != nil {
+			return nil, Percentiles{}, fmt.Errorf("latency roll-up: %w", err)
+		}
+		for rows.Next() {
+			var g string
+			var bucket int
+			var n int64
+			if err := rows.Scan(&g, &bucket, &n); err != nil {
+				rows.Close()
+				return nil, Percentiles{}, err
+			}
+			count(g, bucket, n)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, Percentiles{}, err
+		}
+	} else {
+		a, b = f, f // no whole hour: the raw records cover [f, t)
+	}
+	for _, edge := range [][2]int64{{f, a}, {b, t}} {
+		if edge[0] >= edge[1] {
+			continue
+		}
+		rows, err := db.QueryContext(ctx, `SELECT `+col+` AS g, latency_ms FROM usage
+			WHERE ts >= ? AND ts < ? AND status < 400`+and, slices.Concat(colArgs, []any{edge[0], edge[1]}, condArgs)...)
+		if err != nil {
+			return nil, Percentiles{}, fmt.Errorf("latency records: %w", err)
+		}
+		for rows.Next() {
+			var g string
+			var ms float64
+			if err := rows.Scan(&g, &ms); err != nil {
+				rows.Close()
+				return nil, Percentiles{}, err
+			}
+			count(g, latencyBucket(ms), 1)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, Percentiles{}, err
+		}
+	}
+	all := histogram{}
+	if grouped {
+		byGroup = make(map[string]Percentiles, len(hists))
+	}
+	for g, h := range hists {
+		for bucket, n := range h {
+			all[bucket] += n
+		}
+		if grouped {
+			byGroup[g] = h.percentiles()
+		}
+	}
+	return byGroup, all.percentiles(), nil
+}
