@@ -55,6 +55,9 @@ type Config struct {
 	Governance governance.Config `yaml:"governance"`
 	// Tracing exports OpenTelemetry traces (see docs/observability.md).
 	Tracing Tracing `yaml:"tracing"`
+	// Responses configures the OpenAI Responses API's stored responses
+	// (see docs/api.md).
+	Responses Responses `yaml:"responses"`
 }
 
 // Tracing configures OpenTelemetry traces over OTLP/HTTP. They are off
@@ -647,6 +650,7 @@ func (c *Config) Validate() error {
 	if c.Server.ReadHeaderTimeout < 0 || c.Server.BodyReadTimeout < 0 || c.Server.IdleTimeout < 0 {
 		add("server.read_header_timeout, body_read_timeout, idle_timeout: must not be negative")
 	}
+	p = append(p, c.Responses.validate()...)
 	if t := c.Server.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		add("server.tls: needs both cert_file and key_file (PEM files)")
 	}

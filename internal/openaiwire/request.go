@@ -192,7 +192,7 @@ func decodeContent(path string, v json.RawMessage) ([]llm.Part, error) {
 			if p.ImageURL == nil || p.ImageURL.URL == "" {
 				return nil, llm.BadRequest(pp+".image_url.url", "%s.image_url.url: required", pp)
 			}
-			img, err := decodeImageURL(pp, p.ImageURL)
+			img, err := DecodeImageURL(pp, p.ImageURL)
 			if err != nil {
 				return nil, err
 			}
@@ -204,7 +204,9 @@ func decodeContent(path string, v json.RawMessage) ([]llm.Part, error) {
 	return parts, nil
 }
 
-func decodeImageURL(path string, u *ImageURL) (*llm.Image, error) {
+// DecodeImageURL reads an image given by URL: a data: URL (base64) is
+// decoded, an http(s) URL kept; errors are 400s naming path.
+func DecodeImageURL(path string, u *ImageURL) (*llm.Image, error) {
 	img := &llm.Image{Detail: u.Detail}
 	rest, ok := strings.CutPrefix(u.URL, "data:")
 	if !ok {

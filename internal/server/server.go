@@ -191,7 +191,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff, Governance: s.gov}
 
 	mux := http.NewServeMux()
-	oai := &oaiapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
+	oai := &oaiapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log,
+		Responses: &oaiapi.ResponseStore{DB: db, Retention: cfg.Responses.Retention}}
 	oai.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, false, oaiapi.WriteError, h) })
 	ant := &anthropicapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
 	ant.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, false, anthropicapi.WriteError, h) })

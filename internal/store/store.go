@@ -277,6 +277,17 @@ var migrations = []string{
 	withPostgres(
 		`CREATE UNIQUE INDEX usage_latency_hourly_dims ON usage_latency_hourly(hour, model, surface, route, tags, bucket)`,
 		`CREATE UNIQUE INDEX usage_latency_hourly_dims ON usage_latency_hourly(hour, model, surface, route, md5(tags), bucket)`),
+	// Stored Responses API responses, per key, until they expire.
+	`CREATE TABLE responses (
+		id          TEXT PRIMARY KEY,
+		key_id      TEXT NOT NULL,
+		created_at  INTEGER NOT NULL,
+		expires_at  INTEGER NOT NULL,
+		response    TEXT NOT NULL,
+		input       TEXT NOT NULL,
+		context     TEXT NOT NULL
+	)`,
+	`CREATE INDEX responses_expiry ON responses(expires_at)`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
@@ -27,6 +29,8 @@ type Handler struct {
 	Gateway      *gateway.Gateway
 	MaxBodyBytes int64
 	Log          *slog.Logger
+	// Responses stores Responses API responses; nil stores none.
+	Responses *ResponseStore
 }
 
 // Register adds the surface's routes to mux, each wrapped by auth.
@@ -35,6 +39,10 @@ func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Hand
 	mux.Handle("POST /v1/embeddings", auth(http.HandlerFunc(h.embeddings)))
 	mux.Handle("GET /v1/models", auth(http.HandlerFunc(h.models)))
 	mux.Handle("GET /v1/models/{id...}", auth(http.HandlerFunc(h.model)))
+	mux.Handle("POST /v1/responses", auth(http.HandlerFunc(h.responses)))
+	mux.Handle("GET /v1/responses/{id}", auth(http.HandlerFunc(h.getResponse)))
+	mux.Handle("DELETE /v1/responses/{id}", auth(http.HandlerFunc(h.deleteResponse)))
+	mux.Handle("GET /v1/responses/{id}/input_items", auth(http.HandlerFunc(h.inputItemsList)))
 }
 
 // WriteError writes e as an OpenAI error object with its status.
@@ -116,14 +124,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *gateway.Call, 
 
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call, req *llm.Request) {
 	includeUsage := openaiwire.IncludeUsage(req)
-	s, err := h.Gateway.ChatStream(r.Context(), c, req)
-	c.RouteHeaders(w.Header())
-	c.LimitHeaders(w.Header())
-	if err != nil {
-		if errors.Is(err, r.Context().Err()) {
-			return // the client is gone; the call is recorded
-		}
-		WriteError(w, r, llm.AsError(err))
+	s := h.openStream(w, r, c, req)
+	if s == nil {
 		return
 	}
 	sw := sse.NewWriter(w)
@@ -153,6 +155,22 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c *gateway.Call
 			}
 		}
 	}
+}
+
+// openStream starts a streamed call and sets the routing headers; when it
+// fails it answers the error (unless the client is gone) and returns nil.
+// The call is recorded either way.
+func (h *Handler) openStream(w http.ResponseWriter, r *http.Request, c *gateway.Call, req *llm.Request) *gateway.Stream {
+	s, err := h.Gateway.ChatStream(r.Context(), c, req)
+	c.RouteHeaders(w.Header())
+	c.LimitHeaders(w.Header())
+	if err != nil {
+		if !errors.Is(err, r.Context().Err()) {
+			WriteError(w, r, llm.AsError(err))
+		}
+		return nil
+	}
+	return s
 }
 
 func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
@@ -198,12 +216,32 @@ func applyBodyMetadata(c *gateway.Call, req *llm.Request) error {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return llm.BadRequest("metadata", "metadata: must be an object of string values")
 	}
-	for _, k := range []string{"cost_tier", "max_latency_ms", "model_preference"} {
+	m = maps.Clone(m)
+	if err := applyMetadata(c, m); err != nil {
+		return err
+	}
+	for _, k := range routingKeys {
+		delete(m, k)
+	}
+	if len(m) == 0 {
+		delete(req.Extra, "metadata")
+	} else {
+		req.Extra["metadata"], _ = json.Marshal(m)
+	}
+	return nil
+}
+
+// routingKeys are the metadata keys the router reads.
+var routingKeys = []string{"cost_tier", "max_latency_ms", "model_preference"}
+
+// applyMetadata adds a request's metadata to the call's routing metadata;
+// values set earlier (by headers) take precedence.
+func applyMetadata(c *gateway.Call, m map[string]string) error {
+	for _, k := range routingKeys {
 		v, ok := m[k]
 		if !ok {
 			continue
 		}
-		delete(m, k)
 		if _, set := c.Meta.Values[k]; set {
 			continue
 		}
@@ -212,14 +250,9 @@ func applyBodyMetadata(c *gateway.Call, req *llm.Request) error {
 		}
 	}
 	for k, v := range m {
-		if _, set := c.Meta.Values[k]; !set {
+		if _, set := c.Meta.Values[k]; !set && !slices.Contains(routingKeys, k) {
 			c.Meta.Set(k, v)
 		}
-	}
-	if len(m) == 0 {
-		delete(req.Extra, "metadata")
-	} else {
-		req.Extra["metadata"], _ = json.Marshal(m)
 	}
 	return nil
 }
