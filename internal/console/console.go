@@ -45,6 +45,9 @@ type Handler struct {
 	// Budgets lists the budgets with their current spending
 	// (GET /api/v1/budgets); nil leaves them out.
 	Budgets func(context.Context) ([]governance.BudgetView, error)
+	// Governor, when set, lets an admin create, edit and delete stored
+	// budgets from the Keys page.
+	Governor *governance.Governor
 	// Endpoints describes the self-hosted endpoints; nil when hosting is
 	// disabled.
 	Endpoints func() []*hosting.Endpoint
@@ -85,6 +88,12 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 	mux.Handle("GET /ui/keys", h.signedIn(false, http.HandlerFunc(h.keysPage)))
 	mux.Handle("POST /ui/keys", h.signedIn(true, wrapChange(http.HandlerFunc(h.createKey))))
 	mux.Handle("POST /ui/keys/{id}/revoke", h.signedIn(true, wrapChange(http.HandlerFunc(h.revokeKey))))
+	mux.Handle("POST /ui/keys/{id}/limits", h.signedIn(true, wrapChange(http.HandlerFunc(h.setLimits))))
+	if h.Governor != nil {
+		mux.Handle("POST /ui/budgets", h.signedIn(true, wrapChange(http.HandlerFunc(h.createBudget))))
+		mux.Handle("POST /ui/budgets/{id}", h.signedIn(true, wrapChange(http.HandlerFunc(h.updateBudget))))
+		mux.Handle("POST /ui/budgets/{id}/delete", h.signedIn(true, wrapChange(http.HandlerFunc(h.deleteBudget))))
+	}
 	mux.Handle("GET /ui/endpoints", h.signedIn(true, http.HandlerFunc(h.endpoints)))
 	mux.Handle("GET /ui/advisor", h.signedIn(true, http.HandlerFunc(h.advisorPage)))
 	mux.Handle("GET /ui/guardrails", h.signedIn(true, http.HandlerFunc(h.guardrails)))

@@ -17,6 +17,9 @@ type keysData struct {
 	CreatedSecret string
 	Teams         []*keys.Team
 	Budgets       []budgetRow
+	// EditBudgets shows the forms that change budgets (an admin, with
+	// governance on).
+	EditBudgets bool
 }
 
 // budgetRow is a budget with its spending as a number, for its bar.
@@ -49,6 +52,7 @@ func (h *Handler) renderKeys(w http.ResponseWriter, r *http.Request, status int,
 			return
 		}
 	}
+	d.EditBudgets = team == "" && h.Governor != nil
 	if h.Budgets != nil {
 		list, err := h.Budgets(r.Context())
 		if err != nil {

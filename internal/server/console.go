@@ -22,7 +22,7 @@ func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *a
 	box := sync.OnceValues(func() (*secret.Box, error) {
 		return secret.Open(filepath.Join(s.cfg.Server.DataDir, secret.KeyFile))
 	})
-	c := &console.Handler{Keys: s.keys, DB: s.db, Box: box, Log: s.log, Budgets: s.gov.Budgets}
+	c := &console.Handler{Keys: s.keys, DB: s.db, Box: box, Log: s.log, Budgets: s.gov.Budgets, Governor: s.gov}
 	c.Advise, c.Audit = adm.Advise, adm.AuditEntries
 	c.Guardrails = func(r *http.Request) ([]*guardrail.Record, error) { return gr.List(r.Context()) }
 	if s.hosting != nil {

@@ -212,7 +212,27 @@ func TestConsoleInBrowser(t *testing.T) {
 	if newID == "" {
 		t.Fatalf("the admin API does not list the key made in the console: %+v", listed)
 	}
-	b.do(chromedp.Click(chromedp.CSS(`tr[data-key="`+newID+`"] button`)),
+	// Its rate limit, set on the page, is the key's in the admin API.
+	b.do(chromedp.SetValue(chromedp.CSS(`#key-`+newID+` input[name="rpm"]`), "30"),
+		chromedp.Submit(chromedp.CSS(`#key-`+newID+` input[name="rpm"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#create-key`)))
+	var limited struct {
+		Keys []struct {
+			ID  string
+			RPM int64
+		}
+	}
+	json.Unmarshal(j.mustDo(200, "GET", "/api/v1/keys", adminKey, ""), &limited)
+	rpm := int64(-1)
+	for _, k := range limited.Keys {
+		if k.ID == newID {
+			rpm = k.RPM
+		}
+	}
+	if shown := eval[string](b, `document.querySelector('#key-`+newID+` input[name="rpm"]').value`); rpm != 30 || shown != "30" {
+		t.Errorf("RPM set on the page: the API says %d and the page shows %q, want 30", rpm, shown)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`tr[data-key="`+newID+`"] button.danger`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-key="`+newID+`"]`)))
 	if status, _, _ := j.do("GET", "/v1/models", secret, ""); status != http.StatusUnauthorized {
 		t.Errorf("the key revoked in the console still works: %d", status)
