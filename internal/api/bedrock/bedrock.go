@@ -9,8 +9,10 @@
 // <junction key>" as Bedrock API keys do (api.AWSAuth). The model id in
 // the path is any model or route name Junction serves. The wire format and
 // its translation live in internal/bedrockwire; the call and its
-// accounting in internal/gateway. InvokeModel, ApplyGuardrail and the
-// async operations are not served yet.
+// accounting in internal/gateway. InvokeModel and
+// InvokeModelWithResponseStream take the native bodies of Anthropic,
+// OpenAI-style and Llama-style models (invoke.go) and translate them to
+// any upstream too.
 package bedrock
 
 import (
@@ -50,8 +52,10 @@ type Handler struct {
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /model/{modelId}/converse", h.admit(h.converse))
 	mux.Handle("POST /model/{modelId}/converse-stream", h.admit(h.converseStream))
+	mux.Handle("POST /model/{modelId}/invoke", h.admit(h.invoke))
+	mux.Handle("POST /model/{modelId}/invoke-with-response-stream", h.admit(h.invokeStream))
 	mux.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
-		e := llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "%s %s is not a Bedrock runtime operation Junction serves; it serves Converse and ConverseStream",
+		e := llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "%s %s is not a Bedrock runtime operation Junction serves; it serves Converse, ConverseStream, InvokeModel and InvokeModelWithResponseStream",
 			r.Method, r.URL.Path)
 		writeError(w, r, "UnknownOperationException", http.StatusNotFound, e)
 	})
@@ -98,24 +102,34 @@ func (h *Handler) admit(next func(w http.ResponseWriter, r *http.Request, body [
 	})
 }
 
-// decode builds the call and the canonical request, recording and
-// answering a request that fails before reaching a provider.
+// decode builds the call and the canonical request of a Converse body,
+// recording and answering a request that fails before reaching a provider.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, body []byte) (*gateway.Call, *llm.Request, bool) {
+	return h.begin(w, r, func(c *gateway.Call) (*llm.Request, error) {
+		req, meta, err := bedrockwire.DecodeConverseRequest(body)
+		if err == nil {
+			var gc *bedrockwire.GuardrailConfig
+			if gc, err = bedrockwire.DecodeGuardrailConfig(body); gc != nil {
+				c.GuardName, c.GuardMode = gc.GuardrailIdentifier+":"+gc.GuardrailVersion, gc.StreamProcessingMode
+				c.GuardTrace = gc.Trace == "enabled" || gc.Trace == "enabled_full"
+			}
+		}
+		if err == nil && len(meta) > 0 {
+			err = applyRequestMetadata(c, meta)
+		}
+		return req, err
+	})
+}
+
+// begin builds the call for the model the path names and the canonical
+// request dec decodes, and resolves the call's routing; a request that
+// fails before reaching a provider is recorded and answered here.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, dec func(c *gateway.Call) (*llm.Request, error)) (*gateway.Call, *llm.Request, bool) {
 	c := api.InfoFrom(r.Context()).Call(Surface)
 	c.Model = r.PathValue("modelId")
-	req, meta, err := bedrockwire.DecodeConverseRequest(body)
-	if err == nil {
-		var gc *bedrockwire.GuardrailConfig
-		if gc, err = bedrockwire.DecodeGuardrailConfig(body); gc != nil {
-			c.GuardName, c.GuardMode = gc.GuardrailIdentifier+":"+gc.GuardrailVersion, gc.StreamProcessingMode
-			c.GuardTrace = gc.Trace == "enabled" || gc.Trace == "enabled_full"
-		}
-	}
+	req, err := dec(c)
 	if err == nil && c.Model == "" {
-		err = llm.BadRequest("modelId", "modelId: required in the path, /model/{modelId}/converse")
-	}
-	if err == nil && len(meta) > 0 {
-		err = applyRequestMetadata(c, meta)
+		err = llm.BadRequest("modelId", "modelId: required in the path, /model/{modelId}/...")
 	}
 	if err == nil {
 		req.Model, c.Prompt = c.Model, req
