@@ -58,6 +58,8 @@ type Config struct {
 	// Responses configures the OpenAI Responses API's stored responses
 	// (see docs/api.md).
 	Responses Responses `yaml:"responses"`
+	// Batch runs batch jobs (see docs/batch.md).
+	Batch Batch `yaml:"batch"`
 }
 
 // Tracing configures OpenTelemetry traces over OTLP/HTTP. They are off
@@ -421,6 +423,9 @@ type Price struct {
 	// request; 0 keeps the catalog's limit, if it has one. A request
 	// whose max_tokens is larger is refused with a 400.
 	MaxOutputTokens int `yaml:"max_output_tokens"`
+	// BatchDiscount is the share taken off this price for batch records,
+	// 0 to 1; empty means batch.discount.
+	BatchDiscount *float64 `yaml:"batch_discount"`
 }
 
 // Default returns the configuration used with no config file: embedded
@@ -454,6 +459,7 @@ func Default(getenv func(string) string) *Config {
 }
 
 func (c *Config) applyDefaults() {
+	c.Batch.applyDefaults()
 	if c.Server.Addr == "" {
 		c.Server.Addr = DefaultAddr
 	}
@@ -748,6 +754,12 @@ func (c *Config) Validate() error {
 	p = append(p, c.validateRoutes(names, models)...)
 	p = append(p, guardrail.Validate(c.Guardrails)...)
 	p = append(p, governance.Validate(c.Governance)...)
+	p = append(p, c.Batch.validate()...)
+	for i, m := range c.Models {
+		if m.Price != nil && m.Price.BatchDiscount != nil && (*m.Price.BatchDiscount < 0 || *m.Price.BatchDiscount > 1) {
+			p = append(p, fmt.Sprintf("models[%d].price.batch_discount: must be between 0 and 1", i))
+		}
+	}
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}

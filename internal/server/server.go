@@ -68,6 +68,8 @@ type Server struct {
 	ln     net.Listener
 	// bodies bounds the request bodies held in memory at once.
 	bodies *api.BodyBudget
+	// batch runs batch jobs; nil when batch is disabled.
+	batch *batchJobs
 
 	// GeneratedAdminKey is set when this start made the admin key; it is
 	// shown once and never stored in plaintext.
@@ -256,6 +258,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	gr.Register(mux, adminAuth)
 	if s.hosting != nil {
 		s.registerHosting(mux, adminAuth, gw, s.keys, creds)
+	}
+	if !cfg.Batch.Disabled {
+		if err := s.newBatch(mux, adminAuth, gw); err != nil {
+			s.ledger.Close(ctx)
+			db.Close()
+			return nil, err
+		}
 	}
 	s.registerConsole(mux, auditLog, adm, gr)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -499,6 +508,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		// and AWS credentials takes effect here within SharedRefresh.
 		go s.refreshShared(ctx)
 	}
+	s.startBatch(ctx)
 	s.ready.Store(true)
 	errc := make(chan error, 1)
 	go func() { errc <- s.serve() }()
@@ -519,6 +529,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.log.Warn("shutdown: model servers did not stop in time", "err", err)
 		}
 	}
+	s.stopBatch(sctx)
 	if err := s.gov.Close(sctx); err != nil {
 		s.log.Warn("shutdown: budget and rate-limit settlements did not finish in time", "err", err)
 	}

@@ -288,6 +288,53 @@ var migrations = []string{
 		context     TEXT NOT NULL
 	)`,
 	`CREATE INDEX responses_expiry ON responses(expires_at)`,
+	// Batch jobs (internal/batch): files uploaded through the Files API;
+	// jobs, each with its spec, status and counters and the replica that
+	// runs it until lease_until; and each finished record's output line,
+	// so that a job resumed after a restart skips what is done and writes
+	// every record once.
+	`CREATE TABLE batch_files (
+		id          TEXT PRIMARY KEY,
+		key_id      TEXT NOT NULL,
+		filename    TEXT NOT NULL,
+		purpose     TEXT NOT NULL,
+		bytes       INTEGER NOT NULL,
+		path        TEXT NOT NULL,
+		created_at  INTEGER NOT NULL
+	)`,
+	`CREATE INDEX batch_files_key ON batch_files(key_id, created_at)`,
+	`CREATE TABLE batch_jobs (
+		id             TEXT PRIMARY KEY,
+		kind           TEXT NOT NULL,
+		key_id         TEXT NOT NULL,
+		key_name       TEXT NOT NULL,
+		tags           TEXT NOT NULL DEFAULT '{}',
+		spec           TEXT NOT NULL,
+		model          TEXT NOT NULL DEFAULT '',
+		status         TEXT NOT NULL,
+		errors         TEXT NOT NULL DEFAULT '',
+		output         TEXT NOT NULL DEFAULT '{}',
+		times          TEXT NOT NULL DEFAULT '{}',
+		total          INTEGER NOT NULL DEFAULT 0,
+		completed      INTEGER NOT NULL DEFAULT 0,
+		failed         INTEGER NOT NULL DEFAULT 0,
+		retries        INTEGER NOT NULL DEFAULT 0,
+		input_tokens   INTEGER NOT NULL DEFAULT 0,
+		output_tokens  INTEGER NOT NULL DEFAULT 0,
+		created_at     INTEGER NOT NULL,
+		updated_at     INTEGER NOT NULL,
+		expires_at     INTEGER NOT NULL,
+		owner          TEXT NOT NULL DEFAULT '',
+		lease_until    INTEGER NOT NULL DEFAULT 0
+	)`,
+	`CREATE INDEX batch_jobs_key ON batch_jobs(key_id, created_at)`,
+	`CREATE TABLE batch_records (
+		job_id  TEXT NOT NULL,
+		idx     INTEGER NOT NULL,
+		failed  INTEGER NOT NULL,
+		line    TEXT NOT NULL,
+		PRIMARY KEY (job_id, idx)
+	)`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.

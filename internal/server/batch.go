@@ -1,0 +1,91 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+
+	"github.com/junctionhq/junction/internal/api"
+	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
+	oaiapi "github.com/junctionhq/junction/internal/api/openai"
+	"github.com/junctionhq/junction/internal/batch"
+	"github.com/junctionhq/junction/internal/gateway"
+	"github.com/junctionhq/junction/internal/store"
+)
+
+// batchJobs is the batch engine and what serves it.
+type batchJobs struct {
+	engine *batch.Engine
+	files  *batch.Files
+	done   chan struct{}
+}
+
+// newBatch builds the batch engine over a copy of the gateway whose ledger
+// prices records at the batch price, and registers the Files and Batch
+// APIs. Files live under DATA_DIR/batch/files.
+func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.Handler, gw *gateway.Gateway) error {
+	cfg := s.cfg.Batch
+	files, err := batch.NewFiles(s.db, filepath.Join(s.cfg.Server.DataDir, "batch", "files"))
+	if err != nil {
+		return err
+	}
+	discounts := map[string]float64{}
+	for _, m := range s.cfg.Models {
+		if m.Price != nil && m.Price.BatchDiscount != nil {
+			discounts[m.Name] = *m.Price.BatchDiscount
+		}
+	}
+	bgw := *gw
+	bgw.Ledger = batch.Priced{Next: gw.Ledger, Discount: func(model string) float64 {
+		if d, ok := discounts[model]; ok {
+			return d
+		}
+		return *cfg.Discount
+	}}
+	caller := &batch.Caller{Gateway: &bgw, Keys: s.keys, RequestID: func() string { return s.nextRequestID() + ".batch" }}
+	kinds := map[string]batch.Kind{
+		batch.KindOpenAI: &batch.OpenAI{Caller: caller, Files: files},
+	}
+	share := *cfg.InteractiveShare
+	engine := batch.New(s.db, kinds, batch.Options{
+		Concurrency: cfg.Concurrency, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff, MaxJobs: cfg.MaxJobs,
+		PollInterval: cfg.PollInterval, Exclusive: store.DialectOf(s.db) == store.SQLite, Log: s.log,
+		PerSecond: func(model string) float64 {
+			rpm, ok := cfg.RateLimits[model]
+			if !ok {
+				return 0
+			}
+			return float64(rpm) / 60 * (1 - share)
+		},
+	})
+	s.batch = &batchJobs{engine: engine, files: files, done: make(chan struct{})}
+	oai := &oaiapi.Batches{Engine: engine, Files: files, MaxFileBytes: cfg.MaxFileBytes}
+	oai.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, false, oaiapi.WriteError, h) })
+	(&jobsapi.Handler{Engine: engine}).Register(mux, adminAuth)
+	return nil
+}
+
+// startBatch runs the batch engine until ctx ends.
+func (s *Server) startBatch(ctx context.Context) {
+	if s.batch == nil {
+		return
+	}
+	go func() {
+		defer close(s.batch.done)
+		s.batch.engine.Run(ctx)
+	}()
+}
+
+// stopBatch waits for the batch engine, stopped by Serve's context, to
+// let go of its jobs; records in flight run again on the next start.
+func (s *Server) stopBatch(ctx context.Context) {
+	if s.batch == nil {
+		return
+	}
+	select {
+	case <-s.batch.done:
+	case <-ctx.Done():
+		s.log.Warn("shutdown: batch jobs did not stop in time")
+	}
+}
+
