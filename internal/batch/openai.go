@@ -90,7 +90,7 @@ func (o *OpenAI) Open(ctx context.Context, j *Job) (io.ReadCloser, error) {
 
 // requestLine is one line of an OpenAI batch's input.
 type requestLine struct {
-	CustomID *string        `json:"custom_id"`
+	CustomID *string         `json:"custom_id"`
 	Method   string          `json:"method"`
 	URL      string          `json:"url"`
 	Body     json.RawMessage `json:"body"`

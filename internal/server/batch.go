@@ -88,4 +88,3 @@ func (s *Server) stopBatch(ctx context.Context) {
 		s.log.Warn("shutdown: batch jobs did not stop in time")
 	}
 }
-
