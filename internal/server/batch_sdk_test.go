@@ -159,14 +159,14 @@ func TestSDKDrivesFilesAndBatchesEndToEnd(t *testing.T) {
 	// Another key sees neither the batch nor its files.
 	_, other := j.createKey("other", nil)
 	oc := j.sdk(other)
-	if _, err := oc.Batches.Get(ctx, b.ID); !batchStatusIs(err, 404) {
+	if _, err := oc.Batches.Get(ctx, b.ID); !isStatus(err, 404) {
 		t.Fatalf("another key's batch: %v", err)
 	}
-	if _, err := oc.Files.Content(ctx, done.OutputFileID); !batchStatusIs(err, 404) {
+	if _, err := oc.Files.Content(ctx, done.OutputFileID); !isStatus(err, 404) {
 		t.Fatalf("another key's file: %v", err)
 	}
 	if _, err := oc.Batches.New(ctx, openai.BatchNewParams{InputFileID: f.ID, Endpoint: openai.BatchNewParamsEndpointV1ChatCompletions,
-		CompletionWindow: openai.BatchNewParamsCompletionWindow24h}); !batchStatusIs(err, 400) {
+		CompletionWindow: openai.BatchNewParamsCompletionWindow24h}); !isStatus(err, 400) {
 		t.Fatalf("a batch over another key's file: %v", err)
 	}
 	page, err := oc.Batches.List(ctx, openai.BatchListParams{})
@@ -194,17 +194,9 @@ func TestSDKDrivesFilesAndBatchesEndToEnd(t *testing.T) {
 	if del, err := client.Files.Delete(ctx, done.OutputFileID); err != nil || !del.Deleted {
 		t.Fatalf("delete: %+v %v", del, err)
 	}
-	if _, err := client.Files.Get(ctx, done.OutputFileID); !batchStatusIs(err, 404) {
+	if _, err := client.Files.Get(ctx, done.OutputFileID); !isStatus(err, 404) {
 		t.Fatalf("deleted file: %v", err)
 	}
-}
-
-func batchStatusIs(err error, status int) bool {
-	var apiErr *openai.Error
-	if e, ok := err.(*openai.Error); ok {
-		apiErr = e
-	}
-	return apiErr != nil && apiErr.StatusCode == status
 }
 
 func TestBatchValidationNamesTheBadLine(t *testing.T) {
