@@ -104,6 +104,32 @@ type Hosting struct {
 	InvocationTimeout time.Duration `yaml:"invocation_timeout"`
 	// InstanceTypes add to (or override) the built-in instance catalog.
 	InstanceTypes []InstanceType `yaml:"instance_types"`
+	// ColdStart bounds the calls held while a variant has no ready
+	// instance (docs/autoscaling.md).
+	ColdStart ColdStart `yaml:"cold_start"`
+	// Autoscale tunes the autoscaler (docs/autoscaling.md).
+	Autoscale Autoscale `yaml:"autoscale"`
+}
+
+// ColdStart bounds the hold queue of each endpoint.
+type ColdStart struct {
+	// QueueSize is how many calls an endpoint holds at most (default
+	// 1024); more get 429.
+	QueueSize int `yaml:"queue_size"`
+	// MaxWait is how long a held call waits for an instance (default
+	// 30s); then it gets 503.
+	MaxWait time.Duration `yaml:"max_wait"`
+}
+
+// Autoscale tunes the autoscaler.
+type Autoscale struct {
+	// Interval is how often variants are sampled (default 1s).
+	Interval time.Duration `yaml:"interval"`
+	// Window is the stretch a metric is averaged over (default 60s).
+	Window time.Duration `yaml:"window"`
+	// ServerlessIdle is how long a serverless variant stays warm with no
+	// call (default 5m).
+	ServerlessIdle time.Duration `yaml:"serverless_idle"`
 }
 
 // InstanceType is an instance type for self-hosted endpoints: its price
@@ -680,6 +706,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Hosting.MaxInvocationBytes < 0 || c.Hosting.InvocationTimeout < 0 || c.Hosting.HealthInterval < 0 || c.Hosting.StopGrace < 0 {
 		add("hosting: max_invocation_bytes, invocation_timeout, health_interval and stop_grace must not be negative")
+	}
+	if cs := c.Hosting.ColdStart; cs.QueueSize < 0 || cs.MaxWait < 0 {
+		add("hosting.cold_start: queue_size and max_wait must not be negative")
+	}
+	if as := c.Hosting.Autoscale; as.Interval < 0 || as.Window < 0 || as.ServerlessIdle < 0 {
+		add("hosting.autoscale: interval, window and serverless_idle must not be negative")
 	}
 	if raw := time.Duration(c.Ledger.Retention.Raw); raw < 0 || raw > 0 && raw < 24*time.Hour {
 		add("ledger.retention.raw: must be at least 1d (or 0, to keep raw records forever)")

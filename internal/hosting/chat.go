@@ -107,9 +107,12 @@ func (p endpointProvider) variant(name string) (*variant, error) {
 // variant's pick-and-retry path: call sends the request (its model set to
 // the server's id) and reports whether it left the instance busy (a
 // stream still open).
-func (p endpointProvider) each(req *llm.Request, start time.Time, call func(in *instance, r *llm.Request) (busy bool, err error)) error {
+func (p endpointProvider) each(ctx context.Context, req *llm.Request, start time.Time, call func(in *instance, r *llm.Request) (busy bool, err error)) error {
 	v, err := p.variant(req.Model)
 	if err != nil {
+		return err
+	}
+	if v, err = p.c.awaitChat(ctx, req.Model, v); err != nil {
 		return err
 	}
 	var busy bool
@@ -141,9 +144,12 @@ func (p endpointProvider) each(req *llm.Request, start time.Time, call func(in *
 
 func (p endpointProvider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 	var resp *llm.Response
-	err := p.each(req, time.Now(), func(in *instance, r *llm.Request) (bool, error) {
+	err := p.each(ctx, req, time.Now(), func(in *instance, r *llm.Request) (bool, error) {
 		var err error
 		resp, err = in.chat.Load().p.Chat(ctx, r)
+		if resp != nil {
+			in.v.scale.tokens.Add(int64(resp.Usage.OutputTokens))
+		}
 		return false, err
 	})
 	if resp != nil {
@@ -155,7 +161,7 @@ func (p endpointProvider) Chat(ctx context.Context, req *llm.Request) (*llm.Resp
 func (p endpointProvider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
 	var out llm.Stream
 	start := time.Now()
-	err := p.each(req, start, func(in *instance, r *llm.Request) (bool, error) {
+	err := p.each(ctx, req, start, func(in *instance, r *llm.Request) (bool, error) {
 		s, err := in.chat.Load().p.ChatStream(ctx, r)
 		if err != nil {
 			return false, err
@@ -180,6 +186,9 @@ func (s *chatStream) Recv() (llm.Event, error) {
 	ev, err := s.Stream.Recv()
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.failed = true
+	}
+	if ev.Usage != nil {
+		s.in.v.scale.tokens.Add(int64(ev.Usage.OutputTokens))
 	}
 	return ev, err
 }

@@ -45,7 +45,13 @@ type Options struct {
 	// AlarmCheck is how often an update's alarms are evaluated (default
 	// 100 ms).
 	AlarmCheck time.Duration
-	Log        *slog.Logger
+	// HoldQueue and HoldTimeout bound the calls an endpoint holds while
+	// it has no ready instance, and their wait (defaults in hold.go).
+	HoldQueue   int
+	HoldTimeout time.Duration
+	// ServerlessUSDPerGBSecond prices serverless compute (the catalog's).
+	ServerlessUSDPerGBSecond float64
+	Log                      *slog.Logger
 }
 
 // Artifacts turns a model's artifact URI into a local directory.
@@ -102,6 +108,8 @@ type endpoint struct {
 	// active serves traffic; pending is the fleet an update brings up.
 	active, pending *fleet
 	route           atomic.Pointer[routing]
+	// hold is the calls waiting for a ready instance (hold.go).
+	hold holdQueue
 }
 
 // routing is what the invocation path reads: the fleets and the share of

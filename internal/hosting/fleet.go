@@ -54,6 +54,8 @@ type variant struct {
 	// instance count now: the config's, or what UpdateWeights set.
 	weightBits atomic.Uint64
 	count      atomic.Int64
+	// scale is its autoscaling, hold and serverless state (scaling.go).
+	scale variantScale
 }
 
 func (v *variant) weight() float64 { return math.Float64frombits(v.weightBits.Load()) }
@@ -206,6 +208,9 @@ func (c *Controller) newFleet(ctx context.Context, cfg *EndpointConfig) (*fleet,
 			return fmt.Errorf("variant %s: %w", v.Name, err)
 		}
 		it, ok := c.types[v.InstanceType]
+		if v.Serverless != nil {
+			it, ok = serverlessInstance(v.Serverless), true
+		}
 		if !ok {
 			return fmt.Errorf("variant %s: instance type %q is not in the catalog", v.Name, v.InstanceType)
 		}
@@ -341,6 +346,9 @@ func (c *Controller) observe(in *instance, st hostrt.Status) {
 	}
 	if was && !ready && st.State != hostrt.StateStopping && st.State != hostrt.StateStopped {
 		c.event(in.endpoint, fmt.Sprintf("instance %s of variant %s is %s: %s; draining it", st.ID, in.v.spec.Name, st.State, st.LastError))
+	}
+	if !was && ready {
+		c.readied(in)
 	}
 	if !was && ready && st.Restarts > 0 {
 		c.event(in.endpoint, fmt.Sprintf("instance %s of variant %s is ready again after %d restart(s)", st.ID, in.v.spec.Name, st.Restarts))

@@ -67,6 +67,9 @@ type Variant struct {
 	InstanceType  string  `json:"instance_type"`
 	InstanceCount int     `json:"instance_count"`
 	Weight        float64 `json:"weight"`
+	// Serverless, in place of an instance type and count, makes the
+	// variant serverless (see serverless.go).
+	Serverless *ServerlessConfig `json:"serverless,omitempty"`
 }
 
 // Routing strategies across a variant's instances.
@@ -277,14 +280,18 @@ func (c *EndpointConfig) Validate(instanceKnown func(string) bool) error {
 		if v.Model == "" {
 			errs = append(errs, field+".model: required")
 		}
+		if v.Weight < 0 {
+			errs = append(errs, fmt.Sprintf("%s.weight: %g must not be negative", field, v.Weight))
+		}
+		if v.Serverless != nil {
+			errs = append(errs, checkServerless(field, v)...)
+			return
+		}
 		if v.InstanceCount == 0 {
 			v.InstanceCount = 1
 		}
 		if v.InstanceCount < 1 || v.InstanceCount > 64 {
 			errs = append(errs, fmt.Sprintf("%s.instance_count: %d must be between 1 and 64", field, v.InstanceCount))
-		}
-		if v.Weight < 0 {
-			errs = append(errs, fmt.Sprintf("%s.weight: %g must not be negative", field, v.Weight))
 		}
 		if !instanceKnown(v.InstanceType) {
 			errs = append(errs, fmt.Sprintf("%s.instance_type: %q is not in the instance catalog (GET /api/v1/instance-types lists them)", field, v.InstanceType))

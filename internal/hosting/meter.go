@@ -14,6 +14,9 @@ import (
 // adopted instance resumes from the end of its last stored segment.
 
 func (c *Controller) track(in *instance) {
+	if in.unmetered() {
+		return // serverless: billed per call (serverless.go)
+	}
 	c.liveMu.Lock()
 	c.live[in] = struct{}{}
 	c.liveMu.Unlock()

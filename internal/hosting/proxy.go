@@ -87,6 +87,14 @@ func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
+	release, err := v.admit(inv.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if v, f, err = c.awaitReady(ctx, inv.Endpoint, inv.TargetVariant, v, f); err != nil {
+		return nil, err
+	}
 	res, err := c.invokeVariant(ctx, v, inv)
 	var he *Error
 	if errors.As(err, &he) && he.Code == ErrServiceUnavailable {
@@ -123,6 +131,7 @@ func (c *Controller) invokeVariant(ctx context.Context, v *variant, inv *Invocat
 	})
 	if err == nil && res != nil {
 		v.stats.record(msSince(start), false)
+		c.billServerless(inv.Endpoint, v, res.Instance, start, time.Now())
 		return res, nil
 	}
 	if err == nil {
@@ -227,6 +236,9 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 	}
 	v, _, err := r.choose(inv.Endpoint, inv.TargetVariant)
 	if err != nil {
+		return nil, err
+	}
+	if v, _, err = c.awaitReady(ctx, inv.Endpoint, inv.TargetVariant, v, nil); err != nil {
 		return nil, err
 	}
 	start := time.Now()

@@ -82,8 +82,10 @@ func checkCapacities(name string, cfg *EndpointConfig, caps []VariantCapacity) e
 			errs = append(errs, fmt.Sprintf("variants[%d]: %q is not a variant of endpoint %s (config %s)", i, vc.Variant, name, cfg.Name))
 		case vc.Weight != nil && *vc.Weight < 0:
 			errs = append(errs, fmt.Sprintf("variants[%d].weight: %g must not be negative", i, *vc.Weight))
-		case vc.InstanceCount != nil && (*vc.InstanceCount < 1 || *vc.InstanceCount > 64):
-			errs = append(errs, fmt.Sprintf("variants[%d].instance_count: %d must be between 1 and 64", i, *vc.InstanceCount))
+		case vc.InstanceCount != nil && (*vc.InstanceCount < 0 || *vc.InstanceCount > 64):
+			// 0 scales the variant to zero: calls are held while one
+			// instance starts again (hold.go).
+			errs = append(errs, fmt.Sprintf("variants[%d].instance_count: %d must be between 0 and 64", i, *vc.InstanceCount))
 		case vc.Weight == nil && vc.InstanceCount == nil:
 			errs = append(errs, fmt.Sprintf("variants[%d]: give weight, instance_count or both", i))
 		}

@@ -81,6 +81,8 @@ type Catalog struct {
 	prices     map[string]Price
 	providerOf map[string]string
 	Instances  []InstancePrice
+	// Serverless prices serverless endpoints' compute.
+	Serverless ServerlessPrice
 	// Provisioned lists the models that sell reserved capacity.
 	Provisioned []ProvisionedPrice
 	// SavingsPlanDiscount is the fractional discount of a committed plan.
@@ -98,7 +100,15 @@ type catalogFile struct {
 	} `yaml:"models"`
 	Provisioned         []ProvisionedPrice `yaml:"provisioned"`
 	Instances           []InstancePrice    `yaml:"instances"`
+	Serverless          ServerlessPrice    `yaml:"serverless"`
 	SavingsPlanDiscount float64            `yaml:"savings_plan_discount"`
+}
+
+// ServerlessPrice is the price of serverless endpoints' compute.
+type ServerlessPrice struct {
+	// USDPerGBSecond is charged per GB of memory size per second of
+	// processing time.
+	USDPerGBSecond float64 `yaml:"usd_per_gb_second"`
 }
 
 // Builtin returns the catalog embedded in the binary.
@@ -116,7 +126,7 @@ func ParseCatalog(data []byte) (*Catalog, error) {
 	if err := yaml.Unmarshal(data, &f); err != nil {
 		return nil, err
 	}
-	c := &Catalog{prices: map[string]Price{}, providerOf: map[string]string{}, Instances: f.Instances,
+	c := &Catalog{prices: map[string]Price{}, providerOf: map[string]string{}, Instances: f.Instances, Serverless: f.Serverless,
 		Provisioned: f.Provisioned, SavingsPlanDiscount: f.SavingsPlanDiscount}
 	for i, p := range f.Provisioned {
 		if p.ID == "" || p.PerModelUnitMonth <= 0 {

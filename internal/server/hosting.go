@@ -12,6 +12,7 @@ import (
 	"github.com/junctionhq/junction/internal/api"
 	hostingapi "github.com/junctionhq/junction/internal/api/hosting"
 	sagemakerapi "github.com/junctionhq/junction/internal/api/sagemaker"
+	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/awscreds"
 	"github.com/junctionhq/junction/internal/blob"
 	"github.com/junctionhq/junction/internal/config"
@@ -50,7 +51,8 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 	return hosting.New(&hosting.Store{DB: db}, rt, blobs, types, hosting.Options{
 		Self: self, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,
 		MeterInterval: cfg.Hosting.MeterInterval, KeepInstancesOnClose: cfg.Hosting.KeepInstancesOnShutdown, Log: log,
-		DrainTimeout: cfg.Hosting.InvocationTimeout,
+		DrainTimeout: cfg.Hosting.InvocationTimeout, HoldQueue: cfg.Hosting.ColdStart.QueueSize, HoldTimeout: cfg.Hosting.ColdStart.MaxWait,
+		ServerlessUSDPerGBSecond: catalog.Serverless.USDPerGBSecond,
 	}), nil
 }
 
@@ -73,6 +75,11 @@ func hostGPUs() []int {
 func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler) http.Handler, gw *gateway.Gateway, ks *keys.Store, creds *awscreds.Store) {
 	(&hostingapi.Handler{Controller: s.hosting}).Register(mux, adminAuth)
 	(&hostingapi.Handler{Controller: s.hosting}).RegisterCapacity(mux, adminAuth)
+	policies := &autoscale.Store{DB: s.db}
+	(&hostingapi.Scaling{Controller: s.hosting, Policies: policies}).Register(mux, adminAuth)
+	as := s.cfg.Hosting.Autoscale
+	s.scaler = autoscale.New(s.hosting, policies, autoscale.Options{Interval: as.Interval, Window: as.Window, ServerlessIdle: as.ServerlessIdle, Log: s.log})
+	s.metrics.Register(s.scaler.Collector())
 	gw.Endpoints = s.hosting
 	sm := &sagemakerapi.Handler{Gateway: gw, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName),
 		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log}

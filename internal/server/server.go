@@ -28,6 +28,7 @@ import (
 	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	oaiapi "github.com/junctionhq/junction/internal/api/openai"
 	"github.com/junctionhq/junction/internal/audit"
+	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/awscreds"
 	"github.com/junctionhq/junction/internal/budget"
 	"github.com/junctionhq/junction/internal/config"
@@ -60,6 +61,8 @@ type Server struct {
 	creds   *awscreds.Store
 	// hosting runs self-hosted endpoints; nil when hosting is disabled.
 	hosting *hosting.Controller
+	// scaler sizes endpoints by their scaling policies (with hosting).
+	scaler *autoscale.Scaler
 	// gov enforces budgets and rate limits.
 	gov *governance.Governor
 	// tracer exports traces; nil when tracing is off.
@@ -502,6 +505,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err := s.hosting.Start(ctx); err != nil {
 			return err
 		}
+		s.scaler.Start()
 	}
 	if store.DialectOf(s.db) == store.Postgres {
 		// Replicas share the database: what another one changes in keys
@@ -525,6 +529,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.http.Close()
 	}
 	if s.hosting != nil {
+		s.scaler.Close()
 		if err := s.hosting.Close(sctx); err != nil {
 			s.log.Warn("shutdown: model servers did not stop in time", "err", err)
 		}

@@ -335,6 +335,15 @@ var migrations = []string{
 		line    TEXT NOT NULL,
 		PRIMARY KEY (job_id, idx)
 	)`,
+	// Autoscaling policies of endpoint variants (package autoscale), as
+	// JSON, kept with the endpoint across restarts.
+	`CREATE TABLE scaling_policies (
+		endpoint    TEXT NOT NULL,
+		variant     TEXT NOT NULL,
+		spec        TEXT NOT NULL,
+		updated_at  INTEGER NOT NULL,
+		PRIMARY KEY (endpoint, variant)
+	)`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.

@@ -43,6 +43,7 @@ var codeStatus = map[string]int{
 	hosting.ErrModelNotReady:      http.StatusTooManyRequests,
 	hosting.ErrInternalFailure:    http.StatusInternalServerError,
 	hosting.ErrServiceUnavailable: http.StatusServiceUnavailable,
+	hosting.ErrThrottling:         http.StatusTooManyRequests,
 }
 
 // wireError is an error as the runtime writes it: a status, the code in

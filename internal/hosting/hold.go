@@ -1,0 +1,202 @@
+package hosting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/junctionhq/junction/internal/llm"
+)
+
+// A call for a variant with no ready instance (scaled to zero, or every
+// instance still starting) is held rather than failed: it waits in its
+// endpoint's bounded hold queue; the first one held asks for an instance
+// if the variant has none (one start, however many calls arrive); when an
+// instance becomes ready the held calls are let go in the order they
+// arrived. A call that cannot be held (the queue is full) gets 429, one
+// that waited its limit out 503, each in its surface's shape.
+
+// Hold defaults.
+const (
+	// DefaultHoldQueue is how many calls an endpoint holds at most.
+	DefaultHoldQueue = 1024
+	// DefaultHoldTimeout is how long a held call waits for an instance.
+	DefaultHoldTimeout = 30 * time.Second
+	// holdRecheck is how often a held call looks again without being
+	// woken: an instance readied while it enqueued, or a start to retry.
+	holdRecheck = 250 * time.Millisecond
+)
+
+// holdQueue is an endpoint's calls waiting for a ready instance, oldest
+// first.
+type holdQueue struct {
+	mu      sync.Mutex
+	waiters []chan struct{}
+}
+
+// join adds a waiter, or reports false when the queue has max already.
+func (q *holdQueue) join(max int) (chan struct{}, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiters) >= max {
+		return nil, false
+	}
+	ch := make(chan struct{})
+	q.waiters = append(q.waiters, ch)
+	return ch, true
+}
+
+// leave removes a waiter that gave up.
+func (q *holdQueue) leave(ch chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, w := range q.waiters {
+		if w == ch {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			return
+		}
+	}
+}
+
+// wake lets every waiter go, in arrival order.
+func (q *holdQueue) wake() {
+	q.mu.Lock()
+	ws := q.waiters
+	q.waiters = nil
+	q.mu.Unlock()
+	for _, ch := range ws {
+		close(ch)
+	}
+}
+
+// readied is told that an instance of endpoint became ready: its held
+// calls go.
+func (c *Controller) readied(in *instance) {
+	in.v.scale.starting.Store(false)
+	if ep := c.endpoints()[in.endpoint]; ep != nil {
+		ep.hold.wake()
+	}
+}
+
+// holdErr is a call that could not be held or waited too long.
+func holdErr(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// awaitReady returns a variant with a ready instance for a call to
+// endpoint: v (of fleet f) itself when it has one, else, after holding the call until
+// an instance is ready, the one the endpoint's routing chooses then.
+func (c *Controller) awaitReady(ctx context.Context, endpoint, target string, v *variant, f *fleet) (*variant, *fleet, error) {
+	for v.readyCount() == 0 {
+		ep := c.endpoints()[endpoint]
+		if ep == nil {
+			return nil, nil, Validation("Endpoint %s not found.", endpoint)
+		}
+		ch, ok := ep.hold.join(c.holdQueue())
+		if !ok {
+			return nil, nil, holdErr(http.StatusTooManyRequests, ErrModelNotReady,
+				"Endpoint %s is starting an instance and already holds %d requests; retry shortly.", endpoint, c.holdQueue())
+		}
+		if err := c.holdOn(ctx, ep, v, ch); err != nil {
+			return nil, nil, err
+		}
+		r, err := c.route(endpoint)
+		if err != nil {
+			return nil, nil, err
+		}
+		if v, f, err = r.choose(endpoint, target); err != nil {
+			return nil, nil, err
+		}
+	}
+	return v, f, nil
+}
+
+// holdOn waits in ep's hold queue until ch is closed or v has a ready
+// instance, asking for a start while v has none.
+func (c *Controller) holdOn(ctx context.Context, ep *endpoint, v *variant, ch chan struct{}) error {
+	v.scale.held.Add(1)
+	defer v.scale.held.Add(-1)
+	c.coldStart(ep, v)
+	limit := time.NewTimer(c.holdTimeout())
+	defer limit.Stop()
+	tick := time.NewTicker(holdRecheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-tick.C:
+			if v.readyCount() > 0 {
+				ep.hold.leave(ch)
+				return nil
+			}
+			c.coldStart(ep, v)
+		case <-limit.C:
+			ep.hold.leave(ch)
+			v.scale.starting.Store(false) // a start that never came may be asked for again
+			return holdErr(http.StatusServiceUnavailable, ErrServiceUnavailable,
+				"No instance of variant %s of endpoint %s became ready within %s (cold start); retry shortly.", v.spec.Name, ep.name, c.holdTimeout())
+		case <-ctx.Done():
+			ep.hold.leave(ch)
+			return ctx.Err()
+		}
+	}
+}
+
+// coldStart asks for one instance of a variant scaled to zero, once: the
+// first held call asks, the rest find the start under way. A variant
+// whose instances are merely starting needs nothing asked.
+func (c *Controller) coldStart(ep *endpoint, v *variant) {
+	if v.count.Load() > 0 || !v.scale.starting.CompareAndSwap(false, true) {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, specTimeout)
+		defer cancel()
+		held := v.scale.held.Load()
+		if err := c.SetInstanceCount(ctx, ep.name, v.spec.Name, 1); err != nil {
+			// Busy (an update or a scale-in under way): a held call asks
+			// again at its next recheck.
+			v.scale.starting.Store(false)
+			if c.log != nil {
+				c.log.Info("hosting: cold start not asked yet", "endpoint", ep.name, "variant", v.spec.Name, "err", err)
+			}
+			return
+		}
+		c.event(ep.name, fmt.Sprintf("cold start: variant %s had no instance and %d request(s) held; asked for 1 instance", v.spec.Name, held))
+	}()
+}
+
+func (c *Controller) holdQueue() int {
+	if c.opts.HoldQueue > 0 {
+		return c.opts.HoldQueue
+	}
+	return DefaultHoldQueue
+}
+
+func (c *Controller) holdTimeout() time.Duration {
+	if c.opts.HoldTimeout > 0 {
+		return c.opts.HoldTimeout
+	}
+	return DefaultHoldTimeout
+}
+
+// awaitChat holds a chat call for an endpoint's variant v as awaitReady
+// does, with the gateway's error shape.
+func (c *Controller) awaitChat(ctx context.Context, endpoint string, v *variant) (*variant, error) {
+	v, _, err := c.awaitReady(ctx, endpoint, "", v, nil)
+	var he *Error
+	if errors.As(err, &he) {
+		typ := llm.ErrOverloaded
+		if he.Status == http.StatusTooManyRequests {
+			typ = llm.ErrRateLimit
+		}
+		return nil, &llm.Error{Status: he.Status, Type: typ, Message: he.Message, Provider: "endpoint"}
+	}
+	return v, err
+}
