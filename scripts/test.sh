@@ -24,6 +24,14 @@ fi
 go version
 go mod download
 
+# A real S3-compatible server for the s3:// tests: versitygw, built from the
+# Go module proxy once and kept in GOPATH/bin (internal/s3test finds it there).
+versitygw_version=v1.8.0   # internal/s3test.Version
+if ! command -v versitygw >/dev/null && [ ! -x "$(go env GOPATH)/bin/versitygw" ]; then
+  echo "== go install versitygw@$versitygw_version"
+  go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -3,11 +3,14 @@
 // artifact is a directory, used as it is, or a tar archive (SageMaker's
 // model.tar.gz), unpacked once into a cache keyed by the archive's SHA-256.
 //
-// Artifacts are named by URI: file:///abs/path or a plain absolute path.
-// Other schemes plug in as a Fetcher (an S3 fetcher would download the
-// archive; the Cache unpacks it). The package only fetches and unpacks: it
-// does not evict old unpacked trees, verify signatures, or know which
-// endpoint uses what.
+// Artifacts are named by URI: file:///abs/path, a plain absolute path, or
+// s3://bucket/key.tar.gz once an S3 backend is plugged in (WithFetcher("s3",
+// s3)); other schemes plug in the same way as a Fetcher, which downloads
+// the archive for the Cache to unpack. Objects reads and writes the other
+// data Junction keeps in object storage (async inputs and outputs, job
+// data, captured traffic) under the same two schemes. The package only
+// moves bytes and unpacks: it does not evict old unpacked trees, verify
+// signatures, or know which endpoint uses what.
 package blob
 
 import (
@@ -129,7 +132,10 @@ func (c *Cache) Resolve(ctx context.Context, uri string) (string, error) {
 	}
 	f := c.fetchers[scheme]
 	if f == nil {
-		return "", fmt.Errorf("blob: %s:// artifacts are not supported yet; use file://", scheme)
+		if scheme == "s3" {
+			return "", fmt.Errorf("blob: artifact %s: s3:// artifacts need the s3: section of the config", uri)
+		}
+		return "", fmt.Errorf("blob: %s:// artifacts are not supported; use file:// or s3://", scheme)
 	}
 	var tmp string
 	if _, local := f.(fileFetcher); !local {

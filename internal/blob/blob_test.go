@@ -239,7 +239,8 @@ func TestResolveErrors(t *testing.T) {
 	os.WriteFile(garbage, []byte("not gzip at all, not tar either"), 0o644)
 	missing := filepath.Join(dir, "missing.tar.gz")
 	tests := []struct{ uri, want string }{
-		{"s3://bucket/model.tar.gz", "s3:// artifacts are not supported yet; use file://"},
+		{"s3://bucket/model.tar.gz", "s3:// artifacts need the s3: section of the config"},
+		{"gs://bucket/model.tar.gz", "gs:// artifacts are not supported; use file:// or s3://"},
 		{"file://" + missing, missing + " does not exist"},
 		{missing, missing + " does not exist"},
 		{"models/m.tar.gz", "want an absolute path"},

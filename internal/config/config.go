@@ -60,6 +60,11 @@ type Config struct {
 	Responses Responses `yaml:"responses"`
 	// Batch runs batch jobs (see docs/batch.md).
 	Batch Batch `yaml:"batch"`
+	// S3 configures s3:// object storage (see docs/configuration.md).
+	S3 S3 `yaml:"s3"`
+	// Async tunes the queue of asynchronous invocations (see
+	// docs/async.md).
+	Async Async `yaml:"async"`
 }
 
 // Tracing configures OpenTelemetry traces over OTLP/HTTP. They are off
@@ -724,6 +729,7 @@ func (c *Config) Validate() error {
 	if r := c.Tracing.SampleRatio; r < 0 || r > 1 {
 		add("tracing.sample_ratio: %g must be from 0 to 1", r)
 	}
+	p = append(p, c.validateAsync()...)
 	if db := c.Server.Database; db != "" {
 		if u, err := url.Parse(db); err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
 			add("server.database: must be a postgres:// URL, or empty for SQLite in server.data_dir")

@@ -25,8 +25,8 @@ import (
 )
 
 // newHosting builds the hosting controller: model servers run as child
-// processes under DATA_DIR/instances, artifacts unpack under
-// DATA_DIR/artifacts.
+// processes under DATA_DIR/instances, artifacts (file:// or s3://) unpack
+// under DATA_DIR/artifacts.
 func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *slog.Logger) (*hosting.Controller, error) {
 	gpus := cfg.Hosting.GPUs
 	if len(gpus) == 0 {
@@ -36,7 +36,11 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("hosting runtime: %w", err)
 	}
-	blobs, err := blob.New(filepath.Join(cfg.Server.DataDir, "artifacts"))
+	s3, err := newS3(cfg)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := blob.New(filepath.Join(cfg.Server.DataDir, "artifacts"), blob.WithFetcher("s3", s3))
 	if err != nil {
 		return nil, fmt.Errorf("artifact cache: %w", err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/junctionhq/junction/internal/modelserver"
 	"github.com/junctionhq/junction/internal/redistest"
 	"github.com/junctionhq/junction/internal/refmodel"
+	"github.com/junctionhq/junction/internal/s3test"
 	"github.com/junctionhq/junction/internal/server"
 	"github.com/junctionhq/junction/internal/store/storetest"
 )
@@ -42,6 +43,7 @@ func TestMain(m *testing.M) {
 	}
 	code := redistest.Run(m) // and stop the tests' redis-server
 	storetest.Stop()         // and PostgreSQL
+	s3test.Stop()            // and the S3 server
 	junctiontest.Remove()    // and the junction binary built for the replica tests
 	os.Exit(code)
 }
