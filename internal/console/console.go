@@ -51,6 +51,9 @@ type Handler struct {
 	// Endpoints describes the self-hosted endpoints; nil when hosting is
 	// disabled.
 	Endpoints func() []*hosting.Endpoint
+	// Invoke, when set with Endpoints, lets an admin invoke an endpoint
+	// from its page.
+	Invoke Invoker
 	// Advise answers a cost scenario as POST /api/v1/advisor does (the
 	// admin API's own handler, called in-process); nil hides the Advisor.
 	Advise func(r *http.Request, scenario []byte) (*admin.Advice, *llm.Error)
@@ -95,6 +98,9 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 		mux.Handle("POST /ui/budgets/{id}/delete", h.signedIn(true, wrapChange(http.HandlerFunc(h.deleteBudget))))
 	}
 	mux.Handle("GET /ui/endpoints", h.signedIn(true, http.HandlerFunc(h.endpoints)))
+	if h.Invoke != nil && h.Endpoints != nil {
+		mux.Handle("POST /ui/endpoints/{name}/invoke", h.signedIn(true, http.HandlerFunc(h.invokeEndpoint)))
+	}
 	mux.Handle("GET /ui/advisor", h.signedIn(true, http.HandlerFunc(h.advisorPage)))
 	mux.Handle("GET /ui/guardrails", h.signedIn(true, http.HandlerFunc(h.guardrails)))
 	mux.Handle("GET /ui/audit", h.signedIn(true, http.HandlerFunc(h.auditPage)))

@@ -4,13 +4,17 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
 	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/console"
+	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/secret"
 )
 
@@ -18,7 +22,7 @@ import (
 // under the data directory's master key (the one AWS credentials use),
 // opened on the first sign-in; its changes are audited like the admin
 // API's.
-func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *admin.Handler, gr *guardrailapi.Handler) {
+func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *admin.Handler, gr *guardrailapi.Handler, gw *gateway.Gateway) {
 	box := sync.OnceValues(func() (*secret.Box, error) {
 		return secret.Open(filepath.Join(s.cfg.Server.DataDir, secret.KeyFile))
 	})
@@ -27,6 +31,12 @@ func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *a
 	c.Guardrails = func(r *http.Request) ([]*guardrail.Record, error) { return gr.List(r.Context()) }
 	if s.hosting != nil {
 		c.Endpoints = func() []*hosting.Endpoint { return s.hosting.Endpoints() }
+		c.Invoke = func(r *http.Request, key *keys.Key, inv *hosting.Invocation) (*hosting.Result, error) {
+			call := &gateway.Call{Surface: "console", RequestID: api.InfoFrom(r.Context()).RequestID, Key: key, Tags: key.Tags,
+				Start: time.Now(), Hosted: true}
+			defer gw.End(call)
+			return gw.Invoke(r.Context(), call, inv)
+		}
 	}
 	c.Register(mux, auditLog.Wrap)
 }

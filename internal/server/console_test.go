@@ -319,5 +319,42 @@ func TestConsoleEndpointsInBrowser(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('[data-endpoint="ep"] tr.instance').length`); n != 2 {
 		t.Errorf("%d instance rows, want 2", n)
 	}
+
+	// Invoked from the page, the endpoint answers what InvokeEndpoint
+	// answers for the same body, and the call is in the ledger as the
+	// signed-in key's, from the console.
+	const ask = `{"inputs":"please refund my order"}`
+	status, _, want := j.invoke("ep", ask)
+	if status != http.StatusOK {
+		t.Fatalf("invoke: %d %s", status, want)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`[data-endpoint="ep"] details.invoke summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#invoke-ep textarea`)),
+		chromedp.SendKeys(chromedp.CSS(`#invoke-ep textarea`), ask),
+		chromedp.Click(chromedp.CSS(`#invoke-ep button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#answer [data-field="answer"]`)))
+	if got := b.text(`#answer [data-field="answer"]`); strings.TrimSpace(got) != strings.TrimSpace(string(want)) {
+		t.Errorf("answer on the page %q, InvokeEndpoint answers %q", got, want)
+	}
+	if got := b.text(`#answer [data-field="variant"]`); got != "primary" {
+		t.Errorf("answered by variant %q, want primary", got)
+	}
 	b.screenshot("endpoints")
+	var fromConsole int
+	for _, r := range j.records(5) {
+		if r.Surface == "console" && r.Model == "ep" && r.Status == http.StatusOK && r.KeyName != "" {
+			fromConsole++
+		}
+	}
+	if fromConsole != 1 {
+		t.Errorf("%d ledger records of the console's invocation, want 1", fromConsole)
+	}
+	// A variant the endpoint does not have is the runtime's error, on the
+	// page.
+	b.do(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('#invoke-ep select[name="variant"]'); const o = document.createElement('option'); o.text = 'nosuch'; s.add(o); s.value = 'nosuch'; })()`),
+		chromedp.Click(chromedp.CSS(`#invoke-ep button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#answer [data-field="error"]`)))
+	if got := b.text(`#answer [data-field="error"]`); !strings.Contains(got, "nosuch") {
+		t.Errorf("invoking a missing variant from the page shows %q", got)
+	}
 }

@@ -269,7 +269,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			return nil, err
 		}
 	}
-	s.registerConsole(mux, auditLog, adm, gr)
+	s.registerConsole(mux, auditLog, adm, gr, gw)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}`))
