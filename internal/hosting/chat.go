@@ -54,7 +54,7 @@ func (c *Controller) Provider() llm.Provider { return endpointProvider{c} }
 // Serves reports whether name is an endpoint with an OpenAI-compatible
 // server, which the gateway can route chat requests to.
 func (c *Controller) Serves(name string) bool {
-	r := c.endpoints()[name]
+	r := c.lookup(name)
 	if r == nil {
 		return false
 	}
@@ -67,7 +67,7 @@ func (c *Controller) Serves(name string) bool {
 // ChatEndpoints names the endpoints in service whose server is
 // OpenAI-compatible, in order.
 func (c *Controller) ChatEndpoints() []string {
-	eps := c.endpoints()
+	eps := c.routable()
 	var out []string
 	for _, name := range sortedKeys(eps) {
 		if c.Serves(name) {

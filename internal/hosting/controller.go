@@ -77,6 +77,11 @@ type Controller struct {
 
 	mu  sync.Mutex                           // serialises changes to eps
 	eps atomic.Pointer[map[string]*endpoint] // read lock-free on the invocation path
+	// remote are the endpoints another replica runs, as it published
+	// them, while this replica does not hold the lease (replicas.go).
+	remote atomic.Pointer[map[string]*endpoint]
+	// publish asks the holder's publishLoop to write routing now.
+	publish chan struct{}
 
 	liveMu  sync.Mutex
 	live    map[*instance]struct{} // every started instance, for metering
@@ -146,8 +151,10 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 		c.client = newClient()
 	}
 	c.lease = newLease(store.DB, opts.ReplicaID, c.opts.LeaseTTL)
-	empty := map[string]*endpoint{}
+	empty, none := map[string]*endpoint{}, map[string]*endpoint{}
 	c.eps.Store(&empty)
+	c.remote.Store(&none)
+	c.publish = make(chan struct{}, 1)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
@@ -199,7 +206,7 @@ func (c *Controller) UpdateConfig(ctx context.Context, cfg *EndpointConfig) erro
 
 // servedBy names a live endpoint one of whose fleets runs model, or "".
 func (c *Controller) servedBy(model string) string {
-	for _, ep := range c.endpoints() {
+	for _, ep := range c.routable() {
 		ep.mu.Lock()
 		fleets := []*fleet{ep.active, ep.pending}
 		ep.mu.Unlock()

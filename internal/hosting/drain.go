@@ -38,6 +38,7 @@ const drainPoll = 5 * time.Millisecond
 func (c *Controller) drain(in *instance) bool {
 	in.draining.Store(true)
 	in.ready.Store(false)
+	c.routesChanged()
 	if in.outstanding.Load() == 0 {
 		return true
 	}

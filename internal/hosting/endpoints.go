@@ -74,7 +74,7 @@ func (c *Controller) Endpoint(name string) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.describe(sp, st, c.endpoints()[name]), nil
+	return c.describe(sp, st, c.lookup(name)), nil
 }
 
 // Endpoints describes every endpoint, by name.
@@ -88,7 +88,7 @@ func (c *Controller) Endpoints() []*Endpoint {
 		}
 		return []*Endpoint{}
 	}
-	eps := c.endpoints()
+	eps := c.routable()
 	out := make([]*Endpoint, 0, len(specs))
 	for _, sp := range specs {
 		st, err := c.store.status(ctx, sp.Name)

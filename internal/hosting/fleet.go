@@ -341,6 +341,9 @@ func (c *Controller) observe(in *instance, st hostrt.Status) {
 		}
 	}
 	was := in.ready.Swap(ready)
+	if was != ready {
+		c.routesChanged()
+	}
 	if was != ready && c.log != nil {
 		c.log.Info("hosting: instance state", "instance", st.ID, "state", string(st.State), "restarts", st.Restarts, "last_error", st.LastError)
 	}

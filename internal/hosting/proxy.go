@@ -32,11 +32,8 @@ func newClient() *http.Client {
 // route finds an endpoint's routing, or the error an invocation of it
 // gets.
 func (c *Controller) route(name string) (*routing, error) {
-	ep := c.endpoints()[name]
+	ep := c.lookup(name)
 	if ep == nil {
-		if !c.Holder() {
-			return nil, Unavailable("Endpoint %s is not served by this Junction replica: the replica that holds the hosting lease runs its instances.", name)
-		}
 		return nil, Validation("Endpoint %s not found.", name)
 	}
 	r := ep.route.Load()

@@ -32,9 +32,10 @@ func (c *Controller) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go func() { defer c.wg.Done(); c.leaseLoop() }()
 	go func() { defer c.wg.Done(); c.meterLoop() }()
+	go func() { defer c.wg.Done(); c.followLoop() }()
 	return nil
 }
 
@@ -84,6 +85,8 @@ func (c *Controller) lead(ctx context.Context) error {
 	t.ctx, t.cancel = context.WithCancel(c.ctx)
 	c.ownMu.Lock()
 	c.own = t
+	none := map[string]*endpoint{}
+	c.remote.Store(&none) // from now on this replica runs what it routes to
 	c.ownMu.Unlock()
 	for _, sp := range specs {
 		// Until its fleet is back, an endpoint this replica has just
@@ -101,9 +104,10 @@ func (c *Controller) lead(ctx context.Context) error {
 		}
 		t.queue.add(sp.Name)
 	}
-	t.wg.Add(2)
+	t.wg.Add(3)
 	go func() { defer t.wg.Done(); c.dispatch(t) }()
 	go func() { defer t.wg.Done(); c.resyncLoop(t) }()
+	go func() { defer t.wg.Done(); c.publishLoop(t) }()
 	return nil
 }
 

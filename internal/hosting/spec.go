@@ -243,3 +243,32 @@ func (s *Store) configInUse(ctx context.Context, config string) (string, error) 
 	}
 	return name, err
 }
+
+// saveRouting stores the routing an endpoint's holder publishes; "" when
+// it takes no invocations.
+func (s *Store) saveRouting(ctx context.Context, name, routing string) error {
+	_, err := s.DB.ExecContext(ctx, `UPDATE hosting_endpoint_status SET routing = ? WHERE name = ?`, routing, name)
+	return err
+}
+
+// routingRow is an endpoint's status and published routing.
+type routingRow struct{ name, status, routing string }
+
+// routings returns every endpoint's status and published routing.
+func (s *Store) routings(ctx context.Context) ([]routingRow, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT s.name, s.status, s.routing FROM hosting_endpoint_status s
+		JOIN hosting_endpoints e ON e.name = s.name WHERE e.deleting = 0 ORDER BY s.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []routingRow
+	for rows.Next() {
+		var r routingRow
+		if err := rows.Scan(&r.name, &r.status, &r.routing); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

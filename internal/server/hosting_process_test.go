@@ -155,9 +155,11 @@ func assertMeteredOnce(t *testing.T, db *sql.DB) {
 
 // TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver: two Junctions on
 // one database. The first holds the hosting lease and runs the model
-// servers; the second stores and describes but starts nothing. When the
-// first is killed, the second takes the lease and brings the endpoint back
-// within seconds.
+// servers; the second starts nothing, yet routes invocations to the
+// holder's instances, which it describes as the holder published them.
+// When the first is killed, the second takes the lease and brings the
+// endpoint back within seconds; a third replica then routes to the new
+// holder's instances. No stretch of instance time is metered twice.
 func TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver(t *testing.T) {
 	pg := storetest.Postgres(t)
 	art := filepath.Join(t.TempDir(), "model")
@@ -175,30 +177,57 @@ func TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver(t *testing.T) {
 		return converged(e) && len(e.Variants) == 1 && e.Variants[0].CurrentInstanceCount == 2
 	})
 	killOnCleanup(t, ep)
-	for _, in := range ep.Variants[0].Instances {
-		if parentOf(in.PID) != pa.Pid() {
-			t.Fatalf("instance %s (pid %d) is not the lease holder's child", in.ID, in.PID)
+	// Both replicas describe the holder's two instances, and route to
+	// them: every invocation through either succeeds.
+	runBy := func(j *junction, pid int) func(*hosting.Endpoint) bool {
+		return func(e *hosting.Endpoint) bool {
+			if !converged(e) || len(e.Variants) != 1 || e.Variants[0].CurrentInstanceCount != 2 {
+				return false
+			}
+			for _, in := range e.Variants[0].Instances {
+				if parentOf(in.PID) != pid {
+					return false
+				}
+			}
+			return true
 		}
 	}
-	if seen := b.waitEndpoint("ep", 10*time.Second, converged); len(seen.Variants) != 0 {
-		t.Fatalf("the replica without the lease runs instances: %+v", seen.Variants)
-	}
-	if status, _, body := a.invoke("ep", `{"inputs":"hello"}`); status != 200 {
-		t.Fatalf("invoke through the holder: %d %s", status, body)
-	}
+	a.waitEndpoint("ep", 10*time.Second, runBy(a, pa.Pid()))
+	b.waitEndpoint("ep", 10*time.Second, runBy(b, pa.Pid()))
+	invokeAll(t, "before the kill", a, b)
 
 	pa.Kill()
 	killed := time.Now()
-	took := b.waitEndpoint("ep", 30*time.Second, func(e *hosting.Endpoint) bool {
-		return converged(e) && len(e.Variants) == 1 && e.Variants[0].CurrentInstanceCount == 2
-	})
-	for _, in := range took.Variants[0].Instances {
-		if parentOf(in.PID) != pb.Pid() {
-			t.Fatalf("after the takeover, instance %s (pid %d) is not the new holder's child", in.ID, in.PID)
+	took := b.waitEndpoint("ep", 30*time.Second, runBy(b, pb.Pid()))
+	killOnCleanup(t, took)
+	invokeAll(t, "after the takeover", b)
+	t.Logf("the second replica took over and served in %s", time.Since(killed).Round(100*time.Millisecond))
+
+	// A replica started now follows the new holder.
+	pc := junctiontest.Start(t, junctiontest.Options{Config: hostingYAML(pg)})
+	c := childJunction(t, pc)
+	c.waitEndpoint("ep", 10*time.Second, runBy(c, pb.Pid()))
+	invokeAll(t, "after the takeover", b, c)
+
+	pc.Stop()
+	pb.Stop()
+	db, err := store.Open(t.Context(), pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	assertMeteredOnce(t, db)
+}
+
+// invokeAll sends invocations through each replica; every one must
+// succeed.
+func invokeAll(t *testing.T, when string, replicas ...*junction) {
+	t.Helper()
+	for i, j := range replicas {
+		for range 10 {
+			if status, _, body := j.invoke("ep", `{"inputs":"hello"}`); status != 200 {
+				t.Fatalf("%s, invoke through replica %d: %d %s", when, i, status, body)
+			}
 		}
 	}
-	if status, _, body := b.invoke("ep", `{"inputs":"hello"}`); status != 200 {
-		t.Fatalf("invoke through the new holder: %d %s", status, body)
-	}
-	t.Logf("the second replica took over and served in %s", time.Since(killed).Round(100*time.Millisecond))
 }

@@ -344,6 +344,10 @@ var migrations = []string{
 		updated_at  INTEGER NOT NULL,
 		PRIMARY KEY (endpoint, variant)
 	)`,
+	// Every replica routes: the lease holder publishes each endpoint's
+	// routing (fleets, weights, instance addresses and states) as JSON,
+	// written when it changes; the other replicas read it.
+	`ALTER TABLE hosting_endpoint_status ADD COLUMN routing TEXT NOT NULL DEFAULT ''`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.
