@@ -71,29 +71,41 @@ func newPromptRoute(rt *Route) *promptRoute {
 }
 
 // Prepare tells the plan the request it routes, for routes that choose by
-// the prompt. It returns the price of the strongest candidate of a prompt
-// route, for the ledger's savings report, or nil.
+// the prompt: a prompt route's scorer scores the request here, on ctx —
+// the one place routing may call out (the knn scorer embeds the prompt),
+// so that the call is the request's and Next does no I/O. It returns the
+// price of the strongest candidate of a prompt route, for the ledger's
+// savings report, or nil.
 func (p *Plan) Prepare(ctx context.Context, req *llm.Request) *ledger.Price {
-	p.ctx, p.req = ctx, req
-	if pr := p.chain[0].prompt; pr != nil {
-		return pr.strongest
+	p.req = req
+	rt := p.chain[0]
+	if rt.prompt == nil {
+		return nil
 	}
-	return nil
+	p.scored = rt
+	p.scoredOrder, p.scoredReason = p.promptOrder(ctx, rt, rt.prompt.scorer)
+	return rt.prompt.strongest
 }
 
-// promptOrder is the order in which a prompt route's members are tried:
-// the chosen candidate, then the stronger ones from cheapest up, then the
-// weaker ones from strongest down.
-func (p *Plan) promptOrder(rt *Route) ([]int, string) {
+// orderOf is a prompt route's try order when Next reaches it: the one
+// Prepare scored for the plan's own route; for a prompt route reached as
+// a fallback, the order its prompt features give, which makes no call.
+func (p *Plan) orderOf(rt *Route) ([]int, string) {
+	if rt == p.scored {
+		return p.scoredOrder, p.scoredReason
+	}
+	return p.promptOrder(context.Background(), rt, promptroute.FeatureScorer{})
+}
+
+// promptOrder is the order in which a prompt route's members are tried,
+// as scorer predicts them: the chosen candidate, then the stronger ones
+// from cheapest up, then the weaker ones from strongest down.
+func (p *Plan) promptOrder(ctx context.Context, rt *Route, scorer promptroute.Scorer) ([]int, string) {
 	pr := rt.prompt
 	if p.req == nil {
 		return nil, ""
 	}
-	ctx := p.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	chosen, reason, err := promptroute.Route(ctx, pr.scorer, p.req, pr.cands, pr.threshold)
+	chosen, reason, err := promptroute.Route(ctx, scorer, p.req, pr.cands, pr.threshold)
 	if err != nil {
 		// A scorer that cannot answer (an embeddings model down) must not
 		// fail the request: fall back to the features.

@@ -332,9 +332,12 @@ type Plan struct {
 	tried []bool   // members of chain[pos] already tried
 	seen  map[*Deployment]bool
 	meta  Metadata
-	// req and ctx are the request being routed, for prompt routes.
-	req *llm.Request
-	ctx context.Context
+	// req is the request being routed, for prompt routes; scored is the
+	// prompt route Prepare scored it for, with the order it gave.
+	req          *llm.Request
+	scored       *Route
+	scoredOrder  []int
+	scoredReason string
 	// order is a prompt route's try order, and orderReason why.
 	order       []int
 	orderReason string
@@ -450,7 +453,7 @@ func (p *Plan) Next() (*Deployment, bool) {
 			}
 			p.order = nil
 			if rt.prompt != nil {
-				p.order, p.orderReason = p.promptOrder(rt)
+				p.order, p.orderReason = p.orderOf(rt)
 			}
 		}
 		if p.order != nil {
