@@ -50,8 +50,8 @@ type Caller struct {
 	RequestID func() string
 }
 
-// call begins a gateway call for a record of job j.
-func (c *Caller) call(j *Job, model string) (*gateway.Call, error) {
+// begin begins a gateway call for a record of job j.
+func (c *Caller) begin(j *Job, model string) (*gateway.Call, error) {
 	call := &gateway.Call{Surface: Surface, RequestID: c.RequestID(), Tags: j.Tags, Start: time.Now(), Model: model}
 	k, ok := c.Keys.Live(j.KeyID)
 	if !ok {
@@ -59,6 +59,35 @@ func (c *Caller) call(j *Job, model string) (*gateway.Call, error) {
 	}
 	call.Key = k
 	return call, nil
+}
+
+// Chat runs a chat request for a record of job j through the gateway and
+// returns the answer and the call (its request id, attempts and the model
+// that served). The call is recorded in the ledger whatever the outcome.
+func (c *Caller) Chat(ctx context.Context, j *Job, req *llm.Request) (*llm.Response, *gateway.Call, error) {
+	call, err := c.begin(j, req.Model)
+	call.Prompt = req
+	if err == nil {
+		err = c.Gateway.Resolve(call)
+	}
+	if err != nil {
+		c.Gateway.Finish(call, llm.Usage{}, nil, err)
+		return nil, call, err
+	}
+	resp, err := c.Gateway.Chat(ctx, call, req)
+	return resp, call, err
+}
+
+// RetryResult fills in how a result of a call that failed with err is
+// retried: 429s and 5xx are, a 429 slowing the model's pacer.
+func RetryResult(res *Result, err error) {
+	e := llm.AsError(err)
+	res.Failed = true
+	res.Retry = e.Status == http.StatusTooManyRequests || e.Status >= 500
+	res.Throttled = e.Status == http.StatusTooManyRequests
+	if secs, perr := strconv.Atoi(e.RetryAfter); perr == nil && secs > 0 {
+		res.RetryAfter = time.Duration(secs) * time.Second
+	}
 }
 
 // OpenAI runs OpenAI batches: input and output are Files API files, each
@@ -185,36 +214,28 @@ func (o *OpenAI) Run(ctx context.Context, j *Job, rec Record) Result {
 	s, _ := openAISpec(j)
 	var l requestLine
 	json.Unmarshal(rec.Input, &l)
-	call, err := o.Caller.call(j, j.Model)
 	var body []byte
 	var usage llm.Usage
-	if err == nil {
-		if s.Endpoint == EndpointEmbeddings {
-			body, usage, err = o.embed(ctx, call, l.Body)
-		} else {
-			body, usage, err = o.chat(ctx, call, l.Body)
-		}
+	var call *gateway.Call
+	var err error
+	if s.Endpoint == EndpointEmbeddings {
+		call, body, usage, err = o.embed(ctx, j, l.Body)
+	} else {
+		call, body, usage, err = o.chat(ctx, j, l.Body)
 	}
-	o.Caller.Gateway.Finish(call, llm.Usage{}, nil, err) // a call that failed before the gateway took it
 	res := Result{Attempts: call.Attempts, InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens}
 	line := responseLine{ID: NewID("batch_req_"), CustomID: deref(l.CustomID)}
+	status := http.StatusOK
 	if err != nil {
+		RetryResult(&res, err)
 		e := llm.AsError(err)
-		res.Failed = true
-		res.Retry = e.Status == http.StatusTooManyRequests || e.Status >= 500
-		res.Throttled = e.Status == http.StatusTooManyRequests
-		if secs, perr := strconv.Atoi(e.RetryAfter); perr == nil && secs > 0 {
-			res.RetryAfter = time.Duration(secs) * time.Second
-		}
 		code := e.Code
 		if code == "" && e.Provider != "" {
 			code = "provider:" + e.Provider
 		}
-		body = openaiwire.EncodeError(e.Public(), string(e.Type), e.Param, code)
-		line.Response = &lineResponse{StatusCode: e.Status, RequestID: call.RequestID, Body: body}
-	} else {
-		line.Response = &lineResponse{StatusCode: http.StatusOK, RequestID: call.RequestID, Body: body}
+		status, body = e.Status, openaiwire.EncodeError(e.Public(), string(e.Type), e.Param, code)
 	}
+	line.Response = &lineResponse{StatusCode: status, RequestID: call.RequestID, Body: body}
 	res.Line, _ = json.Marshal(line)
 	return res
 }
@@ -226,45 +247,46 @@ func deref(s *string) string {
 	return *s
 }
 
-func (o *OpenAI) chat(ctx context.Context, c *gateway.Call, raw json.RawMessage) ([]byte, llm.Usage, error) {
+func (o *OpenAI) chat(ctx context.Context, j *Job, raw json.RawMessage) (*gateway.Call, []byte, llm.Usage, error) {
 	req, err := openaiwire.DecodeChatRequest(raw)
 	if err != nil {
-		return nil, llm.Usage{}, err
+		call, _ := o.Caller.begin(j, j.Model)
+		o.Caller.Gateway.Finish(call, llm.Usage{}, nil, err)
+		return call, nil, llm.Usage{}, err
 	}
-	c.Model, c.Prompt = req.Model, req
-	gw := o.Caller.Gateway
-	if err := gw.Resolve(c); err != nil {
-		return nil, llm.Usage{}, err
-	}
-	resp, err := gw.Chat(ctx, c, req)
+	resp, call, err := o.Caller.Chat(ctx, j, req)
 	if err != nil {
-		return nil, llm.Usage{}, err
+		return call, nil, llm.Usage{}, err
 	}
 	id := resp.ID
 	if id == "" {
-		id = "chatcmpl-" + c.RequestID
+		id = "chatcmpl-" + call.RequestID
 	}
-	out, err := openaiwire.EncodeChatResponse(resp, id, c.Served(), time.Now().Unix())
-	return out, resp.Usage, err
+	out, err := openaiwire.EncodeChatResponse(resp, id, call.Served(), time.Now().Unix())
+	return call, out, resp.Usage, err
 }
 
-func (o *OpenAI) embed(ctx context.Context, c *gateway.Call, raw json.RawMessage) ([]byte, llm.Usage, error) {
-	req, err := openaiwire.DecodeEmbedRequest(raw)
+func (o *OpenAI) embed(ctx context.Context, j *Job, raw json.RawMessage) (*gateway.Call, []byte, llm.Usage, error) {
+	call, err := o.Caller.begin(j, j.Model)
+	var req *llm.EmbedRequest
+	if err == nil {
+		req, err = openaiwire.DecodeEmbedRequest(raw)
+	}
+	if err == nil {
+		call.Model = req.Model
+		err = o.Caller.Gateway.Resolve(call)
+	}
 	if err != nil {
-		return nil, llm.Usage{}, err
+		o.Caller.Gateway.Finish(call, llm.Usage{}, nil, err)
+		return call, nil, llm.Usage{}, err
 	}
-	c.Model = req.Model
-	gw := o.Caller.Gateway
-	if err := gw.Resolve(c); err != nil {
-		return nil, llm.Usage{}, err
-	}
-	resp, err := gw.Embed(ctx, c, req)
+	resp, err := o.Caller.Gateway.Embed(ctx, call, req)
 	if err != nil {
-		return nil, llm.Usage{}, err
+		return call, nil, llm.Usage{}, err
 	}
-	out, err := json.Marshal(openaiwire.EmbedResponse{Object: "list", Data: resp.Data, Model: c.Model,
+	out, err := json.Marshal(openaiwire.EmbedResponse{Object: "list", Data: resp.Data, Model: call.Model,
 		Usage: openaiwire.Usage{PromptTokens: resp.Usage.InputTokens, TotalTokens: resp.Usage.InputTokens}})
-	return out, resp.Usage, err
+	return call, out, resp.Usage, err
 }
 
 // Output keys of a finished OpenAI batch.

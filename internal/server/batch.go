@@ -44,7 +44,8 @@ func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.
 	}}
 	caller := &batch.Caller{Gateway: &bgw, Keys: s.keys, RequestID: func() string { return s.nextRequestID() + ".batch" }}
 	kinds := map[string]batch.Kind{
-		batch.KindOpenAI: &batch.OpenAI{Caller: caller, Files: files},
+		batch.KindOpenAI:    &batch.OpenAI{Caller: caller, Files: files},
+		jobsapi.KindBedrock: &jobsapi.Bedrock{Caller: caller},
 	}
 	share := *cfg.InteractiveShare
 	engine := batch.New(s.db, kinds, batch.Options{
@@ -61,7 +62,9 @@ func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.
 	s.batch = &batchJobs{engine: engine, files: files, done: make(chan struct{})}
 	oai := &oaiapi.Batches{Engine: engine, Files: files, MaxFileBytes: cfg.MaxFileBytes}
 	oai.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, false, oaiapi.WriteError, h) })
-	(&jobsapi.Handler{Engine: engine}).Register(mux, adminAuth)
+	jh := &jobsapi.Handler{Engine: engine}
+	jh.Register(mux, adminAuth)
+	jh.RegisterBedrock(mux, adminAuth)
 	return nil
 }
 
