@@ -171,7 +171,7 @@ func TestBedrockBatchConverseAndValidation(t *testing.T) {
 	}
 	lines := readJSONL(t, filepath.Join(data, "out", arn[strings.LastIndex(arn, "/")+1:], "converse.jsonl.out"))
 	var out struct {
-		Output struct{ Message struct{ Role string } }
+		Output     struct{ Message struct{ Role string } }
 		StopReason string
 	}
 	if len(lines) != 2 || string(lines[0]["recordId"]) != `"a1"` || string(lines[1]["recordId"]) != `"2"` ||
