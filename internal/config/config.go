@@ -32,6 +32,11 @@ const (
 	TypeOpenAI    = "openai"
 	TypeAnthropic = "anthropic"
 	TypeBedrock   = "bedrock"
+	// TypeGemini is Google's Gemini API (generateContent).
+	TypeGemini = "gemini"
+	// TypeAzure is Azure OpenAI Service: OpenAI's format at deployment
+	// URLs.
+	TypeAzure = "azure"
 )
 
 // Config is the whole configuration.
@@ -407,7 +412,7 @@ func (a *Age) UnmarshalYAML(n *yaml.Node) error {
 // Provider is an upstream API.
 type Provider struct {
 	Name string `yaml:"name"`
-	// Type is openai, anthropic or bedrock.
+	// Type is openai, anthropic, bedrock, gemini or azure.
 	Type    string `yaml:"type"`
 	BaseURL string `yaml:"base_url"`
 	APIKey  string `yaml:"api_key"`
@@ -417,6 +422,12 @@ type Provider struct {
 	Endpoint string `yaml:"endpoint"`
 	// Timeout overrides server.upstream_timeout for this provider.
 	Timeout time.Duration `yaml:"timeout"`
+	// APIVersion is azure's api-version query parameter (default
+	// 2024-10-21).
+	APIVersion string `yaml:"api_version"`
+	// Auth says how azure sends api_key: api-key (the header, default) or
+	// bearer (an Entra ID token in Authorization).
+	Auth string `yaml:"auth"`
 }
 
 // Model maps a model name clients use to a provider's model.
@@ -596,6 +607,9 @@ func (c *Config) applyDefaults() {
 		if p.Type == TypeOpenAI && p.BaseURL == "" {
 			p.BaseURL = "https://api.openai.com/v1"
 		}
+		if p.Type == TypeGemini && p.BaseURL == "" {
+			p.BaseURL = "https://generativelanguage.googleapis.com/v1beta"
+		}
 	}
 }
 
@@ -748,9 +762,16 @@ func (c *Config) Validate() error {
 		}
 		names[pr.Name] = true
 		switch pr.Type {
-		case TypeOpenAI, TypeAnthropic:
+		case TypeOpenAI, TypeAnthropic, TypeGemini:
 			if err := checkURL(pr.BaseURL); err != nil {
 				add("%s.base_url: %v", at, err)
+			}
+		case TypeAzure:
+			if err := checkURL(pr.BaseURL); err != nil {
+				add("%s.base_url: %v (the resource endpoint, https://NAME.openai.azure.com)", at, err)
+			}
+			if pr.Auth != "" && pr.Auth != "api-key" && pr.Auth != "bearer" {
+				add("%s.auth: %q is not one of api-key, bearer", at, pr.Auth)
 			}
 		case TypeBedrock:
 			if pr.Endpoint != "" {
@@ -759,9 +780,9 @@ func (c *Config) Validate() error {
 				}
 			}
 		case "":
-			add("%s.type: required (openai, anthropic or bedrock)", at)
+			add("%s.type: required (openai, anthropic, bedrock, gemini or azure)", at)
 		default:
-			add("%s.type: %q is not one of openai, anthropic, bedrock", at, pr.Type)
+			add("%s.type: %q is not one of openai, anthropic, bedrock, gemini, azure", at, pr.Type)
 		}
 		if pr.Timeout < 0 {
 			add("%s.timeout: must not be negative", at)

@@ -29,8 +29,13 @@ func TestBuiltinCatalogReadsProvisionedAndInstances(t *testing.T) {
 	if c.SavingsPlanDiscount != 0.30 {
 		t.Errorf("savings plan discount = %v", c.SavingsPlanDiscount)
 	}
-	if got := c.Models(); len(got) != 8 || got[0] != "amazon.nova-lite" {
+	if got := c.Models(); len(got) != 12 || got[0] != "amazon.nova-lite" {
 		t.Errorf("Models() = %v", got)
+	}
+	// The longest id that prefixes the model prices it: flash-lite is
+	// not priced as flash.
+	if p, ok := c.Lookup("gemini-2.5-flash-lite-preview-06-17"); !ok || p.InputPer1K != 0.0001 {
+		t.Errorf("gemini-2.5-flash-lite = %+v, %v", p, ok)
 	}
 }
 

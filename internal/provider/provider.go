@@ -10,7 +10,9 @@ import (
 	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/anthropic"
+	"github.com/junctionhq/junction/internal/provider/azure"
 	"github.com/junctionhq/junction/internal/provider/bedrock"
+	"github.com/junctionhq/junction/internal/provider/gemini"
 	"github.com/junctionhq/junction/internal/provider/openai"
 	"github.com/junctionhq/junction/internal/provider/upstream"
 	"github.com/junctionhq/junction/internal/tracing"
@@ -32,6 +34,11 @@ func New(ctx context.Context, p config.Provider, defaultTimeout time.Duration) (
 		return anthropic.New(anthropic.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client}), nil
 	case config.TypeBedrock:
 		return bedrock.New(ctx, bedrock.Config{Name: p.Name, Region: p.Region, Endpoint: p.Endpoint, HTTPClient: client})
+	case config.TypeGemini:
+		return gemini.New(gemini.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client}), nil
+	case config.TypeAzure:
+		return azure.New(azure.Config{Name: p.Name, Endpoint: p.BaseURL, APIVersion: p.APIVersion, APIKey: p.APIKey,
+			Bearer: p.Auth == "bearer", Client: client}), nil
 	}
 	return nil, fmt.Errorf("provider %s: unknown type %q", p.Name, p.Type)
 }

@@ -31,23 +31,36 @@ type Config struct {
 	APIKey string
 	// Client is the HTTP client; nil means upstream.NewClient(0).
 	Client *http.Client
+	// URL, when set, is the URL of an operation ("chat/completions",
+	// "embeddings") for an upstream model, in place of BaseURL/op: Azure
+	// OpenAI names the deployment in the path.
+	URL func(op, model string) string
+	// AuthHeader, when set, carries APIKey as it is instead of
+	// "Authorization: Bearer": Azure OpenAI's api-key header.
+	AuthHeader string
 }
 
 // Provider calls an OpenAI-compatible upstream.
 type Provider struct {
-	name   string
-	chat   string
-	embed  string
-	auth   string
-	client *http.Client
+	name       string
+	url        func(op, model string) string
+	authHeader string
+	auth       string
+	client     *http.Client
 }
 
 // New returns a Provider for cfg.
 func New(cfg Config) *Provider {
 	base := strings.TrimRight(cfg.BaseURL, "/")
-	p := &Provider{name: cfg.Name, chat: base + "/chat/completions", embed: base + "/embeddings", client: cfg.Client}
+	p := &Provider{name: cfg.Name, url: cfg.URL, client: cfg.Client, authHeader: "Authorization"}
+	if p.url == nil {
+		p.url = func(op, _ string) string { return base + "/" + op }
+	}
 	if cfg.APIKey != "" {
 		p.auth = "Bearer " + cfg.APIKey
+		if cfg.AuthHeader != "" {
+			p.authHeader, p.auth = cfg.AuthHeader, cfg.APIKey
+		}
 	}
 	if p.client == nil {
 		p.client = upstream.NewClient(0)
@@ -69,7 +82,7 @@ func (p *Provider) post(ctx context.Context, url string, body []byte, stream boo
 		hr.Header.Set("Accept", "application/json")
 	}
 	if p.auth != "" {
-		hr.Header.Set("Authorization", p.auth)
+		hr.Header.Set(p.authHeader, p.auth)
 	}
 	resp, err := p.client.Do(hr)
 	if err != nil {
@@ -101,7 +114,7 @@ func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, e
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.post(ctx, p.chat, body, false)
+	resp, err := p.post(ctx, p.url("chat/completions", req.Model), body, false)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +139,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.post(ctx, p.chat, body, true)
+	resp, err := p.post(ctx, p.url("chat/completions", req.Model), body, true)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +156,7 @@ func (p *Provider) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.Embed
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.post(ctx, p.embed, body, false)
+	resp, err := p.post(ctx, p.url("embeddings", req.Model), body, false)
 	if err != nil {
 		return nil, err
 	}
