@@ -194,6 +194,9 @@ type Route struct {
 	// PolicyFallbacks are tried when this route's model refuses a request
 	// on content policy (another provider).
 	PolicyFallbacks []string `yaml:"policy_fallbacks"`
+	// Spill is a model that answers in place of the route's self-hosted
+	// endpoint while it has no ready instance (docs/autoscaling.md).
+	Spill string `yaml:"spill"`
 	// Guardrail and GuardrailMode attach a guardrail to the route, as on a
 	// model; GuardrailEnforced keeps a request from replacing it.
 	Guardrail         string `yaml:"guardrail"`
@@ -959,6 +962,9 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 					add("%s.%s[%d]: %q is not another route or a model", at, field, j, f)
 				}
 			}
+		}
+		if r.Spill != "" && (routes[r.Spill] || !servable(r.Spill)) {
+			add("%s.spill: %q is not a model", at, r.Spill)
 		}
 		for j, f := range r.Fallbacks {
 			switch {

@@ -200,3 +200,24 @@ func (c *Controller) awaitChat(ctx context.Context, endpoint string, v *variant)
 	}
 	return v, err
 }
+
+// Cold reports whether an endpoint in service has no ready instance in
+// the variant a call would go to, and if so asks for a start, as a held
+// call would: the router spills to another model meanwhile, and traffic
+// returns once an instance is ready.
+func (c *Controller) Cold(name string) bool {
+	ep := c.endpoints()[name]
+	if ep == nil {
+		return false
+	}
+	r := ep.route.Load()
+	if r == nil {
+		return false
+	}
+	v, _, err := r.choose(name, "")
+	if err != nil || v.readyCount() > 0 {
+		return false
+	}
+	c.coldStart(ep, v)
+	return true
+}

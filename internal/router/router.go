@@ -53,6 +53,8 @@ type Router struct {
 	// and listEndpoints names them.
 	endpoints     func(name string) bool
 	listEndpoints func() []string
+	// cold reports a self-hosted endpoint with no ready instance (spill.go).
+	cold func(name string) bool
 }
 
 type providerEntry struct {
@@ -77,6 +79,9 @@ type Options struct {
 	// ListEndpoints names the endpoints ServesEndpoint accepts now, for
 	// model lists.
 	ListEndpoints func() []string
+	// EndpointCold reports whether an endpoint has no ready instance (and
+	// asks it to start one); a route's spill target answers meanwhile.
+	EndpointCold func(name string) bool
 }
 
 // New builds a Router from cfg. Configured models are served under their
@@ -93,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		r.intN = o.IntN
 		if o.Endpoints != nil {
 			r.providers[config.EndpointProvider] = providerEntry{p: o.Endpoints, typ: "openai"}
-			r.endpoints, r.listEndpoints = o.ServesEndpoint, o.ListEndpoints
+			r.endpoints, r.listEndpoints, r.cold = o.ServesEndpoint, o.ListEndpoints, o.EndpointCold
 		}
 	}
 	r.rules = cfg.Rules
@@ -508,6 +513,9 @@ func (p *Plan) Next() (*Deployment, bool) {
 				if p.pos > 0 {
 					reason = p.fallbackReason()
 				}
+			}
+			if s := p.spill(rt, d); s != nil {
+				d, reason = s, SpillColdStart
 			}
 			p.Reason = reason
 			return d, true

@@ -156,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			return nil, err
 		}
 		ropts.Endpoints, ropts.ServesEndpoint, ropts.ListEndpoints = s.hosting.Provider(), s.hosting.Serves, s.hosting.ChatEndpoints
+		ropts.EndpointCold = s.hosting.Cold
 	}
 	s.router, err = router.New(ctx, cfg, catalog, func(ctx context.Context, p config.Provider) (llm.Provider, error) {
 		up, err := provider.New(ctx, p, cfg.Server.UpstreamTimeout)
