@@ -396,7 +396,7 @@ func endpointsCmd() *cobra.Command {
 		},
 	}
 	scale.Flags().StringVar(&scaleVariant, "variant", "", "variant to change (required)")
-	scale.Flags().IntVar(&scaleCount, "instances", 0, "instance count (1-64)")
+	scale.Flags().IntVar(&scaleCount, "instances", 0, "instance count (0-64; 0 scales to zero, calls are held while one starts)")
 	scale.Flags().Float64Var(&scaleWeight, "weight", 0, "traffic weight")
 	scale.Flags().DurationVar(&scaleWait, "wait", 0, "wait up to this long for the change to be applied (e.g. 5m)")
 	scale.MarkFlagRequired("variant")
