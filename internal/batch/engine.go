@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,9 @@ type Engine struct {
 	kinds map[string]Kind
 	owner string
 	wake  chan struct{}
+
+	// completed, failed and retried count what this engine committed.
+	completed, failed, retried atomic.Int64
 
 	mu      sync.Mutex
 	running map[string]*progress
@@ -234,4 +238,21 @@ func (e *Engine) startJobs(ctx context.Context, wg *sync.WaitGroup, takeover boo
 			e.poke()
 		}()
 	}
+}
+
+// Stats are an engine's counters since it started, for metrics.
+type Stats struct {
+	// Completed and Failed count records this engine committed; Retries
+	// their calls beyond one each.
+	Completed, Failed, Retries int64
+	// Running is the number of jobs this engine runs now.
+	Running int
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	n := len(e.running)
+	e.mu.Unlock()
+	return Stats{Completed: e.completed.Load(), Failed: e.failed.Load(), Retries: e.retried.Load(), Running: n}
 }

@@ -281,6 +281,12 @@ func (e *Engine) commitLoop(ctx context.Context, j *Job, p *progress, results <-
 		c, f, err := e.jobs.commit(context.WithoutCancel(ctx), j.ID, pending)
 		if err != nil {
 			failure = err
+		} else {
+			e.completed.Add(c)
+			e.failed.Add(f)
+			for _, d := range pending {
+				e.retried.Add(int64(d.retries))
+			}
 		}
 		finished += c + f
 		p.add(finished)

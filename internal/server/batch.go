@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/junctionhq/junction/internal/api"
 	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
 	oaiapi "github.com/junctionhq/junction/internal/api/openai"
@@ -60,6 +62,16 @@ func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.
 		},
 	})
 	s.batch = &batchJobs{engine: engine, files: files, done: make(chan struct{})}
+	s.metrics.Register(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_batch_records_completed_total",
+			Help: "Batch records this replica finished with an answer."}, func() float64 { return float64(engine.Stats().Completed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_batch_records_failed_total",
+			Help: "Batch records this replica finished with an error."}, func() float64 { return float64(engine.Stats().Failed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_batch_retries_total",
+			Help: "Upstream calls for batch records beyond one per record (429s, 5xx)."}, func() float64 { return float64(engine.Stats().Retries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "junction_batch_jobs_running",
+			Help: "Batch jobs this replica is running."}, func() float64 { return float64(engine.Stats().Running) }),
+	)
 	oai := &oaiapi.Batches{Engine: engine, Files: files, MaxFileBytes: cfg.MaxFileBytes}
 	oai.Register(mux, func(h http.Handler) http.Handler { return api.Authenticate(s.keys, false, oaiapi.WriteError, h) })
 	jh := &jobsapi.Handler{Engine: engine}

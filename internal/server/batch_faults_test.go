@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,6 +121,15 @@ batch: {retry_backoff: 1ms, poll_interval: 20ms, concurrency: 16, max_attempts: 
 	}
 	if calls := up.calls.Load(); calls-v.Retries != n {
 		t.Fatalf("the provider got %d calls and Junction counted %d retries: %d records called, want %d", calls, v.Retries, calls-v.Retries, n)
+	}
+	// The records are in the metrics: the engine's counters, and the
+	// gateway's requests on their own surface.
+	_, _, metrics := j.do("GET", "/metrics", "", "")
+	for _, want := range []string{fmt.Sprintf("junction_batch_records_completed_total %d", v.Completed),
+		fmt.Sprintf("junction_batch_records_failed_total %d", v.Failed), `surface="batch"`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("metrics lack %s", want)
+		}
 	}
 	t.Logf("%d calls, %d 429s, %d 500s, %d retries, %d failed", up.calls.Load(), up.got429.Load(), up.got500.Load(), v.Retries, v.Failed)
 }
