@@ -86,8 +86,11 @@ type EndpointConfig struct {
 	// discarded, their latency and errors recorded.
 	Shadow []Variant `json:"shadow_variants,omitempty"`
 	// Routing is least_outstanding (default) or random.
-	Routing   string    `json:"routing,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	Routing string `json:"routing,omitempty"`
+	// AsyncInference, when set, makes endpoints of this config serve
+	// asynchronous invocations (see docs/async.md).
+	AsyncInference *AsyncInference `json:"async_inference,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
 }
 
 // Update policies: how traffic moves to a new fleet.
@@ -304,6 +307,7 @@ func (c *EndpointConfig) Validate(instanceKnown func(string) bool) error {
 	for i := range c.Shadow {
 		check(fmt.Sprintf("shadow_variants[%d]", i), &c.Shadow[i])
 	}
+	errs = append(errs, c.AsyncInference.validate()...)
 	if len(c.Variants) > 0 && total == 0 {
 		// SageMaker's default initial weight is 1.0 for each variant.
 		for i := range c.Variants {

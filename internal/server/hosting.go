@@ -84,10 +84,13 @@ func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler
 	as := s.cfg.Hosting.Autoscale
 	s.scaler = autoscale.New(s.hosting, policies, autoscale.Options{Interval: as.Interval, Window: as.Window, ServerlessIdle: as.ServerlessIdle, Log: s.log})
 	s.metrics.Register(s.scaler.Collector())
+	s.scaler.Register(autoscale.BacklogPerInstance, s.async.BacklogSource)
 	gw.Endpoints = s.hosting
+	s.asyncCalls.gw = gw
 	sm := &sagemakerapi.Handler{Gateway: gw, Auth: api.NewAWSAuth(ks, creds, sagemakerapi.SigningName),
 		MaxBodyBytes: s.cfg.Hosting.MaxInvocationBytes, Timeout: s.cfg.Hosting.InvocationTimeout, Log: s.log}
 	sm.Register(mux)
 	s.metrics.Register(s.hosting.BatchCollectors()...)
+	(&sagemakerapi.AsyncHandler{Queue: s.async, Auth: sm.Auth, Log: s.log}).Register(mux)
 	s.metrics.WatchFleet(func() []metrics.FleetVariant { return fleet(s.hosting.Endpoints()) })
 }

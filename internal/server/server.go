@@ -27,6 +27,7 @@ import (
 	bedrockapi "github.com/junctionhq/junction/internal/api/bedrock"
 	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	oaiapi "github.com/junctionhq/junction/internal/api/openai"
+	"github.com/junctionhq/junction/internal/async"
 	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/awscreds"
@@ -63,6 +64,9 @@ type Server struct {
 	hosting *hosting.Controller
 	// scaler sizes endpoints by their scaling policies (with hosting).
 	scaler *autoscale.Scaler
+	// async queues and serves async invocations; nil with hosting.
+	async      *async.Queue
+	asyncCalls *asyncCalls
 	// gov enforces budgets and rate limits.
 	gov *governance.Governor
 	// tracer exports traces; nil when tracing is off.
@@ -157,6 +161,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		}
 		ropts.Endpoints, ropts.ServesEndpoint, ropts.ListEndpoints = s.hosting.Provider(), s.hosting.Serves, s.hosting.ChatEndpoints
 		ropts.EndpointCold = s.hosting.Cold
+		if s.async, err = s.newAsync(cfg, log); err != nil {
+			s.ledger.Close(ctx)
+			db.Close()
+			return nil, err
+		}
 	}
 	s.router, err = router.New(ctx, cfg, catalog, func(ctx context.Context, p config.Provider) (llm.Provider, error) {
 		up, err := provider.New(ctx, p, cfg.Server.UpstreamTimeout)
@@ -507,6 +516,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 		s.scaler.Start()
+		s.async.Start()
 	}
 	if store.DialectOf(s.db) == store.Postgres {
 		// Replicas share the database: what another one changes in keys
@@ -531,6 +541,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.hosting != nil {
 		s.scaler.Close()
+		s.async.Close(sctx)
 		if err := s.hosting.Close(sctx); err != nil {
 			s.log.Warn("shutdown: model servers did not stop in time", "err", err)
 		}

@@ -348,6 +348,42 @@ var migrations = []string{
 	// routing (fleets, weights, instance addresses and states) as JSON,
 	// written when it changes; the other replicas read it.
 	`ALTER TABLE hosting_endpoint_status ADD COLUMN routing TEXT NOT NULL DEFAULT ''`,
+	// The async-invocation queue (package async): one row per request,
+	// from queued to succeeded or failed, with its lease and its
+	// notification's delivery state.
+	`CREATE TABLE async_requests (
+		seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+		id                  TEXT NOT NULL UNIQUE,
+		endpoint            TEXT NOT NULL,
+		inference_id        TEXT NOT NULL,
+		input               TEXT NOT NULL,
+		body                BLOB,
+		output              TEXT NOT NULL,
+		failure             TEXT NOT NULL,
+		content_type        TEXT NOT NULL DEFAULT '',
+		accept              TEXT NOT NULL DEFAULT '',
+		custom_attributes   TEXT NOT NULL DEFAULT '',
+		timeout_ms          INTEGER NOT NULL,
+		key_id              TEXT NOT NULL DEFAULT '',
+		state               TEXT NOT NULL,
+		attempts            INTEGER NOT NULL DEFAULT 0,
+		holder              TEXT NOT NULL DEFAULT '',
+		lease_until         INTEGER NOT NULL DEFAULT 0,
+		not_before          INTEGER NOT NULL DEFAULT 0,
+		enqueued_at         INTEGER NOT NULL,
+		expires_at          INTEGER NOT NULL,
+		started_at          INTEGER NOT NULL DEFAULT 0,
+		finished_at         INTEGER NOT NULL DEFAULT 0,
+		error               TEXT NOT NULL DEFAULT '',
+		result_content_type TEXT NOT NULL DEFAULT '',
+		success_webhook     TEXT NOT NULL DEFAULT '',
+		error_webhook       TEXT NOT NULL DEFAULT '',
+		notify              TEXT NOT NULL DEFAULT '',
+		notify_attempts     INTEGER NOT NULL DEFAULT 0,
+		notify_at           INTEGER NOT NULL DEFAULT 0
+	)`,
+	`CREATE INDEX async_requests_state ON async_requests(state, endpoint, seq)`,
+	`CREATE INDEX async_requests_notify ON async_requests(notify, notify_at)`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.

@@ -14,8 +14,10 @@
 // and writes the answer: the body and headers as SageMaker passes them
 // through, failures in the error shapes the SDKs decode into their typed
 // errors, and a streamed answer as AWS event-stream messages.
+// InvokeEndpointAsync (AsyncHandler) queues the request in package async
+// and answers 202 with where its result will land.
 //
-// InvokeEndpointAsync, multi-model targets (X-Amzn-SageMaker-Target-Model),
+// Multi-model targets (X-Amzn-SageMaker-Target-Model),
 // multi-container targets, inference components, stateful sessions and
 // Clarify explanations are not served; a request that asks for one is
 // refused with a ValidationError rather than served as if it had not.
@@ -83,7 +85,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /endpoints/{EndpointName}/invocations-response-stream", h.admit(true, h.invokeStream))
 	mux.HandleFunc("/endpoints/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, wireError{status: http.StatusNotFound, code: CodeUnknownOperation, body: errorBody{
-			Message: r.Method + " " + r.URL.Path + " is not a SageMaker runtime operation Junction serves; it serves InvokeEndpoint and InvokeEndpointWithResponseStream",
+			Message: r.Method + " " + r.URL.Path + " is not a SageMaker runtime operation Junction serves; it serves InvokeEndpoint, InvokeEndpointWithResponseStream and InvokeEndpointAsync",
 		}})
 	})
 }
