@@ -119,6 +119,11 @@ type Hosting struct {
 	ColdStart ColdStart `yaml:"cold_start"`
 	// Autoscale tunes the autoscaler (docs/autoscaling.md).
 	Autoscale Autoscale `yaml:"autoscale"`
+	// Runtime is where model servers run: process (default) or
+	// kubernetes.
+	Runtime string `yaml:"runtime"`
+	// Kubernetes configures the kubernetes runtime.
+	Kubernetes Kubernetes `yaml:"kubernetes"`
 }
 
 // ColdStart bounds the hold queue of each endpoint.
@@ -735,6 +740,7 @@ func (c *Config) Validate() error {
 	if as := c.Hosting.Autoscale; as.Interval < 0 || as.Window < 0 || as.ServerlessIdle < 0 {
 		add("hosting.autoscale: interval, window and serverless_idle must not be negative")
 	}
+	p = append(p, c.Hosting.validateRuntime()...)
 	if raw := time.Duration(c.Ledger.Retention.Raw); raw < 0 || raw > 0 && raw < 24*time.Hour {
 		add("ledger.retention.raw: must be at least 1d (or 0, to keep raw records forever)")
 	}

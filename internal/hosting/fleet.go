@@ -310,7 +310,7 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 	spec := hostrt.Spec{
 		ID: id, Endpoint: endpoint, Variant: v.spec.Name, ConfigHash: v.hash, ServerType: v.model.Server.Type,
 		Command: cmd, Args: v.model.Server.Args, Env: env, ModelDir: modelDir, GPUCount: v.itype.GPUs,
-		CPUs: v.itype.CPUs, MemoryMB: v.itype.MemoryMB,
+		CPUs: v.itype.CPUs, MemoryMB: v.itype.MemoryMB, Container: v.model.Server.Container,
 		StartupTimeout: time.Duration(v.model.Server.StartupTimeoutSeconds) * time.Second,
 		HealthInterval: c.opts.HealthInterval, StopGrace: c.opts.StopGrace,
 		OnChange: func(st hostrt.Status) { c.observe(in, st) },

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/junctionhq/junction/internal/hostrt"
 )
 
 // Server types: how Junction talks to a model server.
@@ -58,6 +60,10 @@ type Server struct {
 	StartupTimeoutSeconds int `json:"startup_timeout_seconds,omitempty"`
 	// Batching gathers concurrent invocations into batches (batch.go).
 	Batching *Batching `json:"batching,omitempty"`
+	// Container (image, image_pull_policy, service_account,
+	// node_selector, tolerations) is for the kubernetes runtime; see
+	// docs/kubernetes.md.
+	hostrt.Container
 }
 
 // Variant is a production (or shadow) variant of an endpoint config.
@@ -240,8 +246,11 @@ func (m *Model) Validate() error {
 	default:
 		errs = append(errs, fmt.Sprintf("server.type: %q must be byoc or openai", m.Server.Type))
 	}
-	if m.Server.Command == "" {
-		errs = append(errs, "server.command: required (the model server's executable; \"junction\" runs the reference server)")
+	if m.Server.Command == "" && m.Server.Image == "" {
+		errs = append(errs, "server.command: required (the model server's executable; \"junction\" runs the reference server), unless server.image names a container image")
+	}
+	if err := m.Server.Container.Validate("server."); err != nil {
+		errs = append(errs, strings.Split(err.Error(), "\n")...)
 	}
 	if m.Server.StartupTimeoutSeconds < 0 || m.Server.StartupTimeoutSeconds > 3600 {
 		errs = append(errs, "server.startup_timeout_seconds: must be between 1 and 3600")

@@ -63,7 +63,9 @@ type Spec struct {
 	// ServerType is ServerBYOC or ServerOpenAI; empty means ServerBYOC.
 	ServerType string `json:"server_type,omitempty"`
 	// Command is the model server's executable, looked up in PATH when it
-	// has no slash; Args are its arguments.
+	// has no slash; Args are its arguments. A runtime that runs containers
+	// passes them as the container's command and arguments, and an empty
+	// Command there means the image's entrypoint.
 	Command string   `json:"command"`
 	Args    []string `json:"args,omitempty"`
 	// Env is added to the server's environment. The variables the runtime
@@ -96,6 +98,9 @@ type Spec struct {
 	// StopGrace is the time between SIGTERM and SIGKILL when an instance is
 	// stopped, or when a failed process is taken down to be replaced.
 	StopGrace time.Duration `json:"stop_grace,omitempty"`
+	// Container is the image and placement for runtimes that run
+	// containers (hostrt/kubernetes); the process runtime ignores it.
+	Container Container `json:"container,omitempty"`
 	// OnChange, when set, is called with the new status whenever the
 	// instance's Status changes (state, address, restarts, last error).
 	// Calls for one instance never overlap and come in order; the callback
@@ -136,8 +141,11 @@ func (s Spec) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("server_type: %q is not %q or %q", s.ServerType, ServerBYOC, ServerOpenAI))
 	}
-	if s.Command == "" {
+	if s.Command == "" && s.Container.Image == "" {
 		errs = append(errs, errors.New("command: must not be empty"))
+	}
+	if err := s.Container.Validate("container."); err != nil {
+		errs = append(errs, err)
 	}
 	for _, g := range s.GPUs {
 		if g < 0 {

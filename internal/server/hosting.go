@@ -18,6 +18,7 @@ import (
 	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/hostrt"
 	"github.com/junctionhq/junction/internal/hostrt/process"
 	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
@@ -32,7 +33,13 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 	if len(gpus) == 0 {
 		gpus = hostGPUs()
 	}
-	rt, err := process.New(filepath.Join(cfg.Server.DataDir, "instances"), process.WithLogger(log), process.WithGPUs(gpus))
+	var rt hostrt.Runtime
+	var err error
+	if cfg.Hosting.Runtime == config.RuntimeKubernetes {
+		rt, err = newKubernetesRuntime(cfg, log)
+	} else {
+		rt, err = process.New(filepath.Join(cfg.Server.DataDir, "instances"), process.WithLogger(log), process.WithGPUs(gpus))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hosting runtime: %w", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/junctionhq/junction/internal/fakeopenai"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/junctiontest"
+	"github.com/junctionhq/junction/internal/kubetest"
 	"github.com/junctionhq/junction/internal/modelserver"
 	"github.com/junctionhq/junction/internal/redistest"
 	"github.com/junctionhq/junction/internal/refmodel"
@@ -44,6 +45,7 @@ func TestMain(m *testing.M) {
 	code := redistest.Run(m) // and stop the tests' redis-server
 	storetest.Stop()         // and PostgreSQL
 	s3test.Stop()            // and the S3 server
+	kubetest.Stop()          // and the Kubernetes API server
 	junctiontest.Remove()    // and the junction binary built for the replica tests
 	os.Exit(code)
 }
