@@ -76,6 +76,9 @@ type instance struct {
 
 	meterMu     sync.Mutex
 	meteredFrom time.Time // start of the unmetered stretch; zero once stopped
+	// meterOnReady: metering starts when the instance is first ready
+	// (hostrt.ReadyMetering), not at Start.
+	meterOnReady bool
 }
 
 func (v *variant) instances() []*instance {
@@ -315,14 +318,21 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 		HealthInterval: c.opts.HealthInterval, StopGrace: c.opts.StopGrace,
 		OnChange: func(st hostrt.Status) { c.observe(in, st) },
 	}
+	m, fromReady := c.rt.(hostrt.ReadyMetering)
+	fromReady = fromReady && m.MetersFromReady()
+	in.meterMu.Lock()
+	in.meterOnReady = fromReady
+	in.meterMu.Unlock()
 	inst, err := c.rt.Start(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	in.Instance = inst
-	in.meterMu.Lock()
-	in.meteredFrom = time.Now()
-	in.meterMu.Unlock()
+	if !fromReady {
+		in.meterMu.Lock()
+		in.meteredFrom = time.Now()
+		in.meterMu.Unlock()
+	}
 	c.track(in)
 	return in, nil
 }
@@ -343,6 +353,13 @@ func (c *Controller) observe(in *instance, st hostrt.Status) {
 	was := in.ready.Swap(ready)
 	if was != ready {
 		c.routesChanged()
+	}
+	if ready && !was {
+		in.meterMu.Lock()
+		if in.meterOnReady {
+			in.meterOnReady, in.meteredFrom = false, st.Since
+		}
+		in.meterMu.Unlock()
 	}
 	if was != ready && c.log != nil {
 		c.log.Info("hosting: instance state", "instance", st.ID, "state", string(st.State), "restarts", st.Restarts, "last_error", st.LastError)

@@ -153,14 +153,12 @@ func TestEndpointOnKubernetes(t *testing.T) {
 		t.Fatalf("%d of %d requests failed while scaling: %v", failed, ok+failed, errs)
 	}
 
-	// Deleting the endpoint deletes its pods and stops their servers.
+	// Deleting the endpoint deletes its pods and stops their servers; their
+	// time is in the ledger.
 	k.admin("DELETE", "/api/v1/endpoints/ep", nil, http.StatusAccepted, nil)
-	deadline := time.Now().Add(time.Minute)
-	for len(k.pods("ep")) > 0 || len(k.kubelet.Running()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after delete: pods %v, processes %v", k.pods("ep"), k.kubelet.Running())
-		}
-		time.Sleep(50 * time.Millisecond) // polling the cluster; nothing to wait on
+	k.waitPodsGone("ep")
+	if h := k.hostingUsage(); len(h) != 1 || h[0].Endpoint != "ep" || h[0].InstanceHours <= 0 || h[0].CostUSD <= 0 {
+		t.Fatalf("hosting usage %+v", h)
 	}
 }
 
@@ -211,4 +209,33 @@ func TestCrashLoopOnKubernetesFailsTheEndpointWithTheReason(t *testing.T) {
 	if !strings.Contains(ep.FailureReason, "exited with status 7") {
 		t.Fatalf("failure reason %q does not say why the server died", ep.FailureReason)
 	}
+	// Instance time counts from readiness: a pod that never was ready
+	// costs nothing.
+	k.waitPodsGone("ep")
+	if h := k.hostingUsage(); len(h) != 0 {
+		t.Fatalf("a never-ready instance was metered: %+v", h)
+	}
+}
+
+// waitPodsGone waits until the endpoint has no pod and the kubelet runs no
+// process.
+func (k *kubeJunction) waitPodsGone(endpoint string) {
+	k.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for len(k.pods(endpoint)) > 0 || len(k.kubelet.Running()) > 0 {
+		if time.Now().After(deadline) {
+			k.t.Fatalf("pods %v, processes %v still there", k.pods(endpoint), k.kubelet.Running())
+		}
+		time.Sleep(50 * time.Millisecond) // polling the cluster; nothing to wait on
+	}
+}
+
+// hostingUsage is the ledger's metered instance time.
+func (k *kubeJunction) hostingUsage() []hosting.HostingRow {
+	k.t.Helper()
+	var usage struct {
+		Hosting []hosting.HostingRow `json:"hosting"`
+	}
+	k.admin("GET", "/api/v1/usage?group_by=surface", nil, http.StatusOK, &usage)
+	return usage.Hosting
 }

@@ -110,6 +110,23 @@ func podName(id string) string {
 	return base + "-" + hex.EncodeToString(suffix[:])
 }
 
+// podArgs are the container's arguments: the spec's, and for Junction's
+// reference model server (junction model-server), which listens on
+// loopback unless told otherwise, --host=$(POD_IP) when no --host is
+// given, so that it answers on its pod's address.
+func podArgs(command string, args []string) []string {
+	out := append([]string(nil), args...)
+	if filepath.Base(command) != "junction" || len(args) == 0 || args[0] != "model-server" {
+		return out
+	}
+	for _, a := range args {
+		if a == "--host" || a == "-host" || strings.HasPrefix(a, "--host=") || strings.HasPrefix(a, "-host=") {
+			return out
+		}
+	}
+	return append(out, "--host=$(POD_IP)")
+}
+
 // seconds rounds d up to whole seconds, at least min.
 func seconds(d time.Duration, min int32) int32 {
 	s := int32(math.Ceil(d.Seconds()))
@@ -142,7 +159,7 @@ func (r *Runtime) buildPod(spec hostrt.Spec) (*corev1.Pod, error) {
 	if spec.Command != "" {
 		ctr.Command = []string{spec.Command}
 	}
-	ctr.Args = append([]string(nil), spec.Args...)
+	ctr.Args = podArgs(spec.Command, spec.Args)
 	pull := c.ImagePullPolicy
 	if pull == "" {
 		pull = r.opts.ImagePullPolicy

@@ -117,6 +117,25 @@ func TestPodDefaultsAndRefusals(t *testing.T) {
 	}
 }
 
+func TestReferenceServerListensOnItsPodAddress(t *testing.T) {
+	for _, tc := range []struct {
+		command string
+		args    []string
+		want    string
+	}{
+		{"/usr/local/bin/junction", []string{"model-server"}, "model-server --host=$(POD_IP)"},
+		{"junction", []string{"model-server", "--mode", "openai"}, "model-server --mode openai --host=$(POD_IP)"},
+		{"junction", []string{"model-server", "--host", "0.0.0.0"}, "model-server --host 0.0.0.0"},
+		{"junction", []string{"model-server", "--host=::"}, "model-server --host=::"},
+		{"vllm", []string{"serve"}, "serve"},
+		{"junction", []string{"serve"}, "serve"},
+	} {
+		if got := strings.Join(podArgs(tc.command, tc.args), " "); got != tc.want {
+			t.Errorf("podArgs(%q, %q) = %q, want %q", tc.command, tc.args, got, tc.want)
+		}
+	}
+}
+
 func TestLabelValuesStayValidAndDistinct(t *testing.T) {
 	long := strings.Repeat("a", 80)
 	for _, s := range []string{"", "ok-name", "Has Space", "-lead", long, long + "b", "x/y"} {

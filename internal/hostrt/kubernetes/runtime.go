@@ -348,3 +348,7 @@ func (r *Runtime) waitGone(ctx context.Context, name string) error {
 		}
 	}
 }
+
+// MetersFromReady reports that instance time counts from a pod's first
+// readiness (hostrt.ReadyMetering), not from its creation.
+func (r *Runtime) MetersFromReady() bool { return true }
