@@ -159,6 +159,14 @@ func (k *Kubelet) sync(p *corev1.Pod) {
 		}()
 	}
 	k.mu.Unlock()
+	if w == nil && p.DeletionTimestamp != nil {
+		// Never started here: confirm the deletion at once.
+		zero := int64(0)
+		uid := p.UID
+		_ = k.client.CoreV1().Pods(k.ns).Delete(context.Background(), p.Name,
+			metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
+		return
+	}
 	if w != nil && p.DeletionTimestamp != nil {
 		grace := int64(30)
 		if p.DeletionGracePeriodSeconds != nil {

@@ -48,17 +48,20 @@ type Instance struct {
 	// OnChange call happen under it, one at a time.
 	cbMu sync.Mutex
 
-	mu         sync.Mutex
-	st         hostrt.Status
-	onChange   func(hostrt.Status)
-	pod        string // the current pod's name
-	replaced   int    // pods deleted behind our back and replaced
-	isReady    bool   // closed(ready)
-	stopping   bool
-	detached   bool
-	stopOnce   sync.Once
-	everReady  bool // the current pod has been ready
-	lastStatus string
+	mu       sync.Mutex
+	st       hostrt.Status
+	onChange func(hostrt.Status)
+	pod      string // the current pod's name
+	// earlier counts the restarts of earlier pods (their containers'
+	// restarts, and each pod's loss); podRestarts is the current pod's.
+	earlier     int
+	podRestarts int
+	isReady     bool // closed(ready)
+	stopping    bool
+	detached    bool
+	stopOnce    sync.Once
+	everReady   bool // the current pod has been ready
+	lastStatus  string
 }
 
 var _ hostrt.Instance = (*Instance)(nil)
@@ -222,7 +225,8 @@ func (in *Instance) observe(p *corev1.Pod) {
 		if ctr != nil {
 			restarts = int(ctr.RestartCount)
 		}
-		st.Restarts = in.replaced + restarts
+		in.podRestarts = restarts
+		st.Restarts = in.earlier + restarts
 		if why := podProblem(p, ctr); why != "" {
 			st.LastError = why
 		}
@@ -263,8 +267,9 @@ func (in *Instance) podGone(p *corev1.Pod) {
 		return
 	}
 	in.change(func(st *hostrt.Status) {
-		in.replaced++
-		st.Restarts++
+		in.earlier += in.podRestarts + 1
+		in.podRestarts = 0
+		st.Restarts = in.earlier
 		st.State, st.Addr = hostrt.StateRestarting, ""
 		st.LastError = fmt.Sprintf("pod %s was deleted", p.Name)
 		if p.Status.Reason != "" {
