@@ -1,8 +1,6 @@
 package hosting
 
 import (
-	"context"
-
 	"github.com/junctionhq/junction/internal/hostrt"
 )
 
@@ -57,9 +55,15 @@ func (c *Controller) remove(name string) {
 	c.eps.Store(&next)
 }
 
+// eventLater appends a line to an endpoint's history from the effects
+// worker, for callers that may not wait on the database.
+func (c *Controller) eventLater(endpoint, msg string) { c.later(func() { c.event(endpoint, msg) }) }
+
 // event appends a line to an endpoint's history.
 func (c *Controller) event(endpoint, msg string) {
-	if err := c.store.addEvent(context.Background(), endpoint, msg); err != nil && c.log != nil {
+	ctx, cancel := storeContext()
+	defer cancel()
+	if err := c.store.addEvent(ctx, endpoint, msg); err != nil && c.log != nil {
 		c.log.Warn("hosting: event not stored", "endpoint", endpoint, "err", err)
 	}
 	if c.log != nil {

@@ -17,6 +17,8 @@ type chatClient struct {
 	p *openai.Provider
 	// model is the id the server answers to.
 	model string
+	// base is the server address the client calls.
+	base string
 }
 
 // newChatClient builds the adapter for an instance's address and learns
@@ -24,7 +26,7 @@ type chatClient struct {
 // /v1/models lists, else the endpoint's name).
 func (c *Controller) newChatClient(in *instance, base string) *chatClient {
 	cc := &chatClient{p: openai.New(openai.Config{Name: "endpoint " + in.endpoint, BaseURL: base + "/v1", Client: c.client}),
-		model: in.v.model.Server.ServedModel}
+		model: in.v.model.Server.ServedModel, base: base}
 	if cc.model == "" {
 		cc.model = in.endpoint
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

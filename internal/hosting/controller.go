@@ -82,6 +82,9 @@ type Controller struct {
 	remote atomic.Pointer[map[string]*endpoint]
 	// publish asks the holder's publishLoop to write routing now.
 	publish chan struct{}
+	// effects runs what instance changes set off off the runtime's
+	// callback (effects.go).
+	effects *effects
 
 	liveMu  sync.Mutex
 	live    map[*instance]struct{} // every started instance, for metering
@@ -155,7 +158,10 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 	c.eps.Store(&empty)
 	c.remote.Store(&none)
 	c.publish = make(chan struct{}, 1)
+	c.effects = newEffects()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.effects.run(c.ctx.Done()) }()
 	return c
 }
 

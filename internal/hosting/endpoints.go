@@ -61,7 +61,7 @@ func (c *Controller) DeleteEndpoint(ctx context.Context, name string) error {
 // Endpoint describes an endpoint: its spec and status as stored, and the
 // live fleets when this replica runs them.
 func (c *Controller) Endpoint(name string) (*Endpoint, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := storeContext()
 	defer cancel()
 	sp, err := c.store.spec(ctx, name)
 	if err != nil {
@@ -79,7 +79,7 @@ func (c *Controller) Endpoint(name string) (*Endpoint, error) {
 
 // Endpoints describes every endpoint, by name.
 func (c *Controller) Endpoints() []*Endpoint {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := storeContext()
 	defer cancel()
 	specs, err := c.store.specs(ctx)
 	if err != nil {

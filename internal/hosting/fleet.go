@@ -72,6 +72,7 @@ type instance struct {
 	base        atomic.Pointer[string] // "http://127.0.0.1:PORT"
 	outstanding atomic.Int64
 	chat        atomic.Pointer[chatClient]      // openai servers: the adapter for the current address
+	last        atomic.Pointer[hostrt.Status]   // the last status observed
 	batch       atomic.Pointer[batcher.Batcher] // batching models: made on first use (batch.go)
 
 	meterMu     sync.Mutex
@@ -270,7 +271,7 @@ func (c *Controller) startFleet(ctx context.Context, endpoint string, f *fleet) 
 		}
 		for _, in := range v.instances() {
 			wctx, cancel := context.WithTimeout(ctx, timeout)
-			err := in.Ready(wctx)
+			err := in.serving(wctx)
 			cancel()
 			if err != nil {
 				st := in.Status()
@@ -338,15 +339,28 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 }
 
 // observe follows an instance's state: only a Ready instance takes
-// invocations; a restarted one comes back on a new address.
+// invocations; a restarted one comes back on a new address. It is the
+// runtime's callback, so it returns at once: an OpenAI-compatible server
+// on a new address is ready only once the effects worker has learnt its
+// model id, and history lines are written there too.
 func (c *Controller) observe(in *instance, st hostrt.Status) {
+	in.last.Store(&st)
 	ready := st.State == hostrt.StateReady && st.Addr != "" && !in.draining.Load()
 	if ready {
 		base := "http://" + st.Addr
 		if old := in.base.Load(); old == nil || *old != base {
 			in.base.Store(&base)
-			if in.v.model.Server.Type == ServerOpenAI {
-				in.chat.Store(c.newChatClient(in, base))
+		}
+		if in.v.model.Server.Type == ServerOpenAI {
+			if cc := in.chat.Load(); cc == nil || cc.base != base {
+				ready = false
+				c.later(func() {
+					if b := in.base.Load(); b == nil || *b != base {
+						return // moved on meanwhile; its own task follows
+					}
+					in.chat.Store(c.newChatClient(in, base))
+					c.observe(in, *in.last.Load())
+				})
 			}
 		}
 	}
@@ -365,14 +379,36 @@ func (c *Controller) observe(in *instance, st hostrt.Status) {
 		c.log.Info("hosting: instance state", "instance", st.ID, "state", string(st.State), "restarts", st.Restarts, "last_error", st.LastError)
 	}
 	if was && !ready && st.State != hostrt.StateStopping && st.State != hostrt.StateStopped {
-		c.event(in.endpoint, fmt.Sprintf("instance %s of variant %s is %s: %s; draining it", st.ID, in.v.spec.Name, st.State, st.LastError))
+		c.eventLater(in.endpoint, fmt.Sprintf("instance %s of variant %s is %s: %s; draining it", st.ID, in.v.spec.Name, st.State, st.LastError))
 	}
 	if !was && ready {
 		c.readied(in)
 	}
 	if !was && ready && st.Restarts > 0 {
-		c.event(in.endpoint, fmt.Sprintf("instance %s of variant %s is ready again after %d restart(s)", st.ID, in.v.spec.Name, st.Restarts))
+		c.eventLater(in.endpoint, fmt.Sprintf("instance %s of variant %s is ready again after %d restart(s)", st.ID, in.v.spec.Name, st.Restarts))
 	}
+}
+
+// serving waits until the instance is first ready and takes calls: its
+// server answers its readiness probe and, for an OpenAI-compatible
+// server, the effects worker has learnt the model id it answers to.
+func (in *instance) serving(ctx context.Context) error {
+	if err := in.Ready(ctx); err != nil {
+		return err
+	}
+	if in.v.model.Server.Type != ServerOpenAI {
+		return nil
+	}
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for !in.ready.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // stopInstance drains an instance, stops it and meters its last

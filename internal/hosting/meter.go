@@ -1,7 +1,6 @@
 package hosting
 
 import (
-	"context"
 	"time"
 
 	"github.com/junctionhq/junction/internal/hostrt"
@@ -31,7 +30,9 @@ func (c *Controller) untrack(in *instance) {
 // adoptTracking meters an adopted instance from where its metering
 // stopped (or from when it started, if it never was).
 func (c *Controller) adoptTracking(in *instance) {
-	from, err := c.store.meteredUntil(context.Background(), in.ID())
+	ctx, cancel := storeContext()
+	from, err := c.store.meteredUntil(ctx, in.ID())
+	cancel()
 	if err != nil || from.IsZero() {
 		from = in.Status().Since
 	}
@@ -84,7 +85,9 @@ func (c *Controller) meterNow() {
 	if len(segs) == 0 {
 		return
 	}
-	if err := c.store.addSegments(context.Background(), segs); err != nil {
+	ctx, cancel := storeContext()
+	defer cancel()
+	if err := c.store.addSegments(ctx, segs); err != nil {
 		if c.log != nil {
 			c.log.Warn("hosting: instance time not metered; will retry", "err", err)
 		}
@@ -125,7 +128,9 @@ func (c *Controller) flushBacklog() {
 	if len(segs) == 0 {
 		return
 	}
-	if err := c.store.addSegments(context.Background(), segs); err != nil {
+	ctx, cancel := storeContext()
+	defer cancel()
+	if err := c.store.addSegments(ctx, segs); err != nil {
 		if c.log != nil {
 			c.log.Warn("hosting: instance time not metered; will retry", "segments", len(segs), "err", err)
 		}

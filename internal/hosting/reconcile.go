@@ -343,7 +343,9 @@ func (c *Controller) teardown(name string, ep *endpoint) {
 		c.stopFleet(pending)
 		c.stopFleet(active)
 	}
-	if err := c.store.deleteEndpoint(context.Background(), name); err != nil && c.log != nil {
+	ctx, cancel := storeContext()
+	defer cancel()
+	if err := c.store.deleteEndpoint(ctx, name); err != nil && c.log != nil {
 		c.log.Error("hosting: deleted endpoint not forgotten", "endpoint", name, "err", err)
 	}
 	c.remove(name)
@@ -362,7 +364,7 @@ func (c *Controller) setStatus(ep *endpoint, change func(*endpointStatus)) {
 	ep.status.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	st := ep.status
 	ep.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := storeContext()
 	defer cancel()
 	if err := c.store.saveStatus(ctx, ep.name, &st); err != nil && c.log != nil {
 		c.log.Error("hosting: endpoint status not stored", "endpoint", ep.name, "err", err)

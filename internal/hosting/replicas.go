@@ -62,6 +62,11 @@ type instanceState struct {
 // that a stuck database delays them rather than stopping them.
 const storeTimeout = 10 * time.Second
 
+// storeContext bounds a store call made on no request's behalf.
+func storeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), storeTimeout)
+}
+
 // routeStateOf is the routing an endpoint of this replica publishes; ""
 // when it takes no invocations.
 func routeStateOf(ep *endpoint) string {

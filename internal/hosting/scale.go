@@ -185,7 +185,7 @@ func (c *Controller) scale(ctx context.Context, endpoint string, v *variant, n i
 	}
 	for _, in := range fresh {
 		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err := in.Ready(wctx)
+		err := in.serving(wctx)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("instance %s did not become ready within %s: %s", in.ID(), timeout, in.Status().LastError)

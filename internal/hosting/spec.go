@@ -51,7 +51,7 @@ type endpointStatus struct {
 // client that hangs up once it has sent the request does not undo it
 // halfway; a stuck database still ends it.
 func specContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 }
 
 // errStale says a spec changed between its read and its write.
