@@ -21,7 +21,7 @@ func main() {
 	}
 	root.AddCommand(serveCmd(), keysCmd(), usageCmd(), adviseCmd(), guardrailsCmd(), versionCmd(),
 		modelsCmd(), endpointConfigsCmd(), endpointsCmd(), demoCmd(), modelServerCmd(), benchCmd(),
-		teamsCmd(), budgetsCmd(), auditCmd(), scalingCmd(), jobsCmd())
+		teamsCmd(), budgetsCmd(), auditCmd(), scalingCmd(), jobsCmd(), asyncCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "junction:", err)
 		os.Exit(1)

@@ -204,6 +204,31 @@ func TestAsyncInvocationsWithTheSageMakerSDK(t *testing.T) {
 	if served != 3 {
 		t.Errorf("%d ledger records of async invocations, want one for each of the 3 the model was called for", served)
 	}
+	// The queue as operators see it: the admin API and Prometheus.
+	var st async.Stats
+	j.admin("GET", "/api/v1/endpoints/scorer/async", nil, http.StatusOK, &st)
+	if st.Succeeded != 2 || st.Failed != 2 || st.Queued != 0 || st.Running != 0 {
+		t.Errorf("queue stats: %+v, want 2 succeeded and 2 failed", st)
+	}
+	var list struct{ Requests []async.Info }
+	j.admin("GET", "/api/v1/endpoints/scorer/async/requests?state=failed", nil, http.StatusOK, &list)
+	if len(list.Requests) != 2 || !strings.Contains(list.Requests[0].Error, "missing.json") {
+		t.Errorf("failed requests: %+v", list.Requests)
+	}
+	if status, _, b := j.do("GET", "/api/v1/endpoints/scorer/async/requests?state=lost", adminKey, ""); status != 400 || !strings.Contains(string(b), "state") {
+		t.Errorf("a bad state filter: %d %s", status, b)
+	}
+	_, _, metrics := j.do("GET", "/metrics", "", "")
+	for _, want := range []string{`junction_async_queue_depth{endpoint="scorer",state="failed"} 2`, `junction_async_requests_total{outcome="succeeded"} 2`,
+		`junction_async_notifications_total{outcome="retried"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	evs := j.events("scorer")
+	if !strings.Contains(evs, "failed: ModelError") {
+		t.Errorf("endpoint events lack the failed invocation: %s", evs)
+	}
 	if hook.byID[""] != 0 {
 		t.Errorf("a notification without its request id header")
 	}

@@ -99,5 +99,7 @@ func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler
 	sm.Register(mux)
 	s.metrics.Register(s.hosting.BatchCollectors()...)
 	(&sagemakerapi.AsyncHandler{Queue: s.async, Auth: sm.Auth, Log: s.log}).Register(mux)
+	s.async.Register(mux, adminAuth)
+	s.metrics.Register(s.async.Collector())
 	s.metrics.WatchFleet(func() []metrics.FleetVariant { return fleet(s.hosting.Endpoints()) })
 }
