@@ -63,6 +63,10 @@ type Handler struct {
 	// Audit lists the audit log as GET /api/v1/audit does for r's query
 	// (since, limit); nil hides it.
 	Audit func(r *http.Request) ([]audit.Entry, *llm.Error)
+	// Jobs lists the batch jobs; nil hides the Jobs page. CancelJob
+	// cancels one from it (admins only).
+	Jobs      JobLister
+	CancelJob JobCanceller
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -75,7 +79,7 @@ type Handler struct {
 // log); it runs after the session is checked, so it sees the key.
 func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) http.Handler) {
 	h.pages = map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "spend", "routing", "keys", "endpoints", "advisor", "guardrails", "audit"} {
+	for _, name := range []string{"login", "overview", "spend", "routing", "keys", "endpoints", "advisor", "guardrails", "audit", "jobs"} {
 		h.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+name+".html"))
 	}
 	static, _ := fs.Sub(assets, "assets")
@@ -101,6 +105,12 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 	if h.Invoke != nil && h.Endpoints != nil {
 		mux.Handle("POST /ui/endpoints/{name}/invoke", h.signedIn(true, http.HandlerFunc(h.invokeEndpoint)))
 	}
+	if h.Jobs != nil {
+		mux.Handle("GET /ui/jobs", h.signedIn(false, http.HandlerFunc(h.jobsPage)))
+		if h.CancelJob != nil {
+			mux.Handle("POST /ui/jobs/{id}/cancel", h.signedIn(true, wrapChange(http.HandlerFunc(h.cancelJob))))
+		}
+	}
 	mux.Handle("GET /ui/advisor", h.signedIn(true, http.HandlerFunc(h.advisorPage)))
 	mux.Handle("GET /ui/guardrails", h.signedIn(true, http.HandlerFunc(h.guardrails)))
 	mux.Handle("GET /ui/audit", h.signedIn(true, http.HandlerFunc(h.auditPage)))
@@ -114,6 +124,8 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 type viewer struct {
 	Key  *keys.Key
 	CSRF string
+	// Jobs is set when the server runs batch jobs (the Jobs page exists).
+	Jobs bool
 }
 
 // Team is the team the viewer is confined to; empty for an admin.
@@ -160,7 +172,7 @@ func (h *Handler) signedIn(adminOnly bool, next http.Handler) http.Handler {
 		// The audit log and the access log name the key, as they do for
 		// the admin API.
 		api.InfoFrom(r.Context()).Key = k
-		next.ServeHTTP(w, r.WithContext(withViewer(r.Context(), &viewer{Key: k, CSRF: s.CSRF})))
+		next.ServeHTTP(w, r.WithContext(withViewer(r.Context(), &viewer{Key: k, CSRF: s.CSRF, Jobs: h.Jobs != nil})))
 	})
 }
 
@@ -251,6 +263,7 @@ var funcs = template.FuncMap{
 	"f4":    func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
 	"share": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 0, 64) + "%" },
 	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"float": func(n int64) float64 { return float64(n) },
 	// markerAt places a line chart's marker, centred on (x, y).
 	"markerAt": func(shape, color string, x, y float64) any {
 		return struct {

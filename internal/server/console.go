@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -8,8 +11,10 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
+	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
 	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	"github.com/junctionhq/junction/internal/audit"
+	"github.com/junctionhq/junction/internal/batch"
 	"github.com/junctionhq/junction/internal/console"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/guardrail"
@@ -36,6 +41,24 @@ func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *a
 				Start: time.Now(), Hosted: true}
 			defer gw.End(call)
 			return gw.Invoke(r.Context(), call, inv)
+		}
+	}
+	if s.batch != nil {
+		engine := s.batch.engine
+		c.Jobs = func(ctx context.Context) ([]jobsapi.Job, error) {
+			list, _, err := engine.List(ctx, batch.Filter{Limit: 200})
+			out := make([]jobsapi.Job, len(list))
+			for i, j := range list {
+				out[i] = jobsapi.View(engine, j)
+			}
+			return out, err
+		}
+		c.CancelJob = func(ctx context.Context, id string) error {
+			_, err := engine.Cancel(ctx, "", id)
+			if errors.Is(err, batch.ErrNotFound) {
+				return fmt.Errorf("job %s does not exist: %w", id, console.ErrNotFound)
+			}
+			return err
 		}
 	}
 	c.Register(mux, auditLog.Wrap)
