@@ -11,8 +11,8 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
-	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
 	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
+	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
 	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/batch"
 	"github.com/junctionhq/junction/internal/console"
