@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -109,4 +110,52 @@ func TestScalingPolicyAPI(t *testing.T) {
 	if st, _, _ := j.do("DELETE", path, adminKey, ""); st != 404 {
 		t.Fatalf("second delete: %d", st)
 	}
+}
+
+// Scale-in protection: the autoscaler scales in while each instance holds
+// a long request; the instance leaving drains first, so neither request is
+// cut.
+func TestScaleInDoesNotCutLongRequests(t *testing.T) {
+	j := startHosted(t, t.TempDir(), "", scalingHosting)
+	// A server that stops at once on SIGTERM, cutting what it holds: only
+	// Junction's drain keeps the requests whole.
+	j.admin("POST", "/api/v1/models", hosting.Model{Name: "m", Artifact: "file://" + demoArtifact(t),
+		Server: hosting.Server{Type: "byoc", Command: "junction", Args: []string{"model-server", "--shutdown-timeout", "1ms"},
+			Env: map[string]string{modelserver.EnvFaults: "1"}, StartupTimeoutSeconds: 30}}, http.StatusCreated, nil)
+	j.endpointConfig("c", hosting.Variant{Name: "v", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
+	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
+	j.waitEndpoint("ep", 30*time.Second, inService)
+
+	// Least outstanding puts one long request on each instance.
+	done := make(chan string, 2)
+	for range 2 {
+		go func() {
+			st, _, b := j.invoke("ep", `{"inputs":"a slow one"}`, "X-Amzn-SageMaker-Custom-Attributes", "delay_ms=3000")
+			done <- fmt.Sprintf("%d %s", st, b)
+		}()
+	}
+	inFlight := func(ep *hosting.Endpoint) bool {
+		n := int64(0)
+		for _, in := range ep.Variants[0].Instances {
+			if in.Outstanding != 1 {
+				return false
+			}
+			n += in.Outstanding
+		}
+		return n == 2
+	}
+	j.waitEndpoint("ep", 10*time.Second, inFlight)
+	// Two in flight against a target of 10 per instance: one instance is
+	// enough, and scale-in may start at once.
+	zero := 0.0
+	j.admin("PUT", "/api/v1/endpoints/ep/variants/v/scaling", autoscale.Policy{MinCapacity: 1, MaxCapacity: 2,
+		TargetTracking: &autoscale.TargetTracking{Metric: autoscale.ConcurrentRequestsPerInstance, TargetValue: 10, ScaleInCooldown: &zero}},
+		http.StatusOK, nil)
+	j.waitEvent("ep", "scale-in: instances 2 -> 1", 10*time.Second)
+	for range 2 {
+		if got := <-done; !strings.HasPrefix(got, "200 ") {
+			t.Fatalf("a long request was cut by scale-in: %s", got)
+		}
+	}
+	j.waitEndpoint("ep", 20*time.Second, func(ep *hosting.Endpoint) bool { return converged(ep) && len(ep.Variants[0].Instances) == 1 })
 }
