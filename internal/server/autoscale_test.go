@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,9 @@ func TestStepLoadScalesOutAndBackInAndPoliciesSurviveRestart(t *testing.T) {
 	if ok, failed, errs := l2.finish(); failed != 0 {
 		t.Fatalf("%d of %d requests failed while scaling in: %v", failed, ok+failed, errs)
 	}
-	if !strings.Contains(j2.events("ep"), "scale-in: instances 3 -> 1") {
+	// One step (3 -> 1) when the idle window is clean; on a loaded machine
+	// the trickle can make it two steps, or a step out and back.
+	if !regexp.MustCompile(`scale-in: instances [23] -> 1`).MatchString(j2.events("ep")) {
 		t.Fatalf("no scale-in event: %s", j2.events("ep"))
 	}
 }
