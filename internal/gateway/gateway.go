@@ -110,6 +110,10 @@ type Routing struct {
 	// Variant is the production variant that served (or failed) an
 	// invocation of a hosted endpoint.
 	Variant string
+	// TargetModel is the model a multi-model endpoint was asked for; the
+	// ledger records it as the upstream model, so that invocations (and
+	// the instance cost they share) are attributed per model.
+	TargetModel string
 	// Counterfactual, when set, prices what the route's strongest
 	// candidate would have cost, for the ledger's savings report.
 	Counterfactual *ledger.Price
@@ -519,6 +523,7 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 	if c.Hosted {
 		zero := 0.0
 		rec.Provider, rec.Deployment, rec.CostUSD = HostedProvider, c.Variant, &zero
+		rec.UpstreamModel = c.TargetModel
 		provider = HostedProvider
 		if c.Variant == "" {
 			// No variant took the call: the endpoint named may not exist,

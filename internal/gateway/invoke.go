@@ -102,7 +102,7 @@ func (g *Gateway) InvokeStream(ctx context.Context, c *Call, inv *hosting.Invoca
 // governed. Invocations are paid per instance-second, not per call, so
 // budgets never refuse them.
 func (g *Gateway) beginInvocation(ctx context.Context, c *Call, inv *hosting.Invocation) error {
-	c.Model, c.Hosted = inv.Endpoint, true
+	c.Model, c.Hosted, c.TargetModel = inv.Endpoint, true, inv.TargetModel
 	if g.Governance == nil || c.Key == nil {
 		return nil
 	}

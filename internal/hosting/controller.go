@@ -98,11 +98,12 @@ type Controller struct {
 	ownMu sync.Mutex
 	own   *term
 
-	shadowSem chan struct{}
-	batching  batchMetrics // batch.go
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	shadowSem  chan struct{}
+	batching   batchMetrics // batch.go
+	multiModel mmeMetrics   // mme_metrics.go
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // endpoint is one endpoint's live fleets and its last read spec and

@@ -56,6 +56,8 @@ type variant struct {
 	count      atomic.Int64
 	// scale is its autoscaling, hold and serverless state (scaling.go).
 	scale variantScale
+	// mme is a multi-model variant's loaded models (mme.go).
+	mme atomic.Pointer[multiModel]
 }
 
 func (v *variant) weight() float64 { return math.Float64frombits(v.weightBits.Load()) }

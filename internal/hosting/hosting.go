@@ -76,6 +76,12 @@ type Variant struct {
 	// Serverless, in place of an instance type and count, makes the
 	// variant serverless (see serverless.go).
 	Serverless *ServerlessConfig `json:"serverless,omitempty"`
+	// Mode is SingleModel (default) or MultiModel; a multi-model variant
+	// serves the artifacts under ModelDataPrefix, shaped by ModelCache
+	// (mme.go).
+	Mode            string      `json:"mode,omitempty"`
+	ModelDataPrefix string      `json:"model_data_prefix,omitempty"`
+	ModelCache      *ModelCache `json:"model_cache,omitempty"`
 }
 
 // Routing strategies across a variant's instances.
@@ -305,6 +311,10 @@ func (c *EndpointConfig) Validate(instanceKnown func(string) bool) error {
 		if v.InstanceCount < 1 || v.InstanceCount > 64 {
 			errs = append(errs, fmt.Sprintf("%s.instance_count: %d must be between 1 and 64", field, v.InstanceCount))
 		}
+		if v.Weight < 0 {
+			errs = append(errs, fmt.Sprintf("%s.weight: %g must not be negative", field, v.Weight))
+		}
+		errs = append(errs, v.validateMode(field)...)
 		if !instanceKnown(v.InstanceType) {
 			errs = append(errs, fmt.Sprintf("%s.instance_type: %q is not in the instance catalog (GET /api/v1/instance-types lists them)", field, v.InstanceType))
 		}

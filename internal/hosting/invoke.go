@@ -18,6 +18,9 @@ type Invocation struct {
 	TargetVariant string
 	// ContentType and Accept pass through to the container.
 	ContentType, Accept string
+	// TargetModel is X-Amzn-SageMaker-Target-Model: the model of a
+	// multi-model endpoint to invoke, a path under its model data prefix.
+	TargetModel string
 	// CustomAttributes is X-Amzn-SageMaker-Custom-Attributes, forwarded
 	// verbatim.
 	CustomAttributes string

@@ -114,6 +114,9 @@ func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, erro
 // invokeVariant calls a variant's instances until one answers; a
 // connection that fails before the request is sent moves on to another.
 func (c *Controller) invokeVariant(ctx context.Context, v *variant, inv *Invocation) (*Result, error) {
+	if v.spec.Mode == ModeMultiModel || inv.TargetModel != "" {
+		return c.invokeMultiModel(ctx, v, inv)
+	}
 	start := time.Now()
 	var res *Result
 	_, err := v.try(func(in *instance) (bool, bool, error) {
@@ -148,11 +151,16 @@ func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds())
 // send makes one call to an instance. retry is true when the request
 // never reached the server, so another instance can take it.
 func (c *Controller) send(ctx context.Context, in *instance, inv *Invocation) (*Result, error, bool) {
+	return c.post(ctx, in, inv, "/invocations")
+}
+
+// post sends an invocation to path on an instance.
+func (c *Controller) post(ctx context.Context, in *instance, inv *Invocation, path string) (*Result, error, bool) {
 	base := in.base.Load()
 	if base == nil {
 		return nil, Unavailable("instance %s has no address", in.ID()), true
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, *base+"/invocations", bytes.NewReader(inv.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, *base+path, bytes.NewReader(inv.Body))
 	if err != nil {
 		return nil, err, false
 	}
@@ -200,6 +208,9 @@ func setInvocationHeaders(req *http.Request, inv *Invocation) {
 	if inv.InferenceID != "" {
 		req.Header.Set("X-Amzn-SageMaker-Inference-Id", inv.InferenceID)
 	}
+	if inv.TargetModel != "" {
+		req.Header.Set(headerTargetModel, inv.TargetModel)
+	}
 }
 
 // transportError classifies a failed call: a refused connection never
@@ -237,6 +248,9 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 	}
 	if v, _, err = c.awaitReady(ctx, inv.Endpoint, inv.TargetVariant, v, nil); err != nil {
 		return nil, err
+	}
+	if v.spec.Mode == ModeMultiModel || inv.TargetModel != "" {
+		return nil, Validation("Endpoint %s: multi-model endpoints answer InvokeEndpoint, not streamed invocations.", inv.Endpoint)
 	}
 	start := time.Now()
 	var out *StreamResult

@@ -74,6 +74,13 @@ func (s *server) invocations(w http.ResponseWriter, r *http.Request) {
 	if l == nil {
 		return
 	}
+	s.answer(w, r, l, body)
+}
+
+// answer answers an admitted invocation with model l: a batch, or one
+// classify or generate call.
+func (s *server) answer(w http.ResponseWriter, r *http.Request, l *loaded, body []byte) {
+	var err error
 	ct := mediaType(r.Header.Get("Content-Type"))
 	if ct == typeJSONLines || (ct == typeJSON && isInstances(body)) {
 		s.invokeBatch(w, l, body, ct)

@@ -66,6 +66,10 @@ const (
 	// EnvItemCost is a duration added to a call's cost per item (per
 	// text, or per batch item).
 	EnvItemCost = "JUNCTION_MODEL_SERVER_ITEM_COST"
+	// EnvMemory is the memory, in bytes, a multi-model server has for
+	// models (each counts the size of its model.json); a load that does
+	// not fit is answered 507.
+	EnvMemory = "JUNCTION_MODEL_SERVER_MEMORY_BYTES"
 	// EnvFaults, set to 1 (or true), turns on the fault knobs a request
 	// can reach: the custom-attributes header and /faults. Without it, or
 	// --faults, they are ignored and /faults answers 404.
@@ -78,6 +82,10 @@ const (
 	ModeBYOC = "byoc"
 	// ModeOpenAI serves the OpenAI chat completions API.
 	ModeOpenAI = "openai"
+	// ModeMultiModel serves SageMaker's multi-model container contract:
+	// models loaded and unloaded through /models, invoked through
+	// /models/{name}/invoke (multimodel.go).
+	ModeMultiModel = "multi-model"
 )
 
 // CrashExitCode is the exit status of a crash asked for by a fault knob.
@@ -109,7 +117,10 @@ type config struct {
 	// callCost and itemCost are spent per call and per item, one call at
 	// a time.
 	callCost, itemCost time.Duration
-	exitAtStart        *int
+	// memory bounds a multi-model server's loaded models, in bytes (0:
+	// no bound).
+	memory      int64
+	exitAtStart *int
 	// faults turns on the knobs a request can reach (custom attributes
 	// and /faults).
 	faults bool
@@ -133,7 +144,7 @@ func parseConfig(args []string, getenv func(string) string) (config, *flag.FlagS
 	fs.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
 	port := fs.Int("port", 0, "port to listen on (default $"+EnvPort+", else $"+EnvPortFallback+", else 8080; 0 picks a free one)")
 	fs.StringVar(&c.modelDir, "model-dir", "", "artifact directory holding model.json (default $"+EnvModelDir+")")
-	fs.StringVar(&c.mode, "mode", "", "byoc (SageMaker /ping and /invocations) or openai (/v1/chat/completions) (default $"+EnvMode+", else byoc)")
+	fs.StringVar(&c.mode, "mode", "", "byoc (SageMaker /ping and /invocations), openai (/v1/chat/completions) or multi-model (SageMaker's /models) (default $"+EnvMode+", else byoc)")
 	fs.StringVar(&c.servedName, "served-model-name", "", "model id in openai mode (default: the artifact's name)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long SIGTERM waits for requests in flight")
 	fs.BoolVar(&c.faults, "faults", false, "turn on the fault knobs requests can reach: the "+customAttributes+" header and /faults (default $"+EnvFaults+")")
@@ -171,17 +182,24 @@ func parseConfig(args []string, getenv func(string) string) (config, *flag.FlagS
 	if !set["model-dir"] {
 		c.modelDir = getenv(EnvModelDir)
 	}
-	if c.modelDir == "" {
-		errs = append(errs, fmt.Errorf("no model directory: pass --model-dir or set %s", EnvModelDir))
-	}
 	if !set["mode"] {
 		c.mode = getenv(EnvMode)
 	}
 	if c.mode == "" {
 		c.mode = ModeBYOC
 	}
-	if c.mode != ModeBYOC && c.mode != ModeOpenAI {
-		errs = append(errs, fmt.Errorf("mode %q: want %s or %s", c.mode, ModeBYOC, ModeOpenAI))
+	if c.mode != ModeBYOC && c.mode != ModeOpenAI && c.mode != ModeMultiModel {
+		errs = append(errs, fmt.Errorf("mode %q: want %s, %s or %s", c.mode, ModeBYOC, ModeOpenAI, ModeMultiModel))
+	}
+	if c.modelDir == "" && c.mode != ModeMultiModel {
+		errs = append(errs, fmt.Errorf("no model directory: pass --model-dir or set %s", EnvModelDir))
+	}
+	if v := getenv(EnvMemory); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			bad(EnvMemory, v, "want a number of bytes, 1 or more")
+		}
+		c.memory = n
 	}
 	if c.shutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: must not be negative", c.shutdownTimeout))

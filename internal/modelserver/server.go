@@ -51,6 +51,8 @@ type server struct {
 	// batches served.
 	device  sync.Mutex
 	batches batchLog
+	// models are a multi-model server's loaded models (multimodel.go).
+	models modelSet
 }
 
 // newServer returns a server for cfg. exit ends the process; tests replace
@@ -77,6 +79,8 @@ func (s *server) handler() http.Handler {
 		mux.HandleFunc("GET /v1/models", s.listModels)
 		mux.HandleFunc("GET /v1/models/{id}", s.getModel)
 		mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
+	case ModeMultiModel:
+		s.registerMultiModel(mux)
 	default:
 		mux.HandleFunc("POST /invocations", s.invocations)
 	}
@@ -128,6 +132,11 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 // load reads the artifact, waits out the startup delay and marks the
 // server ready. A cancelled ctx ends the wait without error.
 func (s *server) load(ctx context.Context) error {
+	if s.cfg.mode == ModeMultiModel {
+		// Models come through POST /models; the server is ready at once.
+		s.state.Store(&loaded{name: "multi-model"})
+		return nil
+	}
 	m, err := refmodel.Load(s.cfg.modelDir)
 	if err != nil {
 		return err
@@ -174,6 +183,7 @@ func (s *server) ping(w http.ResponseWriter, r *http.Request) {
 // can tell what a backend saw.
 func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 	sizes, batches := s.batches.snapshot()
+	models, loads, unloads := s.modelStats()
 	writeJSON(w, struct {
 		Ready       bool  `json:"ready"`
 		Invocations int64 `json:"invocations"`
@@ -182,7 +192,12 @@ func (s *server) stats(w http.ResponseWriter, _ *http.Request) {
 		// batches' sizes, oldest first.
 		Batches    int64 `json:"batches"`
 		BatchSizes []int `json:"batch_sizes"`
-	}{s.state.Load() != nil, s.invoked.Load(), s.inFlight.Load(), batches, sizes})
+		// Models, ModelLoads and ModelUnloads count a multi-model
+		// server's loaded models and its loads and unloads since start.
+		Models       int   `json:"models"`
+		ModelLoads   int64 `json:"model_loads"`
+		ModelUnloads int64 `json:"model_unloads"`
+	}{s.state.Load() != nil, s.invoked.Load(), s.inFlight.Load(), batches, sizes, models, loads, unloads})
 }
 
 // failFunc answers a failed request in the shape of one API surface.

@@ -127,6 +127,34 @@ func WriteDemoTarGz(file string) error {
 	if err != nil {
 		return err
 	}
+	return writeTarGz(file, data)
+}
+
+// WriteNamedTarGz writes the demo artifact as WriteDemoTarGz does, but
+// named name and with every label prefixed "name:", so that each such
+// model answers differently: tests of multi-model endpoints tell from an
+// answer which model gave it.
+func WriteNamedTarGz(file, name string) error {
+	data, err := demoJSON()
+	if err != nil {
+		return err
+	}
+	var a artifact
+	if err := json.Unmarshal(data, &a); err != nil {
+		return err
+	}
+	a.Name = name
+	for i := range a.Classifier.Labels {
+		a.Classifier.Labels[i].Name = name + ":" + a.Classifier.Labels[i].Name
+	}
+	if data, err = json.Marshal(a); err != nil {
+		return err
+	}
+	return writeTarGz(file, append(data, '\n'))
+}
+
+// writeTarGz writes data as model.json in a reproducible .tar.gz.
+func writeTarGz(file string, data []byte) error {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if err != nil {

@@ -101,5 +101,6 @@ func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler
 	(&sagemakerapi.AsyncHandler{Queue: s.async, Auth: sm.Auth, Log: s.log}).Register(mux)
 	s.async.Register(mux, adminAuth)
 	s.metrics.Register(s.async.Collector())
+	s.metrics.Register(s.hosting.MultiModelCollectors()...)
 	s.metrics.WatchFleet(func() []metrics.FleetVariant { return fleet(s.hosting.Endpoints()) })
 }

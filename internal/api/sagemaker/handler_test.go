@@ -391,7 +391,7 @@ func TestInvokeEndpointValidation(t *testing.T) {
 		{"endpoint name", sagemakerruntime.InvokeEndpointInput{EndpointName: aws.String("my_endpoint")}, "EndpointName"},
 		{"endpoint name too long", sagemakerruntime.InvokeEndpointInput{EndpointName: aws.String(strings.Repeat("e", 64))}, "EndpointName"},
 		{"target variant name", sagemakerruntime.InvokeEndpointInput{TargetVariant: aws.String("-canary")}, "X-Amzn-SageMaker-Target-Variant"},
-		{"multi-model target", sagemakerruntime.InvokeEndpointInput{TargetModel: aws.String("model-a.tar.gz")}, "X-Amzn-SageMaker-Target-Model"},
+		{"target model too long", sagemakerruntime.InvokeEndpointInput{TargetModel: aws.String(strings.Repeat("m", 1025))}, "X-Amzn-SageMaker-Target-Model"},
 		{"empty body", sagemakerruntime.InvokeEndpointInput{Body: []byte{}}, "Body"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 const (
 	headerCustomAttributes = "X-Amzn-SageMaker-Custom-Attributes"
 	headerTargetVariant    = "X-Amzn-SageMaker-Target-Variant"
+	headerTargetModel      = "X-Amzn-SageMaker-Target-Model"
 	headerInferenceID      = "X-Amzn-SageMaker-Inference-Id"
 	// headerStreamAccept is the stream operation's Accept: the HTTP
 	// Accept header of that request asks for the event stream itself.
@@ -26,7 +27,6 @@ const (
 // so does Junction: ignoring one would answer from a different model than
 // the one asked for.
 var unserved = []struct{ header, feature string }{
-	{"X-Amzn-SageMaker-Target-Model", "multi-model endpoints"},
 	{"X-Amzn-SageMaker-Target-Container-Hostname", "multi-container endpoints with direct invocation"},
 	{"X-Amzn-SageMaker-Inference-Component", "inference components"},
 	{"X-Amzn-SageMaker-Session-Id", "stateful sessions"},
@@ -38,6 +38,7 @@ const (
 	maxNameLen             = 63
 	maxCustomAttributesLen = 1024
 	maxInferenceIDLen      = 64
+	maxTargetModelLen      = 1024
 )
 
 // parseInvocation reads the invocation an InvokeEndpoint or
@@ -48,6 +49,7 @@ func parseInvocation(r *http.Request, stream bool) (hosting.Invocation, *hosting
 	inv := hosting.Invocation{
 		Endpoint:         r.PathValue("EndpointName"),
 		TargetVariant:    r.Header.Get(headerTargetVariant),
+		TargetModel:      r.Header.Get(headerTargetModel),
 		ContentType:      r.Header.Get("Content-Type"),
 		Accept:           r.Header.Get("Accept"),
 		CustomAttributes: r.Header.Get(headerCustomAttributes),
@@ -63,6 +65,10 @@ func parseInvocation(r *http.Request, stream bool) (hosting.Invocation, *hosting
 	if inv.TargetVariant != "" && !validName(inv.TargetVariant) {
 		return inv, hosting.Validation("%s %q is not a variant name: it must be 1 to %d letters, digits and hyphens, "+
 			"beginning and ending with a letter or digit", headerTargetVariant, inv.TargetVariant, maxNameLen)
+	}
+	if v := inv.TargetModel; v != "" && (len(v) > maxTargetModelLen || firstBad(v, printable) >= 0 || v[0] == ' ') {
+		return inv, hosting.Validation("%s must be 1 to %d printable US-ASCII characters, the first not a space; it has %d bytes%s",
+			headerTargetModel, maxTargetModelLen, len(v), badNote(firstBad(v, printable)))
 	}
 	if v := inv.CustomAttributes; len(v) > maxCustomAttributesLen || firstBad(v, visible) >= 0 {
 		return inv, hosting.Validation("%s must be at most %d visible US-ASCII characters (an RFC 7230 field value); it has %d bytes%s",
