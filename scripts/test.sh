@@ -14,6 +14,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)   # the console's browser tests
 command -v gcc >/dev/null || need+=(gcc)             # the race detector needs cgo
+command -v etcd >/dev/null || need+=(etcd-server)    # the Kubernetes runtime's tests (internal/kubetest)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== apt-get install ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -32,6 +33,20 @@ if ! command -v versitygw >/dev/null && [ ! -x "$(go env GOPATH)/bin/versitygw" 
   go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
 fi
 
+# The Kubernetes runtime's tests run a real kube-apiserver (built from the
+# k8s.io/kubernetes module source, ~10 minutes on 2 cores, cached outside
+# the repository) and the chart's tests run helm. Build both in the
+# background while gofmt and vet run; the tests wait for them.
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/junction"
+mkdir -p "$cache"
+helm_bin="$cache/helm-v3.22.1/helm"
+(
+  set -e
+  [ -x "$helm_bin" ] || (cd "$cache" && GOFLAGS=-mod=mod GOBIN="$(dirname "$helm_bin")" go install helm.sh/helm/v3/cmd/helm@v3.22.1)
+  bash scripts/kube-apiserver.sh >"$cache/kube-apiserver.path"
+) >"$cache/prepare.log" 2>&1 &
+prepare=$!
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -49,6 +64,12 @@ race_pkgs=(
   ./internal/hostrt/... ./internal/gateway/... ./internal/server/... ./internal/autoscale/...
   ./internal/logbuf/... ./internal/sse/... ./cmd/junction/...
 )
+echo "== waiting for kube-apiserver and helm"
+if ! wait "$prepare"; then
+  cat "$cache/prepare.log"; echo "could not build kube-apiserver or helm"; exit 1
+fi
+export JUNCTION_KUBE_APISERVER="$(tail -n 1 "$cache/kube-apiserver.path")" JUNCTION_HELM="$helm_bin"
+echo "kube-apiserver: $JUNCTION_KUBE_APISERVER; helm: $JUNCTION_HELM"
 race_list=$(go list "${race_pkgs[@]}")
 plain_list=$(go list ./... | grep -vxF "$race_list")
 echo "== go test -race ($(echo "$race_list" | wc -l) packages)"

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/junctionhq/junction/internal/hostrt/kubernetes"
 	"github.com/junctionhq/junction/internal/kubetest"
 	"github.com/junctionhq/junction/internal/modelserver"
+	"github.com/junctionhq/junction/internal/refmodel"
 )
 
 // kubeJunction is Junction on the Kubernetes runtime against the test
@@ -45,8 +47,20 @@ func startKubeHosted(t *testing.T) *kubeJunction {
 	l.Close()
 	extra := fmt.Sprintf("hosting: {health_interval: 100ms, stop_grace: 3s, meter_interval: 100ms, invocation_timeout: 5s, runtime: kubernetes, "+
 		"kubernetes: {kubeconfig: %q, default_image: junction:test, port: %d, artifact_claim: artifacts}}\n", kubeconfig, port)
-	j := startHosted(t, t.TempDir(), "", extra)
+	dataDir := t.TempDir()
+	j := startHosted(t, dataDir, "", extra)
 	return &kubeJunction{junction: j, cluster: c, ns: ns, kubelet: kubelet}
+}
+
+// artifact writes the reference model's artifact inside Junction's
+// artifact directory, the volume the pods share with Junction.
+func (k *kubeJunction) artifact() string {
+	k.t.Helper()
+	dir := filepath.Join(k.dataDir, "artifacts", "src", fmt.Sprint(time.Now().UnixNano()))
+	if err := refmodel.WriteDemoArtifact(dir); err != nil {
+		k.t.Fatal(err)
+	}
+	return dir
 }
 
 // model creates a reference-server model that binds to its pod's IP.
@@ -92,7 +106,7 @@ func readyInstances(e *hosting.Endpoint) int {
 
 func TestEndpointOnKubernetes(t *testing.T) {
 	k := startKubeHosted(t)
-	art := demoArtifact(t)
+	art := k.artifact()
 	k.model("m", art, nil)
 	k.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
 	k.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
@@ -164,7 +178,7 @@ func TestEndpointOnKubernetes(t *testing.T) {
 
 func TestCanaryOnKubernetesRollsBack(t *testing.T) {
 	k := startKubeHosted(t)
-	art := demoArtifact(t)
+	art := k.artifact()
 	k.model("good", art, nil)
 	k.model("bad", art, map[string]string{modelserver.EnvFailRate: "1"})
 	k.endpointConfig("good-c", hosting.Variant{Name: "primary", Model: "good", InstanceType: "ml.g6.xlarge"})
@@ -200,7 +214,7 @@ func TestCrashLoopOnKubernetesFailsTheEndpointWithTheReason(t *testing.T) {
 	k := startKubeHosted(t)
 	// A short startup timeout: the endpoint fails as soon as it is clear
 	// the server will not come up.
-	k.admin("POST", "/api/v1/models", hosting.Model{Name: "broken", Artifact: "file://" + demoArtifact(t),
+	k.admin("POST", "/api/v1/models", hosting.Model{Name: "broken", Artifact: "file://" + k.artifact(),
 		Server: hosting.Server{Type: "byoc", Command: "junction", Args: []string{"model-server", "--host=$(POD_IP)"},
 			Env: map[string]string{modelserver.EnvExitAtStart: "7"}, StartupTimeoutSeconds: 3}}, http.StatusCreated, nil)
 	k.endpointConfig("c", hosting.Variant{Name: "primary", Model: "broken", InstanceType: "ml.g6.xlarge"})
