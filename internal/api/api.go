@@ -36,6 +36,9 @@ type Info struct {
 	// KeyGuard and KeyGuardMode are the key's guardrail when the key
 	// enforces it (tag guardrail_enforced=true): no request may replace it.
 	KeyGuard, KeyGuardMode string
+	// CacheControl is the request's Cache-Control header, for the
+	// response cache.
+	CacheControl string
 	// Status is the status written, for the access log.
 	Status int
 
@@ -48,7 +51,8 @@ type Info struct {
 // Call starts a gateway call for this request on the given surface.
 func (i *Info) Call(surface string) *gateway.Call {
 	return &gateway.Call{Surface: surface, RequestID: i.RequestID, Key: i.Key, Tags: i.Tags, Meta: i.Meta,
-		Start: i.Start, GuardName: i.Guardrail, GuardMode: i.GuardrailMode, KeyGuard: i.KeyGuard, KeyGuardMode: i.KeyGuardMode}
+		Start: i.Start, GuardName: i.Guardrail, GuardMode: i.GuardrailMode, KeyGuard: i.KeyGuard, KeyGuardMode: i.KeyGuardMode,
+		CacheControl: i.CacheControl}
 }
 
 type infoKey struct{}
@@ -119,6 +123,7 @@ func admit(r *http.Request, k *keys.Key) *llm.Error {
 	info := InfoFrom(r.Context())
 	info.Key = k
 	info.Tags = k.Tags
+	info.CacheControl = r.Header.Get("Cache-Control")
 	if h := r.Header.Get(TagsHeader); h != "" {
 		tags, err := keys.ParseTags(h)
 		if err != nil {

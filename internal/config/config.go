@@ -63,6 +63,8 @@ type Config struct {
 	// Responses configures the OpenAI Responses API's stored responses
 	// (see docs/api.md).
 	Responses Responses `yaml:"responses"`
+	// Cache is the response cache (see docs/caching.md).
+	Cache Cache `yaml:"cache"`
 	// Batch runs batch jobs (see docs/batch.md).
 	Batch Batch `yaml:"batch"`
 	// S3 configures s3:// object storage (see docs/configuration.md).
@@ -509,6 +511,7 @@ func Default(getenv func(string) string) *Config {
 }
 
 func (c *Config) applyDefaults() {
+	c.Cache.applyDefaults()
 	c.Batch.applyDefaults()
 	if c.Server.Addr == "" {
 		c.Server.Addr = DefaultAddr
@@ -823,6 +826,14 @@ func (c *Config) Validate() error {
 	p = append(p, guardrail.Validate(c.Guardrails)...)
 	p = append(p, governance.Validate(c.Governance)...)
 	p = append(p, c.Batch.validate()...)
+	cacheable := map[string]bool{}
+	for _, m := range c.Models {
+		cacheable[m.Name] = true
+	}
+	for _, r := range c.Routes {
+		cacheable[r.Name] = true
+	}
+	p = append(p, c.Cache.validate(cacheable)...)
 	for i, m := range c.Models {
 		if m.Price != nil && m.Price.BatchDiscount != nil && (*m.Price.BatchDiscount < 0 || *m.Price.BatchDiscount > 1) {
 			p = append(p, fmt.Sprintf("models[%d].price.batch_discount: must be between 0 and 1", i))

@@ -19,6 +19,7 @@ import (
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/metrics"
+	"github.com/junctionhq/junction/internal/respcache"
 	"github.com/junctionhq/junction/internal/router"
 	"github.com/junctionhq/junction/internal/tokens"
 	"github.com/junctionhq/junction/internal/tracing"
@@ -49,6 +50,9 @@ type Gateway struct {
 	// Governance admits calls under budgets and rate limits before their
 	// first upstream attempt; nil admits every call.
 	Governance *governance.Governor
+	// Cache answers repeated requests to the models and routes that opted
+	// in (cache.go); nil caches nothing.
+	Cache *respcache.Cache
 	// Endpoints runs invocations of hosted endpoints (Invoke); nil when
 	// hosting is off.
 	Endpoints Endpoints
@@ -85,6 +89,9 @@ type Call struct {
 	KeyGuard, KeyGuardMode string
 	// GuardTrace asks the surface to report the guardrail's assessments.
 	GuardTrace bool
+	// CacheControl is the request's Cache-Control header: no-cache skips
+	// the response cache's lookup, no-store the cache altogether.
+	CacheControl string
 
 	// Routing is where the call went; the gateway sets it.
 	Routing
@@ -145,6 +152,10 @@ type Outcome struct {
 	// one is open, for End to finish.
 	ended  bool
 	stream *Stream
+	// cacheHit marks a call answered from the response cache, and
+	// cacheSaved what the answer cost when it was made.
+	cacheHit   bool
+	cacheSaved *float64
 }
 
 // Served is the name of the model that answered (or last tried) the call:
@@ -322,10 +333,22 @@ func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 	if err != nil {
 		return nil, err
 	}
-	if gd != nil {
-		return g.guardedChat(ctx, c, gd, req)
+	key, lookup := g.cacheKey(c, req)
+	if lookup {
+		if resp, ok := g.cacheHit(ctx, c, key); ok {
+			return resp, nil
+		}
 	}
-	return g.chat(ctx, c, req)
+	var resp *llm.Response
+	if gd != nil {
+		resp, err = g.guardedChat(ctx, c, gd, req)
+	} else {
+		resp, err = g.chat(ctx, c, req)
+	}
+	if err == nil && key != "" {
+		g.cachePut(ctx, c, key, resp)
+	}
+	return resp, err
 }
 
 // chat is Chat without the guardrail.
@@ -542,6 +565,12 @@ func (g *Gateway) Finish(c *Call, usage llm.Usage, ttft *time.Duration, err erro
 	if c.Counterfactual != nil && rec.CostUSD != nil {
 		cf := c.Counterfactual.CostWithWrites(usage.InputTokens, usage.CachedInputTokens, usage.CacheWriteTokens, usage.OutputTokens)
 		rec.CounterfactualUSD = &cf
+	}
+	if c.cacheHit {
+		// A cache hit costs nothing; what the answer cost when made is
+		// what it saved (the ledger's counterfactual less the cost).
+		zero := 0.0
+		rec.CostUSD, rec.CounterfactualUSD = &zero, c.cacheSaved
 	}
 	if ttft != nil {
 		ms := float64(ttft.Microseconds()) / 1000

@@ -25,6 +25,13 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 	if err != nil {
 		return nil, err
 	}
+	key, lookup := g.cacheKey(c, req)
+	if lookup {
+		if resp, ok := g.cacheHit(ctx, c, key); ok {
+			// A cached answer replays as a stream.
+			return &Stream{g: g, c: c, s: newReplay(resp.ID, resp.Model, resp), recorded: true}, nil
+		}
+	}
 	if gd != nil {
 		greq, blocked, err := g.guardInput(ctx, c, gd, req)
 		if err != nil {
@@ -67,7 +74,11 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 		if a, err = r.open(d, req); err == nil {
 			r.cur = a
 			if err = r.prime(); err == nil {
-				c.stream = &Stream{g: g, c: c, s: wrap(r), r: r}
+				s := wrap(r)
+				if key != "" {
+					s = &capture{Stream: s, g: g, c: c, ctx: ctx, key: key}
+				}
+				c.stream = &Stream{g: g, c: c, s: s, r: r}
 				return c.stream, nil
 			}
 			r.fail(err)

@@ -47,7 +47,13 @@ func benchTargets(b *testing.B) (direct, junction string) {
 // Every server benchmark stands on it; extra is YAML added to its config.
 func startBenchJunction(b *testing.B, extra ...string) (upstream, junction string) {
 	b.Helper()
-	up := httptest.NewServer(&fakeopenai.Server{})
+	return startBenchJunctionOn(b, &fakeopenai.Server{}, extra...)
+}
+
+// startBenchJunctionOn is startBenchJunction with a fake of the caller's.
+func startBenchJunctionOn(b *testing.B, fake *fakeopenai.Server, extra ...string) (upstream, junction string) {
+	b.Helper()
+	up := httptest.NewServer(fake)
 	b.Cleanup(up.Close)
 	yaml := fmt.Sprintf(`
 server: {addr: "127.0.0.1:0", data_dir: %q}

@@ -203,7 +203,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		}
 	}()
 	gw := &gateway.Gateway{Router: s.router, Ledger: s.ledger, Metrics: s.metrics, Timeout: cfg.Server.UpstreamTimeout,
-		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff, Governance: s.gov}
+		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff, Governance: s.gov, Cache: responseCache(cfg.Cache)}
 
 	mux := http.NewServeMux()
 	oai := &oaiapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log,

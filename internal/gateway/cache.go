@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"strings"
+
+	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/respcache"
+	"github.com/junctionhq/junction/internal/router"
+)
+
+// cacheKey is the response-cache key of a call, or "" when the cache is
+// not consulted: no cache, a model or route that has not opted in, or a
+// request that said Cache-Control: no-cache (which also stores nothing
+// unless it allows it: no-cache only bypasses the lookup).
+func (g *Gateway) cacheKey(c *Call, req *llm.Request) (key string, lookup bool) {
+	if !g.Cache.Enabled(c.Model) || cacheDirective(c.CacheControl, "no-store") {
+		return "", false
+	}
+	// The team tag comes from the key (a request cannot set it).
+	keyID, team := "", c.Tags["team"]
+	if c.Key != nil {
+		keyID = c.Key.ID
+	}
+	return respcache.Key(g.Cache.ScopeOf(keyID, team), c.Model, req), !cacheDirective(c.CacheControl, "no-cache")
+}
+
+func cacheDirective(header, d string) bool {
+	for _, f := range strings.Split(header, ",") {
+		if strings.EqualFold(strings.TrimSpace(f), d) {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheHit answers the call from the cache if it holds the answer, and
+// records the hit: no tokens billed, cost zero, and the cost the answer
+// had when made as what the hit saved.
+func (g *Gateway) cacheHit(ctx context.Context, c *Call, key string) (*llm.Response, bool) {
+	e, ok := g.Cache.Get(ctx, key)
+	if !ok {
+		return nil, false
+	}
+	c.Target = &router.Target{Model: e.Served, Provider: e.Provider, UpstreamModel: e.UpstreamModel}
+	c.Route, c.Reason = c.plan.Route(), "cache hit"
+	c.cacheHit, c.cacheSaved = true, e.CostUSD
+	g.Finish(c, llm.Usage{}, nil, nil)
+	return e.Response, true
+}
+
+// cachePut stores a call's answer: only a whole answer (stop or tool
+// calls) that no guardrail changed, with what it cost.
+func (g *Gateway) cachePut(ctx context.Context, c *Call, key string, resp *llm.Response) {
+	if resp.StopReason != llm.StopEnd && resp.StopReason != llm.StopToolCalls || c.Target == nil ||
+		strings.Contains(c.Guardrail, "INTERVENED") {
+		return
+	}
+	e := &respcache.Entry{Response: resp, Served: c.Target.Model, Provider: c.Target.Provider, UpstreamModel: c.Target.UpstreamModel}
+	if p := c.Target.Price; p != nil {
+		u := resp.Usage
+		cost := p.CostWithWrites(u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens, u.OutputTokens)
+		e.CostUSD = &cost
+	}
+	g.Cache.Put(context.WithoutCancel(ctx), key, e)
+}
+
+// capture is a stream that keeps what it relays, and stores the answer
+// once the stream has ended whole.
+type capture struct {
+	llm.Stream
+	g    *Gateway
+	c    *Call
+	ctx  context.Context
+	key  string
+	resp llm.Response
+	text strings.Builder
+}
+
+func (s *capture) Recv() (llm.Event, error) {
+	ev, err := s.Stream.Recv()
+	if err == io.EOF {
+		if s.text.Len() > 0 {
+			s.resp.Content = append([]llm.Part{{Type: llm.PartText, Text: s.text.String()}}, s.resp.Content...)
+		}
+		s.g.cachePut(s.ctx, s.c, s.key, &s.resp)
+		return ev, err
+	}
+	if err != nil {
+		return ev, err
+	}
+	switch ev.Type {
+	case llm.EventStart:
+		s.resp.ID, s.resp.Model = ev.ID, ev.Model
+	case llm.EventText:
+		s.text.WriteString(ev.Text)
+	case llm.EventToolCall:
+		tc := *ev.ToolCall
+		s.resp.Content = append(s.resp.Content, llm.Part{Type: llm.PartToolCall, ToolCall: &tc})
+	case llm.EventToolArgs:
+		if n := ev.Index; ev.ToolCall != nil {
+			for i := range s.resp.Content {
+				if n == 0 {
+					s.resp.Content[i].ToolCall.Arguments += ev.ToolCall.Arguments
+					break
+				}
+				n--
+			}
+		}
+	case llm.EventStop:
+		s.resp.StopReason = ev.StopReason
+	case llm.EventUsage:
+		if ev.Usage != nil {
+			s.resp.Usage = *ev.Usage
+		}
+	}
+	return ev, nil
+}
+
+// Pending passes on the stream's own.
+func (s *capture) Pending() bool {
+	p, ok := s.Stream.(interface{ Pending() bool })
+	return ok && p.Pending()
+}
