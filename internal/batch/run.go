@@ -16,9 +16,10 @@ import (
 func (e *Engine) run(ctx context.Context, j *Job, p *progress) {
 	kind := e.kinds[j.Kind]
 	renewed := make(chan struct{})
+	id := j.ID // j is reloaded in place while the lease is renewed
 	go func() {
 		defer close(renewed)
-		e.renew(ctx, j.ID, p)
+		e.renew(ctx, id, p)
 	}()
 	defer func() { p.stopRun(); <-renewed }()
 	log := e.opt.Log.With("job", j.ID, "kind", j.Kind)

@@ -22,7 +22,10 @@ func TestColdEndpointSpillsToManagedModel(t *testing.T) {
 	fake := &fakeopenai.Server{Record: true}
 	up := httptest.NewServer(fake)
 	defer up.Close()
-	j := startHosted(t, t.TempDir(), up.URL, scalingHosting+`
+	// An idle second scales a serverless variant to zero; here the warm
+	// phase must not meet that on a loaded machine.
+	hostingCfg := strings.Replace(scalingHosting, "serverless_idle: 1s", "serverless_idle: 2m", 1)
+	j := startHosted(t, t.TempDir(), up.URL, hostingCfg+`
 models:
   - {name: local-lm, provider: endpoint, upstream_model: lm}
   - {name: cloud-mini, provider: cloud, upstream_model: gpt-4o-mini}
