@@ -218,7 +218,10 @@ func TestRetriesAreBoundedThenFail(t *testing.T) {
 		waitFor(t, "failure objects", func() bool {
 			_, ok1 := read(a.Failure)
 			_, ok2 := read(m.Failure)
-			return ok1 && ok2
+			// The event is recorded after the request is marked
+			// failed, so the failure objects can land first.
+			evs, _ := r.hs.Events(context.Background(), "e", 10)
+			return ok1 && ok2 && len(evs) >= 2
 		})
 		b, _ := read(a.Failure)
 		if !strings.Contains(b, "ServiceUnavailable") || !strings.Contains(b, "after 3 attempts") {
