@@ -60,6 +60,13 @@ OPENAI_BASE_URL, ANTHROPIC_API_KEY, and AWS_REGION (with the AWS credential chai
 			if err != nil {
 				return err
 			}
+			// Serve closes what the server opened on its way out; this
+			// closes it when Serve is never reached (Listen failed).
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+				defer cancel()
+				srv.Close(sctx)
+			}()
 			if err := srv.Listen(); err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"path/filepath"
 
@@ -19,7 +18,6 @@ import (
 type batchJobs struct {
 	engine *batch.Engine
 	files  *batch.Files
-	done   chan struct{}
 }
 
 // newBatch builds the batch engine over a copy of the gateway whose ledger
@@ -61,7 +59,7 @@ func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.
 			return float64(rpm) / 60 * (1 - share)
 		},
 	})
-	s.batch = &batchJobs{engine: engine, files: files, done: make(chan struct{})}
+	s.batch = &batchJobs{engine: engine, files: files}
 	s.metrics.Register(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_batch_records_completed_total",
 			Help: "Batch records this replica finished with an answer."}, func() float64 { return float64(engine.Stats().Completed) }),
@@ -78,28 +76,4 @@ func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.
 	jh.Register(mux, adminAuth)
 	jh.RegisterBedrock(mux, adminAuth)
 	return nil
-}
-
-// startBatch runs the batch engine until ctx ends.
-func (s *Server) startBatch(ctx context.Context) {
-	if s.batch == nil {
-		return
-	}
-	go func() {
-		defer close(s.batch.done)
-		s.batch.engine.Run(ctx)
-	}()
-}
-
-// stopBatch waits for the batch engine, stopped by Serve's context, to
-// let go of its jobs; records in flight run again on the next start.
-func (s *Server) stopBatch(ctx context.Context) {
-	if s.batch == nil {
-		return
-	}
-	select {
-	case <-s.batch.done:
-	case <-ctx.Done():
-		s.log.Warn("shutdown: batch jobs did not stop in time")
-	}
 }

@@ -43,13 +43,19 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("hosting runtime: %w", err)
 	}
+	// Until the controller owns the runtime, a failure lets go of it (the
+	// process runtime holds a lock on its directory).
+	fail := func(err error) (*hosting.Controller, error) {
+		rt.Detach()
+		return nil, err
+	}
 	s3, err := newS3(cfg)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	blobs, err := blob.New(filepath.Join(cfg.Server.DataDir, "artifacts"), blob.WithFetcher("s3", s3))
 	if err != nil {
-		return nil, fmt.Errorf("artifact cache: %w", err)
+		return fail(fmt.Errorf("artifact cache: %w", err))
 	}
 	types := hosting.CatalogInstances(catalog)
 	for _, it := range cfg.Hosting.InstanceTypes {
@@ -57,7 +63,7 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("cannot find Junction's own executable for the reference model server: %w", err)
+		return fail(fmt.Errorf("cannot find Junction's own executable for the reference model server: %w", err))
 	}
 	return hosting.New(&hosting.Store{DB: db}, rt, blobs, types, hosting.Options{
 		Self: self, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,

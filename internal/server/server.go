@@ -77,6 +77,8 @@ type Server struct {
 	bodies *api.BodyBudget
 	// batch runs batch jobs; nil when batch is disabled.
 	batch *batchJobs
+	// closers closes what New, Listen and Serve opened, in reverse, once.
+	closers teardown
 
 	// GeneratedAdminKey is set when this start made the admin key; it is
 	// shown once and never stored in plaintext.
@@ -97,6 +99,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
+	s.closers.log = log
 	// 64 random bits: the ledger's replay deduplicates by request id, so two
 	// process starts must not draw the same prefix in the life of a ledger.
 	var prefix [8]byte
@@ -113,17 +116,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	s.db = db
+	s.closers.add("database", func(context.Context) error { return db.Close() })
 	if err := s.startTracing(ctx); err != nil {
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
 	if s.keys, err = keys.Open(ctx, db); err != nil {
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
 	if err := s.bootstrapAdmin(ctx); err != nil {
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
 	lopt := ledger.Options{
 		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize, FlushInterval: cfg.Ledger.FlushInterval,
@@ -134,9 +135,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	s.ledger, err = ledger.NewWriter(ctx, db, lopt)
 	if err != nil {
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
+	s.closers.add("ledger", s.ledger.Close)
 	catalog := ledger.Builtin()
 	// The config's prices join the catalog under the model's name (and its
 	// upstream id, when the catalog has no price for it), so the advisor
@@ -155,16 +156,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	var ropts router.Options
 	if !cfg.Hosting.Disabled {
 		if s.hosting, err = newHosting(cfg, db, catalog, log); err != nil {
-			s.ledger.Close(ctx)
-			db.Close()
-			return nil, err
+			return nil, s.abort(err)
 		}
+		s.closers.add("hosting", s.hosting.Close)
 		ropts.Endpoints, ropts.ServesEndpoint, ropts.ListEndpoints = s.hosting.Provider(), s.hosting.Serves, s.hosting.ChatEndpoints
 		ropts.EndpointCold = s.hosting.Cold
 		if s.async, err = s.newAsync(cfg, log); err != nil {
-			s.ledger.Close(ctx)
-			db.Close()
-			return nil, err
+			return nil, s.abort(err)
 		}
 	}
 	s.router, err = router.New(ctx, cfg, catalog, func(ctx context.Context, p config.Provider) (llm.Provider, error) {
@@ -175,9 +173,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return s.traceProvider(p, up), nil
 	}, ropts)
 	if err != nil {
-		s.ledger.Close(ctx)
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
 	for _, rule := range cfg.Rules {
 		if rule.When.MinInputTokens > 0 || rule.When.MaxInputTokens > 0 {
@@ -191,17 +187,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	s.gov, err = governance.New(ctx, cfg.Governance, governance.Options{DB: db, Log: log,
 		Lease: max(budget.DefaultLease, 2*cfg.Server.UpstreamTimeout)})
 	if err != nil {
-		s.ledger.Close(ctx)
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
+	s.closers.add("governance", s.gov.Close)
 	s.metrics.WatchBudgets(s.budgetSpend)
-	built := false
-	defer func() {
-		if !built {
-			s.gov.Close(ctx)
-		}
-	}()
 	gw := &gateway.Gateway{Router: s.router, Ledger: s.ledger, Metrics: s.metrics, Timeout: cfg.Server.UpstreamTimeout,
 		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff, Governance: s.gov, Cache: responseCache(cfg.Cache)}
 
@@ -216,17 +205,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	creds, err := awscreds.Open(ctx, db, filepath.Join(cfg.Server.DataDir, secret.KeyFile))
 	s.creds = creds
 	if err != nil {
-		s.ledger.Close(ctx)
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
 	brk := &bedrockapi.Handler{Gateway: gw, Auth: api.NewAWSAuth(s.keys, creds, bedrockapi.SigningName), MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log}
 	brk.Register(mux)
 	feedback, err := s.promptScorers(ctx, cfg, db)
 	if err != nil {
-		s.ledger.Close(ctx)
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
 	// Every change made through an admin route is recorded in the audit
 	// log, with the admin key that made it.
@@ -262,9 +247,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		},
 	})
 	if err != nil {
-		s.ledger.Close(ctx)
-		db.Close()
-		return nil, err
+		return nil, s.abort(err)
 	}
 	gw.Guardrails = guards
 	gr := &guardrailapi.Handler{Registry: guards, Auth: brk.Auth, MaxBodyBytes: cfg.Server.MaxBodyBytes}
@@ -274,9 +257,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	if !cfg.Batch.Disabled {
 		if err := s.newBatch(mux, adminAuth, gw); err != nil {
-			s.ledger.Close(ctx)
-			db.Close()
-			return nil, err
+			return nil, s.abort(err)
 		}
 	}
 	s.registerConsole(mux, auditLog, adm, gr, gw)
@@ -303,8 +284,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		Protocols:   protocols(),
 		TLSConfig:   tlsCfg,
 	}
-	built = true
 	return s, nil
+}
+
+// abort closes what a New that failed with err had opened, and returns
+// err.
+func (s *Server) abort(err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if cerr := s.closers.run(ctx); cerr != nil {
+		s.log.Warn("startup failed; closing what was opened failed too", "err", cerr)
+	}
+	return err
 }
 
 // promptScorers opens the prompt-feedback store and gives the router's
@@ -494,16 +485,31 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Server.Addr, err)
 	}
 	s.ln = ln
+	s.closers.add("listener", func(context.Context) error {
+		// Shutting the HTTP server down closed it already, once serving.
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
 	return nil
 }
 
 // Addr is the address being listened on, after Listen.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Serve serves until ctx ends, then shuts down gracefully: it stops
-// accepting, waits for in-flight requests (up to server.shutdown_timeout),
-// drains the ledger and closes the database.
+// Serve serves until ctx ends, then shuts down gracefully (Close): it
+// stops accepting, waits for in-flight requests (up to
+// server.shutdown_timeout), stops the workers, drains the ledger and
+// closes the database.
 func (s *Server) Serve(ctx context.Context) error {
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+		defer cancel()
+		if err := s.Close(sctx); err != nil {
+			s.log.Warn("shutdown: not everything closed cleanly", "err", err)
+		}
+	}()
 	if s.ln == nil {
 		if err := s.Listen(); err != nil {
 			return err
@@ -516,49 +522,66 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 		s.scaler.Start()
+		s.closers.add("autoscaler", func(context.Context) error { s.scaler.Close(); return nil })
 		s.async.Start()
+		s.closers.add("async queue", func(ctx context.Context) error { s.async.Close(ctx); return nil })
 	}
 	if store.DialectOf(s.db) == store.Postgres {
 		// Replicas share the database: what another one changes in keys
 		// and AWS credentials takes effect here within SharedRefresh.
-		go s.refreshShared(ctx)
+		s.background("shared refresh", ctx, s.refreshShared)
 	}
-	s.startBatch(ctx)
+	if s.batch != nil {
+		s.background("batch engine", ctx, s.batch.engine.Run)
+	}
 	s.ready.Store(true)
 	errc := make(chan error, 1)
 	go func() { errc <- s.serve() }()
+	s.closers.add("http server", func(ctx context.Context) error {
+		s.ready.Store(false)
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.http.Close()
+			return fmt.Errorf("in-flight requests did not finish in time: %w", err)
+		}
+		return nil
+	})
 	var serveErr error
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
-	s.ready.Store(false)
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
-	defer cancel()
-	if err := s.http.Shutdown(sctx); err != nil {
-		s.log.Warn("shutdown: in-flight requests did not finish in time", "err", err)
-		s.http.Close()
-	}
-	if s.hosting != nil {
-		s.scaler.Close()
-		s.async.Close(sctx)
-		if err := s.hosting.Close(sctx); err != nil {
-			s.log.Warn("shutdown: model servers did not stop in time", "err", err)
-		}
-	}
-	s.stopBatch(sctx)
-	if err := s.gov.Close(sctx); err != nil {
-		s.log.Warn("shutdown: budget and rate-limit settlements did not finish in time", "err", err)
-	}
-	if err := s.ledger.Close(sctx); err != nil {
-		s.log.Error("shutdown: ledger did not drain", "err", err)
-	}
-	if err := s.tracer.Shutdown(sctx); err != nil {
-		s.log.Warn("shutdown: traces were not all exported", "err", err)
-	}
-	s.db.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// background runs f until ctx ends or the server closes; closing waits
+// for f to return.
+func (s *Server) background(name string, ctx context.Context, f func(context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(ctx)
+	}()
+	s.closers.add(name, func(wait context.Context) error {
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-wait.Done():
+			return fmt.Errorf("did not stop in time: %w", wait.Err())
+		}
+	})
+}
+
+// Close shuts down what New, Listen and Serve opened, in the reverse order
+// of opening: the HTTP server first (in-flight requests finish, up to
+// ctx), then the workers, the hosting controller, the ledger (drained)
+// and the database last. Serve calls it on its way out; a caller that
+// built a Server and never served defers it. Only the first call closes
+// anything; later ones return its result.
+func (s *Server) Close(ctx context.Context) error {
+	return s.closers.run(ctx)
 }

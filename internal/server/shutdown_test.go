@@ -1,12 +1,23 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/fakeopenai"
+	"github.com/junctionhq/junction/internal/server"
 	"github.com/junctionhq/junction/internal/store"
 )
 
@@ -40,4 +51,115 @@ func count(t *testing.T, db *sql.DB) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// parts lists the part= of the log lines whose message is msg, in order.
+func (l *lockedBuffer) parts(msg string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if !strings.Contains(line, " msg="+msg+" ") {
+			continue
+		}
+		_, part, _ := strings.Cut(line, " part=")
+		out = append(out, strings.Trim(part, `"`))
+	}
+	return out
+}
+
+// TestShutdownClosesInReverseOrderOnce serves one request and shuts down,
+// then closes again: every part opened (database, ledger, hosting,
+// governance, the workers, the HTTP server...) is closed once, the last
+// opened first, and the second Close does nothing.
+func TestShutdownClosesInReverseOrderOnce(t *testing.T) {
+	dir := t.TempDir()
+	up := httptest.NewServer(&fakeopenai.Server{})
+	defer up.Close()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+server: {addr: "127.0.0.1:0", data_dir: %q, shutdown_timeout: 5s}
+auth: {admin_key: %q}
+providers: [{name: openai, type: openai, base_url: "%s/v1"}]
+models: [{name: m, provider: openai}]
+`, dir, adminKey, up.URL)), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	j := &junction{t: t, url: "http://" + srv.Addr()}
+	if status, _, b := j.do("POST", "/v1/chat/completions", adminKey, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`); status != 200 {
+		t.Fatalf("%d %s", status, b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	opened, closed := logs.parts("opened"), logs.parts("closed")
+	for _, want := range []string{"database", "ledger", "hosting", "governance", "listener", "autoscaler", "async queue", "batch engine", "http server"} {
+		if !slices.Contains(opened, want) {
+			t.Errorf("%s was not among the parts opened: %v", want, opened)
+		}
+	}
+	slices.Reverse(opened)
+	if !slices.Equal(closed, opened) {
+		t.Fatalf("closed %v\nwant the reverse of the opening order, each once: %v", closed, opened)
+	}
+	if err := srv.Close(context.Background()); err != nil {
+		t.Errorf("a second Close: %v", err)
+	}
+	if again := logs.parts("closed"); len(again) != len(closed) {
+		t.Errorf("a second Close closed again: %v", again[len(closed):])
+	}
+}
+
+// TestNewThatFailsClosesWhatItOpened makes New fail late (Redis for the
+// governor is unreachable, found after the database, the ledger and the
+// hosting runtime are open), then starts again on the same data directory
+// without Redis: the first attempt must have let go of the runtime's
+// lock, or the second could not take it.
+func TestNewThatFailsClosesWhatItOpened(t *testing.T) {
+	dir := t.TempDir()
+	parse := func(extra string) *config.Config {
+		cfg, err := config.Parse([]byte(fmt.Sprintf(`
+server: {addr: "127.0.0.1:0", data_dir: %q}
+auth: {admin_key: %q}
+%s`, dir, adminKey, extra)), os.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := server.New(context.Background(), parse(`governance: {redis_url: "redis://`+closedAddr(t)+`"}`), log); err == nil || !strings.Contains(err.Error(), "redis") {
+		t.Fatalf("New with Redis unreachable: %v, want its error", err)
+	}
+	srv, err := server.New(context.Background(), parse(""), log)
+	if err != nil {
+		t.Fatalf("New after a failed New on the same data directory: %v", err)
+	}
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

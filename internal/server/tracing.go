@@ -24,6 +24,7 @@ func (s *Server) startTracing(ctx context.Context) error {
 		return err
 	}
 	s.tracer = t
+	s.closers.add("tracing", t.Shutdown)
 	return nil
 }
 
