@@ -22,6 +22,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
+	"github.com/junctionhq/junction/internal/async"
 	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/guardrail"
@@ -67,6 +68,10 @@ type Handler struct {
 	// cancels one from it (admins only).
 	Jobs      JobLister
 	CancelJob JobCanceller
+	// Queues lists the async-inference queues, one per endpoint, as GET
+	// /api/v1/endpoints/{name}/async does; nil leaves them off the Jobs
+	// page (admins only, as the Endpoints page is).
+	Queues func(ctx context.Context) ([]async.Stats, error)
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 	Log *slog.Logger
@@ -105,9 +110,9 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 	if h.Invoke != nil && h.Endpoints != nil {
 		mux.Handle("POST /ui/endpoints/{name}/invoke", h.signedIn(true, http.HandlerFunc(h.invokeEndpoint)))
 	}
-	if h.Jobs != nil {
+	if h.Jobs != nil || h.Queues != nil {
 		mux.Handle("GET /ui/jobs", h.signedIn(false, http.HandlerFunc(h.jobsPage)))
-		if h.CancelJob != nil {
+		if h.Jobs != nil && h.CancelJob != nil {
 			mux.Handle("POST /ui/jobs/{id}/cancel", h.signedIn(true, wrapChange(http.HandlerFunc(h.cancelJob))))
 		}
 	}
@@ -124,7 +129,8 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 type viewer struct {
 	Key  *keys.Key
 	CSRF string
-	// Jobs is set when the server runs batch jobs (the Jobs page exists).
+	// Jobs is set when the server runs batch jobs or async queues (the
+	// Jobs page exists).
 	Jobs bool
 }
 
@@ -172,7 +178,7 @@ func (h *Handler) signedIn(adminOnly bool, next http.Handler) http.Handler {
 		// The audit log and the access log name the key, as they do for
 		// the admin API.
 		api.InfoFrom(r.Context()).Key = k
-		next.ServeHTTP(w, r.WithContext(withViewer(r.Context(), &viewer{Key: k, CSRF: s.CSRF, Jobs: h.Jobs != nil})))
+		next.ServeHTTP(w, r.WithContext(withViewer(r.Context(), &viewer{Key: k, CSRF: s.CSRF, Jobs: h.Jobs != nil || h.Queues != nil})))
 	})
 }
 

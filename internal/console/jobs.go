@@ -7,6 +7,7 @@ import (
 	"time"
 
 	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
+	"github.com/junctionhq/junction/internal/async"
 )
 
 // JobLister lists batch jobs of every kind, newest first, as GET
@@ -25,19 +26,58 @@ type jobRow struct {
 	ETA string
 }
 
-// jobsPage lists the batch jobs with their progress: all of them for an
-// admin, those made by the team's keys for a team key.
+// jobsData is the Jobs page: the async queues (for an admin) and the
+// batch jobs.
+type jobsData struct {
+	// Queues is nil when the page shows none (no async queues, or a team
+	// viewer); Batch is false when the server runs no batch jobs.
+	Queues []queueRow
+	Batch  bool
+	Jobs   []jobRow
+}
+
+// queueRow is one endpoint's async queue with what its bar needs.
+type queueRow struct {
+	async.Stats
+	// Done and Total are the requests finished (succeeded or failed) and
+	// all the queue holds; Oldest is the oldest queued request's age.
+	Done, Total float64
+	Oldest      string
+}
+
+// jobsPage lists the async queues (admins only) and the batch jobs with
+// their progress: all of them for an admin, those made by the team's
+// keys for a team key.
 func (h *Handler) jobsPage(w http.ResponseWriter, r *http.Request) {
 	h.renderJobs(w, r, http.StatusOK, "")
 }
 
 func (h *Handler) renderJobs(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	team := viewerFrom(r.Context()).Team()
+	d := jobsData{Batch: h.Jobs != nil, Jobs: []jobRow{}}
+	if h.Queues != nil && team == "" {
+		qs, err := h.Queues(r.Context())
+		if err != nil {
+			h.fail(w, r, http.StatusInternalServerError, err.Error())
+			return
+		}
+		d.Queues = make([]queueRow, len(qs))
+		for i, q := range qs {
+			d.Queues[i] = queueRow{Stats: q, Done: float64(q.Succeeded + q.Failed), Total: float64(q.Queued + q.Running + q.Succeeded + q.Failed)}
+			if q.Queued > 0 {
+				d.Queues[i].Oldest = (time.Duration(q.OldestQueuedSeconds) * time.Second).String()
+			}
+		}
+	}
+	if h.Jobs == nil {
+		h.renderStatus(w, r, status, "jobs", page{Title: "Jobs", Error: msg, Data: d})
+		return
+	}
 	list, err := h.Jobs(r.Context())
 	if err != nil {
 		h.fail(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
-	team := viewerFrom(r.Context()).Team()
 	ofTeam := map[string]bool{}
 	if team != "" {
 		all, err := h.Keys.List(r.Context())
@@ -51,7 +91,6 @@ func (h *Handler) renderJobs(w http.ResponseWriter, r *http.Request, status int,
 			}
 		}
 	}
-	rows := []jobRow{}
 	for _, j := range list {
 		if team != "" && !ofTeam[j.KeyID] {
 			continue
@@ -64,9 +103,9 @@ func (h *Handler) renderJobs(w http.ResponseWriter, r *http.Request, status int,
 		if !row.Terminal && j.ETASeconds > 0 {
 			row.ETA = (time.Duration(j.ETASeconds) * time.Second).Round(time.Second).String()
 		}
-		rows = append(rows, row)
+		d.Jobs = append(d.Jobs, row)
 	}
-	h.renderStatus(w, r, status, "jobs", page{Title: "Jobs", Error: msg, Data: rows})
+	h.renderStatus(w, r, status, "jobs", page{Title: "Jobs", Error: msg, Data: d})
 }
 
 // cancelJob cancels a job from the page.

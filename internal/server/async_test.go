@@ -232,4 +232,5 @@ func TestAsyncInvocationsWithTheSageMakerSDK(t *testing.T) {
 	if hook.byID[""] != 0 {
 		t.Errorf("a notification without its request id header")
 	}
+	checkQueueInConsole(t, j, "scorer", st)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/junctionhq/junction/internal/api/admin"
 	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
+	"github.com/junctionhq/junction/internal/async"
 	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/batch"
 	"github.com/junctionhq/junction/internal/console"
@@ -60,6 +61,9 @@ func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *a
 			}
 			return err
 		}
+	}
+	if s.async != nil {
+		c.Queues = func(ctx context.Context) ([]async.Stats, error) { return s.async.Stats(ctx, "") }
 	}
 	c.Register(mux, auditLog.Wrap)
 }
