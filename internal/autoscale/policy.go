@@ -51,7 +51,15 @@ type Policy struct {
 	MaxCapacity int `json:"max_capacity"`
 	// TargetTracking keeps a metric per instance near a target.
 	TargetTracking *TargetTracking `json:"target_tracking,omitempty"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	// StepScaling policies change the count by steps while their alarm
+	// holds (step.go).
+	StepScaling []StepScaling `json:"step_scaling,omitempty"`
+	// ScheduledActions change MinCapacity and MaxCapacity at set times
+	// (schedule.go).
+	ScheduledActions []ScheduledAction `json:"scheduled_actions,omitempty"`
+	// UpdatedAt is when the policy was last written, by the API or by a
+	// scheduled action; actions due after it have yet to run.
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // TargetTracking is SageMaker's TargetTrackingScalingPolicyConfiguration.
@@ -81,11 +89,7 @@ func (p *Policy) Validate() error {
 		errs = append(errs, fmt.Sprintf("max_capacity: %d must not be below min_capacity (%d)", p.MaxCapacity, p.MinCapacity))
 	}
 	if t := p.TargetTracking; t != nil {
-		known := false
-		for _, m := range metrics {
-			known = known || m == t.Metric
-		}
-		if !known {
+		if !oneOf(t.Metric, metrics) {
 			errs = append(errs, fmt.Sprintf("target_tracking.metric: %q must be one of %s", t.Metric, strings.Join(metrics, ", ")))
 		}
 		if !(t.TargetValue > 0) || math.IsInf(t.TargetValue, 0) {
@@ -96,6 +100,18 @@ func (p *Policy) Validate() error {
 				errs = append(errs, fmt.Sprintf("target_tracking.%s: %g must be from 0 to 86400 seconds", name, *c))
 			}
 		}
+	}
+	names := map[string]string{}
+	for i := range p.StepScaling {
+		at := fmt.Sprintf("step_scaling[%d]", i)
+		errs = append(errs, p.StepScaling[i].validate(at)...)
+		errs = append(errs, unique(names, "step_scaling", p.StepScaling[i].Name, at)...)
+	}
+	names = map[string]string{}
+	for i := range p.ScheduledActions {
+		at := fmt.Sprintf("scheduled_actions[%d]", i)
+		errs = append(errs, p.ScheduledActions[i].validate(at)...)
+		errs = append(errs, unique(names, "scheduled_actions", p.ScheduledActions[i].Name, at)...)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
@@ -109,4 +125,14 @@ func cooldown(c *float64) time.Duration {
 		return DefaultCooldown * time.Second
 	}
 	return time.Duration(*c * float64(time.Second))
+}
+
+// unique notes name in seen and reports it when an earlier entry of list
+// had it.
+func unique(seen map[string]string, list, name, at string) []string {
+	if first, dup := seen[name]; dup && name != "" {
+		return []string{fmt.Sprintf("%s.name: %q is also the name of %s; names in %s must differ", at, name, first, list)}
+	}
+	seen[name] = at
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -55,6 +54,10 @@ type Scaler struct {
 	sources map[string]Source
 	tracks  map[string]*track // by endpoint/variant
 	last    []hosting.VariantLoad
+	// recovered holds the activities an earlier lease holder left in
+	// progress, by endpoint/variant, until their tracks take them over;
+	// nil until read.
+	recovered map[string]*Activity
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -68,19 +71,12 @@ type track struct {
 	seen                      int
 	lastOut, lastIn           time.Time
 	lastBusy                  time.Time
+	// open is the variant's activity in progress, if any.
+	open                      *Activity
 	metric, perInst           float64 // the last evaluation, for Prometheus
 	target                    float64
 	metricName                string
 	decisionsOut, decisionsIn int64
-}
-
-// sample is one look at a variant.
-type sample struct {
-	at                  time.Time
-	concurrent          float64
-	invocations, tokens int64
-	backlog             float64
-	hasBacklog          bool
 }
 
 // New returns a Scaler over eps with policies from store.
@@ -132,8 +128,9 @@ func (s *Scaler) Close() {
 	}
 }
 
-// Step samples every variant once and acts on what the policies and the
-// serverless idle rule call for. Only the lease holder acts.
+// Step samples every variant once and acts on what the policies, their
+// scheduled actions and the serverless idle rule call for. Only the lease
+// holder acts.
 func (s *Scaler) Step(ctx context.Context, now time.Time) {
 	if !s.eps.Holder() {
 		return
@@ -141,26 +138,29 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 	loads := s.eps.Load()
 	policies, err := s.store.List(ctx, "")
 	if err != nil {
-		if s.opts.Log != nil {
-			s.opts.Log.Warn("autoscale: policies not read", "err", err)
-		}
+		s.warn("autoscale: policies not read", err)
 		return
 	}
+	s.recover(ctx)
 	byKey := map[string]*Policy{}
 	for _, p := range policies {
-		byKey[p.Endpoint+"/"+p.Variant] = p
+		if s.runScheduled(ctx, p, now) {
+			byKey[p.Endpoint+"/"+p.Variant] = p
+		}
 	}
 	s.mu.Lock()
 	backlog := s.sources[BacklogPerInstance]
 	s.last = loads
 	live := map[string]bool{}
 	var acts []action
+	var ended, seen []*Activity
 	for _, l := range loads {
 		key := l.Endpoint + "/" + l.Variant
 		live[key] = true
 		t := s.tracks[key]
 		if t == nil {
-			t = &track{seen: l.Desired, lastBusy: now}
+			t = &track{seen: l.Desired, lastBusy: now, open: s.recovered[key]}
+			delete(s.recovered, key)
 			s.tracks[key] = t
 		}
 		sm := sample{at: now, concurrent: float64(l.InFlight + l.Held), invocations: l.Invocations, tokens: l.OutputTokens}
@@ -168,6 +168,9 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 			sm.backlog, sm.hasBacklog = backlog(l.Endpoint, l.Variant)
 		}
 		t.add(sm, s.opts.Window)
+		if e := t.settle(l, now); e != nil {
+			ended = append(ended, e)
+		}
 		if l.Desired != t.seen {
 			// Another writer scaled it: that is an activity too.
 			if l.Desired > t.seen {
@@ -175,6 +178,9 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 			} else {
 				t.lastIn = now
 			}
+			t.open = newActivity(l.Endpoint, l.Variant, t.seen, l.Desired,
+				"the desired instance count was changed outside the autoscaler (the REST API, the CLI or a cold start)", now)
+			seen = append(seen, t.open)
 			t.seen = l.Desired
 		}
 		if a, ok := s.decide(t, l, byKey[key], now); ok {
@@ -187,8 +193,99 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 		}
 	}
 	s.mu.Unlock()
+	for _, a := range ended {
+		if err := s.store.EndActivity(ctx, a.ID, a.StatusCode, a.StatusMessage, *a.EndTime); err != nil {
+			s.warn("autoscale: activity not ended", err)
+		}
+	}
+	for _, a := range seen {
+		if err := s.store.AddActivity(ctx, a); err != nil {
+			s.warn("autoscale: activity not recorded", err)
+		}
+	}
 	for _, a := range acts {
 		s.act(ctx, a)
+	}
+}
+
+// recover reads, once, the activities an earlier lease holder left in
+// progress.
+func (s *Scaler) recover(ctx context.Context) {
+	s.mu.Lock()
+	done := s.recovered != nil
+	s.mu.Unlock()
+	if done {
+		return
+	}
+	open, err := s.store.open(ctx)
+	if err != nil {
+		s.warn("autoscale: activities in progress not read", err)
+		return
+	}
+	m := map[string]*Activity{}
+	for i := range open {
+		a := &open[i]
+		key := a.Endpoint + "/" + a.Variant
+		if prev := m[key]; prev != nil {
+			// Only the latest can still complete.
+			if err := s.store.EndActivity(ctx, prev.ID, Overridden, fmt.Sprintf("a later activity set the count to %d", a.To), a.StartTime); err != nil {
+				s.warn("autoscale: activity not ended", err)
+			}
+		}
+		m[key] = a
+	}
+	s.mu.Lock()
+	s.recovered = m
+	s.mu.Unlock()
+}
+
+// settle ends the variant's open activity once it has its outcome: the
+// variant runs that many ready instances (Successful), or its count was
+// changed again first (Overridden). It returns the ended activity.
+func (t *track) settle(l hosting.VariantLoad, now time.Time) *Activity {
+	a := t.open
+	if a == nil {
+		return nil
+	}
+	end := now.UTC().Truncate(time.Millisecond)
+	switch {
+	case l.Desired != a.To:
+		a.StatusCode, a.StatusMessage = Overridden, fmt.Sprintf("the desired count became %d before %d instances were ready", l.Desired, a.To)
+	case l.Settled && l.Ready == a.To && l.Instances == a.To:
+		a.StatusCode, a.StatusMessage = Successful, fmt.Sprintf("%d instance(s) ready", a.To)
+	default:
+		return nil
+	}
+	a.EndTime, t.open = &end, nil
+	return a
+}
+
+// runScheduled runs p's scheduled actions that are due, storing the new
+// bounds and telling the endpoint's history. It reports whether p (as
+// changed) is the stored policy: false when another writer stored one
+// meanwhile, which the next step reads.
+func (s *Scaler) runScheduled(ctx context.Context, p *Policy, now time.Time) bool {
+	prev := p.UpdatedAt
+	fired := p.runScheduled(now)
+	if len(fired) == 0 {
+		return true
+	}
+	ok, err := s.store.replace(ctx, p, prev, now)
+	if err != nil || !ok {
+		if err != nil {
+			s.warn("autoscale: scheduled action not stored", err)
+		}
+		return false
+	}
+	for _, f := range fired {
+		s.eps.Event(p.Endpoint, "autoscale: variant "+p.Variant+": "+f)
+	}
+	return true
+}
+
+func (s *Scaler) warn(msg string, err error) {
+	if s.opts.Log != nil {
+		s.opts.Log.Warn(msg, "err", err)
 	}
 }
 
@@ -201,145 +298,20 @@ type action struct {
 	now               time.Time
 }
 
-// add appends a sample and drops those older than the window (keeping
-// at least two, for rates).
-func (t *track) add(sm sample, window time.Duration) {
-	t.samples = append(t.samples, sm)
-	cut := 0
-	for cut < len(t.samples)-2 && sm.at.Sub(t.samples[cut].at) > window {
-		cut++
-	}
-	t.samples = t.samples[cut:]
-}
-
-// total is a metric's value for the whole variant over the window, and
-// whether there is enough to say.
-func (t *track) total(metric string) (float64, bool) {
-	n := len(t.samples)
-	first, last := t.samples[0], t.samples[n-1]
-	secs := last.at.Sub(first.at).Seconds()
-	switch metric {
-	case ConcurrentRequestsPerInstance:
-		var sum float64
-		for _, sm := range t.samples {
-			sum += sm.concurrent
-		}
-		return sum / float64(n), true
-	case InvocationsPerInstance:
-		if secs <= 0 {
-			return 0, false
-		}
-		return float64(last.invocations-first.invocations) / secs * 60, true
-	case TokensPerSecondPerInstance:
-		if secs <= 0 {
-			return 0, false
-		}
-		return float64(last.tokens-first.tokens) / secs, true
-	case BacklogPerInstance:
-		var sum float64
-		k := 0
-		for _, sm := range t.samples {
-			if sm.hasBacklog {
-				sum += sm.backlog
-				k++
-			}
-		}
-		if k == 0 {
-			return 0, false
-		}
-		return sum / float64(k), true
-	}
-	return 0, false
-}
-
-// decide says what a variant's count should become, if anything.
-func (s *Scaler) decide(t *track, l hosting.VariantLoad, p *Policy, now time.Time) (action, bool) {
-	a := action{endpoint: l.Endpoint, variant: l.Variant, from: l.Desired, t: t, now: now}
-	if l.Serverless != nil {
-		return s.decideServerless(t, l, a, now)
-	}
-	if p == nil || !l.Settled {
-		return a, false
-	}
-	switch {
-	case l.Desired < p.MinCapacity:
-		a.to, a.message = p.MinCapacity, fmt.Sprintf("below min_capacity %d", p.MinCapacity)
-		return a, true
-	case l.Desired > p.MaxCapacity:
-		a.to, a.message = p.MaxCapacity, fmt.Sprintf("above max_capacity %d", p.MaxCapacity)
-		return a, true
-	}
-	tt := p.TargetTracking
-	if tt == nil {
-		return a, false
-	}
-	total, ok := t.total(tt.Metric)
-	if !ok {
-		return a, false
-	}
-	instances := l.Ready
-	if instances == 0 {
-		instances = l.Desired
-	}
-	per := total
-	if instances > 0 {
-		per = total / float64(instances)
-	}
-	t.metricName, t.metric, t.perInst, t.target = tt.Metric, total, per, tt.TargetValue
-	want := int(math.Ceil(total/tt.TargetValue - 1e-9))
-	want = max(p.MinCapacity, min(p.MaxCapacity, want))
-	why := fmt.Sprintf("%s %.2f per instance (%.2f over %d instance(s), %s window), target %g",
-		tt.Metric, per, total, instances, s.opts.Window, tt.TargetValue)
-	switch {
-	case want > l.Desired:
-		if !t.lastOut.IsZero() && now.Sub(t.lastOut) < cooldown(tt.ScaleOutCooldown) {
-			return a, false
-		}
-		a.to, a.message = want, why+": scale-out"
-		return a, true
-	case want < l.Desired:
-		if tt.DisableScaleIn {
-			return a, false
-		}
-		last := t.lastIn
-		if t.lastOut.After(last) {
-			last = t.lastOut
-		}
-		if !last.IsZero() && now.Sub(last) < cooldown(tt.ScaleInCooldown) {
-			return a, false
-		}
-		a.to, a.message = want, why+": scale-in"
-		return a, true
-	}
-	return a, false
-}
-
-// decideServerless takes a serverless variant idle for ServerlessIdle to
-// zero instances, or one with provisioned concurrency. Calls that find it
-// at zero are held while hosting starts one.
-func (s *Scaler) decideServerless(t *track, l hosting.VariantLoad, a action, now time.Time) (action, bool) {
-	n := len(t.samples)
-	if l.InFlight+l.Held > 0 || (n >= 2 && t.samples[n-1].invocations != t.samples[n-2].invocations) {
-		t.lastBusy = now
-	}
-	floor := 0
-	if l.Serverless.ProvisionedConcurrency > 0 {
-		floor = 1
-	}
-	if !l.Settled || l.Desired <= floor || now.Sub(t.lastBusy) < s.opts.ServerlessIdle {
-		return a, false
-	}
-	a.to, a.message = floor, fmt.Sprintf("serverless: no call for %s (idle period %s): scale-in", now.Sub(t.lastBusy).Round(time.Second), s.opts.ServerlessIdle)
-	return a, true
-}
-
-// act asks for a decision's count and records it as an endpoint event.
+// act asks for a decision's count, records it as a scaling activity and
+// an endpoint event.
 func (s *Scaler) act(ctx context.Context, a action) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	act := newActivity(a.endpoint, a.variant, a.from, a.to, a.message, a.now)
 	if err := s.eps.SetInstanceCount(cctx, a.endpoint, a.variant, a.to); err != nil {
 		if s.opts.Log != nil {
 			s.opts.Log.Info("autoscale: count not asked; will try again", "endpoint", a.endpoint, "variant", a.variant, "err", err)
+		}
+		end := time.Now().UTC().Truncate(time.Millisecond)
+		act.StatusCode, act.StatusMessage, act.EndTime = Failed, err.Error(), &end
+		if err := s.store.AddActivity(ctx, act); err != nil {
+			s.warn("autoscale: activity not recorded", err)
 		}
 		return
 	}
@@ -352,6 +324,16 @@ func (s *Scaler) act(ctx context.Context, a action) {
 		a.t.lastIn = a.now
 		a.t.decisionsIn++
 	}
+	prev := a.t.open
+	a.t.open = act
 	s.mu.Unlock()
+	if prev != nil {
+		if err := s.store.EndActivity(ctx, prev.ID, Overridden, fmt.Sprintf("a later activity set the count to %d", a.to), a.now); err != nil {
+			s.warn("autoscale: activity not ended", err)
+		}
+	}
+	if err := s.store.AddActivity(ctx, act); err != nil {
+		s.warn("autoscale: activity not recorded", err)
+	}
 	s.eps.Event(a.endpoint, fmt.Sprintf("autoscale: variant %s: %s: instances %d -> %d", a.variant, a.message, a.from, a.to))
 }

@@ -131,3 +131,93 @@ func TestPolicyValidation(t *testing.T) {
 		}
 	}
 }
+
+// A scheduled action runs once when due: it stores the new bounds, the
+// count follows them at once, and the history says why.
+func TestScheduledActionRuns(t *testing.T) {
+	start := time.Now()
+	at := start.Add(2 * time.Second).UTC().Format("2006-01-02T15:04:05")
+	s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 1,
+		ScheduledActions: []ScheduledAction{{Name: "peak", Schedule: "at(" + at + ")", MinCapacity: new(3), MaxCapacity: new(5)}}})
+	ctx := context.Background()
+	s.Step(ctx, start)
+	if len(f.asked) != 0 {
+		t.Fatalf("acted before the action was due: %v", f.asked)
+	}
+	s.Step(ctx, start.Add(3*time.Second))
+	if len(f.asked) != 1 || f.asked[0] != 3 {
+		t.Fatalf("after the action: asked %v, want [3] (the new min_capacity)", f.asked)
+	}
+	if !strings.Contains(f.events[0], "scheduled action peak (at(") || !strings.Contains(f.events[0], "min_capacity 1 -> 3, max_capacity 1 -> 5") ||
+		!strings.Contains(f.events[1], "below min_capacity 3: instances 1 -> 3") {
+		t.Fatalf("events: %q", f.events)
+	}
+	p, err := s.store.Get(ctx, "ep", "v")
+	if err != nil || p.MinCapacity != 3 || p.MaxCapacity != 5 {
+		t.Fatalf("stored policy %+v %v", p, err)
+	}
+	f.load.Ready, f.load.Instances = 3, 3
+	s.Step(ctx, start.Add(4*time.Second))
+	if len(f.events) != 2 {
+		t.Fatalf("the action ran twice: %q", f.events)
+	}
+}
+
+// Scaling activities: what the autoscaler asked for, and what other
+// writers did, each InProgress until the variant runs that many ready
+// instances, or Overridden by a later change; a new Scaler (a restart, or
+// another replica taking the lease) follows those left in progress.
+func TestScalingActivities(t *testing.T) {
+	s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 4,
+		TargetTracking: &TargetTracking{Metric: ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: secs(0), DisableScaleIn: true}})
+	ctx, now := context.Background(), time.Unix(1000, 0)
+	step := func() { now = now.Add(time.Second); s.Step(ctx, now) }
+	list := func() []Activity {
+		t.Helper()
+		as, err := s.store.Activities(ctx, "ep", "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	f.load.InFlight = 6
+	step()
+	as := list()
+	if len(as) != 1 || as[0].StatusCode != InProgress || as[0].From != 1 || as[0].To != 3 || as[0].Description != "Setting desired instance count to 3." ||
+		!strings.Contains(as[0].Cause, "ConcurrentRequestsPerInstance 6.00 per instance") || as[0].ResourceID != "endpoint/ep/variant/v" || as[0].EndTime != nil {
+		t.Fatalf("scale-out activity: %+v", as)
+	}
+	f.load.Ready, f.load.Instances = 2, 3
+	step()
+	if as := list(); as[0].StatusCode != InProgress {
+		t.Fatalf("ended before every instance was ready: %+v", as[0])
+	}
+	f.load.Ready = 3
+	step()
+	if as := list(); as[0].StatusCode != Successful || as[0].EndTime == nil {
+		t.Fatalf("not successful once ready: %+v", as[0])
+	}
+
+	// Idle for a window; then another writer asks for 4, and (before they
+	// are ready) for 1.
+	f.load.InFlight = 0
+	now = now.Add(10 * time.Second)
+	step()
+	step()
+	f.load.Desired = 4
+	step()
+	f.load.Desired = 1
+	step()
+	as = list()
+	if len(as) != 3 || as[1].To != 4 || as[1].StatusCode != Overridden || !strings.Contains(as[1].Cause, "outside the autoscaler") ||
+		as[0].To != 1 || as[0].StatusCode != InProgress {
+		t.Fatalf("outside writers: %+v", as)
+	}
+	// A new Scaler over the same store sees it through.
+	s2 := New(f, s.store, s.opts)
+	f.load.Ready, f.load.Instances = 1, 1
+	s2.Step(ctx, now.Add(time.Second))
+	if as := list(); as[0].StatusCode != Successful {
+		t.Fatalf("left in progress across a restart: %+v", as[0])
+	}
+}

@@ -73,3 +73,24 @@ func (s *Store) List(ctx context.Context, endpoint string) ([]*Policy, error) {
 	}
 	return out, rows.Err()
 }
+
+// replace writes p over the stored policy only if that is still the one
+// last written at prev (so a policy the API stored meanwhile is not lost),
+// and reports whether it did. It was written at now.
+func (s *Store) replace(ctx context.Context, p *Policy, prev, now time.Time) (bool, error) {
+	p.UpdatedAt = now.UTC().Truncate(time.Millisecond)
+	if !p.UpdatedAt.After(prev) {
+		p.UpdatedAt = prev.Add(time.Millisecond)
+	}
+	spec, err := json.Marshal(p)
+	if err != nil {
+		return false, err
+	}
+	res, err := s.DB.ExecContext(ctx, `UPDATE scaling_policies SET spec = ?, updated_at = ? WHERE endpoint = ? AND variant = ? AND updated_at = ?`,
+		string(spec), p.UpdatedAt.UnixMilli(), p.Endpoint, p.Variant, prev.UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}

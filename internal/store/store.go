@@ -384,6 +384,23 @@ var migrations = []string{
 	)`,
 	`CREATE INDEX async_requests_state ON async_requests(state, endpoint, seq)`,
 	`CREATE INDEX async_requests_notify ON async_requests(notify, notify_at)`,
+	// The autoscaler's scaling activities (package autoscale), as
+	// DescribeScalingActivities reports them: one row per change of a
+	// variant's desired instance count, from InProgress to Successful,
+	// Overridden or Failed.
+	`CREATE TABLE scaling_activities (
+		id              TEXT PRIMARY KEY,
+		endpoint        TEXT NOT NULL,
+		variant         TEXT NOT NULL,
+		started_at      INTEGER NOT NULL,
+		ended_at        INTEGER NOT NULL DEFAULT 0,
+		status          TEXT NOT NULL,
+		from_count      INTEGER NOT NULL,
+		to_count        INTEGER NOT NULL,
+		cause           TEXT NOT NULL,
+		status_message  TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE INDEX scaling_activities_endpoint ON scaling_activities(endpoint, started_at)`,
 }
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.
