@@ -23,10 +23,10 @@ type Activity struct {
 	ScalableDimension string `json:"scalable_dimension"`
 	// Description says what was asked; Cause, why (the metric values, the
 	// target or alarm, the policy).
-	Description string `json:"description"`
-	Cause       string `json:"cause"`
-	From        int    `json:"from_instance_count"`
-	To          int    `json:"to_instance_count"`
+	Description string     `json:"description"`
+	Cause       string     `json:"cause"`
+	From        int        `json:"from_instance_count"`
+	To          int        `json:"to_instance_count"`
 	StartTime   time.Time  `json:"start_time"`
 	EndTime     *time.Time `json:"end_time,omitempty"`
 	// StatusCode is InProgress, Successful, Overridden or Failed.

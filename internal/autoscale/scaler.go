@@ -68,9 +68,9 @@ type track struct {
 	samples []sample
 	// seen is the desired count last seen; a change made by another
 	// writer (the API, a cold start) counts as a scaling activity.
-	seen                      int
-	lastOut, lastIn           time.Time
-	lastBusy                  time.Time
+	seen            int
+	lastOut, lastIn time.Time
+	lastBusy        time.Time
 	// open is the variant's activity in progress, if any.
 	open                      *Activity
 	metric, perInst           float64 // the last evaluation, for Prometheus

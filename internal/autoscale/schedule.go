@@ -95,10 +95,10 @@ func (r *rateSchedule) next(t time.Time) (time.Time, bool) {
 // as sets.
 type cronSchedule struct {
 	minute, hour, dom, month, dow uint64 // bit i set: value i matches
-	anyDOM, anyDOW                       bool   // the field is "?"
-	years                                [2]int // first and last year, inclusive
-	yearSet                              map[int]bool
-	loc                                  *time.Location
+	anyDOM, anyDOW                bool   // the field is "?"
+	years                         [2]int // first and last year, inclusive
+	yearSet                       map[int]bool
+	loc                           *time.Location
 }
 
 // cronField describes one field of a cron expression.

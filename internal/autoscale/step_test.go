@@ -46,14 +46,14 @@ func TestStepIntervals(t *testing.T) {
 func TestStepPercent(t *testing.T) {
 	s := StepScaling{AdjustmentType: PercentChangeInCapacity}
 	for _, c := range []struct{ cur, adj, min, want int }{
-		{4, 10, 0, 5},    // 0.4 rounds up to 1
-		{10, 27, 0, 12},  // 2.7 truncates to 2
-		{4, -10, 0, 3},   // -0.4 becomes -1
-		{10, -27, 0, 8},  // -2.7 truncates to -2
-		{10, 10, 3, 13},  // 1, raised to the minimum magnitude 3
-		{10, -10, 3, 7},  // -1, to -3
-		{0, 100, 2, 0},   // nothing to take a percentage of
-		{3, 200, 0, 9},   // doubles twice over
+		{4, 10, 0, 5},   // 0.4 rounds up to 1
+		{10, 27, 0, 12}, // 2.7 truncates to 2
+		{4, -10, 0, 3},  // -0.4 becomes -1
+		{10, -27, 0, 8}, // -2.7 truncates to -2
+		{10, 10, 3, 13}, // 1, raised to the minimum magnitude 3
+		{10, -10, 3, 7}, // -1, to -3
+		{0, 100, 2, 0},  // nothing to take a percentage of
+		{3, 200, 0, 9},  // doubles twice over
 	} {
 		s.MinAdjustmentMagnitude = c.min
 		if got := s.apply(c.cur, c.adj); got != c.want {
