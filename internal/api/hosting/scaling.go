@@ -2,6 +2,7 @@ package hosting
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/junctionhq/junction/internal/api/admin"
@@ -17,6 +18,7 @@ import (
 //	GET    /api/v1/endpoints/{name}/variants/{variant}/scaling the variant's policy, or 404
 //	PUT    /api/v1/endpoints/{name}/variants/{variant}/scaling store it (an autoscale.Policy)
 //	DELETE /api/v1/endpoints/{name}/variants/{variant}/scaling remove it; the count stays as it is
+//	GET    /api/v1/endpoints/{name}/scaling/activities         its scaling activities, newest first (?variant=, ?limit=)
 type Scaling struct {
 	Controller *hosting.Controller
 	Policies   *autoscale.Store
@@ -25,6 +27,7 @@ type Scaling struct {
 // Register adds the routes to mux behind auth.
 func (h *Scaling) Register(mux *http.ServeMux, auth func(http.Handler) http.Handler) {
 	mux.Handle("GET /api/v1/endpoints/{name}/scaling", auth(http.HandlerFunc(h.list)))
+	mux.Handle("GET /api/v1/endpoints/{name}/scaling/activities", auth(http.HandlerFunc(h.activities)))
 	mux.Handle("GET /api/v1/endpoints/{name}/variants/{variant}/scaling", auth(http.HandlerFunc(h.get)))
 	mux.Handle("PUT /api/v1/endpoints/{name}/variants/{variant}/scaling", auth(http.HandlerFunc(h.put)))
 	mux.Handle("DELETE /api/v1/endpoints/{name}/variants/{variant}/scaling", auth(http.HandlerFunc(h.delete)))
@@ -72,6 +75,29 @@ func (h *Scaling) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"policies": list})
+}
+
+func (h *Scaling) activities(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := h.Controller.Endpoint(name); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			admin.WriteError(w, r, llm.BadRequest("limit", "limit: %q must be a whole number from 1 to 1000", v))
+			return
+		}
+		limit = n
+	}
+	list, err := h.Policies.Activities(r.Context(), name, r.URL.Query().Get("variant"), limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"activities": list})
 }
 
 func (h *Scaling) get(w http.ResponseWriter, r *http.Request) {
