@@ -1,10 +1,11 @@
 // Package autoscale sizes self-hosted endpoints from their traffic, in
 // the terms of SageMaker's Application Auto Scaling: each variant may have
-// a scaling policy (a scalable target, min and max capacity, and a
-// target-tracking rule on one metric), stored with its endpoint; a Scaler
-// on the replica that holds the hosting lease samples the variants' load,
-// decides, and asks for a new instance count through the endpoint's spec,
-// as the REST API does. The reconciler does the rest: new instances take
+// a scaling policy (a scalable target, min and max capacity, a
+// target-tracking rule on one metric, step scaling policies and scheduled
+// actions), stored with its endpoint; a Scaler on the replica that holds
+// the hosting lease samples the variants' load, decides, and asks for a
+// new instance count through the endpoint's spec, as the REST API does,
+// recording each change as a scaling activity. The reconciler does the rest: new instances take
 // traffic once ready, surplus ones drain before they stop. The Scaler also
 // takes idle serverless variants to zero.
 //
@@ -15,6 +16,7 @@ package autoscale
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -89,7 +91,7 @@ func (p *Policy) Validate() error {
 		errs = append(errs, fmt.Sprintf("max_capacity: %d must not be below min_capacity (%d)", p.MaxCapacity, p.MinCapacity))
 	}
 	if t := p.TargetTracking; t != nil {
-		if !oneOf(t.Metric, metrics) {
+		if !slices.Contains(metrics, t.Metric) {
 			errs = append(errs, fmt.Sprintf("target_tracking.metric: %q must be one of %s", t.Metric, strings.Join(metrics, ", ")))
 		}
 		if !(t.TargetValue > 0) || math.IsInf(t.TargetValue, 0) {

@@ -3,6 +3,7 @@ package autoscale
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -81,20 +82,20 @@ func (s *StepScaling) validate(at string) []string {
 	if !actionName.MatchString(s.Name) {
 		add("name: %q must be 1 to 256 letters, digits, '.', '_' or '-'", s.Name)
 	}
-	if !oneOf(s.Metric, metrics) {
+	if !slices.Contains(metrics, s.Metric) {
 		add("metric: %q must be one of %s", s.Metric, strings.Join(metrics, ", "))
 	}
-	if s.Statistic != "" && !oneOf(s.Statistic, []string{Average, Minimum, Maximum}) {
+	if s.Statistic != "" && !slices.Contains([]string{Average, Minimum, Maximum}, s.Statistic) {
 		add("statistic: %q must be Average, Minimum or Maximum", s.Statistic)
 	}
 	comparisons := []string{GreaterThanOrEqualToThreshold, GreaterThanThreshold, LessThanThreshold, LessThanOrEqualToThreshold}
-	if !oneOf(s.Comparison, comparisons) {
+	if !slices.Contains(comparisons, s.Comparison) {
 		add("comparison: %q must be one of %s", s.Comparison, strings.Join(comparisons, ", "))
 	}
 	if math.IsNaN(s.Threshold) || math.IsInf(s.Threshold, 0) || s.Threshold < 0 {
 		add("threshold: %g must be a number from 0 up", s.Threshold)
 	}
-	if !oneOf(s.AdjustmentType, []string{ChangeInCapacity, PercentChangeInCapacity, ExactCapacity}) {
+	if !slices.Contains([]string{ChangeInCapacity, PercentChangeInCapacity, ExactCapacity}, s.AdjustmentType) {
 		add("adjustment_type: %q must be ChangeInCapacity, PercentChangeInCapacity or ExactCapacity", s.AdjustmentType)
 	}
 	if s.MinAdjustmentMagnitude != 0 && (s.AdjustmentType != PercentChangeInCapacity || s.MinAdjustmentMagnitude < 0) {
@@ -123,15 +124,6 @@ func (s *StepScaling) validate(at string) []string {
 		}
 	}
 	return errs
-}
-
-func oneOf(s string, list []string) bool {
-	for _, x := range list {
-		if s == x {
-			return true
-		}
-	}
-	return false
 }
 
 // overlap reports whether two steps' intervals share more than a bound.
