@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/junctionhq/junction/internal/blob"
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/store"
@@ -90,14 +92,7 @@ func randomHex(n int) string {
 }
 
 // newID returns a random UUID (version 4), the name of a request's output.
-func newID() string {
-	var b [16]byte
-	crand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+func newID() string { return uuid.NewString() }
 
 // Request is one InvokeEndpointAsync call, as the runtime surface parsed
 // it.

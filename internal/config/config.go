@@ -72,6 +72,8 @@ type Config struct {
 	// Async tunes the queue of asynchronous invocations (see
 	// docs/async.md).
 	Async Async `yaml:"async"`
+	// Capture tunes data capture (see docs/hosting.md).
+	Capture Capture `yaml:"capture"`
 }
 
 // Tracing configures OpenTelemetry traces over OTLP/HTTP. They are off
@@ -756,6 +758,7 @@ func (c *Config) Validate() error {
 		add("tracing.sample_ratio: %g must be from 0 to 1", r)
 	}
 	p = append(p, c.validateAsync()...)
+	p = append(p, c.validateCapture()...)
 	if db := c.Server.Database; db != "" {
 		if u, err := url.Parse(db); err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
 			add("server.database: must be a postgres:// URL, or empty for SQLite in server.data_dir")

@@ -51,7 +51,10 @@ type Options struct {
 	HoldTimeout time.Duration
 	// ServerlessUSDPerGBSecond prices serverless compute (the catalog's).
 	ServerlessUSDPerGBSecond float64
-	Log                      *slog.Logger
+	// Capture records the invocations of endpoints whose config has
+	// data_capture; nil captures nothing.
+	Capture Capturer
+	Log     *slog.Logger
 }
 
 // Artifacts turns a model's artifact URI into a local directory.

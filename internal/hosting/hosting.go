@@ -102,7 +102,10 @@ type EndpointConfig struct {
 	// AsyncInference, when set, makes endpoints of this config serve
 	// asynchronous invocations (see docs/async.md).
 	AsyncInference *AsyncInference `json:"async_inference,omitempty"`
-	CreatedAt      time.Time       `json:"created_at"`
+	// DataCapture, when set, records a sampled share of the endpoint's
+	// invocations in object storage (see docs/hosting.md).
+	DataCapture *DataCapture `json:"data_capture,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
 }
 
 // Update policies: how traffic moves to a new fleet.
@@ -327,6 +330,7 @@ func (c *EndpointConfig) Validate(instanceKnown func(string) bool) error {
 		check(fmt.Sprintf("shadow_variants[%d]", i), &c.Shadow[i])
 	}
 	errs = append(errs, c.AsyncInference.validate()...)
+	errs = append(errs, c.DataCapture.validate()...)
 	if len(c.Variants) > 0 && total == 0 {
 		// SageMaker's default initial weight is 1.0 for each variant.
 		for i := range c.Variants {

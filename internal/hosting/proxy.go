@@ -108,6 +108,9 @@ func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, erro
 	if len(f.shadows) > 0 {
 		c.mirror(f, inv)
 	}
+	if err == nil {
+		c.capture(f, inv, res)
+	}
 	return res, err
 }
 

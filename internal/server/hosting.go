@@ -28,7 +28,7 @@ import (
 // newHosting builds the hosting controller: model servers run as child
 // processes under DATA_DIR/instances, artifacts (file:// or s3://) unpack
 // under DATA_DIR/artifacts.
-func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *slog.Logger) (*hosting.Controller, error) {
+func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, capture hosting.Capturer, log *slog.Logger) (*hosting.Controller, error) {
 	gpus := cfg.Hosting.GPUs
 	if len(gpus) == 0 {
 		gpus = hostGPUs()
@@ -69,7 +69,7 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, log *sl
 		Self: self, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,
 		MeterInterval: cfg.Hosting.MeterInterval, KeepInstancesOnClose: cfg.Hosting.KeepInstancesOnShutdown, Log: log,
 		DrainTimeout: cfg.Hosting.InvocationTimeout, HoldQueue: cfg.Hosting.ColdStart.QueueSize, HoldTimeout: cfg.Hosting.ColdStart.MaxWait,
-		ServerlessUSDPerGBSecond: catalog.Serverless.USDPerGBSecond,
+		ServerlessUSDPerGBSecond: catalog.Serverless.USDPerGBSecond, Capture: capture,
 	}), nil
 }
 
@@ -107,6 +107,7 @@ func (s *Server) registerHosting(mux *http.ServeMux, adminAuth func(http.Handler
 	(&sagemakerapi.AsyncHandler{Queue: s.async, Auth: sm.Auth, Log: s.log}).Register(mux)
 	s.async.Register(mux, adminAuth)
 	s.metrics.Register(s.async.Collector())
+	s.metrics.Register(s.capture.Collector())
 	s.metrics.Register(s.hosting.MultiModelCollectors()...)
 	s.metrics.WatchFleet(func() []metrics.FleetVariant { return fleet(s.hosting.Endpoints()) })
 }

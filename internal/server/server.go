@@ -28,6 +28,7 @@ import (
 	guardrailapi "github.com/junctionhq/junction/internal/api/guardrail"
 	oaiapi "github.com/junctionhq/junction/internal/api/openai"
 	"github.com/junctionhq/junction/internal/async"
+	"github.com/junctionhq/junction/internal/capture"
 	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/awscreds"
@@ -67,6 +68,9 @@ type Server struct {
 	// async queues and serves async invocations; nil with hosting.
 	async      *async.Queue
 	asyncCalls *asyncCalls
+	// capture writes the traffic of endpoints with data_capture (with
+	// hosting).
+	capture *capture.Writer
 	// gov enforces budgets and rate limits.
 	gov *governance.Governor
 	// tracer exports traces; nil when tracing is off.
@@ -155,7 +159,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	var ropts router.Options
 	if !cfg.Hosting.Disabled {
-		if s.hosting, err = newHosting(cfg, db, catalog, log); err != nil {
+		if s.capture, err = newCapture(cfg, log); err != nil {
+			return nil, s.abort(err)
+		}
+		// Closed after hosting (added before it): the last invocations'
+		// records are written.
+		s.closers.add("data capture", func(ctx context.Context) error { s.capture.Close(ctx); return nil })
+		if s.hosting, err = newHosting(cfg, db, catalog, s.capture, log); err != nil {
 			return nil, s.abort(err)
 		}
 		s.closers.add("hosting", s.hosting.Close)
@@ -525,6 +535,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.closers.add("autoscaler", func(context.Context) error { s.scaler.Close(); return nil })
 		s.async.Start()
 		s.closers.add("async queue", func(ctx context.Context) error { s.async.Close(ctx); return nil })
+		s.capture.Start()
 	}
 	if store.DialectOf(s.db) == store.Postgres {
 		// Replicas share the database: what another one changes in keys
