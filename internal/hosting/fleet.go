@@ -18,6 +18,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/hosting/batcher"
 	"github.com/junctionhq/junction/internal/hostrt"
+	"github.com/junctionhq/junction/internal/router/balance"
 )
 
 // fleet is the instances that serve one endpoint config.
@@ -104,31 +105,25 @@ func (v *variant) readyCount() int {
 	return n
 }
 
-// pick chooses an instance: the ready one with the fewest outstanding
-// requests (random among ties, so equal instances share load), or any
-// ready one at random; skip excludes instances already tried.
+// pick chooses an instance among the ready ones not draining and not in
+// skip (those already tried): the one with the fewest outstanding
+// requests, random among ties so that equal instances share the load, or
+// (routing random) any of them at random. It is the router's least-score
+// pick (balance.Least).
 func (v *variant) pick(skip []*instance) *instance {
 	list := v.instances()
-	n := len(list)
-	if n == 0 {
-		return nil
+	ok := func(i int) bool {
+		in := list[i]
+		return in.ready.Load() && !in.draining.Load() && !tried(skip, in)
 	}
-	off := rand.IntN(n)
-	var best *instance
-	var bestOut int64
-	for i := range n {
-		in := list[(i+off)%n]
-		if !in.ready.Load() || in.draining.Load() || tried(skip, in) {
-			continue
-		}
-		if v.random {
-			return in
-		}
-		if o := in.outstanding.Load(); best == nil || o < bestOut {
-			best, bestOut = in, o
-		}
+	score := func(i int) float64 { return float64(list[i].outstanding.Load()) }
+	if v.random {
+		score = func(int) float64 { return 0 } // all tie: uniform
 	}
-	return best
+	if i := balance.Least(len(list), ok, score, rand.IntN); i >= 0 {
+		return list[i]
+	}
+	return nil
 }
 
 func tried(skip []*instance, in *instance) bool {
@@ -141,35 +136,22 @@ func tried(skip []*instance, in *instance) bool {
 }
 
 // pickVariant chooses a production variant by weight among those with a
-// ready instance; with none ready, by weight alone (the caller reports
-// that nothing is ready).
+// ready instance (the router's weighted pick, balance.Weighted); with
+// none ready, the first (the caller reports that nothing is ready).
 func (f *fleet) pickVariant() *variant {
 	if len(f.variants) == 1 {
 		return f.variants[0]
 	}
-	var total float64
-	for _, v := range f.variants {
-		if v.readyCount() > 0 {
-			total += v.weight()
+	i := balance.Weighted(len(f.variants), func(i int) float64 {
+		if v := f.variants[i]; v.readyCount() > 0 {
+			return v.weight()
 		}
-	}
-	if total == 0 {
+		return 0
+	}, func(total float64) float64 { return rand.Float64() * total })
+	if i < 0 {
 		return f.variants[0]
 	}
-	x := rand.Float64() * total
-	var last *variant
-	for _, v := range f.variants {
-		w := v.weight()
-		if v.readyCount() == 0 || w == 0 {
-			continue
-		}
-		last = v
-		if x < w {
-			return v
-		}
-		x -= w
-	}
-	return last
+	return f.variants[i]
 }
 
 func (f *fleet) variant(name string) *variant {

@@ -3,6 +3,8 @@ package router
 import (
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/junctionhq/junction/internal/router/balance"
 )
 
 // Member is a deployment in a route, with its weight there.
@@ -47,28 +49,19 @@ type Weighted struct{ intN IntN }
 // Name implements Balancer.
 func (Weighted) Name() string { return "weighted" }
 
-// Pick implements Balancer.
+// Pick implements Balancer. When every free member weighs zero, the
+// first free one is picked.
 func (b Weighted) Pick(ms []Member, skip []bool) int {
-	total := 0
-	for i, m := range ms {
-		if !skip[i] {
-			total += m.Weight
+	i := balance.Weighted(len(ms), func(i int) int {
+		if skip[i] {
+			return 0
 		}
-	}
-	if total == 0 {
+		return ms[i].Weight
+	}, b.intN)
+	if i < 0 {
 		return firstFree(skip)
 	}
-	r := b.intN(total)
-	for i, m := range ms {
-		if skip[i] {
-			continue
-		}
-		if r < m.Weight {
-			return i
-		}
-		r -= m.Weight
-	}
-	return -1
+	return i
 }
 
 // LeastOutstanding picks the member with the fewest calls in flight; ties
@@ -108,36 +101,10 @@ func (b LowestCost) Pick(ms []Member, skip []bool) int {
 	return pickMin(ms, skip, b.intN, (*Deployment).unitPrice)
 }
 
-// pickMin returns the free member with the smallest score; ties are
-// broken uniformly at random with one random draw (count the ties, then
-// take the r-th), so equal members share the load.
+// pickMin returns the free member with the smallest score, ties broken
+// at random (balance.Least).
 func pickMin(ms []Member, skip []bool, intN IntN, score func(*Deployment) float64) int {
-	best, bestScore, ties := -1, 0.0, 0
-	for i := range ms {
-		if skip[i] {
-			continue
-		}
-		s := score(ms[i].D)
-		switch {
-		case best < 0 || s < bestScore:
-			best, bestScore, ties = i, s, 1
-		case s == bestScore:
-			ties++
-		}
-	}
-	if ties <= 1 {
-		return best
-	}
-	r := intN(ties)
-	for i := best; i < len(ms); i++ {
-		if !skip[i] && score(ms[i].D) == bestScore {
-			if r == 0 {
-				return i
-			}
-			r--
-		}
-	}
-	return best // scores moved between the passes; the first minimum will do
+	return balance.Least(len(ms), func(i int) bool { return !skip[i] }, func(i int) float64 { return score(ms[i].D) }, intN)
 }
 
 func firstFree(skip []bool) int {
