@@ -24,7 +24,11 @@ func (c *Controller) takeAdopted(endpoint string, v *variant) []*instance {
 	var out []*instance
 	for _, hi := range found {
 		in := &instance{Instance: hi, v: v, endpoint: endpoint}
-		c.adoptTracking(in)
+		c.meter.adopted(in)
+		// Changes arrive from the runtime from now on; reading the status
+		// once after setting the callback misses nothing.
+		in.SetOnChange(func(st hostrt.Status) { c.observe(in, st) })
+		c.observe(in, in.Status())
 		out = append(out, in)
 	}
 	return out

@@ -89,9 +89,8 @@ type Controller struct {
 	// callback (effects.go).
 	effects *effects
 
-	liveMu  sync.Mutex
-	live    map[*instance]struct{} // every started instance, for metering
-	backlog []Segment              // stopped instances' segments not yet written
+	// meter writes instance time to the store (meter.go).
+	meter *meter
 
 	adoptMu sync.Mutex
 	adopted map[string][]hostrt.Instance // endpoint/variant/hash -> leftovers to reuse
@@ -135,7 +134,7 @@ type routing struct {
 // it, brings back stored endpoints.
 func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, opts Options) *Controller {
 	c := &Controller{store: store, rt: rt, blobs: blobs, types: types, opts: opts, self: opts.Self, log: opts.Log, client: opts.Client,
-		live: map[*instance]struct{}{}, adopted: map[string][]hostrt.Instance{}, shadowSem: make(chan struct{}, 64)}
+		adopted: map[string][]hostrt.Instance{}, shadowSem: make(chan struct{}, 64)}
 	if c.opts.MeterInterval <= 0 {
 		c.opts.MeterInterval = time.Minute
 	}
@@ -157,6 +156,7 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 	if c.client == nil {
 		c.client = newClient()
 	}
+	c.meter = newMeter(store, types, c.opts.MeterInterval, opts.Log)
 	c.lease = newLease(store.DB, opts.ReplicaID, c.opts.LeaseTTL)
 	empty, none := map[string]*endpoint{}, map[string]*endpoint{}
 	c.eps.Store(&empty)

@@ -78,11 +78,7 @@ type instance struct {
 	last        atomic.Pointer[hostrt.Status]   // the last status observed
 	batch       atomic.Pointer[batcher.Batcher] // batching models: made on first use (batch.go)
 
-	meterMu     sync.Mutex
-	meteredFrom time.Time // start of the unmetered stretch; zero once stopped
-	// meterOnReady: metering starts when the instance is first ready
-	// (hostrt.ReadyMetering), not at Start.
-	meterOnReady bool
+	clock clock // its metering (meter.go)
 }
 
 func (v *variant) instances() []*instance {
@@ -305,20 +301,13 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 	}
 	m, fromReady := c.rt.(hostrt.ReadyMetering)
 	fromReady = fromReady && m.MetersFromReady()
-	in.meterMu.Lock()
-	in.meterOnReady = fromReady
-	in.meterMu.Unlock()
+	c.meter.starting(in, fromReady)
 	inst, err := c.rt.Start(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	in.Instance = inst
-	if !fromReady {
-		in.meterMu.Lock()
-		in.meteredFrom = time.Now()
-		in.meterMu.Unlock()
-	}
-	c.track(in)
+	c.meter.started(in, fromReady)
 	return in, nil
 }
 
@@ -353,11 +342,7 @@ func (c *Controller) observe(in *instance, st hostrt.Status) {
 		c.routesChanged()
 	}
 	if ready && !was {
-		in.meterMu.Lock()
-		if in.meterOnReady {
-			in.meterOnReady, in.meteredFrom = false, st.Since
-		}
-		in.meterMu.Unlock()
+		c.meter.ready(in, st.Since)
 	}
 	if was != ready && c.log != nil {
 		c.log.Info("hosting: instance state", "instance", st.ID, "state", string(st.State), "restarts", st.Restarts, "last_error", st.LastError)
@@ -404,8 +389,7 @@ func (c *Controller) stopInstance(in *instance) {
 	if err := in.Stop(ctx); err != nil && c.log != nil {
 		c.log.Warn("hosting: stop instance", "instance", in.ID(), "err", err)
 	}
-	c.untrack(in)
-	c.meterFinal(in)
+	c.meter.stopped(in)
 }
 
 // stopFleet stops every instance of a fleet in parallel.

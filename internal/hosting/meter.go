@@ -1,37 +1,86 @@
 package hosting
 
 import (
+	"context"
+	"log/slog"
+	"sync"
 	"time"
-
-	"github.com/junctionhq/junction/internal/hostrt"
 )
 
-// Instance time is metered in segments: every MeterInterval each running
+// meter is hosting's metering, a part of its own beside the reconciler
+// and the invocation path: the controller tells it when an instance
+// starts, is adopted, becomes ready and stops, and hands it serverless
+// calls to bill; it turns them into segments of instance time in the
+// store.
+//
+// Instance time is metered in segments: every interval each running
 // instance's time since its last segment is written, and a stopped
-// instance's last stretch when it stops. A segment the database refuses is
-// kept and written with the next one, so no instance time is lost; an
-// adopted instance resumes from the end of its last stored segment.
+// instance's last stretch when it stops. A segment the database refuses
+// is kept and written with the next one, so no instance time is lost; an
+// adopted instance resumes from the end of its last stored segment, so
+// none is metered twice.
+type meter struct {
+	store    *Store
+	types    InstanceTypes
+	interval time.Duration
+	log      *slog.Logger
 
-func (c *Controller) track(in *instance) {
-	if in.unmetered() {
-		return // serverless: billed per call (serverless.go)
+	mu      sync.Mutex
+	live    map[*instance]struct{} // every metered instance running
+	backlog []Segment              // segments not yet written: stopped instances', serverless calls'
+}
+
+// clock is an instance's metering state, guarded by its own lock (the
+// runtime's callbacks and the meter's tick both reach it).
+type clock struct {
+	mu sync.Mutex
+	// from starts the stretch not yet metered; zero while the instance
+	// is not metered (not yet ready, serverless, or stopped).
+	from time.Time
+	// onReady: metering starts when the instance is first ready
+	// (hostrt.ReadyMetering), not when it is started.
+	onReady bool
+}
+
+func newMeter(store *Store, types InstanceTypes, interval time.Duration, log *slog.Logger) *meter {
+	return &meter{store: store, types: types, interval: interval, log: log, live: map[*instance]struct{}{}}
+}
+
+// starting prepares the clock of an instance about to be started; it is
+// called before the runtime's Start, whose callbacks may report the
+// instance ready before Start returns.
+func (m *meter) starting(in *instance, fromReady bool) {
+	in.clock.mu.Lock()
+	in.clock.onReady = fromReady
+	in.clock.mu.Unlock()
+}
+
+// started meters an instance the runtime has started: from now, unless
+// it is metered from its first readiness.
+func (m *meter) started(in *instance, fromReady bool) {
+	if !fromReady {
+		in.clock.mu.Lock()
+		in.clock.from = time.Now()
+		in.clock.mu.Unlock()
 	}
-	c.liveMu.Lock()
-	c.live[in] = struct{}{}
-	c.liveMu.Unlock()
+	m.track(in)
 }
 
-func (c *Controller) untrack(in *instance) {
-	c.liveMu.Lock()
-	delete(c.live, in)
-	c.liveMu.Unlock()
+// ready starts the clock of an instance metered from its first readiness,
+// at the time it became ready.
+func (m *meter) ready(in *instance, since time.Time) {
+	in.clock.mu.Lock()
+	if in.clock.onReady {
+		in.clock.onReady, in.clock.from = false, since
+	}
+	in.clock.mu.Unlock()
 }
 
-// adoptTracking meters an adopted instance from where its metering
-// stopped (or from when it started, if it never was).
-func (c *Controller) adoptTracking(in *instance) {
+// adopted meters an instance an earlier run left running from where its
+// metering stopped (or from when it started, if it never was).
+func (m *meter) adopted(in *instance) {
 	ctx, cancel := storeContext()
-	from, err := c.store.meteredUntil(ctx, in.ID())
+	from, err := m.store.meteredUntil(ctx, in.ID())
 	cancel()
 	if err != nil || from.IsZero() {
 		from = in.Status().Since
@@ -39,110 +88,127 @@ func (c *Controller) adoptTracking(in *instance) {
 	if from.IsZero() {
 		from = time.Now()
 	}
-	in.meterMu.Lock()
-	in.meteredFrom = from
-	in.meterMu.Unlock()
-	// Changes arrive from the runtime from now on; reading the status
-	// once after setting the callback misses nothing.
-	in.SetOnChange(func(st hostrt.Status) { c.observe(in, st) })
-	c.observe(in, in.Status())
-	c.track(in)
+	in.clock.mu.Lock()
+	in.clock.from = from
+	in.clock.mu.Unlock()
+	m.track(in)
 }
 
-func (c *Controller) meterLoop() {
-	t := time.NewTicker(c.opts.MeterInterval)
+// stopped writes a stopped instance's last stretch; if the database
+// refuses it, it waits in the backlog for the next tick.
+func (m *meter) stopped(in *instance) {
+	m.mu.Lock()
+	delete(m.live, in)
+	m.mu.Unlock()
+	in.clock.mu.Lock()
+	if in.clock.from.IsZero() {
+		in.clock.mu.Unlock()
+		return
+	}
+	seg := m.segment(in, in.clock.from, time.Now())
+	in.clock.from = time.Time{}
+	in.clock.mu.Unlock()
+	m.bill(seg)
+	m.flush()
+}
+
+// bill queues a segment priced by its caller (a serverless call), to be
+// written with the next tick.
+func (m *meter) bill(seg Segment) {
+	m.mu.Lock()
+	m.backlog = append(m.backlog, seg)
+	m.mu.Unlock()
+}
+
+// track adds a started instance to those the tick meters; a serverless
+// one is billed per call instead (serverless.go).
+func (m *meter) track(in *instance) {
+	if in.unmetered() {
+		return
+	}
+	m.mu.Lock()
+	m.live[in] = struct{}{}
+	m.mu.Unlock()
+}
+
+// run ticks every interval until ctx ends.
+func (m *meter) run(ctx context.Context) {
+	t := time.NewTicker(m.interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.meterNow()
+			m.tick()
 		}
 	}
 }
 
-// meterNow writes every running instance's time up to now.
-func (c *Controller) meterNow() {
-	c.flushBacklog()
-	c.liveMu.Lock()
-	list := make([]*instance, 0, len(c.live))
-	for in := range c.live {
+// tick writes the backlog and every running instance's time up to now.
+func (m *meter) tick() {
+	m.flush()
+	m.mu.Lock()
+	list := make([]*instance, 0, len(m.live))
+	for in := range m.live {
 		list = append(list, in)
 	}
-	c.liveMu.Unlock()
+	m.mu.Unlock()
 	now := time.Now()
 	segs := make([]Segment, 0, len(list))
 	owners := make([]*instance, 0, len(list))
 	for _, in := range list {
-		in.meterMu.Lock()
-		if !in.meteredFrom.IsZero() && now.Sub(in.meteredFrom) > 0 {
-			segs = append(segs, c.segment(in, in.meteredFrom, now))
+		in.clock.mu.Lock()
+		if !in.clock.from.IsZero() && now.Sub(in.clock.from) > 0 {
+			segs = append(segs, m.segment(in, in.clock.from, now))
 			owners = append(owners, in)
 		}
-		in.meterMu.Unlock()
+		in.clock.mu.Unlock()
 	}
 	if len(segs) == 0 {
 		return
 	}
 	ctx, cancel := storeContext()
 	defer cancel()
-	if err := c.store.addSegments(ctx, segs); err != nil {
-		if c.log != nil {
-			c.log.Warn("hosting: instance time not metered; will retry", "err", err)
+	if err := m.store.addSegments(ctx, segs); err != nil {
+		if m.log != nil {
+			m.log.Warn("hosting: instance time not metered; will retry", "err", err)
 		}
 		return
 	}
 	for _, in := range owners {
-		in.meterMu.Lock()
-		if !in.meteredFrom.IsZero() {
-			in.meteredFrom = now
+		in.clock.mu.Lock()
+		if !in.clock.from.IsZero() {
+			in.clock.from = now
 		}
-		in.meterMu.Unlock()
+		in.clock.mu.Unlock()
 	}
 }
 
-// meterFinal writes a stopped instance's last stretch; if the database
-// refuses it, it waits in the backlog for the next meter tick.
-func (c *Controller) meterFinal(in *instance) {
-	in.meterMu.Lock()
-	if in.meteredFrom.IsZero() {
-		in.meterMu.Unlock()
-		return
-	}
-	seg := c.segment(in, in.meteredFrom, time.Now())
-	in.meteredFrom = time.Time{}
-	in.meterMu.Unlock()
-	c.liveMu.Lock()
-	c.backlog = append(c.backlog, seg)
-	c.liveMu.Unlock()
-	c.flushBacklog()
-}
-
-// flushBacklog writes segments of stopped instances.
-func (c *Controller) flushBacklog() {
-	c.liveMu.Lock()
-	segs := c.backlog
-	c.backlog = nil
-	c.liveMu.Unlock()
+// flush writes the backlog; what the database refuses stays in it.
+func (m *meter) flush() {
+	m.mu.Lock()
+	segs := m.backlog
+	m.backlog = nil
+	m.mu.Unlock()
 	if len(segs) == 0 {
 		return
 	}
 	ctx, cancel := storeContext()
 	defer cancel()
-	if err := c.store.addSegments(ctx, segs); err != nil {
-		if c.log != nil {
-			c.log.Warn("hosting: instance time not metered; will retry", "segments", len(segs), "err", err)
+	if err := m.store.addSegments(ctx, segs); err != nil {
+		if m.log != nil {
+			m.log.Warn("hosting: instance time not metered; will retry", "segments", len(segs), "err", err)
 		}
-		c.liveMu.Lock()
-		c.backlog = append(segs, c.backlog...)
-		c.liveMu.Unlock()
+		m.mu.Lock()
+		m.backlog = append(segs, m.backlog...)
+		m.mu.Unlock()
 	}
 }
 
-func (c *Controller) segment(in *instance, from, to time.Time) Segment {
+func (m *meter) segment(in *instance, from, to time.Time) Segment {
 	g := Segment{Endpoint: in.endpoint, Variant: in.v.spec.Name, InstanceID: in.ID(), InstanceType: in.v.spec.InstanceType, Start: from, End: to}
-	if it, ok := c.types[in.v.spec.InstanceType]; ok {
+	if it, ok := m.types[in.v.spec.InstanceType]; ok {
 		p := it.USDPerHour
 		g.USDPerHour = &p
 	}

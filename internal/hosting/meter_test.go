@@ -40,14 +40,14 @@ func TestMeterKeepsRefusedSegmentsAndWritesThemLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	c := New(&Store{DB: db}, nil, nil, InstanceTypes{"ml.g6.xlarge": {Type: "ml.g6.xlarge", USDPerHour: 0.8}}, Options{})
+	m := newMeter(&Store{DB: db}, InstanceTypes{"ml.g6.xlarge": {Type: "ml.g6.xlarge", USDPerHour: 0.8}}, time.Hour, nil)
 	v := &variant{spec: Variant{Name: "primary", InstanceType: "ml.g6.xlarge"}}
 	running := &instance{Instance: fakeInstance{"run"}, v: v, endpoint: "ep"}
 	stopped := &instance{Instance: fakeInstance{"stop"}, v: v, endpoint: "ep"}
 	t0 := time.Now().Add(-time.Hour)
 	for _, in := range []*instance{running, stopped} {
-		in.meteredFrom = t0
-		c.track(in)
+		in.clock.from = t0
+		m.track(in)
 	}
 
 	refuse := func(on bool) {
@@ -61,22 +61,21 @@ func TestMeterKeepsRefusedSegmentsAndWritesThemLater(t *testing.T) {
 		}
 	}
 	refuse(true)
-	c.meterNow() // refused: both stretches stay unmetered
-	c.untrack(stopped)
-	c.meterFinal(stopped) // refused: the last stretch waits in the backlog
+	m.tick()           // refused: both stretches stay unmetered
+	m.stopped(stopped) // refused: the last stretch waits in the backlog
 	stopEnd := time.Now()
-	c.meterNow() // refused again
-	if rows := usage(t, c.store); len(rows) != 0 {
+	m.tick() // refused again
+	if rows := usage(t, m.store); len(rows) != 0 {
 		t.Fatalf("rows written while the database refused them: %+v", rows)
 	}
 	refuse(false)
-	c.meterNow()
-	c.meterNow() // nothing new to write twice
+	m.tick()
+	m.tick() // nothing new to write twice
 
 	// Per instance, the segments cover [t0, end] once: contiguous, no
 	// overlap, no gap.
 	span := map[string][2]time.Time{}
-	for _, r := range usage(t, c.store) {
+	for _, r := range usage(t, m.store) {
 		sp, seen := span[r.InstanceID]
 		switch {
 		case !seen && !r.Start.Equal(t0.Truncate(time.Millisecond)):

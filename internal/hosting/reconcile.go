@@ -34,7 +34,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	}
 	c.wg.Add(3)
 	go func() { defer c.wg.Done(); c.leaseLoop() }()
-	go func() { defer c.wg.Done(); c.meterLoop() }()
+	go func() { defer c.wg.Done(); c.meter.run(c.ctx) }()
 	go func() { defer c.wg.Done(); c.followLoop() }()
 	return nil
 }
@@ -416,7 +416,7 @@ func (c *Controller) Close(ctx context.Context) error {
 		t.wg.Wait()
 	}
 	c.wg.Wait()
-	c.meterNow()
+	c.meter.tick()
 	// The runtime lets go of its state directory either way, so that the
 	// next Junction can recover what is left.
 	defer c.rt.Detach()

@@ -97,9 +97,7 @@ func (c *Controller) billServerless(endpoint string, v *variant, in string, star
 		perHour := p * float64(s.MemorySizeMB) / 1024 * 3600
 		g.USDPerHour = &perHour
 	}
-	c.liveMu.Lock()
-	c.backlog = append(c.backlog, g)
-	c.liveMu.Unlock()
+	c.meter.bill(g)
 }
 
 // unmetered takes a serverless instance out of instance-time metering:
@@ -108,8 +106,8 @@ func (in *instance) unmetered() bool {
 	if in.v.spec.Serverless == nil {
 		return false
 	}
-	in.meterMu.Lock()
-	in.meteredFrom = time.Time{}
-	in.meterMu.Unlock()
+	in.clock.mu.Lock()
+	in.clock.from = time.Time{}
+	in.clock.mu.Unlock()
 	return true
 }
