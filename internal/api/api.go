@@ -19,6 +19,11 @@ import (
 // TagsHeader carries per-request tags: "team=search,app=faq".
 const TagsHeader = "X-Junction-Tags"
 
+// CacheHeader chooses how the response cache may answer a request:
+// "exact" turns its semantic mode off for the request; "semantic" (the
+// default) leaves it as configured.
+const CacheHeader = "X-Junction-Cache"
+
 // Info is what the server knows about a request before a surface sees it.
 type Info struct {
 	RequestID string
@@ -36,9 +41,9 @@ type Info struct {
 	// KeyGuard and KeyGuardMode are the key's guardrail when the key
 	// enforces it (tag guardrail_enforced=true): no request may replace it.
 	KeyGuard, KeyGuardMode string
-	// CacheControl is the request's Cache-Control header, for the
-	// response cache.
-	CacheControl string
+	// CacheControl is the request's Cache-Control header, and CacheMode
+	// its X-Junction-Cache header, for the response cache.
+	CacheControl, CacheMode string
 	// Status is the status written, for the access log.
 	Status int
 
@@ -52,7 +57,7 @@ type Info struct {
 func (i *Info) Call(surface string) *gateway.Call {
 	return &gateway.Call{Surface: surface, RequestID: i.RequestID, Key: i.Key, Tags: i.Tags, Meta: i.Meta,
 		Start: i.Start, GuardName: i.Guardrail, GuardMode: i.GuardrailMode, KeyGuard: i.KeyGuard, KeyGuardMode: i.KeyGuardMode,
-		CacheControl: i.CacheControl}
+		CacheControl: i.CacheControl, CacheMode: i.CacheMode}
 }
 
 type infoKey struct{}
@@ -124,6 +129,11 @@ func admit(r *http.Request, k *keys.Key) *llm.Error {
 	info.Key = k
 	info.Tags = k.Tags
 	info.CacheControl = r.Header.Get("Cache-Control")
+	switch info.CacheMode = strings.ToLower(strings.TrimSpace(r.Header.Get(CacheHeader))); info.CacheMode {
+	case "", gateway.CacheExact, "semantic":
+	default:
+		return llm.BadRequest(CacheHeader, "%s header: %q is not exact or semantic", CacheHeader, r.Header.Get(CacheHeader))
+	}
 	if h := r.Header.Get(TagsHeader); h != "" {
 		tags, err := keys.ParseTags(h)
 		if err != nil {

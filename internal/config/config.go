@@ -829,14 +829,14 @@ func (c *Config) Validate() error {
 	p = append(p, guardrail.Validate(c.Guardrails)...)
 	p = append(p, governance.Validate(c.Governance)...)
 	p = append(p, c.Batch.validate()...)
-	cacheable := map[string]bool{}
+	cacheable, configured := map[string]bool{}, map[string]bool{}
 	for _, m := range c.Models {
-		cacheable[m.Name] = true
+		cacheable[m.Name], configured[m.Name] = true, true
 	}
 	for _, r := range c.Routes {
 		cacheable[r.Name] = true
 	}
-	p = append(p, c.Cache.validate(cacheable)...)
+	p = append(p, c.Cache.validate(cacheable, configured)...)
 	for i, m := range c.Models {
 		if m.Price != nil && m.Price.BatchDiscount != nil && (*m.Price.BatchDiscount < 0 || *m.Price.BatchDiscount > 1) {
 			p = append(p, fmt.Sprintf("models[%d].price.batch_discount: must be between 0 and 1", i))

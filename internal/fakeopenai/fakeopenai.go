@@ -60,6 +60,9 @@ type Server struct {
 	PromptTokens, CompletionTokens, CachedTokens int
 	// Fault, when set, is asked for each request and may fail it.
 	Fault func(r *Request) Fault
+	// Embedding, when set, computes each input's embedding; otherwise
+	// every input gets the same fixed vector.
+	Embedding func(input string) []float32
 	// Record keeps received requests for Requests; off for benchmarks.
 	Record bool
 
@@ -308,7 +311,16 @@ func (s *Server) embed(w http.ResponseWriter, req *Request) {
 		if i > 0 {
 			data.WriteByte(',')
 		}
-		fmt.Fprintf(&data, `{"object":"embedding","index":%d,"embedding":[0.0023064255,-0.009327292,0.015797347,%d.5]}`, i, i)
+		if s.Embedding == nil {
+			fmt.Fprintf(&data, `{"object":"embedding","index":%d,"embedding":[0.0023064255,-0.009327292,0.015797347,%d.5]}`, i, i)
+			continue
+		}
+		input, _ := req.Body["input"].(string)
+		if arr, ok := req.Body["input"].([]any); ok {
+			input, _ = arr[i].(string)
+		}
+		v, _ := json.Marshal(s.Embedding(input))
+		fmt.Fprintf(&data, `{"object":"embedding","index":%d,"embedding":%s}`, i, v)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, `{"object":"list","data":[%s],"model":%q,"usage":{"prompt_tokens":%d,"total_tokens":%d}}`, data.String(), model, 4*n, 4*n)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 
@@ -13,7 +14,9 @@ import (
 // cacheKey is the response-cache key of a call, or "" when the cache is
 // not consulted: no cache, a model or route that has not opted in, or a
 // request that said Cache-Control: no-cache (which also stores nothing
-// unless it allows it: no-cache only bypasses the lookup).
+// unless it allows it: no-cache only bypasses the lookup). It also sets
+// the call's semantic probe, unless the request asked for exact matches
+// only (X-Junction-Cache: exact) or cannot be answered by meaning.
 func (g *Gateway) cacheKey(c *Call, req *llm.Request) (key string, lookup bool) {
 	if !g.Cache.Enabled(c.Model) || cacheDirective(c.CacheControl, "no-store") {
 		return "", false
@@ -23,8 +26,16 @@ func (g *Gateway) cacheKey(c *Call, req *llm.Request) (key string, lookup bool) 
 	if c.Key != nil {
 		keyID = c.Key.ID
 	}
-	return respcache.Key(g.Cache.ScopeOf(keyID, team), c.Model, req), !cacheDirective(c.CacheControl, "no-cache")
+	scope := g.Cache.ScopeOf(keyID, team)
+	if c.CacheMode != CacheExact {
+		c.cacheProbe = g.Cache.Probe(scope, c.Model, req)
+	}
+	return respcache.Key(scope, c.Model, req), !cacheDirective(c.CacheControl, "no-cache")
 }
+
+// CacheExact is the X-Junction-Cache value that limits a request to exact
+// matches: the semantic cache neither answers nor indexes it.
+const CacheExact = "exact"
 
 func cacheDirective(header, d string) bool {
 	for _, f := range strings.Split(header, ",") {
@@ -37,14 +48,21 @@ func cacheDirective(header, d string) bool {
 
 // cacheHit answers the call from the cache if it holds the answer, and
 // records the hit: no tokens billed, cost zero, and the cost the answer
-// had when made as what the hit saved.
+// had when made as what the hit saved. An exact miss is looked up by
+// meaning when the call has a semantic probe.
 func (g *Gateway) cacheHit(ctx context.Context, c *Call, key string) (*llm.Response, bool) {
+	reason := "cache hit"
 	e, ok := g.Cache.Get(ctx, key)
+	if !ok && c.cacheProbe != nil {
+		var sim float64
+		e, sim, ok = g.Cache.Similar(ctx, c.cacheProbe)
+		reason = fmt.Sprintf("semantic cache hit (similarity %.3f)", sim)
+	}
 	if !ok {
 		return nil, false
 	}
 	c.Target = &router.Target{Model: e.Served, Provider: e.Provider, UpstreamModel: e.UpstreamModel}
-	c.Route, c.Reason = c.plan.Route(), "cache hit"
+	c.Route, c.Reason = c.plan.Route(), reason
 	c.cacheHit, c.cacheSaved = true, e.CostUSD
 	g.Finish(c, llm.Usage{}, nil, nil)
 	return e.Response, true
@@ -63,7 +81,9 @@ func (g *Gateway) cachePut(ctx context.Context, c *Call, key string, resp *llm.R
 		cost := p.CostWithWrites(u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens, u.OutputTokens)
 		e.CostUSD = &cost
 	}
-	g.Cache.Put(context.WithoutCancel(ctx), key, e)
+	ctx = context.WithoutCancel(ctx)
+	g.Cache.Put(ctx, key, e)
+	g.Cache.Index(ctx, c.cacheProbe, key)
 }
 
 // capture is a stream that keeps what it relays, and stores the answer

@@ -92,6 +92,9 @@ type Call struct {
 	// CacheControl is the request's Cache-Control header: no-cache skips
 	// the response cache's lookup, no-store the cache altogether.
 	CacheControl string
+	// CacheMode is the request's X-Junction-Cache header: CacheExact
+	// turns the semantic cache off for it.
+	CacheMode string
 
 	// Routing is where the call went; the gateway sets it.
 	Routing
@@ -156,6 +159,8 @@ type Outcome struct {
 	// cacheSaved what the answer cost when it was made.
 	cacheHit   bool
 	cacheSaved *float64
+	// cacheProbe is the call's request as the semantic cache sees it.
+	cacheProbe *respcache.Probe
 }
 
 // Served is the name of the model that answered (or last tried) the call:

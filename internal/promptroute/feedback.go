@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/junctionhq/junction/internal/vec"
 )
 
 // EmbedFunc returns one embedding per text, in order. In production it
@@ -124,7 +126,7 @@ func OpenFeedback(ctx context.Context, db *sql.DB, embed EmbedFunc) (*FeedbackSt
 		for i := range v {
 			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4*i:]))
 		}
-		if !normalize(v) {
+		if !vec.Normalize(v) {
 			s.skipped++
 			continue
 		}
@@ -198,7 +200,7 @@ func (s *FeedbackStore) Add(ctx context.Context, items ...Feedback) (int, error)
 			binary.LittleEndian.PutUint32(blobs[i][4*j:], math.Float32bits(x))
 		}
 		v = append([]float32(nil), v...) // the caller's slice stays theirs
-		if !normalize(v) {
+		if !vec.Normalize(v) {
 			return 0, &EmbedError{fmt.Errorf("feedback %d: the embedding is all zeros", i+1)}
 		}
 		vecs[i] = v
@@ -297,7 +299,7 @@ func (s *FeedbackStore) nearest(q []float32, k int) ([]neighbour, error) {
 	}
 	top := make([]neighbour, 0, k+1)
 	for i := range s.good {
-		sim := dot(q, s.vecs[i*s.dims:(i+1)*s.dims])
+		sim := vec.Dot(q, s.vecs[i*s.dims:(i+1)*s.dims])
 		if len(top) == k && sim <= top[k-1].sim {
 			continue
 		}
@@ -311,45 +313,6 @@ func (s *FeedbackStore) nearest(q []float32, k int) ([]neighbour, error) {
 		}
 	}
 	return top, nil
-}
-
-// dot is the inner product, in eight independent sums so that the
-// multiplications overlap.
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3, s4, s5, s6, s7 float32
-	for len(a) >= 8 && len(b) >= 8 {
-		s0 += a[0] * b[0]
-		s1 += a[1] * b[1]
-		s2 += a[2] * b[2]
-		s3 += a[3] * b[3]
-		s4 += a[4] * b[4]
-		s5 += a[5] * b[5]
-		s6 += a[6] * b[6]
-		s7 += a[7] * b[7]
-		a, b = a[8:], b[8:]
-	}
-	for i := range a {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3) + (s4 + s5) + (s6 + s7)
-}
-
-// normalize scales v to unit length in place; it reports false for a
-// zero (or non-finite) vector.
-func normalize(v []float32) bool {
-	var n float64
-	for _, x := range v {
-		n += float64(x) * float64(x)
-	}
-	if n == 0 || math.IsInf(n, 0) || math.IsNaN(n) {
-		return false
-	}
-	inv := float32(1 / math.Sqrt(n))
-	for i := range v {
-		v[i] *= inv
-	}
-	return true
 }
 
 // embedText returns the part of a prompt that is embedded.

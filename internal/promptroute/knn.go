@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/vec"
 )
 
 // DefaultK is KNNScorer's number of neighbours when none is given.
@@ -62,7 +63,7 @@ func (s *KNNScorer) Predict(ctx context.Context, req *llm.Request, cands []Candi
 		return nil, fmt.Errorf("embed the prompt: got %d embeddings for 1 text", len(out))
 	}
 	q := append([]float32(nil), out[0]...)
-	if !normalize(q) {
+	if !vec.Normalize(q) {
 		return s.Fallback.Predict(ctx, req, cands)
 	}
 	near, err := s.store.nearest(q, s.k*len(cands))

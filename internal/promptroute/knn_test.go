@@ -14,6 +14,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/vec"
 )
 
 // bagOfWords is a deterministic fake embedding model: each word (lowered,
@@ -210,7 +211,7 @@ func TestFeedbackStorePersists(t *testing.T) {
 	}
 	before := fs.Stats()
 	q, _ := emb.embed(ctx, []string{"prompt number 3 about topic 3"})
-	normalize(q[0])
+	vec.Normalize(q[0])
 	nearBefore, _ := fs.nearest(q[0], 5)
 	db.Close()
 

@@ -2,7 +2,9 @@
 // model answers, keyed on the normalised request (the model name asked
 // for, the messages, tools and every parameter that changes the answer —
 // never the API key) within a scope (a team, a key, or everyone), held in
-// memory or in Redis with a TTL and a size bound. It stores and finds
+// memory or in Redis with a TTL and a size bound; and, as an option, a
+// semantic mode (Semantic) that also answers a request whose last message
+// is close in meaning to one already answered. It stores and finds
 // entries; when to consult it (the models and routes that opted in, the
 // request's Cache-Control) and how a hit is answered and accounted is the
 // gateway's.
@@ -51,6 +53,8 @@ type Cache struct {
 	// Scope is team (default), key or global: whose requests share
 	// entries.
 	Scope string
+	// Semantic, when set, also answers requests by meaning.
+	Semantic *Semantic
 }
 
 // Enabled reports whether answers for model (a name a client asks for)

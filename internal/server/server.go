@@ -201,8 +201,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	s.closers.add("governance", s.gov.Close)
 	s.metrics.WatchBudgets(s.budgetSpend)
+	cache, err := s.responseCache(cfg.Cache)
+	if err != nil {
+		return nil, s.abort(err)
+	}
 	gw := &gateway.Gateway{Router: s.router, Ledger: s.ledger, Metrics: s.metrics, Timeout: cfg.Server.UpstreamTimeout,
-		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff, Governance: s.gov, Cache: responseCache(cfg.Cache)}
+		MaxAttempts: cfg.Router.MaxAttempts, RetryBackoff: cfg.Router.RetryBackoff, Governance: s.gov, Cache: cache}
 
 	mux := http.NewServeMux()
 	oai := &oaiapi.Handler{Gateway: gw, MaxBodyBytes: cfg.Server.MaxBodyBytes, Log: log,
@@ -244,17 +248,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			return gw.Chat(ctx, c, req)
 		}},
 		// Topics matched by meaning embed with a model Junction serves.
-		Embed: func(ctx context.Context, model string, texts []string) ([][]float32, error) {
-			d := s.router.Deployment(model)
-			if d == nil {
-				return nil, fmt.Errorf("embedding model %q is not configured", model)
-			}
-			e, ok := d.Upstream.(llm.Embedder)
-			if !ok {
-				return nil, fmt.Errorf("model %q has no embeddings API", model)
-			}
-			return promptroute.EmbedWith(e, d.UpstreamModel)(ctx, texts)
-		},
+		Embed: s.embed,
 	})
 	if err != nil {
 		return nil, s.abort(err)
