@@ -85,7 +85,7 @@ func usageCmd() *cobra.Command {
 				out.Total.CostUSD, out.HostingCostUSD, out.ReservedCapacityCostUSD, out.TotalCostUSD)
 		}
 		if cf := out.Total.RoutedCounterfactualUSD; cf > 0 {
-			fmt.Fprintf(w, "\nPrompt routing saved $%.6f: %.1f%% of the $%.6f its requests would have cost on the strongest candidates.\n",
+			fmt.Fprintf(w, "\nPrompt routing and the response cache saved $%.6f: %.1f%% of the $%.6f those requests would have cost on the strongest candidates or from the model.\n",
 				out.Total.SavedUSD, 100*out.Total.SavedUSD/cf, cf)
 		}
 		if out.Total.UnpricedRequests > 0 {

@@ -30,11 +30,13 @@ type Row struct {
 	// a dimension that roll-up does not keep.
 	P50LatencyMS float64 `json:"p50_latency_ms,omitempty"`
 	P99LatencyMS float64 `json:"p99_latency_ms,omitempty"`
-	// SavedUSD is what routing saved: the strongest candidates' cost
-	// minus the actual cost, over requests routed by a prompt router.
+	// SavedUSD is what routing and the response cache saved: the
+	// counterfactual cost (the strongest candidates', or what a cached
+	// answer cost when made) minus the actual cost, over the requests
+	// that have one.
 	SavedUSD float64 `json:"saved_usd"`
-	// RoutedCounterfactualUSD is what those routed requests would have cost on the
-	// strongest candidates.
+	// RoutedCounterfactualUSD is what those requests would have cost on
+	// the strongest candidates, or from the model.
 	RoutedCounterfactualUSD float64 `json:"routed_counterfactual_usd"`
 }
 
