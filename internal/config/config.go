@@ -204,8 +204,13 @@ type Route struct {
 	// on content policy (another provider).
 	PolicyFallbacks []string `yaml:"policy_fallbacks"`
 	// Spill is a model that answers in place of the route's self-hosted
-	// endpoint while it has no ready instance (docs/autoscaling.md).
+	// endpoint while it has no ready instance, or while a call's predicted
+	// wait on it exceeds SpillWait or the call's latency budget
+	// (docs/autoscaling.md).
 	Spill string `yaml:"spill"`
+	// SpillWait is the longest predicted wait on the endpoint before a
+	// call spills; 0 means only a call's own latency budget bounds it.
+	SpillWait time.Duration `yaml:"spill_wait"`
 	// Guardrail and GuardrailMode attach a guardrail to the route, as on a
 	// model; GuardrailEnforced keeps a request from replacing it.
 	Guardrail         string `yaml:"guardrail"`
@@ -985,6 +990,9 @@ func (c *Config) validateRoutes(providers, models map[string]bool) []string {
 		}
 		if r.Spill != "" && (routes[r.Spill] || !servable(r.Spill)) {
 			add("%s.spill: %q is not a model", at, r.Spill)
+		}
+		if r.SpillWait < 0 || r.SpillWait > 0 && r.Spill == "" {
+			add("%s.spill_wait: must be a positive duration, and needs spill (the model that answers instead)", at)
 		}
 		for j, f := range r.Fallbacks {
 			switch {

@@ -120,13 +120,15 @@ routes:
 	_, err = Parse([]byte(base+`
 routes:
   - {name: a, deployments: [{model: ghost}], strategy: fastest, fallbacks: [a, nowhere]}
-  - {name: r2, deployments: []}
+  - {name: r2, deployments: [], spill_wait: 2s}
+  - {name: r3, deployments: [{model: a}], spill: b, spill_wait: -1s}
 `), env(nil))
 	msg := fmt.Sprint(err)
 	for _, want := range []string{
 		`routes[0].name: "a" is also a model name`, `routes[0].deployments[0].model: "ghost"`,
 		`routes[0].strategy: "fastest"`, `routes[0].fallbacks[0]: a route cannot fall back to itself`,
 		`routes[0].fallbacks[1]: "nowhere"`, `routes[1].deployments: at least one`,
+		`routes[1].spill_wait: must be a positive duration, and needs spill`, `routes[2].spill_wait: must be a positive duration`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in %s", want, msg)

@@ -439,9 +439,24 @@ type stats struct {
 	lat         []float64 // ring of recent latencies, ms
 	next        int
 	full        bool
+	// typicalMs is a moving average of successful calls' latencies, ms
+	// (0 until one succeeds): what a call ahead of another is expected
+	// to take (Controller.Wait).
+	typicalMs float64
 }
 
 const statsWindow = 2048
+
+// typicalWeight is the weight of the newest latency in stats.typicalMs:
+// about the last ten calls count.
+const typicalWeight = 0.2
+
+// typical returns the moving average of successful calls' latencies.
+func (s *stats) typical() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Duration(s.typicalMs * float64(time.Millisecond))
+}
 
 func (s *stats) init() { s.lat = make([]float64, statsWindow) }
 
@@ -450,6 +465,10 @@ func (s *stats) record(ms float64, failed bool) {
 	s.invocations++
 	if failed {
 		s.errors++
+	} else if s.typicalMs == 0 {
+		s.typicalMs = ms
+	} else {
+		s.typicalMs += (ms - s.typicalMs) * typicalWeight
 	}
 	s.lat[s.next] = ms
 	s.next++

@@ -201,6 +201,41 @@ func (c *Controller) awaitChat(ctx context.Context, endpoint string, v *variant)
 	return v, err
 }
 
+// Wait predicts how long a call to an endpoint would wait now before its
+// model server begins on it: the calls in flight on the ready instance
+// with the fewest (where least-outstanding routing would send it), each
+// taking the variant's recent typical latency, as if the server ran one
+// call at a time. That is exact for a server with one device and an
+// upper bound for one that runs calls side by side. It reports false when
+// there is nothing to go on: no such endpoint, no ready instance (see
+// Cold), or no call answered yet. The router spills a call whose
+// predicted wait exceeds its latency budget (spill:queue).
+func (c *Controller) Wait(name string) (time.Duration, bool) {
+	ep := c.endpoints()[name]
+	if ep == nil {
+		return 0, false
+	}
+	r := ep.route.Load()
+	if r == nil {
+		return 0, false
+	}
+	v, _, err := r.choose(name, "")
+	if err != nil {
+		return 0, false
+	}
+	ahead := int64(-1)
+	for _, in := range v.instances() {
+		if o := in.outstanding.Load(); in.ready.Load() && (ahead < 0 || o < ahead) {
+			ahead = o
+		}
+	}
+	typical := v.stats.typical()
+	if ahead < 0 || typical == 0 {
+		return 0, false
+	}
+	return time.Duration(ahead) * typical, true
+}
+
 // Cold reports whether an endpoint in service has no ready instance in
 // the variant a call would go to, and if so asks for a start, as a held
 // call would: the router spills to another model meanwhile, and traffic

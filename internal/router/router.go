@@ -53,8 +53,10 @@ type Router struct {
 	// and listEndpoints names them.
 	endpoints     func(name string) bool
 	listEndpoints func() []string
-	// cold reports a self-hosted endpoint with no ready instance (spill.go).
+	// cold reports a self-hosted endpoint with no ready instance, and
+	// wait predicts a call's wait on one (spill.go).
 	cold func(name string) bool
+	wait func(name string) (time.Duration, bool)
 }
 
 type providerEntry struct {
@@ -82,6 +84,11 @@ type Options struct {
 	// EndpointCold reports whether an endpoint has no ready instance (and
 	// asks it to start one); a route's spill target answers meanwhile.
 	EndpointCold func(name string) bool
+	// EndpointWait predicts how long a call to an endpoint would wait
+	// before its model server begins on it, and false when it cannot say;
+	// a route's spill target answers a call whose wait exceeds its
+	// latency budget.
+	EndpointWait func(name string) (time.Duration, bool)
 }
 
 // New builds a Router from cfg. Configured models are served under their
@@ -98,7 +105,7 @@ func New(ctx context.Context, cfg *config.Config, catalog *ledger.Catalog, build
 		r.intN = o.IntN
 		if o.Endpoints != nil {
 			r.providers[config.EndpointProvider] = providerEntry{p: o.Endpoints, typ: "openai"}
-			r.endpoints, r.listEndpoints, r.cold = o.ServesEndpoint, o.ListEndpoints, o.EndpointCold
+			r.endpoints, r.listEndpoints, r.cold, r.wait = o.ServesEndpoint, o.ListEndpoints, o.EndpointCold, o.EndpointWait
 		}
 	}
 	r.rules = cfg.Rules
@@ -514,8 +521,8 @@ func (p *Plan) Next() (*Deployment, bool) {
 					reason = p.fallbackReason()
 				}
 			}
-			if s := p.spill(rt, d); s != nil {
-				d, reason = s, SpillColdStart
+			if s, why := p.spill(rt, d); s != nil {
+				d, reason = s, why
 			}
 			p.Reason = reason
 			return d, true

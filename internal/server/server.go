@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		}
 		s.closers.add("hosting", s.hosting.Close)
 		ropts.Endpoints, ropts.ServesEndpoint, ropts.ListEndpoints = s.hosting.Provider(), s.hosting.Serves, s.hosting.ChatEndpoints
-		ropts.EndpointCold = s.hosting.Cold
+		ropts.EndpointCold, ropts.EndpointWait = s.hosting.Cold, s.hosting.Wait
 		if s.async, err = s.newAsync(cfg, log); err != nil {
 			return nil, s.abort(err)
 		}
