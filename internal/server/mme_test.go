@@ -29,7 +29,7 @@ import (
 // modelPrefix writes n reference models, m00.tar.gz to m{n-1}.tar.gz,
 // each answering with labels prefixed by its own name, and returns the
 // directory and the size of one unpacked model.
-func modelPrefix(t *testing.T, n int) (string, int64) {
+func modelPrefix(t testing.TB, n int) (string, int64) {
 	t.Helper()
 	dir := t.TempDir()
 	for i := range n {
