@@ -10,7 +10,8 @@ import (
 // Collector returns the queue's Prometheus metrics: the depth of each
 // endpoint's queue by state and the age of its oldest queued request,
 // read from the database at scrape time, and this replica's counts of
-// outcomes, retries and notifications.
+// outcomes, retries and notifications, and the time its requests waited
+// for their first dispatch.
 func (q *Queue) Collector() prometheus.Collector { return collector{q} }
 
 type collector struct{ q *Queue }
@@ -31,6 +32,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- oldestDesc
 	ch <- outcomeDesc
 	ch <- notifyDesc
+	c.q.wait.Describe(ch)
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -41,6 +43,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for outcome, n := range map[string]int64{"sent": s.notified.Load(), "retried": s.notifyRetries.Load(), "given_up": s.notifyFailed.Load()} {
 		ch <- prometheus.MustNewConstMetric(notifyDesc, prometheus.CounterValue, float64(n), outcome)
 	}
+	c.q.wait.Collect(ch)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	stats, err := c.q.Stats(ctx, "")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/junctionhq/junction/internal/blob"
 	"github.com/junctionhq/junction/internal/hosting"
@@ -61,6 +62,9 @@ type Queue struct {
 	local map[string]int
 
 	stats counters
+	// wait is the time requests waited from enqueue to their first
+	// dispatch, in seconds.
+	wait prometheus.Histogram
 }
 
 // counters are the queue's running totals, for metrics and tests.
@@ -80,7 +84,10 @@ func New(db *sql.DB, backend Backend, configs Configs, objects *blob.Objects, op
 		log = slog.Default()
 	}
 	q := &Queue{db: db, dialect: store.DialectOf(db), backend: backend, configs: configs, objects: objects, opts: opts, log: log,
-		wake: make(chan struct{}, 1), notify: make(chan struct{}, 1), local: map[string]int{}}
+		wake: make(chan struct{}, 1), notify: make(chan struct{}, 1), local: map[string]int{},
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "junction_async_queue_wait_seconds",
+			Help:    "Time async invocations waited from enqueue to their first dispatch to an instance, on this replica (waiting for capacity included).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600}})}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	return q
 }

@@ -76,6 +76,9 @@ func (q *Queue) dispatch() {
 			if j == nil {
 				break
 			}
+			if j.Attempts == 1 {
+				q.wait.Observe(time.Since(j.EnqueuedAt).Seconds())
+			}
 			q.adjust(name, 1)
 			q.wg.Add(1)
 			go q.serve(j)

@@ -42,23 +42,9 @@ func BenchmarkInvocation(b *testing.B) {
 		j.admin("POST", "/api/v1/endpoints", map[string]string{"name": m.name, "config": m.name + "-c"}, http.StatusCreated, nil)
 	}
 	body := []byte(`{"inputs":"I was charged twice for my subscription"}`)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	call := func(url string, auth bool) error {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if auth {
-			req.Header.Set("Authorization", "Bearer "+adminKey)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatalf("%s: %d", url, resp.StatusCode)
-		}
-		return nil
+		_, err := postInvocation(b, url, auth, body, http.StatusOK)
+		return err
 	}
 	for _, m := range []string{"instant", "model-2ms"} {
 		ep := j.waitEndpoint(m, 30*time.Second, inService)
@@ -77,31 +63,71 @@ func BenchmarkInvocation(b *testing.B) {
 			{"proxy", proxy.URL + "/invocations", false},
 			{"junction", j.url + "/endpoints/" + m + "/invocations", true}} {
 			b.Run(m+"/"+c.name+"/throughput", func(b *testing.B) {
-				b.SetParallelism(4)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if err := call(c.url, c.auth); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
+				parallelCalls(b, func() error { return call(c.url, c.auth) })
 			})
 			b.Run(m+"/"+c.name+"/latency", func(b *testing.B) {
-				lat := make([]time.Duration, 0, b.N)
-				for range b.N {
-					start := time.Now()
-					if err := call(c.url, c.auth); err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, time.Since(start))
-				}
-				sort.Slice(lat, func(i, k int) bool { return lat[i] < lat[k] })
-				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+				serialLatency(b, func() error { return call(c.url, c.auth) })
 			})
 		}
 	}
+}
+
+// benchClient calls Junction and model servers in benchmarks.
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+// postInvocation posts a JSON body to url, with the admin key when auth and
+// the header pairs in hdr, and returns the answer's headers; an answer
+// other than want fails b.
+func postInvocation(b *testing.B, url string, auth bool, body []byte, want int, hdr ...string) (http.Header, error) {
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		b.Errorf("%s: %d, want %d", url, resp.StatusCode, want)
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return resp.Header, nil
+}
+
+// parallelCalls runs call b.N times from 4×GOMAXPROCS goroutines: ns/op
+// is the inverse of throughput.
+func parallelCalls(b *testing.B, call func() error) {
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := call(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// serialLatency runs call b.N times one after another and reports the
+// 50th and 99th percentile latencies.
+func serialLatency(b *testing.B, call func() error) {
+	lat := make([]time.Duration, 0, b.N)
+	for range b.N {
+		start := time.Now()
+		if err := call(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	sort.Slice(lat, func(i, k int) bool { return lat[i] < lat[k] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
 // BenchmarkEndpointLifecycle times, with the reference server, an
