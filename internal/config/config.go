@@ -96,7 +96,9 @@ type Tracing struct {
 // served by endpoint NAME's OpenAI-compatible server.
 const EndpointProvider = "endpoint"
 
-// Hosting tunes self-hosted endpoints.
+// Hosting tunes self-hosted endpoints. A duration or size left zero takes
+// the default of the part it tunes (hosting.Options, the runtime's
+// hostrt.Spec, the SageMaker surface), defined there and only there.
 type Hosting struct {
 	// Disabled turns hosting off: no runtime, no endpoint APIs.
 	Disabled bool `yaml:"disabled"`
@@ -373,7 +375,9 @@ type Log struct {
 
 // Ledger configures the usage ledger writer.
 type Ledger struct {
-	// QueueSize bounds the records waiting to be written.
+	// QueueSize bounds the records waiting to be written. It and the
+	// next two, left zero, take the ledger writer's defaults
+	// (ledger.Options).
 	QueueSize int `yaml:"queue_size"`
 	// BatchSize is the most records written in one transaction.
 	BatchSize int `yaml:"batch_size"`
@@ -556,26 +560,8 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
-	if c.Ledger.QueueSize == 0 {
-		c.Ledger.QueueSize = 65536
-	}
-	if c.Ledger.BatchSize == 0 {
-		c.Ledger.BatchSize = 512
-	}
-	if c.Ledger.FlushInterval == 0 {
-		c.Ledger.FlushInterval = 200 * time.Millisecond
-	}
 	if c.Router.MaxAttempts == 0 {
 		c.Router.MaxAttempts = 3
-	}
-	if c.Hosting.MaxInvocationBytes == 0 {
-		c.Hosting.MaxInvocationBytes = 6291456
-	}
-	if c.Hosting.InvocationTimeout == 0 {
-		c.Hosting.InvocationTimeout = 60 * time.Second
-	}
-	if c.Hosting.MeterInterval == 0 {
-		c.Hosting.MeterInterval = time.Minute
 	}
 	if c.Router.RetryBackoff == 0 {
 		c.Router.RetryBackoff = 50 * time.Millisecond
@@ -713,6 +699,8 @@ func (c *Config) Validate() error {
 	if c.Server.UpstreamTimeout < 0 {
 		add("server.upstream_timeout: must not be negative")
 	}
+	// max_invocation_bytes is compared only when set: left zero, it is
+	// the SageMaker surface's default (6 MB).
 	if c.Server.MaxInflightBodyBytes < c.Server.MaxBodyBytes || (!c.Hosting.Disabled && c.Server.MaxInflightBodyBytes < c.Hosting.MaxInvocationBytes) {
 		add("server.max_inflight_body_bytes: must be at least server.max_body_bytes and hosting.max_invocation_bytes, or no body that large could ever be read")
 	}
@@ -733,16 +721,16 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format: %q is not one of json, text", c.Log.Format)
 	}
-	if c.Ledger.QueueSize < 1 || c.Ledger.BatchSize < 1 || c.Ledger.FlushInterval <= 0 {
-		add("ledger: queue_size, batch_size and flush_interval must be positive")
+	if c.Ledger.QueueSize < 0 || c.Ledger.BatchSize < 0 || c.Ledger.FlushInterval < 0 {
+		add("ledger: queue_size, batch_size and flush_interval must not be negative")
 	}
 	for i, it := range c.Hosting.InstanceTypes {
 		if it.Type == "" || it.USDPerHour < 0 || it.GPUs < 0 || it.CPUs < 0 || it.MemoryMB < 0 {
 			add("hosting.instance_types[%d]: type is required; usd_per_hour, gpus, cpus and memory_mb must not be negative", i)
 		}
 	}
-	if c.Hosting.MaxInvocationBytes < 0 || c.Hosting.InvocationTimeout < 0 || c.Hosting.HealthInterval < 0 || c.Hosting.StopGrace < 0 {
-		add("hosting: max_invocation_bytes, invocation_timeout, health_interval and stop_grace must not be negative")
+	if c.Hosting.MaxInvocationBytes < 0 || c.Hosting.InvocationTimeout < 0 || c.Hosting.HealthInterval < 0 || c.Hosting.StopGrace < 0 || c.Hosting.MeterInterval < 0 {
+		add("hosting: max_invocation_bytes, invocation_timeout, health_interval, stop_grace and meter_interval must not be negative")
 	}
 	if cs := c.Hosting.ColdStart; cs.QueueSize < 0 || cs.MaxWait < 0 {
 		add("hosting.cold_start: queue_size and max_wait must not be negative")

@@ -12,15 +12,17 @@ import (
 	"github.com/junctionhq/junction/internal/hostrt"
 )
 
-// Options configures a Controller.
+// Options configures a Controller. A field left zero takes its default,
+// named below; the defaults are set in one place, withDefaults.
 type Options struct {
 	// Self is this Junction's executable, run for models whose server
 	// command is "junction".
 	Self string
-	// HealthInterval and StopGrace tune the runtime (zero: its defaults).
+	// HealthInterval and StopGrace tune the runtime (zero: its defaults,
+	// hostrt.DefaultHealthInterval and hostrt.DefaultStopGrace).
 	HealthInterval, StopGrace time.Duration
 	// MeterInterval is how often running instance time is written to the
-	// ledger (default one minute).
+	// ledger (DefaultMeterInterval).
 	MeterInterval time.Duration
 	// KeepInstancesOnClose leaves model servers running when Junction
 	// stops, for the next start to adopt; by default Close stops them.
@@ -29,24 +31,24 @@ type Options struct {
 	// loopback.
 	Client *http.Client
 	// DrainTimeout bounds how long an instance leaving service waits for
-	// the calls it holds before it is stopped (default 60 s, SageMaker's
-	// invocation timeout).
+	// the calls it holds before it is stopped (DefaultInvocationTimeout).
 	DrainTimeout time.Duration
 	// LeaseTTL is how long the hosting lease lasts unrenewed: a replica
-	// that dies is replaced as reconciler within it (default 5 s).
+	// that dies is replaced as reconciler within it (DefaultLeaseTTL).
 	LeaseTTL time.Duration
 	// Resync is how often the reconciler looks for specs changed by other
-	// replicas (default 1 s); every endpoint is reconciled anew every 30
+	// replicas (DefaultResync); every endpoint is reconciled anew every 30
 	// resyncs.
 	Resync time.Duration
 	// ReplicaID names this replica in the lease; empty means host name,
 	// process id and a random suffix.
 	ReplicaID string
-	// AlarmCheck is how often an update's alarms are evaluated (default
-	// 100 ms).
+	// AlarmCheck is how often an update's alarms are evaluated
+	// (DefaultAlarmCheck).
 	AlarmCheck time.Duration
 	// HoldQueue and HoldTimeout bound the calls an endpoint holds while
-	// it has no ready instance, and their wait (defaults in hold.go).
+	// it has no ready instance, and their wait (DefaultHoldQueue,
+	// DefaultHoldTimeout).
 	HoldQueue   int
 	HoldTimeout time.Duration
 	// ServerlessUSDPerGBSecond prices serverless compute (the catalog's).
@@ -55,6 +57,46 @@ type Options struct {
 	// data_capture; nil captures nothing.
 	Capture Capturer
 	Log     *slog.Logger
+}
+
+// The defaults of Options.
+const (
+	// DefaultMeterInterval is how often instance time is written.
+	DefaultMeterInterval = time.Minute
+	// DefaultInvocationTimeout is SageMaker's: how long a model server
+	// has to answer an invocation, and so how long an instance leaving
+	// service waits for the calls it holds.
+	DefaultInvocationTimeout = 60 * time.Second
+	// DefaultLeaseTTL is how long the hosting lease lasts unrenewed.
+	DefaultLeaseTTL = 5 * time.Second
+	// DefaultResync is how often the reconciler looks for changed specs.
+	DefaultResync = time.Second
+	// DefaultAlarmCheck is how often an update's alarms are evaluated.
+	DefaultAlarmCheck = 100 * time.Millisecond
+	// DefaultHoldQueue is how many calls an endpoint holds at most.
+	DefaultHoldQueue = 1024
+	// DefaultHoldTimeout is how long a held call waits for an instance.
+	DefaultHoldTimeout = 30 * time.Second
+)
+
+// withDefaults returns o with its zero fields set to their defaults.
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.MeterInterval, DefaultMeterInterval)
+	def(&o.StopGrace, hostrt.DefaultStopGrace)
+	def(&o.DrainTimeout, DefaultInvocationTimeout)
+	def(&o.AlarmCheck, DefaultAlarmCheck)
+	def(&o.LeaseTTL, DefaultLeaseTTL)
+	def(&o.Resync, DefaultResync)
+	def(&o.HoldTimeout, DefaultHoldTimeout)
+	if o.HoldQueue <= 0 {
+		o.HoldQueue = DefaultHoldQueue
+	}
+	return o
 }
 
 // Artifacts turns a model's artifact URI into a local directory.
@@ -133,26 +175,9 @@ type routing struct {
 // New returns a Controller; Start takes part in the lease and, holding
 // it, brings back stored endpoints.
 func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, opts Options) *Controller {
+	opts = opts.withDefaults()
 	c := &Controller{store: store, rt: rt, blobs: blobs, types: types, opts: opts, self: opts.Self, log: opts.Log, client: opts.Client,
 		adopted: map[string][]hostrt.Instance{}, shadowSem: make(chan struct{}, 64)}
-	if c.opts.MeterInterval <= 0 {
-		c.opts.MeterInterval = time.Minute
-	}
-	if c.opts.StopGrace <= 0 {
-		c.opts.StopGrace = 30 * time.Second
-	}
-	if c.opts.DrainTimeout <= 0 {
-		c.opts.DrainTimeout = 60 * time.Second
-	}
-	if c.opts.AlarmCheck <= 0 {
-		c.opts.AlarmCheck = 100 * time.Millisecond
-	}
-	if c.opts.LeaseTTL <= 0 {
-		c.opts.LeaseTTL = 5 * time.Second
-	}
-	if c.opts.Resync <= 0 {
-		c.opts.Resync = time.Second
-	}
 	if c.client == nil {
 		c.client = newClient()
 	}

@@ -61,6 +61,16 @@ type variant struct {
 	mme atomic.Pointer[multiModel]
 }
 
+// startupTimeout is how long an instance of the variant may take to
+// become ready: its model's startup_timeout_seconds, else the runtime's
+// default.
+func (v *variant) startupTimeout() time.Duration {
+	if s := v.model.Server.StartupTimeoutSeconds; s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return hostrt.DefaultStartupTimeout
+}
+
 func (v *variant) weight() float64 { return math.Float64frombits(v.weightBits.Load()) }
 
 func (v *variant) setWeight(w float64) { v.weightBits.Store(math.Float64bits(w)) }
@@ -245,10 +255,7 @@ func (c *Controller) startFleet(ctx context.Context, endpoint string, f *fleet) 
 		v.setInstances(list)
 	}
 	for _, v := range f.all() {
-		timeout := time.Duration(v.model.Server.StartupTimeoutSeconds) * time.Second
-		if timeout == 0 {
-			timeout = 4 * time.Minute
-		}
+		timeout := v.startupTimeout()
 		for _, in := range v.instances() {
 			wctx, cancel := context.WithTimeout(ctx, timeout)
 			err := in.serving(wctx)
@@ -295,7 +302,7 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 		ID: id, Endpoint: endpoint, Variant: v.spec.Name, ConfigHash: v.hash, ServerType: v.model.Server.Type,
 		Command: cmd, Args: v.model.Server.Args, Env: env, ModelDir: modelDir, GPUCount: v.itype.GPUs,
 		CPUs: v.itype.CPUs, MemoryMB: v.itype.MemoryMB, Container: v.model.Server.Container,
-		StartupTimeout: time.Duration(v.model.Server.StartupTimeoutSeconds) * time.Second,
+		StartupTimeout: v.startupTimeout(),
 		HealthInterval: c.opts.HealthInterval, StopGrace: c.opts.StopGrace,
 		OnChange: func(st hostrt.Status) { c.observe(in, st) },
 	}

@@ -19,16 +19,9 @@ import (
 // arrived. A call that cannot be held (the queue is full) gets 429, one
 // that waited its limit out 503, each in its surface's shape.
 
-// Hold defaults.
-const (
-	// DefaultHoldQueue is how many calls an endpoint holds at most.
-	DefaultHoldQueue = 1024
-	// DefaultHoldTimeout is how long a held call waits for an instance.
-	DefaultHoldTimeout = 30 * time.Second
-	// holdRecheck is how often a held call looks again without being
-	// woken: an instance readied while it enqueued, or a start to retry.
-	holdRecheck = 250 * time.Millisecond
-)
+// holdRecheck is how often a held call looks again without being woken:
+// an instance readied while it enqueued, or a start to retry.
+const holdRecheck = 250 * time.Millisecond
 
 // holdQueue is an endpoint's calls waiting for a ready instance, oldest
 // first.
@@ -95,10 +88,10 @@ func (c *Controller) awaitReady(ctx context.Context, endpoint, target string, v 
 		if ep == nil {
 			return nil, nil, Validation("Endpoint %s not found.", endpoint)
 		}
-		ch, ok := ep.hold.join(c.holdQueue())
+		ch, ok := ep.hold.join(c.opts.HoldQueue)
 		if !ok {
 			return nil, nil, holdErr(http.StatusTooManyRequests, ErrModelNotReady,
-				"Endpoint %s is starting an instance and already holds %d requests; retry shortly.", endpoint, c.holdQueue())
+				"Endpoint %s is starting an instance and already holds %d requests; retry shortly.", endpoint, c.opts.HoldQueue)
 		}
 		if err := c.holdOn(ctx, ep, v, ch); err != nil {
 			return nil, nil, err
@@ -120,7 +113,7 @@ func (c *Controller) holdOn(ctx context.Context, ep *endpoint, v *variant, ch ch
 	v.scale.held.Add(1)
 	defer v.scale.held.Add(-1)
 	c.coldStart(ep, v)
-	limit := time.NewTimer(c.holdTimeout())
+	limit := time.NewTimer(c.opts.HoldTimeout)
 	defer limit.Stop()
 	tick := time.NewTicker(holdRecheck)
 	defer tick.Stop()
@@ -138,7 +131,7 @@ func (c *Controller) holdOn(ctx context.Context, ep *endpoint, v *variant, ch ch
 			ep.hold.leave(ch)
 			v.scale.starting.Store(false) // a start that never came may be asked for again
 			return holdErr(http.StatusServiceUnavailable, ErrServiceUnavailable,
-				"No instance of variant %s of endpoint %s became ready within %s (cold start); retry shortly.", v.spec.Name, ep.name, c.holdTimeout())
+				"No instance of variant %s of endpoint %s became ready within %s (cold start); retry shortly.", v.spec.Name, ep.name, c.opts.HoldTimeout)
 		case <-ctx.Done():
 			ep.hold.leave(ch)
 			return ctx.Err()
@@ -170,20 +163,6 @@ func (c *Controller) coldStart(ep *endpoint, v *variant) {
 		}
 		c.event(ep.name, fmt.Sprintf("cold start: variant %s had no instance and %d request(s) held; asked for 1 instance", v.spec.Name, held))
 	}()
-}
-
-func (c *Controller) holdQueue() int {
-	if c.opts.HoldQueue > 0 {
-		return c.opts.HoldQueue
-	}
-	return DefaultHoldQueue
-}
-
-func (c *Controller) holdTimeout() time.Duration {
-	if c.opts.HoldTimeout > 0 {
-		return c.opts.HoldTimeout
-	}
-	return DefaultHoldTimeout
 }
 
 // awaitChat holds a chat call for an endpoint's variant v as awaitReady

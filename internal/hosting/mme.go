@@ -473,10 +473,7 @@ func unwrapBlob(err error) string {
 func (c *Controller) loadModel(v *variant, mm *multiModel, in *instance, hm *hostedModel, dir string, victims []*hostedModel) {
 	defer c.wg.Done()
 	met := c.mmeMetrics().of(in.endpoint, v.spec.Name)
-	timeout := time.Duration(v.model.Server.StartupTimeoutSeconds) * time.Second
-	if timeout == 0 {
-		timeout = 4 * time.Minute
-	}
+	timeout := v.startupTimeout()
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
 	for _, x := range victims {

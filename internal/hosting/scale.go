@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 )
 
 // VariantCapacity changes a running variant's weight or instance count
@@ -179,10 +178,7 @@ func (c *Controller) scale(ctx context.Context, endpoint string, v *variant, n i
 	}
 	// They join the rotation now and take traffic once ready.
 	v.setInstances(append(list, fresh...))
-	timeout := time.Duration(v.model.Server.StartupTimeoutSeconds) * time.Second
-	if timeout == 0 {
-		timeout = 4 * time.Minute
-	}
+	timeout := v.startupTimeout()
 	for _, in := range fresh {
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		err := in.serving(wctx)

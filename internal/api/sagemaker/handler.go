@@ -52,8 +52,9 @@ const (
 	// DefaultMaxBodyBytes is InvokeEndpoint's payload limit, 6 MB.
 	DefaultMaxBodyBytes = 6_291_456
 	// DefaultTimeout is how long a container has to answer an
-	// invocation.
-	DefaultTimeout = 60 * time.Second
+	// invocation: hosting's, which waits as long for a draining
+	// instance's calls.
+	DefaultTimeout = hosting.DefaultInvocationTimeout
 )
 
 // Handler serves the SageMaker runtime surface.
