@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"math"
 	"time"
 
 	"github.com/junctionhq/junction/internal/store"
@@ -33,7 +34,7 @@ func Rebuild(ctx context.Context, db *sql.DB) (int64, error) {
 	}
 	d := store.DialectOf(db)
 	var read int64
-	for after := int64(-1); ; {
+	for after := (position{ts: math.MinInt64}); ; {
 		ru := newRollup()
 		n, last, err := rebuildChunkAfter(ctx, tx, after, ru)
 		if err != nil {
@@ -51,16 +52,22 @@ func Rebuild(ctx context.Context, db *sql.DB) (int64, error) {
 	return read, tx.Commit()
 }
 
-// rebuildChunkAfter adds up to rebuildChunk raw records with ids above
-// after to ru, and returns how many it read and the last id. The rows
-// are read to the end before anything is written (a PostgreSQL
-// connection takes no statement while a result is open).
-func rebuildChunkAfter(ctx context.Context, tx *sql.Tx, after int64, ru *rollup) (int, int64, error) {
+// position is a raw record's place in time order: its time, then its id.
+type position struct{ ts, id int64 }
+
+// rebuildChunkAfter adds up to rebuildChunk raw records that come after
+// after in time order to ru, and returns how many it read and the last
+// one's position. Reading in time order keeps a chunk within a few
+// hours, so its roll-up rows are few (read in id order, every chunk
+// would touch every hour's rows). The rows are read to the end before
+// anything is written (a PostgreSQL connection takes no statement while
+// a result is open).
+func rebuildChunkAfter(ctx context.Context, tx *sql.Tx, after position, ru *rollup) (int, position, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, ts, key_id, key_name, tags, surface, model, provider, route, deployment, status,
 		input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, counterfactual_cost_usd
-		FROM usage WHERE id > ? ORDER BY id LIMIT ?`, after, rebuildChunk)
+		FROM usage WHERE ts > ? OR (ts = ? AND id > ?) ORDER BY ts, id LIMIT ?`, after.ts, after.ts, after.id, rebuildChunk)
 	if err != nil {
-		return 0, 0, err
+		return 0, after, err
 	}
 	defer rows.Close()
 	type raw struct {
@@ -71,17 +78,16 @@ func rebuildChunkAfter(ctx context.Context, tx *sql.Tx, after int64, ru *rollup)
 	last := after
 	for rows.Next() {
 		var x raw
-		var ts int64
-		if err := rows.Scan(&last, &ts, &x.r.KeyID, &x.r.KeyName, &x.tags, &x.r.Surface, &x.r.Model, &x.r.Provider, &x.r.Route,
+		if err := rows.Scan(&last.id, &last.ts, &x.r.KeyID, &x.r.KeyName, &x.tags, &x.r.Surface, &x.r.Model, &x.r.Provider, &x.r.Route,
 			&x.r.Deployment, &x.r.Status, &x.r.InputTokens, &x.r.OutputTokens, &x.r.CachedTokens, &x.r.CostUSD, &x.r.LatencyMS,
 			&x.r.CounterfactualUSD); err != nil {
-			return 0, 0, err
+			return 0, after, err
 		}
-		x.r.Time = time.UnixMilli(ts)
+		x.r.Time = time.UnixMilli(last.ts)
 		got = append(got, x)
 	}
 	if err := rows.Err(); err != nil {
-		return 0, 0, err
+		return 0, after, err
 	}
 	for i := range got {
 		ru.add(&got[i].r, got[i].tags)
