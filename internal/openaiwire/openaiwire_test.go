@@ -249,7 +249,7 @@ func TestTextDeltaFastPathAgreesWithDecoder(t *testing.T) {
 
 // decodeFull runs the decoder with the fast path out of the way.
 func decodeFull(d *ChunkDecoder, data []byte) ([]llm.Event, *ErrorBody, error) {
-	d.started = false
+	d.started, d.Full = false, true
 	evs, eb, err := d.Decode(data)
 	if len(evs) > 0 && evs[0].Type == llm.EventStart {
 		evs = evs[1:]

@@ -14,6 +14,22 @@ func DecodeChatResponse(body []byte) (*llm.Response, error) {
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, err
 	}
+	return responseFromWire(&w), nil
+}
+
+// ScanChatResponse is DecodeChatResponse without encoding/json's
+// reflection for the bodies its scanner takes (the common shapes, with any
+// members it does not read); others take DecodeChatResponse. Both give the
+// same response, or the same failure.
+func ScanChatResponse(body []byte) (*llm.Response, error) {
+	var w ChatResponse
+	if scanChatResponse(body, &w) {
+		return responseFromWire(&w), nil
+	}
+	return DecodeChatResponse(body)
+}
+
+func responseFromWire(w *ChatResponse) *llm.Response {
 	resp := &llm.Response{ID: w.ID, Model: w.Model}
 	if len(w.Choices) > 0 {
 		c := w.Choices[0]
@@ -29,7 +45,7 @@ func DecodeChatResponse(body []byte) (*llm.Response, error) {
 	if w.Usage != nil {
 		resp.Usage = usageFromWire(w.Usage)
 	}
-	return resp, nil
+	return resp
 }
 
 func usageFromWire(u *Usage) llm.Usage {
@@ -40,48 +56,113 @@ func usageFromWire(u *Usage) llm.Usage {
 	return out
 }
 
-func usageToWire(u llm.Usage) *Usage {
-	w := &Usage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens, TotalTokens: u.InputTokens + u.OutputTokens}
-	if u.CachedInputTokens > 0 {
-		w.PromptTokensDetails = &TokenDetails{CachedTokens: u.CachedInputTokens}
-	}
-	return w
-}
-
 // EncodeChatResponse renders a canonical response as a chat.completion
-// body. model is the name of the model that answered.
+// body. model is the name of the model that answered. It writes the bytes
+// json.Marshal writes for the ChatResponse it stands for (the test holds
+// it to that), without reflection.
 func EncodeChatResponse(resp *llm.Response, id, model string, created int64) ([]byte, error) {
-	msg := ResponseMessage{Role: "assistant"}
-	var text []byte
-	hasText := false
+	b := make([]byte, 0, 256+len(id)+len(model)+textLen(resp.Content))
+	b = append(b, `{"id":`...)
+	b = jsonenc.AppendString(b, id)
+	b = append(b, `,"object":"chat.completion","created":`...)
+	b = strconv.AppendInt(b, created, 10)
+	b = append(b, `,"model":`...)
+	b = jsonenc.AppendString(b, model)
+	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
+	var text string
+	texts, calls := 0, 0
 	for _, p := range resp.Content {
 		switch p.Type {
 		case llm.PartText:
-			text = append(text, p.Text...)
-			hasText = true
+			if texts++; texts == 1 {
+				text = p.Text
+			} else {
+				text += p.Text // rare; escaped whole, as a split UTF-8 sequence must be
+			}
 		case llm.PartToolCall:
-			msg.ToolCalls = append(msg.ToolCalls, ToolCall{ID: p.ToolCall.ID, Type: "function",
-				Function: FunctionCall{Name: p.ToolCall.Name, Arguments: p.ToolCall.Arguments}})
+			calls++
 		}
 	}
-	if hasText || len(msg.ToolCalls) == 0 {
-		s := string(text)
-		msg.Content = &s
+	if texts > 0 || calls == 0 {
+		b = jsonenc.AppendString(b, text)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"refusal":null`...)
+	if calls > 0 {
+		b = append(b, `,"tool_calls":[`...)
+		n := 0
+		for _, p := range resp.Content {
+			if p.Type != llm.PartToolCall {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			tc := p.ToolCall
+			b = append(b, '{')
+			if tc.ID != "" {
+				b = append(b, `"id":`...)
+				b = jsonenc.AppendString(b, tc.ID)
+				b = append(b, ',')
+			}
+			b = append(b, `"type":"function","function":{`...)
+			if tc.Name != "" {
+				b = append(b, `"name":`...)
+				b = jsonenc.AppendString(b, tc.Name)
+				b = append(b, ',')
+			}
+			b = append(b, `"arguments":`...)
+			b = jsonenc.AppendString(b, tc.Arguments)
+			b = append(b, "}}"...)
+		}
+		b = append(b, ']')
 	}
 	finish := string(resp.StopReason)
 	if finish == "" {
 		finish = string(llm.StopEnd)
 	}
-	return json.Marshal(&ChatResponse{
-		ID: id, Object: "chat.completion", Created: created, Model: model,
-		Choices: []Choice{{Index: 0, Message: msg, FinishReason: finish, Logprobs: json.RawMessage("null")}},
-		Usage:   usageToWire(resp.Usage),
-	})
+	b = append(b, `},"finish_reason":`...)
+	b = jsonenc.AppendString(b, finish)
+	b = append(b, `,"logprobs":null}],"usage":`...)
+	b = appendUsage(b, resp.Usage)
+	return append(b, '}'), nil
+}
+
+func textLen(parts []llm.Part) int {
+	n := 0
+	for _, p := range parts {
+		n += len(p.Text)
+	}
+	return n
+}
+
+// appendUsage appends u as a usage object, as json.Marshal writes the
+// Usage it stands for.
+func appendUsage(b []byte, u llm.Usage) []byte {
+	b = append(b, `{"prompt_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.InputTokens), 10)
+	b = append(b, `,"completion_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.OutputTokens), 10)
+	b = append(b, `,"total_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.InputTokens+u.OutputTokens), 10)
+	if u.CachedInputTokens > 0 {
+		b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.CachedInputTokens), 10)
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 // ChunkDecoder turns the chunks of an upstream stream into canonical
 // events. It remembers which tool calls it has opened.
 type ChunkDecoder struct {
+	// Full decodes every chunk with encoding/json, without the hand-written
+	// fast paths (textDelta, scanChunk): the reference they are tested
+	// against, and the full path of a provider with pass_through off.
+	Full bool
+
 	started bool
 	stopped bool
 	opened  map[int]bool
@@ -91,7 +172,7 @@ type ChunkDecoder struct {
 // Decode parses one chunk and returns the events it carries. The returned
 // slice is reused by the next call.
 func (d *ChunkDecoder) Decode(data []byte) ([]llm.Event, *ErrorBody, error) {
-	if d.started {
+	if d.started && !d.Full {
 		if text, ok := textDelta(data); ok {
 			ev := append(d.pending[:0], llm.Event{Type: llm.EventText, Text: text})
 			d.pending = ev
@@ -99,8 +180,11 @@ func (d *ChunkDecoder) Decode(data []byte) ([]llm.Event, *ErrorBody, error) {
 		}
 	}
 	var c Chunk
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, nil, err
+	if d.Full || !scanChunk(data, &c) {
+		c = Chunk{}
+		if err := json.Unmarshal(data, &c); err != nil {
+			return nil, nil, err
+		}
 	}
 	if c.Error != nil {
 		return nil, c.Error, nil
@@ -214,9 +298,8 @@ func (e *ChunkEncoder) Encode(ev llm.Event) []byte {
 		b = jsonenc.AppendString(b, string(reason))
 		b = append(b, `}]}`...)
 	case llm.EventUsage:
-		u, _ := json.Marshal(usageToWire(*ev.Usage))
 		b = append(b, `[],"usage":`...)
-		b = append(b, u...)
+		b = appendUsage(b, *ev.Usage)
 		b = append(b, '}')
 	default:
 		return nil
