@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,11 +23,17 @@ import (
 )
 
 const (
-	// adminKey is the configured admin key, used as the bearer token: the
-	// run creates no keys.
+	// adminKey is the configured admin key, the bearer token of the plain
+	// lane (no limits, no budget, no guardrail: an admin key is governed
+	// by no scope the config names).
 	adminKey = "jk-bench-admin-key-0123456789"
 	// model is the name clients ask for; Junction maps it to the fake.
 	model = "bench-model"
+	// governedModel is the governed lane's model: the same upstream, with
+	// the guardrail benchGuard checking every request and answer.
+	governedModel = "bench-governed"
+	// governedTags are the governed lane's request tags (X-Junction-Tags).
+	governedTags = "feature=chat,env=bench"
 )
 
 // startFake serves a zero-latency fake upstream on a loopback port. Its
@@ -53,6 +60,11 @@ func startFake(words int) (url string, stop func(), err error) {
 // priced model, so every request is resolved, priced, metered and written
 // to the ledger as in production. Logging, the ledger and every other
 // setting keep their defaults; extra is appended (YAML top-level keys).
+//
+// The governed lane's model has a guardrail with one regex, and its key
+// (made by governedKey) a team whose monthly budget is hard, and RPM and
+// TPM limits: all far above what a run sends, so that nothing is refused
+// and what is measured is the cost of checking.
 func configYAML(addr, dataDir, upstream, extra string) string {
 	return fmt.Sprintf(`
 server: {addr: %q, data_dir: %q}
@@ -61,7 +73,41 @@ providers:
   - {name: fake, type: openai, base_url: "%s/v1", api_key: sk-bench}
 models:
   - {name: %s, provider: fake, upstream_model: bench-upstream, price: {input_per_1k: 0.00015, output_per_1k: 0.0006}}
-%s`, addr, dataDir, adminKey, upstream, model, extra)
+  - {name: %s, provider: fake, upstream_model: bench-upstream, price: {input_per_1k: 0.00015, output_per_1k: 0.0006}, guardrail: bench-guard}
+guardrails:
+  - id: bench-guard
+    name: bench-guard
+    blocked_input_messaging: "Blocked."
+    blocked_outputs_messaging: "Blocked."
+    sensitive_information_policy:
+      regexes: [{name: TICKET, pattern: '\bTCK-\d{4}\b', action: BLOCK}]
+governance:
+  budgets:
+    - {scope: "team:bench", period: monthly, limit_usd: 1000000000, mode: hard}
+%s`, addr, dataDir, adminKey, upstream, model, governedModel, extra)
+}
+
+// governedKey creates the governed lane's key through the admin API: team
+// bench (whose budget is hard), RPM and TPM limits. It returns the secret.
+func governedKey(ctx context.Context, url string) (string, error) {
+	body := `{"name":"bench-governed","tags":{"team":"bench","app":"bench"},"rpm":1000000000,"tpm":1000000000000}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v1/keys", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Key string `json:"key"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated || out.Key == "" {
+		return "", fmt.Errorf("creating the governed lane's key: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return out.Key, nil
 }
 
 // gateway is a running Junction or reference proxy.

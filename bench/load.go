@@ -24,12 +24,13 @@ type scenario struct {
 	// pid is the gateway's process, for its CPU time; 0 when there is no
 	// gateway or it runs in the harness.
 	pid int
+	// key is the bearer token, model the model asked for, and tags, when
+	// set, the X-Junction-Tags header.
+	key, model, tags string
 }
 
 // load is what every scenario of a run shares.
 type load struct {
-	key    string // bearer token
-	model  string
 	chunks int // stamped content chunks each stream must carry
 	c      int // concurrent connections
 }
@@ -102,13 +103,13 @@ type measurement struct {
 // what is measured.
 func (l *load) start(ctx context.Context, sc scenario, warmup time.Duration) *measurement {
 	m := &measurement{l: l, sc: sc, client: newClient(l.c), cpuOK: true}
-	body := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"Say hello."}]}`, l.model)
+	body := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"Say hello."}]}`, sc.model)
 	if sc.Stream {
-		body = fmt.Sprintf(`{"model":%q,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello."}]}`, l.model)
+		body = fmt.Sprintf(`{"model":%q,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello."}]}`, sc.model)
 	}
 	m.workers = make([]*worker, l.c)
 	for i := range m.workers {
-		m.workers[i] = &worker{l: l, client: m.client, url: sc.URL, body: []byte(body), stream: sc.Stream}
+		m.workers[i] = &worker{l: l, client: m.client, url: sc.URL, body: []byte(body), stream: sc.Stream, key: sc.key, tags: sc.tags}
 	}
 	if warmup > 0 {
 		l.phase(ctx, m.workers, warmup)
@@ -199,6 +200,8 @@ type worker struct {
 	url    string
 	body   []byte
 	stream bool
+	// key and tags are the Authorization bearer and X-Junction-Tags.
+	key, tags string
 
 	buf bytes.Buffer
 	br  *bufio.Reader
@@ -230,7 +233,10 @@ func (w *worker) one(ctx context.Context) {
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+w.l.key)
+	req.Header.Set("Authorization", "Bearer "+w.key)
+	if w.tags != "" {
+		req.Header.Set("X-Junction-Tags", w.tags)
+	}
 	w.sent++
 	start := time.Now()
 	resp, err := w.client.Do(req)
@@ -287,12 +293,11 @@ func (w *worker) readStream(body io.Reader, start time.Time) {
 				w.fail("error event: %.200s", data)
 				return
 			default:
-				if sent, ok := fakeopenai.SentAt(data); ok {
+				if n := fakeopenai.EachSentAt(data, func(sent int64) { w.delay = append(w.delay, now.UnixNano()-sent) }); n > 0 {
 					if chunks == 0 {
 						first = now.Sub(start)
 					}
-					chunks++
-					w.delay = append(w.delay, now.UnixNano()-sent)
+					chunks += n
 				}
 			}
 		}
@@ -316,7 +321,7 @@ func (w *worker) readStream(body io.Reader, start time.Time) {
 		w.fail("stream ended without [DONE]")
 	case chunks != w.l.chunks:
 		w.delay = w.delay[:mark]
-		w.fail("stream carried %d stamped chunks, want %d", chunks, w.l.chunks)
+		w.fail("stream carried %d stamped words, want %d", chunks, w.l.chunks)
 	default:
 		w.lat = append(w.lat, int64(time.Since(start)))
 		w.ttft = append(w.ttft, int64(first))

@@ -23,6 +23,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,6 +54,11 @@ type settings struct {
 	// NoJournal adds a second Junction with ledger.journal off (target
 	// junction-nojournal): the journal's cost, measured in the same run.
 	NoJournal bool `json:"no_journal_target,omitempty"`
+	// Governed adds the governed lane (target junction-governed): the same
+	// Junction, called with a key that has RPM and TPM limits and a team
+	// with a hard budget, on a model with a one-regex guardrail, with
+	// request tags.
+	Governed bool `json:"governed_lane"`
 
 	out, bin, cpuprofile string
 	inproc, keep         bool
@@ -80,6 +86,7 @@ func main() {
 	flag.BoolVar(&s.keep, "keep", false, "keep the temporary directory (Junction's config, data, ledger and logs) and print its path")
 	flag.StringVar(&s.bin, "junction", "", "a built junction binary to run (default: go build ./cmd/junction)")
 	flag.StringVar(&s.cpuprofile, "cpuprofile", "", "with -inproc, write a CPU profile of each scenario to this file, the scenario's name inserted before the extension; goroutines are labelled role=loadgen, upstream or junction")
+	flag.BoolVar(&s.Governed, "governed", true, "also measure the governed lane (junction-governed): a key with RPM/TPM limits, a team budget, a one-regex guardrail and tags, on the same Junction")
 	flag.BoolVar(&s.NoJournal, "no-journal", false, "also measure a second Junction with ledger.journal off (junction-nojournal), to see what the durable ledger costs")
 	flag.Parse()
 	if s.Concurrency < 1 || s.Duration <= 0 || s.Warmup < 0 || s.Unloaded < 0 || s.Chunks < 1 || s.Rounds < 1 {
@@ -162,7 +169,7 @@ func run(ctx context.Context, s *settings) (*report, error) {
 				return nil, fmt.Errorf("starting junction without the journal: %w", err)
 			}
 			defer nj.stop()
-			noJournal = &target{"junction-nojournal", nj.URL, nj.pid}
+			noJournal = &target{name: "junction-nojournal", url: nj.URL, pid: nj.pid}
 		}
 	}
 	if err != nil {
@@ -174,16 +181,23 @@ func run(ctx context.Context, s *settings) (*report, error) {
 			gw.stop()
 		}
 	}()
-	targets := []target{{"direct", upstream, 0}}
+	targets := []target{{name: "direct", url: upstream}}
 	if s.Reference {
 		ref, err := startReferenceProxy(ctx, dir, upstream, s.GatewayProcs)
 		if err != nil {
 			return nil, fmt.Errorf("starting the reference proxy: %w", err)
 		}
 		defer ref.stop()
-		targets = append(targets, target{"proxy", ref.URL, ref.pid})
+		targets = append(targets, target{name: "proxy", url: ref.URL, pid: ref.pid})
 	}
-	targets = append(targets, target{"junction", gw.URL, gw.pid})
+	targets = append(targets, target{name: "junction", url: gw.URL, pid: gw.pid})
+	if s.Governed {
+		key, err := governedKey(ctx, gw.URL)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, target{name: "junction-governed", url: gw.URL, pid: gw.pid, key: key, model: governedModel, tags: governedTags})
+	}
 	if noJournal != nil {
 		targets = append(targets, *noJournal)
 	}
@@ -200,11 +214,12 @@ func run(ctx context.Context, s *settings) (*report, error) {
 	}
 	sentThrough := 0
 	for _, p := range passes {
-		l := &load{key: adminKey, model: model, chunks: s.Chunks, c: p.c}
+		l := &load{chunks: s.Chunks, c: p.c}
 		for _, stream := range []bool{false, true} {
 			ms := make([]*measurement, len(targets))
 			for i, t := range targets {
-				sc := scenario{Name: kind(stream) + "-" + t.name, Via: t.name, Stream: stream, URL: t.url + "/v1/chat/completions", pid: t.pid}
+				sc := scenario{Name: kind(stream) + "-" + t.name, Via: t.name, Stream: stream, URL: t.url + "/v1/chat/completions", pid: t.pid,
+					key: cmp.Or(t.key, adminKey), model: cmp.Or(t.model, model), tags: t.tags}
 				progress("%s at c=%d: %v warmup, then %d × %v", sc.Name, p.c, p.warmup, s.Rounds, p.duration/time.Duration(s.Rounds))
 				ms[i] = l.start(ctx, sc, p.warmup)
 			}
@@ -225,7 +240,7 @@ func run(ctx context.Context, s *settings) (*report, error) {
 			}
 			for _, m := range ms {
 				r := m.result()
-				if r.Via == "junction" {
+				if r.Via == "junction" || r.Via == "junction-governed" {
 					sentThrough += r.sent
 				}
 				rep.Results = append(rep.Results, r)
@@ -250,9 +265,12 @@ func run(ctx context.Context, s *settings) (*report, error) {
 
 // target is where a scenario's requests go.
 type target struct {
-	name string // direct, proxy or junction
+	name string // direct, proxy, junction, junction-governed...
 	url  string
 	pid  int // the process to take CPU times of; 0 for none
+	// key, model and tags are what its requests carry; empty: the admin
+	// key, the plain model, no tags.
+	key, model, tags string
 }
 
 func kind(stream bool) string {

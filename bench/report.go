@@ -13,11 +13,25 @@ import (
 	"time"
 )
 
-// Goals from the issue: Junction's own cost per request must be tiny.
+// Goals of the first performance issue, against direct: Junction's own
+// cost per request must be tiny.
 const (
 	goalRPSRatio     = 0.60 // throughput through Junction / direct
 	goalAddedP50us   = 200  // added p50 latency of a plain request
 	goalChunkDelayUS = 1000 // added delay of a streamed chunk
+)
+
+// Goals of issue #21, against the bare proxy in the same run: Junction
+// cheaper than a proxy hop, with its governance on.
+const (
+	goalProxyCPU        = 0.6 // Junction's CPU per plain request / the proxy's
+	goalGovernedCPU     = 0.8 // the governed lane's / the proxy's
+	goalChunkUS         = 3   // Junction's CPU per streamed chunk beyond the request, µs
+	goalGovernedChunkUS = 5   // the governed lane's
+	goalAddedP50Ratio   = 0.7 // added p50 at one connection / the proxy's
+	laneJunction        = "junction"
+	laneGoverned        = "junction-governed"
+	proxyLane           = "proxy"
 )
 
 // report is one run: the machine, the settings, every scenario and the
@@ -30,7 +44,35 @@ type report struct {
 	Loaded   *comparison `json:"loaded"`
 	Unloaded *comparison `json:"unloaded,omitempty"`
 	Goals    []goal      `json:"goals"`
-	Ledger   ledgerCheck `json:"ledger"`
+	// VsProxy are each Junction lane's figures against the bare proxy at
+	// each concurrency, and ProxyGoals issue #21's goals judged on them.
+	VsProxy    []laneFigures `json:"vs_proxy,omitempty"`
+	ProxyGoals []goal        `json:"proxy_goals,omitempty"`
+	Ledger     ledgerCheck   `json:"ledger"`
+}
+
+// laneFigures are one Junction lane's costs against the bare proxy's, at
+// one concurrency, all from the same run. CPU figures are the gateway
+// process's own (0 with -inproc, where it is not apart); the per-chunk
+// cost is (CPU per stream − CPU per plain request) / chunks per stream,
+// what a streamed chunk costs beyond the request that carries it. The
+// latency ratios are added latency (over direct) against the proxy's.
+type laneFigures struct {
+	Lane        string  `json:"lane"`
+	Concurrency int     `json:"concurrency"`
+	CPUPlain    float64 `json:"cpu_per_plain_request_us"`
+	ProxyCPU    float64 `json:"proxy_cpu_per_plain_request_us"`
+	CPURatio    float64 `json:"cpu_ratio_to_proxy"`
+	CPUStream   float64 `json:"cpu_per_stream_us"`
+	ProxyStream float64 `json:"proxy_cpu_per_stream_us"`
+	CPUChunk    float64 `json:"cpu_per_chunk_us"`
+	ProxyChunk  float64 `json:"proxy_cpu_per_chunk_us"`
+	AddedP50    float64 `json:"added_p50_us"`
+	ProxyAdded  float64 `json:"proxy_added_p50_us"`
+	AddedRatio  float64 `json:"added_p50_ratio_to_proxy"`
+	ChunkP50    float64 `json:"chunk_delay_added_p50_us"`
+	ProxyChunkD float64 `json:"proxy_chunk_delay_added_p50_us"`
+	ChunkRatio  float64 `json:"chunk_delay_added_p50_ratio_to_proxy"`
 }
 
 type machine struct {
@@ -161,6 +203,7 @@ func (r *report) compare() {
 	if r.Settings.Concurrency != 1 {
 		r.Unloaded = byC[1]
 	}
+	r.vsProxy(byC)
 	jp, js := r.Loaded.JunctionPlain, r.Loaded.JunctionStream
 	r.Goals = []goal{
 		{Name: "throughput through Junction, plain", Target: fmt.Sprintf(">= %.0f%% of direct", goalRPSRatio*100),
@@ -173,6 +216,62 @@ func (r *report) compare() {
 			Measured: round(js.ChunkAddedP99), Unit: "µs", Met: js.ChunkAddedP99 < goalChunkDelayUS},
 	}
 }
+
+// vsProxy draws each lane's figures against the proxy and judges issue
+// #21's goals: CPU at the loaded pass, latency at one connection.
+func (r *report) vsProxy(byC map[int]*comparison) {
+	chunks := float64(r.Settings.Chunks)
+	for _, c := range []int{r.Settings.Concurrency, 1} {
+		cmpn := byC[c]
+		if cmpn == nil || cmpn.results["plain-"+proxyLane] == nil || (c == 1 && r.Settings.Concurrency == 1 && len(r.VsProxy) > 0) {
+			continue
+		}
+		res := func(kind, via string) *Result { return cmpn.results[kind+"-"+via] }
+		pp, ps := res("plain", proxyLane), res("stream", proxyLane)
+		pd, sd := res("plain", "direct"), res("stream", "direct")
+		for _, lane := range []string{laneJunction, laneGoverned} {
+			jp, js := res("plain", lane), res("stream", lane)
+			if jp == nil || js == nil {
+				continue
+			}
+			f := laneFigures{Lane: lane, Concurrency: c,
+				CPUPlain: jp.GatewayCPU, ProxyCPU: pp.GatewayCPU, CPURatio: ratio(jp.GatewayCPU, pp.GatewayCPU),
+				CPUStream: js.GatewayCPU, ProxyStream: ps.GatewayCPU,
+				AddedP50: jp.Latency.P50 - pd.Latency.P50, ProxyAdded: pp.Latency.P50 - pd.Latency.P50,
+				ChunkP50: js.ChunkDelay.P50 - sd.ChunkDelay.P50, ProxyChunkD: ps.ChunkDelay.P50 - sd.ChunkDelay.P50,
+			}
+			if jp.GatewayCPU > 0 && js.GatewayCPU > 0 {
+				f.CPUChunk = round((js.GatewayCPU - jp.GatewayCPU) / chunks)
+				f.ProxyChunk = round((ps.GatewayCPU - pp.GatewayCPU) / chunks)
+			}
+			f.AddedRatio = ratio(f.AddedP50, f.ProxyAdded)
+			f.ChunkRatio = ratio(f.ChunkP50, f.ProxyChunkD)
+			r.VsProxy = append(r.VsProxy, f)
+		}
+	}
+	for _, f := range r.VsProxy {
+		loaded := f.Concurrency == r.Settings.Concurrency
+		at := fmt.Sprintf(" (c=%d)", f.Concurrency)
+		cpuGoal, chunkGoal := goalProxyCPU, float64(goalChunkUS)
+		if f.Lane == laneGoverned {
+			cpuGoal, chunkGoal = goalGovernedCPU, goalGovernedChunkUS
+		}
+		if f.CPUPlain > 0 {
+			r.ProxyGoals = append(r.ProxyGoals,
+				goal{Name: f.Lane + ": CPU per plain request / proxy's" + at, Target: fmt.Sprintf("<= %.1f", cpuGoal),
+					Measured: round2(f.CPURatio), Unit: "x", Met: f.CPURatio <= cpuGoal},
+				goal{Name: f.Lane + ": CPU per chunk beyond the request" + at, Target: fmt.Sprintf("<= %.0f µs", chunkGoal),
+					Measured: f.CPUChunk, Unit: "µs", Met: f.CPUChunk <= chunkGoal})
+		}
+		if f.Lane == laneJunction && (!loaded || r.Settings.Concurrency == 1) {
+			r.ProxyGoals = append(r.ProxyGoals, goal{Name: f.Lane + ": added p50, plain, / proxy's" + at,
+				Target: fmt.Sprintf("<= %.1f", goalAddedP50Ratio), Measured: round2(f.AddedRatio), Unit: "x",
+				Met: f.AddedRatio <= goalAddedP50Ratio})
+		}
+	}
+}
+
+func round2(v float64) float64 { return float64(int64(v*100+0.5*sign(v))) / 100 }
 
 func ratio(a, b float64) float64 {
 	if b == 0 {
@@ -205,22 +304,46 @@ func (r *report) print(out io.Writer) {
 	}
 	fmt.Fprintln(out)
 
-	fmt.Fprintf(out, "\ngoals (at %d connections)\n", s.Concurrency)
+	r.printVsProxy(out)
+	printGoals(out, fmt.Sprintf("goals against direct (at %d connections)", s.Concurrency), r.Goals)
+}
+
+// printGoals writes goals under a title, each met or not.
+func printGoals(out io.Writer, title string, goals []goal) {
+	fmt.Fprintf(out, "\n%s\n", title)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-48s\ttarget\tmeasured\tmet\t\n", "goal")
-	for _, g := range r.Goals {
+	fmt.Fprintf(tw, "%-58s\ttarget\tmeasured\tmet\t\n", "goal")
+	for _, g := range goals {
 		met := "NO"
 		if g.Met {
 			met = "yes"
 		}
-		fmt.Fprintf(tw, "%-48s\t%s\t%.1f %s\t%s\t\n", g.Name, g.Target, g.Measured, g.Unit, met)
+		fmt.Fprintf(tw, "%-58s\t%s\t%.2f %s\t%s\t\n", g.Name, g.Target, g.Measured, g.Unit, met)
 	}
 	tw.Flush()
 }
 
+// printVsProxy writes each lane's figures against the bare proxy, and
+// issue #21's goals.
+func (r *report) printVsProxy(out io.Writer) {
+	if len(r.VsProxy) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\n== against the bare proxy, same run (per-chunk CPU = (stream - plain) / %d chunks)\n\n", r.Settings.Chunks)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "lane\tc\tCPU/plain req\tproxy's\tratio\tCPU/stream\tproxy's\tCPU/chunk\tproxy's\tadded p50\tproxy's\tratio\tadded chunk p50\tproxy's\tratio\t")
+	for _, f := range r.VsProxy {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.2fx\t%s\t%s\t%.1fµs\t%.1fµs\t%s\t%s\t%.2fx\t%s\t%s\t%.2fx\t\n", f.Lane, f.Concurrency,
+			cpu(f.CPUPlain), cpu(f.ProxyCPU), f.CPURatio, cpu(f.CPUStream), cpu(f.ProxyStream), f.CPUChunk, f.ProxyChunk,
+			added(f.AddedP50), added(f.ProxyAdded), f.AddedRatio, added(f.ChunkP50), added(f.ProxyChunkD), f.ChunkRatio)
+	}
+	tw.Flush()
+	printGoals(out, "goals against the bare proxy (issue #21)", r.ProxyGoals)
+}
+
 func (r *report) printPass(out io.Writer, c *comparison, title string) {
 	fmt.Fprintf(out, "\n== %s\n\n", title)
-	targets := []string{"direct", "proxy", "junction", "junction-nojournal"}
+	targets := []string{"direct", "proxy", "junction", "junction-governed", "junction-nojournal"}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "plain     \treq/s\tvs direct\tby CPU\tp50\tp90\tp99\tCPU/req harness\tCPU/req gateway\terrors\t")
 	for _, t := range targets {

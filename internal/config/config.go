@@ -449,6 +449,18 @@ type Provider struct {
 	// Auth says how azure sends api_key: api-key (the header, default) or
 	// bearer (an Entra ID token in Authorization).
 	Auth string `yaml:"auth"`
+	// PassThrough (openai only; nil means true) sends a request that came
+	// in on the OpenAI surface as the client's own bytes, with model,
+	// stream options and max_tokens patched, and reads answers with the
+	// hand-written decoders; false re-encodes every request and decodes
+	// every answer with encoding/json (the full path).
+	PassThrough *bool `yaml:"pass_through"`
+}
+
+// PassesThrough reports whether the provider passes OpenAI bodies through
+// (see PassThrough).
+func (p Provider) PassesThrough() bool {
+	return p.Type == TypeOpenAI && (p.PassThrough == nil || *p.PassThrough)
 }
 
 // Model maps a model name clients use to a provider's model.
@@ -791,6 +803,9 @@ func (c *Config) Validate() error {
 			add("%s.type: required (openai, anthropic, bedrock, gemini or azure)", at)
 		default:
 			add("%s.type: %q is not one of openai, anthropic, bedrock, gemini, azure", at, pr.Type)
+		}
+		if pr.PassThrough != nil && pr.Type != TypeOpenAI {
+			add("%s.pass_through: only openai providers pass bodies through", at)
 		}
 		if pr.Timeout < 0 {
 			add("%s.timeout: must not be negative", at)

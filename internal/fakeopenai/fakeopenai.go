@@ -280,6 +280,23 @@ const (
 	stampEnd    = ";"
 )
 
+// EachSentAt calls fn with every send-time stamp in chunk, in order, and
+// returns how many there were: a gateway that holds text back (a
+// guardrail checking a stream) may forward several stamped words in one
+// chunk.
+func EachSentAt(chunk []byte, fn func(unixNano int64)) int {
+	n := 0
+	for {
+		t, ok := SentAt(chunk)
+		if !ok {
+			return n
+		}
+		fn(t)
+		n++
+		chunk = chunk[bytes.Index(chunk, []byte(stampMarker))+len(stampMarker):]
+	}
+}
+
 // SentAt finds the send-time stamp a Server with Stamp set put into a
 // streamed chunk, in any encoding of the chunk (the raw SSE line, its JSON
 // data, or the decoded content), and returns it as UnixNano.

@@ -75,6 +75,11 @@ type Call struct {
 	// Prompt is the request, when the surface has decoded it; rules on
 	// prompt size count its tokens.
 	Prompt *llm.Request
+	// Body is the client's body of Prompt, in Prompt's dialect, when the
+	// surface lets it pass through: attempts that send Prompt as it is
+	// carry it (llm.Request.Raw) for a provider of that dialect to forward.
+	Body []byte
+
 	Stream bool
 	// Hosted marks an invocation of an endpoint Junction hosts (see
 	// Invoke): Model is the endpoint, and the call costs nothing of its
@@ -432,6 +437,7 @@ func (g *Gateway) succeed(ctx context.Context, c *Call, resp *llm.Response) (*ll
 func (g *Gateway) chatOnce(ctx context.Context, c *Call, d *router.Deployment, req *llm.Request) (*llm.Response, error) {
 	r := *req
 	r.Model = d.UpstreamModel
+	r.Raw = c.raw(req)
 	if g.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
@@ -443,6 +449,16 @@ func (g *Gateway) chatOnce(ctx context.Context, c *Call, d *router.Deployment, r
 	err = timeoutError(ctx, c, err)
 	g.end(c, d, time.Since(start), 0, err)
 	return resp, err
+}
+
+// raw is the client's body for an attempt that sends req: only when req is
+// the request the surface decoded from it, which no guardrail rewrote and
+// no continuation extended (they make new requests).
+func (c *Call) raw(req *llm.Request) []byte {
+	if req != c.Prompt {
+		return nil
+	}
+	return c.Body
 }
 
 // Embed runs an embeddings call on the call's first deployment and

@@ -79,6 +79,7 @@ type attempt struct {
 func (r *relay) open(d *router.Deployment, req *llm.Request) (*attempt, error) {
 	up := *req
 	up.Model = d.UpstreamModel
+	up.Raw = r.c.raw(req)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.ctx))
 	a := &attempt{d: d, req: &up, start: time.Now(), cancel: cancel, n: r.c.Attempts, from: r.sent.Len(), to: -1}
 	a.release = context.AfterFunc(r.ctx, func() {

@@ -25,7 +25,7 @@ type chatClient struct {
 // the model id it serves (the configured one, else the first that GET
 // /v1/models lists, else the endpoint's name).
 func (c *Controller) newChatClient(in *instance, base string) *chatClient {
-	cc := &chatClient{p: openai.New(openai.Config{Name: "endpoint " + in.endpoint, BaseURL: base + "/v1", Client: c.client}),
+	cc := &chatClient{p: openai.New(openai.Config{Name: "endpoint " + in.endpoint, BaseURL: base + "/v1", Client: c.client, PassThrough: true}),
 		model: in.v.model.Server.ServedModel, base: base}
 	if cc.model == "" {
 		cc.model = in.endpoint

@@ -156,6 +156,12 @@ type Request struct {
 	// rather than answer after it (a prefill): the gateway sets it to
 	// finish a broken stream on another deployment.
 	Continue bool
+	// Raw is the client's body in Dialect's wire format, set by the gateway
+	// only on an attempt that sends the request as the client sent it (no
+	// guardrail rewrote it, no continuation): a provider of the same
+	// dialect may forward it with only the members it sets itself patched
+	// (model, stream options, max_tokens) instead of encoding the request.
+	Raw []byte
 }
 
 // StopReason says why generation ended, in OpenAI's vocabulary.

@@ -1,6 +1,7 @@
 package openaiwire
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/junctionhq/junction/internal/jsonenc"
@@ -134,6 +135,14 @@ func PatchChatRequest(raw []byte, model string, stream bool, maxTokens *int) ([]
 	}
 	return append(out, raw[at:]...), true
 }
+
+// Passable reports whether a chat-completions body may pass through to an
+// OpenAI-compatible upstream as it is (PatchChatRequest): not when it has
+// a message with the developer role, which the full path sends as system
+// for the servers (and chat templates) that know no developer role. The
+// check is on the bytes, so a body that merely mentions "developer" as a
+// whole JSON string takes the full path too, which is always correct.
+func Passable(body []byte) bool { return !bytes.Contains(body, []byte(`"developer"`)) }
 
 // member is where one top-level member of a body lies: its key starts at
 // start, its value spans valStart to end; prevEnd is where the member

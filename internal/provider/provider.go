@@ -29,7 +29,8 @@ func New(ctx context.Context, p config.Provider, defaultTimeout time.Duration) (
 	client.Transport = tracing.Transport(client.Transport) // upstreams continue the request's trace
 	switch p.Type {
 	case config.TypeOpenAI:
-		return openai.New(openai.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client}), nil
+		return openai.New(openai.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client,
+			PassThrough: p.PassesThrough()}), nil
 	case config.TypeAnthropic:
 		return anthropic.New(anthropic.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client}), nil
 	case config.TypeBedrock:

@@ -80,9 +80,13 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	c.Model = req.Model
 	c.Prompt = req
-	if err := applyBodyMetadata(c, req); err != nil {
+	changed, err := applyBodyMetadata(c, req)
+	if err != nil {
 		h.fail(w, r, c, err)
 		return
+	}
+	if !changed && openaiwire.Passable(body) {
+		c.Body = body // sent upstream as it came, where nothing rewrites it
 	}
 	if err := h.Gateway.Resolve(c); err != nil {
 		h.fail(w, r, c, err)
@@ -206,29 +210,36 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 
 // applyBodyMetadata adds the body's metadata object (string values) to the
 // call's routing metadata; headers set earlier take precedence. The keys
-// Junction reads are taken out before the body goes upstream.
-func applyBodyMetadata(c *gateway.Call, req *llm.Request) error {
+// Junction reads are taken out before the body goes upstream; changed
+// reports whether there were any.
+func applyBodyMetadata(c *gateway.Call, req *llm.Request) (changed bool, err error) {
 	raw, ok := req.Extra["metadata"]
 	if !ok {
-		return nil
+		return false, nil
 	}
 	var m map[string]string
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return llm.BadRequest("metadata", "metadata: must be an object of string values")
+		return false, llm.BadRequest("metadata", "metadata: must be an object of string values")
 	}
 	m = maps.Clone(m)
 	if err := applyMetadata(c, m); err != nil {
-		return err
+		return false, err
 	}
 	for _, k := range routingKeys {
-		delete(m, k)
+		if _, ok := m[k]; ok {
+			delete(m, k)
+			changed = true
+		}
+	}
+	if !changed {
+		return false, nil
 	}
 	if len(m) == 0 {
 		delete(req.Extra, "metadata")
 	} else {
 		req.Extra["metadata"], _ = json.Marshal(m)
 	}
-	return nil
+	return true, nil
 }
 
 // routingKeys are the metadata keys the router reads.

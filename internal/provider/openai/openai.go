@@ -38,6 +38,11 @@ type Config struct {
 	// AuthHeader, when set, carries APIKey as it is instead of
 	// "Authorization: Bearer": Azure OpenAI's api-key header.
 	AuthHeader string
+	// PassThrough forwards a request's Raw body patched in place
+	// (openaiwire.PatchChatRequest) and reads answers and stream chunks
+	// with the hand-written decoders; without it every request is encoded
+	// and every answer decoded with encoding/json.
+	PassThrough bool
 }
 
 // Provider calls an OpenAI-compatible upstream.
@@ -47,12 +52,13 @@ type Provider struct {
 	authHeader string
 	auth       string
 	client     *http.Client
+	pass       bool
 }
 
 // New returns a Provider for cfg.
 func New(cfg Config) *Provider {
 	base := strings.TrimRight(cfg.BaseURL, "/")
-	p := &Provider{name: cfg.Name, url: cfg.URL, client: cfg.Client, authHeader: "Authorization"}
+	p := &Provider{name: cfg.Name, url: cfg.URL, client: cfg.Client, authHeader: "Authorization", pass: cfg.PassThrough}
 	if p.url == nil {
 		p.url = func(op, _ string) string { return base + "/" + op }
 	}
@@ -106,11 +112,23 @@ func (p *Provider) post(ctx context.Context, url string, body []byte, stream boo
 	return nil, upstream.StatusError(p.name, resp.StatusCode, resp.Header, msg, code)
 }
 
+// body is the chat-completions body for req: the client's, patched, when
+// the provider passes bodies through and req carries one it can patch,
+// else req encoded.
+func (p *Provider) body(req *llm.Request, stream bool) ([]byte, error) {
+	if p.pass && req.Raw != nil && req.Dialect == openaiwire.Dialect && !req.Continue {
+		if b, ok := openaiwire.PatchChatRequest(req.Raw, req.Model, stream, req.MaxTokens); ok {
+			return b, nil
+		}
+	}
+	r := *req
+	r.Stream = stream
+	return openaiwire.EncodeChatRequest(&r)
+}
+
 // Chat implements llm.Provider.
 func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-	r := *req
-	r.Stream = false
-	body, err := openaiwire.EncodeChatRequest(&r)
+	body, err := p.body(req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +141,11 @@ func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, e
 	if err != nil {
 		return nil, upstream.TransportError(ctx, p.name, err)
 	}
-	out, err := openaiwire.DecodeChatResponse(b)
+	decode := openaiwire.DecodeChatResponse
+	if p.pass {
+		decode = openaiwire.ScanChatResponse
+	}
+	out, err := decode(b)
 	if err != nil {
 		return nil, upstream.Garbage(p.name, err)
 	}
@@ -133,9 +155,7 @@ func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, e
 // ChatStream implements llm.Provider. The upstream is always asked to
 // include usage in the stream.
 func (p *Provider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	r := *req
-	r.Stream = true
-	body, err := openaiwire.EncodeChatRequest(&r)
+	body, err := p.body(req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +167,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream
 		resp.Body.Close()
 		return nil, upstream.Garbage(p.name, errors.New("expected text/event-stream, got "+ct))
 	}
-	return &stream{p: p, ctx: ctx, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+	return &stream{p: p, ctx: ctx, body: resp.Body, r: sse.NewReader(resp.Body), dec: openaiwire.ChunkDecoder{Full: !p.pass}}, nil
 }
 
 // Embed implements llm.Embedder.
