@@ -88,7 +88,7 @@ func (e *Engine) validate(ctx context.Context, kind Kind, j *Job) error {
 	var model string
 	var bad *LineError
 	check := kind.Validate(j)
-	err = scan(in, func(idx, n int, line []byte) error {
+	err = scan(in, e.limits(kind, j).MaxLine, func(idx, n int, line []byte) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -154,6 +154,23 @@ func (e *Engine) reload(ctx context.Context, j *Job) error {
 // starting records when the job is cancelled or its window passes; the
 // records in flight then finish and are kept.
 func (e *Engine) process(ctx context.Context, kind Kind, j *Job, p *progress) error {
+	// A cancel ends the wait for what the records need.
+	sctx, stopStart := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-p.cancelled:
+			stopStart()
+		case <-sctx.Done():
+		}
+	}()
+	failed, err := e.start(sctx, kind, j)
+	stopStart()
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+		return e.reload(ctx, j) // cancelling: finish takes it from here
+	}
+	if err != nil || failed {
+		return err
+	}
 	doneSet, err := e.jobs.doneSet(ctx, j.ID, j.Total)
 	if err != nil {
 		return err
@@ -163,7 +180,8 @@ func (e *Engine) process(ctx context.Context, kind Kind, j *Job, p *progress) er
 		return err
 	}
 	defer in.Close()
-	pacer := e.pacer(j.Model)
+	lim := e.limits(kind, j)
+	pacer := e.jobPacer(kind, j)
 	results := make(chan done, e.opt.Concurrency)
 	committed := make(chan error, 1)
 	go func() { committed <- e.commitLoop(ctx, j, p, results) }()
@@ -183,7 +201,7 @@ func (e *Engine) process(ctx context.Context, kind Kind, j *Job, p *progress) er
 	defer expiry.Stop()
 
 	var wg sync.WaitGroup
-	scanErr := scan(in, func(idx, _ int, line []byte) error {
+	scanErr := scan(in, lim.MaxLine, func(idx, _ int, line []byte) error {
 		if doneSet.has(idx) {
 			return nil
 		}
@@ -194,7 +212,7 @@ func (e *Engine) process(ctx context.Context, kind Kind, j *Job, p *progress) er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if d, ok := e.runRecord(ctx, kind, j, pacer, rec); ok {
+			if d, ok := e.runRecord(ctx, kind, j, pacer, lim.MaxAttempts, rec); ok {
 				results <- d
 			}
 		}()
@@ -229,7 +247,7 @@ func (e *Engine) process(ctx context.Context, kind Kind, j *Job, p *progress) er
 // runRecord calls for one record until it succeeds, fails for good, or
 // runs out of attempts. It holds a pacer slot on entry and releases it.
 // ok is false when ctx ended first: the record stays pending.
-func (e *Engine) runRecord(ctx context.Context, kind Kind, j *Job, pacer *Pacer, rec Record) (d done, ok bool) {
+func (e *Engine) runRecord(ctx context.Context, kind Kind, j *Job, pacer *Pacer, attempts int, rec Record) (d done, ok bool) {
 	retries := 0
 	for attempt := 1; ; attempt++ {
 		res := kind.Run(ctx, j, rec)
@@ -238,7 +256,7 @@ func (e *Engine) runRecord(ctx context.Context, kind Kind, j *Job, pacer *Pacer,
 			return d, false
 		}
 		retries += max(res.Attempts, 1) - 1
-		if !res.Retry || attempt >= e.opt.MaxAttempts {
+		if !res.Retry || attempt >= attempts {
 			return done{idx: rec.Index, failed: res.Failed, line: res.Line, retries: retries,
 				in: res.InputTokens, out: res.OutputTokens}, true
 		}
@@ -326,6 +344,9 @@ func (e *Engine) finish(ctx context.Context, kind Kind, j *Job) error {
 	if err != nil {
 		return err
 	}
+	if err := e.stop(ctx, kind, j); err != nil {
+		return err
+	}
 	return e.jobs.finished(ctx, j, to, out)
 }
 
@@ -357,7 +378,7 @@ func (e *Engine) entries(ctx context.Context, kind Kind, j *Job) iter.Seq2[Entry
 		}
 		ridx, rfailed, rline, rok := next()
 		stopped := false
-		err = scan(in, func(idx, n int, line []byte) error {
+		err = scan(in, e.limits(kind, j).MaxLine, func(idx, n int, line []byte) error {
 			en := Entry{Index: idx, Line: n, Input: line}
 			if rok && ridx == idx {
 				en.Done, en.Failed, en.Output = true, rfailed, rline

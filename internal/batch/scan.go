@@ -17,8 +17,9 @@ var errStop = errors.New("stop")
 
 // scan calls fn for each record of a JSONL input in order: idx counts
 // records from 0, n is the line number from 1. Blank lines are not
-// records. The line is only valid during the call.
-func scan(r io.Reader, fn func(idx, n int, line []byte) error) error {
+// records; a line longer than limit bytes is an error. The line is only
+// valid during the call.
+func scan(r io.Reader, limit int, fn func(idx, n int, line []byte) error) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var long []byte
 	idx := 0
@@ -29,8 +30,8 @@ func scan(r io.Reader, fn func(idx, n int, line []byte) error) error {
 			for errors.Is(err, bufio.ErrBufferFull) {
 				line, err = br.ReadSlice('\n')
 				long = append(long, line...)
-				if len(long) > maxLine {
-					return fmt.Errorf("line %d is longer than %d MB", n, maxLine>>20)
+				if len(long) > limit {
+					return fmt.Errorf("line %d is longer than %d MB", n, limit>>20)
 				}
 			}
 			line = long

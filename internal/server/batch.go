@@ -9,7 +9,11 @@ import (
 	"github.com/junctionhq/junction/internal/api"
 	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
 	oaiapi "github.com/junctionhq/junction/internal/api/openai"
+	sagemakerapi "github.com/junctionhq/junction/internal/api/sagemaker"
+	transformapi "github.com/junctionhq/junction/internal/api/transform"
 	"github.com/junctionhq/junction/internal/batch"
+	"github.com/junctionhq/junction/internal/batch/transform"
+	"github.com/junctionhq/junction/internal/blob"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/store"
 )
@@ -47,6 +51,16 @@ func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.
 		batch.KindOpenAI:    &batch.OpenAI{Caller: caller, Files: files},
 		jobsapi.KindBedrock: &jobsapi.Bedrock{Caller: caller},
 	}
+	// SageMaker batch transform runs transient endpoints of hosted models.
+	var tk *transform.Transform
+	if s.hosting != nil {
+		s3, err := newS3(s.cfg)
+		if err != nil {
+			return err
+		}
+		tk = &transform.Transform{Caller: caller, Hosting: s.hosting, Objects: &blob.Objects{S3: s3}}
+		kinds[transform.Kind] = tk
+	}
 	share := *cfg.InteractiveShare
 	engine := batch.New(s.db, kinds, batch.Options{
 		Concurrency: cfg.Concurrency, MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff, MaxJobs: cfg.MaxJobs,
@@ -75,5 +89,9 @@ func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.
 	jh := &jobsapi.Handler{Engine: engine}
 	jh.Register(mux, adminAuth)
 	jh.RegisterBedrock(mux, adminAuth)
+	if tk != nil {
+		th := &transformapi.Handler{Engine: engine, Hosting: s.hosting, Auth: api.NewAWSAuth(s.keys, s.creds, sagemakerapi.SigningName)}
+		th.Register(mux, adminAuth)
+	}
 	return nil
 }

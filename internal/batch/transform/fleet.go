@@ -1,0 +1,142 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/junctionhq/junction/internal/batch"
+	"github.com/junctionhq/junction/internal/hosting"
+)
+
+// A transform job runs on instances of its model started for it, as
+// SageMaker's do: a transient copy of the model (with the job's
+// Environment), an endpoint config of TransformResources' type and count,
+// and an endpoint, all named EndpointName(job). Their instance time is
+// metered in the ledger under that endpoint, as the job's cost. Start
+// makes them, or finds them after a restart; Stop deletes them when the
+// job ends.
+
+// variantName is the transient endpoint's one variant.
+const variantName = "AllTraffic"
+
+func (t *Transform) poll() time.Duration {
+	if t.Poll > 0 {
+		return t.Poll
+	}
+	return 200 * time.Millisecond
+}
+
+// Start makes the job's transient endpoint, if it is not there yet, and
+// waits for it to be InService. A model that does not exist or instances
+// that fail to start fail the job.
+func (t *Transform) Start(ctx context.Context, j *batch.Job) error {
+	s := SpecOf(j)
+	name := EndpointName(j.ID)
+	if _, err := t.Hosting.Endpoint(name); isCode(err, hosting.ErrNotFound) {
+		if err := t.create(ctx, s, name); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	for {
+		ep, err := t.Hosting.Endpoint(name)
+		if err != nil {
+			return err
+		}
+		switch ep.Status {
+		case hosting.StatusInService:
+			return nil
+		case hosting.StatusFailed:
+			return &batch.LineError{Code: "ClientError", Message: fmt.Sprintf("the instances of model %s did not start: %s", s.ModelName, ep.FailureReason)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(t.poll()):
+		}
+	}
+}
+
+// create makes the transient model, endpoint config and endpoint; what a
+// crash left made already is kept.
+func (t *Transform) create(ctx context.Context, s *Spec, name string) error {
+	refuse := func(err error) error {
+		var he *hosting.Error
+		if errors.As(err, &he) && he.Status < 500 {
+			return &batch.LineError{Code: "ValidationException", Message: he.Message}
+		}
+		return err
+	}
+	m, err := t.Hosting.Store().Model(ctx, s.ModelName)
+	switch {
+	case isCode(err, hosting.ErrNotFound):
+		if _, cerr := t.Hosting.Store().Model(ctx, name); cerr != nil {
+			return &batch.LineError{Code: "ValidationException", Message: fmt.Sprintf("model %s does not exist", s.ModelName)}
+		}
+	case err != nil:
+		return err
+	default:
+		cp := *m
+		cp.Name = name
+		cp.Server.Env = maps.Clone(m.Server.Env)
+		if len(s.Environment) > 0 && cp.Server.Env == nil {
+			cp.Server.Env = map[string]string{}
+		}
+		maps.Copy(cp.Server.Env, s.Environment)
+		if err := t.Hosting.CreateModel(ctx, &cp); err != nil && !isCode(err, hosting.ErrExists) {
+			return refuse(err)
+		}
+	}
+	cfg := &hosting.EndpointConfig{Name: name, Variants: []hosting.Variant{{Name: variantName, Model: name,
+		InstanceType: s.TransformResources.InstanceType, InstanceCount: s.TransformResources.InstanceCount, Weight: 1}}}
+	if err := t.Hosting.CreateConfig(ctx, cfg); err != nil && !isCode(err, hosting.ErrExists) {
+		return refuse(err)
+	}
+	if _, err := t.Hosting.CreateEndpoint(ctx, name, name); err != nil && !isCode(err, hosting.ErrExists) {
+		return refuse(err)
+	}
+	return nil
+}
+
+// Stop deletes the job's transient endpoint, waits for its instances to
+// stop, and deletes its config and model.
+func (t *Transform) Stop(ctx context.Context, j *batch.Job) error {
+	name := EndpointName(j.ID)
+	t.mu.Lock()
+	delete(t.concurrency, j.ID)
+	t.mu.Unlock()
+	if err := t.Hosting.DeleteEndpoint(ctx, name); err != nil && !isCode(err, hosting.ErrNotFound) {
+		return err
+	}
+	for {
+		_, err := t.Hosting.Endpoint(name)
+		if isCode(err, hosting.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(t.poll()):
+		}
+	}
+	if err := t.Hosting.DeleteConfig(ctx, name); err != nil && !isCode(err, hosting.ErrNotFound) {
+		return err
+	}
+	if err := t.Hosting.DeleteModel(ctx, name); err != nil && !isCode(err, hosting.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// isCode reports whether err is a hosting error with the given code.
+func isCode(err error, code string) bool {
+	var he *hosting.Error
+	return errors.As(err, &he) && he.Code == code
+}
