@@ -355,3 +355,114 @@ type transformView struct {
 		Requests, Completed, Failed, Pending, Retries int64
 	}
 }
+
+// restJSON sends an admin request to a junction process and decodes the
+// answer.
+func restJSON(t *testing.T, base, method, path, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && json.Unmarshal(b, out) != nil {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
+
+// TestTransformJobResumesAfterKill9 kills `junction serve` with SIGKILL in
+// the middle of a transform job and starts it again on the same data: the
+// job resumes where its committed requests end, on its transient endpoint
+// brought back, and every input record is in its .out exactly once, in
+// order.
+func TestTransformJobResumesAfterKill9(t *testing.T) {
+	bucket := s3test.Bucket(t)
+	const perObject = 300
+	for _, name := range []string{"a", "b"} {
+		data, _ := jsonLines(name, perObject, 0)
+		s3test.Put(t, bucket, "in/"+name+".jsonl", data)
+	}
+	yaml := fmt.Sprintf(`
+server: {upstream_timeout: 5s, shutdown_timeout: 10s}
+auth: {admin_key: %q}
+log: {level: warn}
+hosting: {health_interval: 100ms, stop_grace: 3s, meter_interval: 100ms, invocation_timeout: 5s}
+batch: {poll_interval: 50ms}
+%s`, adminKey, s3YAML(t))
+	first := junctiontest.Start(t, junctiontest.Options{Config: yaml})
+	model, _ := json.Marshal(hosting.Model{Name: "intent", Artifact: "file://" + demoArtifact(t),
+		Server: hosting.Server{Command: "junction", Args: []string{"model-server"}, StartupTimeoutSeconds: 30}})
+	if status := restJSON(t, first.URL, "POST", "/api/v1/models", string(model), nil); status != http.StatusCreated {
+		t.Fatalf("create model: %d", status)
+	}
+	job := fmt.Sprintf(`{"TransformJobName": "resumed", "ModelName": "intent", "BatchStrategy": "SingleRecord", "MaxConcurrentTransforms": 2,
+		"Environment": {"JUNCTION_MODEL_SERVER_DELAY": "15ms"},
+		"TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://%s/in/"}},
+			"ContentType": "application/json", "SplitType": "Line"},
+		"TransformOutput": {"S3OutputPath": "s3://%s/out/", "AssembleWith": "Line"},
+		"TransformResources": {"InstanceType": "ml.g6.xlarge", "InstanceCount": 1},
+		"DataProcessing": {"InputFilter": "$['inputs','task']", "JoinSource": "Input", "OutputFilter": "$['id','SageMakerOutput']"}}`, bucket, bucket)
+	var created struct{ TransformJobArn string }
+	if status := restJSON(t, first.URL, "POST", "/api/v1/transform-jobs", job, &created); status != http.StatusOK || created.TransformJobArn == "" {
+		t.Fatalf("create job: %d %+v", status, created)
+	}
+	var v transformView
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		restJSON(t, first.URL, "GET", "/api/v1/transform-jobs/resumed", "", &v)
+		if v.Progress.Completed >= 150 {
+			break
+		}
+		if v.TransformJobStatus != "InProgress" || time.Now().After(deadline) {
+			t.Fatalf("before the kill: %+v", v)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	first.Kill()
+	before := v.Progress.Completed
+	if before >= 2*perObject {
+		t.Fatalf("the job finished before the kill (%d requests); make it slower", before)
+	}
+
+	again := junctiontest.Start(t, junctiontest.Options{Config: yaml, DataDir: first.DataDir})
+	restJSON(t, again.URL, "GET", "/api/v1/transform-jobs/resumed", "", &v)
+	if v.Progress.Completed < before {
+		t.Fatalf("after the restart %d requests are done, %d were before the kill", v.Progress.Completed, before)
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for v.TransformJobStatus == "InProgress" {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart: %+v", v)
+		}
+		time.Sleep(50 * time.Millisecond)
+		restJSON(t, again.URL, "GET", "/api/v1/transform-jobs/resumed", "", &v)
+	}
+	if v.TransformJobStatus != "Completed" || v.Progress.Completed != 2*perObject || v.Progress.Failed != 0 {
+		errs, _ := getObject(t, bucket, "out/a.jsonl.errors")
+		t.Fatalf("after the restart the job ended %+v\n%.2000s", v, errs)
+	}
+	for _, name := range []string{"a", "b"} {
+		data, ok := getObject(t, bucket, "out/"+name+".jsonl.out")
+		if !ok {
+			t.Fatalf("no %s.jsonl.out", name)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		if len(lines) != perObject {
+			t.Fatalf("%s.jsonl.out has %d lines for %d records", name, len(lines), perObject)
+		}
+		for i, line := range lines {
+			var rec struct {
+				ID              string `json:"id"`
+				SageMakerOutput struct{ Predictions []any }
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.ID != fmt.Sprintf("%s-%d", name, i) || len(rec.SageMakerOutput.Predictions) != 1 {
+				t.Fatalf("%s.jsonl.out line %d: %s", name, i+1, line)
+			}
+		}
+	}
+	t.Logf("%d of %d requests done before the kill", before, 2*perObject)
+}

@@ -49,7 +49,13 @@ func (t *Transform) Start(ctx context.Context, j *batch.Job) error {
 		}
 		switch ep.Status {
 		case hosting.StatusInService:
-			return nil
+			// After a restart the stored status is InService before this
+			// replica routes to the endpoint's instances again.
+			for _, v := range ep.Variants {
+				if v.CurrentInstanceCount > 0 {
+					return nil
+				}
+			}
 		case hosting.StatusFailed:
 			return &batch.LineError{Code: "ClientError", Message: fmt.Sprintf("the instances of model %s did not start: %s", s.ModelName, ep.FailureReason)}
 		}
