@@ -15,7 +15,7 @@ import (
 
 // jobsCmd lists, describes, cancels and watches batch jobs of every kind.
 func jobsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "jobs", Short: "List, describe, cancel and watch batch jobs (OpenAI batches, Bedrock model invocation jobs)"}
+	cmd := &cobra.Command{Use: "jobs", Short: "List, describe, cancel and watch batch jobs (OpenAI batches, Bedrock model invocation jobs, SageMaker transform jobs)"}
 	c := addClientFlags(cmd)
 	var asJSON bool
 	var kind string
@@ -45,7 +45,7 @@ func jobsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	list.Flags().StringVar(&kind, "kind", "", "only jobs of this kind: openai or bedrock")
+	list.Flags().StringVar(&kind, "kind", "", "only jobs of this kind: openai, bedrock or transform")
 	describe := &cobra.Command{
 		Use:   "describe ID",
 		Short: "Show a job: counts done, failed and pending, rate, ETA, outputs",
@@ -98,7 +98,7 @@ func jobsCmd() *cobra.Command {
 		},
 	}
 	watch.Flags().DurationVar(&every, "every", time.Second, "time between updates")
-	cmd.AddCommand(list, describe, cancel, watch)
+	cmd.AddCommand(list, describe, cancel, watch, transformCmd(c))
 	return cmd
 }
 

@@ -166,6 +166,11 @@ func TestTransformJobsWithTheSageMakerSDK(t *testing.T) {
 	s3test.Put(t, bucket, "gz/good.jsonl.gz", gzipped(t, good))
 	s3test.Put(t, bucket, "gz/bad.jsonl.gz", gzipped(t, bad))
 
+	s3test.Put(t, bucket, "notes/n1.txt", []byte("I was charged twice"))
+	s3test.Put(t, bucket, "notes/deep/n2.txt", []byte("the site is down again"))
+	s3test.Put(t, bucket, "notes/unlisted.txt", []byte("not in the manifest"))
+	s3test.Put(t, bucket, "manifest.json", []byte(`[{"prefix": "s3://`+bucket+`/notes/"}, "n1.txt", "deep/n2.txt"]`))
+
 	j := startHosted(t, t.TempDir(), "", s3YAML(t)+"batch: {poll_interval: 50ms}\n")
 	j.model("intent", demoArtifact(t), "byoc", nil)
 	sm := j.controlClient()
@@ -208,6 +213,40 @@ func TestTransformJobsWithTheSageMakerSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Whole objects a manifest lists, one record each.
+	_, err = sm.CreateTransformJob(ctx, &sagemaker.CreateTransformJobInput{
+		TransformJobName: aws.String("manifest"),
+		ModelName:        aws.String("intent"),
+		TransformInput: &smtypes.TransformInput{
+			DataSource:  &smtypes.TransformDataSource{S3DataSource: &smtypes.TransformS3DataSource{S3DataType: smtypes.S3DataTypeManifestFile, S3Uri: aws.String("s3://" + bucket + "/manifest.json")}},
+			ContentType: aws.String("text/plain"),
+		},
+		TransformOutput:    &smtypes.TransformOutput{S3OutputPath: aws.String("s3://" + bucket + "/out/manifest/")},
+		TransformResources: &smtypes.TransformResources{InstanceType: "ml.g6.xlarge", InstanceCount: aws.Int32(1)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A slow job, stopped after its first request: its input, not done,
+	// gets no .out.
+	_, err = sm.CreateTransformJob(ctx, &sagemaker.CreateTransformJobInput{
+		TransformJobName: aws.String("stopped"),
+		ModelName:        aws.String("intent"),
+		BatchStrategy:    smtypes.BatchStrategySingleRecord,
+		Environment:      map[string]string{"JUNCTION_MODEL_SERVER_DELAY": "300ms"},
+		TransformInput: &smtypes.TransformInput{
+			DataSource:  &smtypes.TransformDataSource{S3DataSource: &smtypes.TransformS3DataSource{S3DataType: smtypes.S3DataTypeS3Prefix, S3Uri: aws.String("s3://" + bucket + "/in/part/small")}},
+			ContentType: aws.String("application/json"),
+			SplitType:   smtypes.SplitTypeLine,
+		},
+		TransformOutput:    &smtypes.TransformOutput{S3OutputPath: aws.String("s3://" + bucket + "/out/stopped/")},
+		TransformResources: &smtypes.TransformResources{InstanceType: "ml.g6.xlarge", InstanceCount: aws.Int32(1)},
+		DataProcessing:     &smtypes.DataProcessing{InputFilter: aws.String("$['inputs','task']")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// A second job of the same name, a model that does not exist, and a
 	// bad field are refused with SageMaker's errors.
 	var inUse *smtypes.ResourceInUse
@@ -236,6 +275,21 @@ func TestTransformJobsWithTheSageMakerSDK(t *testing.T) {
 	var missing *smtypes.ResourceNotFound
 	if _, err := sm.DescribeTransformJob(ctx, &sagemaker.DescribeTransformJobInput{TransformJobName: aws.String("nomodel")}); !errors.As(err, &missing) {
 		t.Fatalf("describe a job never made: %v", err)
+	}
+
+	var view transformView
+	junctiontest.Eventually(t, "the stopped job's first request done", func() bool {
+		j.admin("GET", "/api/v1/transform-jobs/stopped", nil, http.StatusOK, &view)
+		return view.Progress.Completed > 0
+	})
+	if _, err := sm.StopTransformJob(ctx, &sagemaker.StopTransformJobInput{TransformJobName: aws.String("stopped")}); err != nil {
+		t.Fatal(err)
+	}
+	if d := waitTransform(t, sm, "stopped", time.Minute); d.TransformJobStatus != smtypes.TransformJobStatusStopped {
+		t.Fatalf("stopped ended %s", d.TransformJobStatus)
+	}
+	if keys := s3test.Keys(t, bucket, "out/stopped/"); len(keys) != 0 {
+		t.Fatalf("a stopped job wrote the input it had not finished: %v", keys)
 	}
 
 	multi := waitTransform(t, sm, "multi", 3*time.Minute)
@@ -278,7 +332,6 @@ func TestTransformJobsWithTheSageMakerSDK(t *testing.T) {
 	if keys := s3test.Keys(t, bucket, "out/multi/"); len(keys) != 4 {
 		t.Fatalf("outputs of multi: %v", keys)
 	}
-	var view transformView
 	j.admin("GET", "/api/v1/transform-jobs/multi", nil, http.StatusOK, &view)
 	// big.jsonl packs into two requests under 1 MB; every other input is one.
 	if view.Progress.Requests != 5 || view.Progress.Completed != 5 {
@@ -311,16 +364,35 @@ func TestTransformJobsWithTheSageMakerSDK(t *testing.T) {
 		t.Fatalf("bad.jsonl.gz.errors: %s", errs)
 	}
 
-	// Both are listed; the transient endpoints are gone.
-	list, err := sm.ListTransformJobs(ctx, &sagemaker.ListTransformJobsInput{})
-	if err != nil || len(list.TransformJobSummaries) != 2 || aws.ToString(list.TransformJobSummaries[0].TransformJobName) != "single" {
+	// manifest: each listed object is one record, its .out named as the
+	// manifest names it.
+	if d := waitTransform(t, sm, "manifest", time.Minute); d.TransformJobStatus != smtypes.TransformJobStatusCompleted {
+		t.Fatalf("manifest ended %s (%s)", d.TransformJobStatus, aws.ToString(d.FailureReason))
+	}
+	for key, text := range map[string]string{"n1.txt": "I was charged twice", "deep/n2.txt": "the site is down again"} {
+		data, _ := getObject(t, bucket, "out/manifest/"+key+".out")
+		if want := j.expected("intent", []string{text}); strings.TrimSpace(string(data)) != want[0] {
+			t.Fatalf("%s.out: %s, want %s", key, data, want[0])
+		}
+	}
+	if keys := s3test.Keys(t, bucket, "out/manifest/"); len(keys) != 2 {
+		t.Fatalf("outputs of manifest: %v", keys)
+	}
+
+	// All are listed, newest first; the transient endpoints are gone.
+	list, err := sm.ListTransformJobs(ctx, &sagemaker.ListTransformJobsInput{MaxResults: aws.Int32(3)})
+	if err != nil || len(list.TransformJobSummaries) != 3 || aws.ToString(list.TransformJobSummaries[0].TransformJobName) != "stopped" || list.NextToken == nil {
 		t.Fatalf("list: %v %+v", err, list)
 	}
-	list, err = sm.ListTransformJobs(ctx, &sagemaker.ListTransformJobsInput{StatusEquals: smtypes.TransformJobStatusCompleted})
+	if list, err = sm.ListTransformJobs(ctx, &sagemaker.ListTransformJobsInput{NextToken: list.NextToken}); err != nil ||
+		len(list.TransformJobSummaries) != 1 || aws.ToString(list.TransformJobSummaries[0].TransformJobName) != "multi" {
+		t.Fatalf("list's second page: %v %+v", err, list)
+	}
+	list, err = sm.ListTransformJobs(ctx, &sagemaker.ListTransformJobsInput{StatusEquals: smtypes.TransformJobStatusCompleted, NameContains: aws.String("MULT")})
 	if err != nil || len(list.TransformJobSummaries) != 1 || aws.ToString(list.TransformJobSummaries[0].TransformJobName) != "multi" {
 		t.Fatalf("list completed: %v %+v", err, list)
 	}
-	for _, name := range []string{"multi", "single"} {
+	for _, name := range []string{"multi", "single", "manifest", "stopped"} {
 		if status, _, b := j.do("GET", "/api/v1/endpoints/"+transform.EndpointName(name), adminKey, ""); status != http.StatusNotFound {
 			t.Fatalf("the transient endpoint of %s: %d %s", name, status, b)
 		}

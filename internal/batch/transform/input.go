@@ -81,6 +81,9 @@ func (in *input) each(ctx context.Context, fn func(loc blob.Location, rel string
 	if src.S3DataType == ManifestFile {
 		return in.manifest(ctx, loc, fn)
 	}
+	if strings.HasSuffix(src.S3URI, "/") && !strings.HasSuffix(loc.Key, "/") {
+		loc.Key += "/" // a file:// path is cleaned of it, but it bounds the prefix
+	}
 	dir := loc.Key[:strings.LastIndex(loc.Key, "/")+1]
 	return in.objects.List(ctx, loc, func(o blob.Object) error {
 		return fn(o.Location, strings.TrimPrefix(o.Location.Key, dir))
@@ -112,6 +115,9 @@ func (in *input) manifest(ctx context.Context, loc blob.Location, fn func(blob.L
 	prefix, err := blob.ParseLocation(head.Prefix)
 	if err != nil {
 		return bad("prefix: %v", err)
+	}
+	if strings.HasSuffix(head.Prefix, "/") && !strings.HasSuffix(prefix.Key, "/") {
+		prefix.Key += "/"
 	}
 	for n := 1; dec.More(); n++ {
 		var rel string
