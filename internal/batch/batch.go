@@ -9,9 +9,11 @@
 // job finishes.
 //
 // What a job does with its records is its Kind: the OpenAI Batch API
-// (openai.go) and Bedrock's model invocation jobs (bedrock.go). The
-// package is not an HTTP surface; internal/api/openai and internal/api/jobs
-// serve it.
+// (openai.go), Bedrock's model invocation jobs (internal/api/jobs) and
+// SageMaker's batch transform (internal/batch/transform, which also sets
+// its own limits and starts instances for each job: hooks.go). The
+// package is not an HTTP surface; internal/api/openai, internal/api/jobs
+// and internal/api/transform serve it.
 package batch
 
 import (

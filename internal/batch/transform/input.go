@@ -11,6 +11,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/junctionhq/junction/internal/batch"
 	"github.com/junctionhq/junction/internal/blob"
 )
 
@@ -214,43 +215,31 @@ func (in *input) split(ctx context.Context, loc blob.Location, rel string, emit 
 		cur = &request{Object: uri, Rel: rel}
 		return err
 	}
-	br := bufio.NewReaderSize(r, 256<<10)
-	var long []byte
-	for n := 1; ; n++ {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-				if len(long) > limit {
-					return tooLarge(fmt.Sprintf("line %d", n), len(long))
-				}
-			}
-			line = long
+	err = batch.ScanLines(r, limit, func(_, n int, rec []byte) error {
+		if len(rec)+1 > limit {
+			return tooLarge(fmt.Sprintf("line %d", n), len(rec))
 		}
-		if err != nil && err != io.EOF {
-			return fmt.Errorf("reading %s: %w", uri, err)
-		}
-		rec := bytes.TrimRight(line, "\r\n")
-		if len(bytes.TrimSpace(rec)) > 0 {
-			if len(rec)+1 > limit {
-				return tooLarge(fmt.Sprintf("line %d", n), len(rec))
+		if cur.Records > 0 && (single || len(cur.Body)+len(rec)+1 > limit) {
+			if err := flush(); err != nil {
+				return err
 			}
-			if cur.Records > 0 && (single || len(cur.Body)+len(rec)+1 > limit) {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-			if cur.Records == 0 {
-				cur.Line = n
-			}
-			cur.Body = append(append(cur.Body, rec...), '\n')
-			cur.Records++
 		}
-		if err == io.EOF {
-			break
+		if cur.Records == 0 {
+			cur.Line = n
 		}
+		cur.Body = append(append(cur.Body, rec...), '\n')
+		cur.Records++
+		return nil
+	})
+	if errors.Is(err, batch.ErrLineTooLong) {
+		return &inputError{fmt.Sprintf("%s: %v; MaxPayloadInMB allows %d MB", uri, err, limit>>20)}
+	}
+	if err != nil {
+		var ie *inputError
+		if errors.As(err, &ie) {
+			return err
+		}
+		return fmt.Errorf("reading %s: %w", uri, err)
 	}
 	if err := flush(); err != nil {
 		return err

@@ -99,8 +99,22 @@ func isNameByte(c byte) bool {
 // closing finds the ']' that ends the bracket s begins with, skipping
 // quoted names.
 func closing(s string) int {
+	end := -1
+	outsideQuotes(s[1:], func(i int, c byte) bool {
+		if c == ']' {
+			end = i + 1
+			return false
+		}
+		return true
+	})
+	return end
+}
+
+// outsideQuotes calls fn with each byte of s that is not within a quoted
+// name, and its index, until fn returns false.
+func outsideQuotes(s string, fn func(i int, c byte) bool) {
 	var quote byte
-	for i := 1; i < len(s); i++ {
+	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case quote != 0:
@@ -109,11 +123,12 @@ func closing(s string) int {
 			}
 		case c == '\'' || c == '"':
 			quote = c
-		case c == ']':
-			return i
+		default:
+			if !fn(i, c) {
+				return
+			}
 		}
 	}
-	return -1
 }
 
 func parseBracket(in string) (step, error) {
@@ -151,22 +166,14 @@ func parseBracket(in string) (step, error) {
 // splitUnion splits a bracket's content at the commas outside quotes.
 func splitUnion(s string) []string {
 	var out []string
-	var quote byte
 	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == ',':
+	outsideQuotes(s, func(i int, c byte) bool {
+		if c == ',' {
 			out = append(out, s[start:i])
 			start = i + 1
 		}
-	}
+		return true
+	})
 	return append(out, s[start:])
 }
 
