@@ -3,6 +3,7 @@ package console
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // A Chart is a stacked bar chart drawn as inline SVG by the server: no
@@ -22,6 +23,35 @@ type Chart struct {
 	Series                                 []Series
 	Bars                                   []Bar
 	Ticks                                  []Tick
+	// Overlay is a line drawn over the bars, one point a bar; nil for
+	// none.
+	Overlay *Overlay
+	// top is the value axis's end.
+	top float64
+}
+
+// Overlay is a dashed line over a bar chart, with its legend entry.
+type Overlay struct {
+	Name, Points string
+	// LegendY, LegendTextY and LegendX2 place its legend entry.
+	LegendY, LegendTextY, LegendX2 float64
+}
+
+// overlay draws values (one a bar) as a dashed line over the bars, named
+// name in the legend under the series.
+func (c *Chart) overlay(name string, values []float64) {
+	var pts []string
+	for i, v := range values {
+		if i >= len(c.Bars) {
+			break
+		}
+		b := c.Bars[i]
+		y := c.PlotY + c.PlotH - c.PlotH*v/c.top
+		pts = append(pts, strconv.FormatFloat(b.X, 'f', 1, 64)+","+strconv.FormatFloat(y, 'f', 1, 64),
+			strconv.FormatFloat(b.X+b.W, 'f', 1, 64)+","+strconv.FormatFloat(y, 'f', 1, 64))
+	}
+	ly := c.PlotY + 18*float64(len(c.Series))
+	c.Overlay = &Overlay{Name: name, Points: strings.Join(pts, " "), LegendY: ly + 7, LegendTextY: ly + 11, LegendX2: c.LegendX + 14}
 }
 
 // Series is one stacked layer, named in the legend.
@@ -67,6 +97,12 @@ var palette = []string{"#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#
 // values[i][j] is bar i's value for series j. format writes a value in a
 // tooltip; the axis writes round numbers short.
 func stack(id, title string, labels, series []string, values [][]float64, format func(float64) string) *Chart {
+	return stackTo(id, title, labels, series, values, format, 0)
+}
+
+// stackTo is stack with a value axis that reaches at least atLeast (for
+// an overlay line that may pass the bars).
+func stackTo(id, title string, labels, series []string, values [][]float64, format func(float64) string, atLeast float64) *Chart {
 	c := &Chart{ID: id, Title: title, Width: 760, Height: 300, PlotX: 80, PlotY: 16, PlotW: 500, PlotH: 230}
 	c.PlotRight, c.TickX = c.PlotX+c.PlotW, c.PlotX-6
 	c.LegendX, c.LegendTextX = c.PlotRight+20, c.PlotRight+40
@@ -82,7 +118,8 @@ func stack(id, title string, labels, series []string, values [][]float64, format
 		}
 		maxTotal = math.Max(maxTotal, t)
 	}
-	top := niceCeil(maxTotal)
+	top := niceCeil(math.Max(maxTotal, atLeast))
+	c.top = top
 	for i := 0; i <= 4; i++ {
 		v := top * float64(i) / 4
 		c.Ticks = append(c.Ticks, Tick{Y: c.PlotY + c.PlotH - c.PlotH*float64(i)/4, Text: axis(v)})

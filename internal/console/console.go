@@ -24,6 +24,7 @@ import (
 	"github.com/junctionhq/junction/internal/api/admin"
 	"github.com/junctionhq/junction/internal/async"
 	"github.com/junctionhq/junction/internal/audit"
+	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/hosting"
@@ -72,6 +73,11 @@ type Handler struct {
 	// /api/v1/endpoints/{name}/async does; nil leaves them off the Jobs
 	// page (admins only, as the Endpoints page is).
 	Queues func(ctx context.Context) ([]async.Stats, error)
+	// Activities lists an endpoint's scaling activities, newest first, as
+	// GET /api/v1/endpoints/{name}/scaling/activities does: the Endpoints
+	// page draws the instances asked for over time from them; nil draws
+	// the current desired counts alone.
+	Activities func(ctx context.Context, endpoint string) ([]autoscale.Activity, error)
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 	Log *slog.Logger

@@ -16,6 +16,8 @@ import (
 type endpointsData struct {
 	Endpoints []*hosting.Endpoint
 	Hosting   bool
+	// Capacity is each endpoint's instances over the last hours, by name.
+	Capacity map[string]*capacityHistory
 	// Tried is the invocation just made from the page, when there is one.
 	Tried *tryResult
 }
@@ -49,6 +51,16 @@ func (h *Handler) renderEndpoints(w http.ResponseWriter, r *http.Request, status
 	d := endpointsData{Hosting: h.Endpoints != nil, Tried: tried}
 	if h.Endpoints != nil {
 		d.Endpoints = h.Endpoints()
+		d.Capacity = map[string]*capacityHistory{}
+		now := h.now()
+		for _, ep := range d.Endpoints {
+			c, err := h.capacity(r.Context(), ep, now)
+			if err != nil {
+				h.fail(w, r, http.StatusInternalServerError, err.Error())
+				return
+			}
+			d.Capacity[ep.Name] = c
+		}
 	}
 	msg := ""
 	if tried != nil && tried.Error != "" && status >= 400 && status < 500 {

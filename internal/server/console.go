@@ -15,6 +15,7 @@ import (
 	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
 	"github.com/junctionhq/junction/internal/async"
 	"github.com/junctionhq/junction/internal/audit"
+	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/batch"
 	"github.com/junctionhq/junction/internal/console"
 	"github.com/junctionhq/junction/internal/gateway"
@@ -37,6 +38,10 @@ func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *a
 	c.Guardrails = func(r *http.Request) ([]*guardrail.Record, error) { return gr.List(r.Context()) }
 	if s.hosting != nil {
 		c.Endpoints = func() []*hosting.Endpoint { return s.hosting.Endpoints() }
+		activities := &autoscale.Store{DB: s.db}
+		c.Activities = func(ctx context.Context, endpoint string) ([]autoscale.Activity, error) {
+			return activities.Activities(ctx, endpoint, "", 1000)
+		}
 		c.Invoke = func(r *http.Request, key *keys.Key, inv *hosting.Invocation) (*hosting.Result, error) {
 			call := &gateway.Call{Surface: "console", RequestID: api.InfoFrom(r.Context()).RequestID, Key: key, Tags: key.Tags,
 				Start: time.Now(), Hosted: true}

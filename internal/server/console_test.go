@@ -319,6 +319,17 @@ func TestConsoleEndpointsInBrowser(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('[data-endpoint="ep"] tr.instance').length`); n != 2 {
 		t.Errorf("%d instance rows, want 2", n)
 	}
+	// The instances chart: the metered instance time of the last minutes
+	// shows in the last bars, and the line asks for the 2 of the config.
+	if run := eval[float64](b, `[...document.querySelectorAll('#capacity-ep g.bar')].slice(-2).reduce((s, g) => s + Number(g.dataset.total), 0)`); run <= 0 {
+		t.Errorf("the instances chart shows no instance run in the last periods")
+	}
+	if asked := eval[string](b, `[...document.querySelectorAll('[data-capacity="ep"] tbody tr')].at(-1).lastElementChild.textContent`); asked != "2" {
+		t.Errorf("the instances table's last period asks for %q instances, want 2", asked)
+	}
+	if n := eval[int](b, `document.querySelectorAll('#capacity-ep polyline.overlay').length`); n != 1 {
+		t.Errorf("the instances chart has %d desired lines, want 1", n)
+	}
 
 	// Invoked from the page, the endpoint answers what InvokeEndpoint
 	// answers for the same body, and the call is in the ledger as the
