@@ -103,7 +103,7 @@ func (h *Handler) capacity(ctx context.Context, ep *hosting.Endpoint, now time.T
 		desired := 0
 		if !at.Before(ep.CreatedAt) { // nothing was asked for before the endpoint was
 			for _, v := range variants {
-				desired += desiredAt(acts, v, earliest(at, now), desiredNow[v])
+				desired += desiredAt(acts, v, minTime(at, now), desiredNow[v])
 			}
 		}
 		out.Rows = append(out.Rows, capacityRow{Label: labels[i], Actual: actual[i], Desired: float64(desired)})
@@ -146,11 +146,4 @@ func desiredAt(acts []autoscale.Activity, variant string, t time.Time, now int) 
 		return after
 	}
 	return now
-}
-
-func earliest(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
