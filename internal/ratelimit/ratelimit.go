@@ -97,12 +97,12 @@ type Decision struct {
 // Ticket records one admitted request so that Settle or Cancel can adjust its
 // charge later. It belongs to the limiter that issued it.
 type Ticket struct {
-	owner  any
-	scopes []string
-	tokens int64
-	seq    uint64 // Memory: the charge's sequence number
-	id     string // Redis: the charge's member id
-	done   atomic.Bool
+	owner   any
+	scopes  []string
+	tokens  int64
+	seq     uint64  // Memory: the charge's sequence number
+	buckets []int64 // Redis: per scope, the bucket charged
+	done    atomic.Bool
 }
 
 // Tokens returns the estimate the ticket charged at admission.

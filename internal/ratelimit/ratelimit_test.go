@@ -32,12 +32,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// backends returns a memory limiter (on a clock that does not move) and a
-// Redis limiter with a prefix of its own, for tests that hold for both.
+// backends returns a memory limiter (on a clock that does not move), a
+// Redis limiter and a Redis Cluster limiter, each with a prefix of its
+// own, for tests that hold for all three.
 func backends(t *testing.T) map[string]Limiter {
 	return map[string]Limiter{
-		"memory": NewMemory(newFakeClock().Now),
-		"redis":  NewRedis(newRedisClient(t), testPrefix(t)),
+		"memory":  NewMemory(newFakeClock().Now),
+		"redis":   NewRedis(newRedisClient(t), testPrefix(t)),
+		"cluster": NewRedis(newClusterClient(t), testPrefix(t)),
 	}
 }
 

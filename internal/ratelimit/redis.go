@@ -2,216 +2,337 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
+// Buckets is how many parts a window is cut into on Redis: a charge is
+// kept in the bucket of its admission time and leaves the window with it.
+const Buckets = 60
+
 // Redis is a Limiter whose state lives in Redis, so that every replica
-// sharing the server enforces one global limit. Each call is one Lua script
-// (EVALSHA), so one round trip, atomic across all the limits it touches.
+// sharing the server (or Redis Cluster) enforces one global limit.
 //
-// Time comes from the Redis server (TIME inside the script), so replicas with
-// skewed clocks agree on every window. That needs Redis 5 or later, where
-// scripts replicate their effects and may write after reading the clock.
+// # Data
 //
-// Per scope there are two keys: a sorted set, the charge log (member
-// "<requests>:<tokens>:<id>", score the admission time in microseconds), and
-// a hash with the log's totals. Both expire one window after their last
-// write. Every key starts with the hash tag "{prefix}", so on Redis Cluster
-// all of them live in one slot and a script may touch any of them.
+// Each scope is one hash, "{prefix:scope}:rl": the window cut into
+// Buckets buckets (a second each for a minute), a field pair per bucket
+// with its requests and tokens ("r<n>", "t<n>", n the bucket's number
+// since the epoch), their totals ("R", "T") and the oldest and newest
+// bucket numbers ("o", "n"). An admission reads five fields and writes
+// five in two commands; the buckets that left the window are dropped at
+// most once per bucket, by whichever call comes first. The hash expires
+// one window after its newest bucket.
+//
+// # Exactness
+//
+// A charge counts from its admission until the end of its bucket plus one
+// window, so in every interval of one window's length, wherever it starts,
+// at most RPM requests are admitted and at most TPM tokens charged, as on
+// Memory. What it costs is capacity returning up to one bucket (1/60 of
+// the window) later than an exact log would return it.
+//
+// # Slots
+//
+// Each scope's hash tag is its own, so on a Redis Cluster unrelated scopes
+// live in different slots and the cluster's capacity grows with its
+// masters. An admission runs one Lua script per slot group (all scopes on
+// a standalone server; each scope on a cluster), all in one pipeline: one
+// round trip per node, in parallel. Each script is atomic for its scopes;
+// when one refuses, what the others charged is given back (a second round
+// trip, on refusals only), so an admission stays all-or-nothing. Between
+// the two, a concurrent request may be refused for a charge that is then
+// given back: the give-back errs toward refusing, never toward admitting.
+//
+// Time comes from the Redis server (TIME inside the scripts), so replicas
+// with skewed clocks agree on every window.
 type Redis struct {
-	client redis.UniversalClient
-	keys   string // "{prefix}:rl:"
-	window time.Duration
+	client  redis.UniversalClient
+	cluster bool
+	tag     string // "{prefix:"
+	window  time.Duration
+	bucket  time.Duration
 }
 
-// NewRedis returns a limiter that keeps its state in client under keys
-// starting with "{prefix}:rl:". prefix must not contain braces.
+// NewRedis returns a limiter that keeps its state in client, which is a
+// *redis.Client (one server) or a *redis.ClusterClient, under keys
+// starting with "{prefix:". prefix must not contain braces.
 func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) *Redis {
 	o := buildOptions(opts)
-	return &Redis{client: client, keys: "{" + prefix + "}:rl:", window: o.window}
+	_, cluster := client.(*redis.ClusterClient)
+	return &Redis{client: client, cluster: cluster, tag: "{" + prefix + ":", window: o.window,
+		bucket: max(o.window/Buckets, time.Microsecond)}
 }
 
-// luaPrune is shared by the scripts. prune drops the charges of one scope
-// stamped at or before cutoff and returns the requests and tokens still in
-// the window, and whether it dropped any; the caller writes the totals back
-// (one HSET) if they changed, so that a call costs as few redis.call as can be.
-const luaPrune = `
-local function prune(z, h, cutoff)
-  local v = redis.call('HMGET', h, 'r', 't')
-  local r, t = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-  local old = redis.call('ZRANGEBYSCORE', z, '-inf', cutoff)
-  if #old == 0 then return r, t, false end
-  for _, m in ipairs(old) do
-    local a, b = string.match(m, '^(%d+):(%d+):')
-    r = r - tonumber(a)
-    t = t - tonumber(b)
-  end
-  redis.call('ZREMRANGEBYRANK', z, 0, #old - 1)
-  return r, t, true
-end
-local function int(x) return string.format('%d', x) end
+// Key returns the hash that holds scope's window.
+func (r *Redis) Key(scope string) string { return r.tag + scope + "}:rl" }
+
+// luaWindow is shared by the scripts: ARGV[1] is the window and ARGV[2]
+// the bucket width, in µs. A scope's state s is read by open, changed by
+// charge and written back by store, in at most one HMGET and one HSET
+// (plus one HGETALL and one HDEL when buckets left the window).
+const luaWindow = `
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
+local win, bw = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cur = math.floor(now / bw)
+local first = math.floor((now - win) / bw)
+local function f(x) return string.format('%d', x) end
+
+local function scan(s)
+  local all = redis.call('HGETALL', s.h)
+  local dead = {}
+  s.r, s.t, s.o, s.R, s.T, s.scanned = {}, {}, nil, 0, 0, true
+  for i = 1, #all, 2 do
+    local k = all[i]
+    local kind, b = string.sub(k, 1, 1), tonumber(string.sub(k, 2))
+    if b and (kind == 'r' or kind == 't') then
+      if b < first then
+        dead[#dead+1] = k
+      else
+        local v = tonumber(all[i+1])
+        s[kind][b] = v
+        if kind == 'r' then s.R = s.R + v else s.T = s.T + v end
+        if not s.o or b < s.o then s.o = b end
+      end
+    end
+  end
+  s.w.R, s.w.T = s.R, s.T
+  if s.o then s.w.o = s.o else dead[#dead+1] = 'o' end
+  if #dead > 0 then redis.call('HDEL', s.h, unpack(dead)) end
+end
+
+local function open(h, want)
+  local fields = {'R', 'T', 'o', 'n'}
+  for _, b in ipairs(want) do
+    fields[#fields+1] = 'r' .. f(b)
+    fields[#fields+1] = 't' .. f(b)
+  end
+  local v = redis.call('HMGET', h, unpack(fields))
+  local s = {h = h, R = tonumber(v[1]) or 0, T = tonumber(v[2]) or 0, o = tonumber(v[3]), n = tonumber(v[4]),
+    r = {}, t = {}, w = {}}
+  for i, b in ipairs(want) do
+    s.r[b], s.t[b] = tonumber(v[3+2*i]), tonumber(v[4+2*i])
+  end
+  if s.o and s.o < first then scan(s) end
+  return s
+end
+
+local function charge(s, b, dr, dt)
+  s.r[b], s.t[b] = (s.r[b] or 0) + dr, (s.t[b] or 0) + dt
+  s.R, s.T = s.R + dr, s.T + dt
+  s.w['r' .. f(b)], s.w['t' .. f(b)], s.w.R, s.w.T = s.r[b], s.t[b], s.R, s.T
+  if not s.o or b < s.o then s.o, s.w.o = b, b end
+  if not s.n or b > s.n then s.n, s.w.n, s.expire = b, b, true end
+end
+
+local function store(s)
+  local args = {}
+  for k, v in pairs(s.w) do
+    args[#args+1] = k
+    args[#args+1] = f(v)
+  end
+  if #args > 0 then redis.call('HSET', s.h, unpack(args)) end
+  if s.expire then redis.call('PEXPIRE', s.h, math.floor(((s.n + 1) * bw + win - now) / 1000) + 1) end
+end
+
+local function reset(s)
+  if s.o then return (s.o + 1) * bw + win - now end
+  return 0
+end
 `
 
-// admitScript: KEYS are (log, totals) per scope; ARGV are window (µs), id,
-// tokens, then (rpm, tpm) per scope. It returns {allowed, now, refusing scope
-// (1-based, 0 when allowed), wait in µs (-1: too large), the scope with the
-// fewest requests left and the score of its oldest charge, the same for
-// tokens (scope 0: no such limit; score -1: no charge), then per scope its
-// requests and tokens}.
-var admitScript = redis.NewScript(luaPrune + `
-local win = tonumber(ARGV[1])
-local tokens = tonumber(ARGV[3])
-local cutoff = now - win
-local n = #KEYS / 2
-local reqs, toks, dirty = {}, {}, {}
+// admitScript: KEYS are the scopes' hashes; ARGV after the window and
+// bucket width are, per scope, its RPM and TPM, the requests and tokens
+// wanted and the least of each that will do, and how many buckets ahead
+// of now to stamp the charge. It charges as much as was wanted, down to
+// the least, on every scope or on none, and returns {allowed, now,
+// refusing scope (1-based; 0 when allowed), wait in µs (-1: too large),
+// then per scope its requests, tokens, µs until its oldest bucket leaves
+// the window, and the requests and tokens charged}.
+var admitScript = redis.NewScript(luaWindow + `
+local function waitFor(s, needR, needT)
+  if not s.scanned then scan(s) end
+  local bs, seen = {}, {}
+  for _, m in ipairs({s.r, s.t}) do
+    for b in pairs(m) do
+      if not seen[b] then seen[b], bs[#bs+1] = true, b end
+    end
+  end
+  table.sort(bs)
+  local fr, ft = 0, 0
+  for _, b in ipairs(bs) do
+    fr, ft = fr + (s.r[b] or 0), ft + (s.t[b] or 0)
+    if fr >= needR and ft >= needT then return (b + 1) * bw + win - now end
+  end
+  return win
+end
+
+local n = #KEYS
+local st, gr, gt, at = {}, {}, {}, {}
 local refuse, wait = 0, 0
 for i = 1, n do
-  local z, h = KEYS[2*i-1], KEYS[2*i]
-  local rpm, tpm = tonumber(ARGV[2+2*i]), tonumber(ARGV[3+2*i])
-  local r, t, d = prune(z, h, cutoff)
-  reqs[i], toks[i], dirty[i] = r, t, d
+  local a = 2 + 7 * (i - 1)
+  local rpm, tpm = tonumber(ARGV[a+1]), tonumber(ARGV[a+2])
+  local wantR, wantT = tonumber(ARGV[a+3]), tonumber(ARGV[a+4])
+  local minR, minT = tonumber(ARGV[a+5]), tonumber(ARGV[a+6])
+  at[i] = cur + tonumber(ARGV[a+7])
+  local s = open(KEYS[i], {at[i]})
+  st[i] = s
   if wait ~= -1 then
-    if tpm > 0 and tokens > tpm then
+    if tpm > 0 and minT > tpm then
       refuse, wait = i, -1
     else
-      local needR, needT = 0, 0
-      if rpm > 0 and r + 1 > rpm then needR = r + 1 - rpm end
-      if tpm > 0 and t + tokens > tpm then needT = t + tokens - tpm end
-      if needR > 0 or needT > 0 then
-        local fr, ft, w, start = 0, 0, nil, 0
-        while w == nil do
-          local batch = redis.call('ZRANGE', z, start, start + 127, 'WITHSCORES')
-          if #batch == 0 then w = win break end
-          for j = 1, #batch, 2 do
-            local a, b = string.match(batch[j], '^(%d+):(%d+):')
-            fr = fr + tonumber(a)
-            ft = ft + tonumber(b)
-            if fr >= needR and ft >= needT then
-              w = tonumber(batch[j+1]) + win - now
-              break
-            end
-          end
-          start = start + 128
-        end
+      local r, t = wantR, wantT
+      if rpm > 0 then r = math.min(r, rpm - s.R) end
+      if tpm > 0 then t = math.min(t, tpm - s.T) end
+      if r >= minR and t >= minT then
+        gr[i], gt[i] = r, t
+      else
+        local w = waitFor(s, math.max(minR - r, 0), math.max(minT - t, 0))
         if refuse == 0 or w > wait then refuse, wait = i, w end
       end
     end
   end
 end
-if refuse == 0 then
-  local member = '1:' .. ARGV[3] .. ':' .. ARGV[2]
-  local ttl = math.floor(win / 1000) + 1000
-  for i = 1, n do
-    local z, h = KEYS[2*i-1], KEYS[2*i]
-    reqs[i] = reqs[i] + 1
-    toks[i] = toks[i] + tokens
-    redis.call('ZADD', z, now, member)
-    redis.call('HSET', h, 'r', int(reqs[i]), 't', int(toks[i]))
-    redis.call('PEXPIRE', z, ttl)
-    redis.call('PEXPIRE', h, ttl)
-  end
-else
-  for i = 1, n do
-    if dirty[i] then redis.call('HSET', KEYS[2*i], 'r', int(reqs[i]), 't', int(toks[i])) end
-  end
-end
-local out = {refuse == 0 and 1 or 0, now, refuse, wait, 0, -1, 0, -1}
-local bestR, bestT
+local out = {refuse == 0 and 1 or 0, now, refuse, wait}
 for i = 1, n do
-  local rpm, tpm = tonumber(ARGV[2+2*i]), tonumber(ARGV[3+2*i])
-  if rpm > 0 then
-    local left = math.max(rpm - reqs[i], 0)
-    if bestR == nil or left < bestR then bestR, out[5] = left, i end
+  local s = st[i]
+  if refuse == 0 then charge(s, at[i], gr[i], gt[i]) end
+  store(s)
+  out[#out+1] = s.R
+  out[#out+1] = s.T
+  out[#out+1] = reset(s)
+  if refuse == 0 then
+    out[#out+1] = gr[i]
+    out[#out+1] = gt[i]
+  else
+    out[#out+1] = 0
+    out[#out+1] = 0
   end
-  if tpm > 0 then
-    local left = math.max(tpm - toks[i], 0)
-    if bestT == nil or left < bestT then bestT, out[7] = left, i end
-  end
-end
-for k = 5, 7, 2 do
-  if out[k] > 0 then
-    local oldest = redis.call('ZRANGE', KEYS[2*out[k]-1], 0, 0, 'WITHSCORES')
-    if oldest[2] then out[k+1] = tonumber(oldest[2]) end
-  end
-end
-for i = 1, n do
-  out[#out+1] = reqs[i]
-  out[#out+1] = toks[i]
 end
 return out
 `)
 
-// settleScript: KEYS as for admitScript; ARGV are window (µs), id, estimated
-// tokens, actual tokens.
-var settleScript = redis.NewScript(luaPrune + `
-local win = tonumber(ARGV[1])
-local id = ARGV[2]
-local delta = tonumber(ARGV[4]) - tonumber(ARGV[3])
-local old = '1:' .. ARGV[3] .. ':' .. id
-local ttl = math.floor(win / 1000) + 1000
-for i = 1, #KEYS / 2 do
-  local z, h = KEYS[2*i-1], KEYS[2*i]
-  local r, t, dirty = prune(z, h, now - win)
-  local score = redis.call('ZSCORE', z, old)
-  local wrote = false
-  if score then
-    redis.call('ZREM', z, old)
-    redis.call('ZADD', z, score, '1:' .. ARGV[4] .. ':' .. id)
-    wrote = true
-  elseif delta > 0 then
-    redis.call('ZADD', z, now, '0:' .. int(delta) .. ':' .. id)
-    wrote = true
+// adjustScript: KEYS are scopes' hashes; ARGV after the window and bucket
+// width are, per scope, a count m and then m adjustments (bucket, requests,
+// tokens given back, extra tokens). An adjustment to a bucket still in
+// the window applies there; one whose bucket has left it charges only its
+// extra tokens, to the current bucket.
+var adjustScript = redis.NewScript(luaWindow + `
+local a = 3
+for i = 1, #KEYS do
+  local m = tonumber(ARGV[a])
+  a = a + 1
+  local want, adj = {cur}, {}
+  for j = 1, m do
+    adj[j] = {tonumber(ARGV[a]), tonumber(ARGV[a+1]), tonumber(ARGV[a+2]), tonumber(ARGV[a+3])}
+    want[#want+1] = adj[j][1]
+    a = a + 4
   end
-  if wrote then t = t + delta end
-  if wrote or dirty then redis.call('HSET', h, 'r', int(r), 't', int(t)) end
-  if wrote then
-    redis.call('PEXPIRE', z, ttl)
-    redis.call('PEXPIRE', h, ttl)
+  local s = open(KEYS[i], want)
+  for _, d in ipairs(adj) do
+    local b = d[1]
+    if b >= first and (s.r[b] or s.t[b]) then
+      charge(s, b, d[2], d[3] + d[4])
+    elseif d[4] > 0 then
+      charge(s, cur, 0, d[4])
+    end
   end
+  store(s)
 end
 return 1
 `)
 
-// cancelScript: KEYS as for admitScript; ARGV are id and estimated tokens.
-var cancelScript = redis.NewScript(`
-local member = '1:' .. ARGV[2] .. ':' .. ARGV[1]
-for i = 1, #KEYS / 2 do
-  local z, h = KEYS[2*i-1], KEYS[2*i]
-  if redis.call('ZREM', z, member) == 1 then
-    redis.call('HINCRBY', h, 'r', -1)
-    redis.call('HINCRBY', h, 't', string.format('%d', -tonumber(ARGV[2])))
-  end
-end
-return 1
-`)
-
-// Admit implements Limiter in one round trip.
+// Admit implements Limiter in one round trip per Redis node (and one more
+// to give back on a refusal that only some slots made).
 func (r *Redis) Admit(ctx context.Context, limits []Limit, tokens int64) (Decision, *Ticket, error) {
-	p := r.prepare(limits, tokens)
-	if p.err != nil || len(p.limits) == 0 {
-		return p.empty()
+	pipe := r.client.Pipeline()
+	p := r.Queue(ctx, pipe, limits, tokens)
+	if len(p.groups) > 0 {
+		_, _ = pipe.Exec(ctx) // each queued command keeps its own error
 	}
-	return p.decode(admitScript.Run(ctx, r.client, p.keys, p.args...))
+	d, t, err := p.Result()
+	if b := p.GiveBack(); b != nil {
+		err = errors.Join(err, b.Send(ctx))
+	}
+	return d, t, err
 }
 
 // Queue adds an admission to pipe without sending it, for a caller that
 // sends several checks (say this one and a budget's) in one round trip.
-// After pipe.Exec (whose error the caller may ignore: each command keeps its
-// own), Pending.Result decodes the outcome.
+// After pipe.Exec (whose error the caller may ignore: each command keeps
+// its own), Pending.Result decodes the outcome; on a refusal or an error,
+// Pending.GiveBack returns what some slots charged, to be sent.
 func (r *Redis) Queue(ctx context.Context, pipe redis.Pipeliner, limits []Limit, tokens int64) *Pending {
-	p := r.prepare(limits, tokens)
-	if p.err == nil && len(p.limits) > 0 {
-		p.cmd = admitScript.EvalSha(ctx, pipe, p.keys, p.args...)
-		p.ctx = ctx
+	return r.queue(ctx, pipe, limits, charges(tokens))
+}
+
+// want is what one admission charges each scope: as much as wanted, down
+// to the least that will do, stamped ahead buckets after now.
+type want struct {
+	reqs, tokens       int64
+	minReqs, minTokens int64
+	ahead              int64
+}
+
+// charges returns the charge of one request of the given tokens.
+func charges(tokens int64) func(Limit) want {
+	return func(Limit) want { return want{1, tokens, 1, tokens, 0} }
+}
+
+func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, limits []Limit, charge func(Limit) want) *Pending {
+	p := &Pending{r: r, ctx: ctx}
+	if p.limits, p.err = merge(make([]Limit, 0, len(limits)), limits); p.err != nil || len(p.limits) == 0 {
+		return p
+	}
+	p.wants = make([]want, len(p.limits))
+	for i, l := range p.limits {
+		p.wants[i] = charge(l)
+		if err := checkTokens(p.wants[i].minTokens); err != nil {
+			p.err = err
+			return p
+		}
+	}
+	p.groups = r.groups(len(p.limits))
+	p.cmds = make([]*redis.Cmd, len(p.groups))
+	for g, idx := range p.groups {
+		keys, args := r.admitArgs(p, idx)
+		p.cmds[g] = admitScript.EvalSha(ctx, pipe, keys, args...)
 	}
 	return p
+}
+
+// groups splits n scopes into the groups one script may touch: all of
+// them on one server, each apart on a cluster.
+func (r *Redis) groups(n int) [][]int {
+	if !r.cluster {
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		return [][]int{all}
+	}
+	gs := make([][]int, n)
+	for i := range gs {
+		gs[i] = []int{i}
+	}
+	return gs
+}
+
+func (r *Redis) admitArgs(p *Pending, idx []int) ([]string, []any) {
+	keys := make([]string, len(idx))
+	args := make([]any, 0, 2+7*len(idx))
+	args = append(args, r.window.Microseconds(), r.bucket.Microseconds())
+	for j, i := range idx {
+		l, w := p.limits[i], p.wants[i]
+		keys[j] = r.Key(l.Scope)
+		args = append(args, l.RPM, l.TPM, w.reqs, w.tokens, w.minReqs, w.minTokens, w.ahead)
+	}
+	return keys, args
 }
 
 // Pending is an admission queued on a pipeline.
@@ -220,127 +341,274 @@ type Pending struct {
 	ctx    context.Context
 	err    error
 	limits []Limit
-	keys   []string
-	args   []any
-	ticket *Ticket
-	cmd    *redis.Cmd
+	wants  []want
+	groups [][]int
+	cmds   []*redis.Cmd
+	// After Result: the charges made, per scope (zero where none was), and
+	// the buckets they went to.
+	granted [][2]int64
+	buckets []int64
+	decided bool
+	allowed bool
 }
 
 // Result returns the queued admission's outcome; call it after the
-// pipeline ran. If the server did not have the script yet (NOSCRIPT: once
-// after each server start or SCRIPT FLUSH), the pipeline did nothing and
-// Result runs the admission again with EVAL, which also caches the script.
+// pipeline ran. If a server did not have the script yet (NOSCRIPT: once
+// after each server start or SCRIPT FLUSH), that part did nothing and
+// Result runs it again with EVAL, which also caches the script.
 func (p *Pending) Result() (Decision, *Ticket, error) {
-	if p.err != nil || len(p.limits) == 0 {
-		return p.empty()
-	}
-	if redis.HasErrorPrefix(p.cmd.Err(), "NOSCRIPT") {
-		return p.decode(admitScript.Eval(p.ctx, p.r.client, p.keys, p.args...))
-	}
-	return p.decode(p.cmd)
-}
-
-func (r *Redis) prepare(limits []Limit, tokens int64) *Pending {
-	p := &Pending{r: r}
-	if p.err = checkTokens(tokens); p.err != nil {
-		return p
-	}
-	if p.limits, p.err = merge(make([]Limit, 0, len(limits)), limits); p.err != nil {
-		return p
-	}
-	id := strconv.FormatUint(rand.Uint64(), 36)
-	p.ticket = &Ticket{owner: r, tokens: tokens, id: id, scopes: make([]string, len(p.limits))}
-	p.keys = make([]string, 0, 2*len(p.limits))
-	p.args = make([]any, 0, 3+2*len(p.limits))
-	p.args = append(p.args, r.window.Microseconds(), id, tokens)
-	for i, l := range p.limits {
-		p.ticket.scopes[i] = l.Scope
-		p.keys = append(p.keys, r.keys+"l:"+l.Scope, r.keys+"c:"+l.Scope)
-		p.args = append(p.args, l.RPM, l.TPM)
-	}
-	return p
-}
-
-// empty answers an admission that needs no round trip: invalid, or with no
-// limits to check.
-func (p *Pending) empty() (Decision, *Ticket, error) {
 	if p.err != nil {
 		return Decision{}, nil, p.err
 	}
-	return Decision{Allowed: true}, p.ticket, nil
+	if len(p.limits) == 0 {
+		return Decision{Allowed: true}, &Ticket{owner: p.r}, nil
+	}
+	d, err := p.decode()
+	p.decided = true
+	if err != nil || !d.Allowed {
+		return d, nil, err
+	}
+	p.allowed = true
+	t := &Ticket{owner: p.r, tokens: p.wants[0].tokens, scopes: make([]string, len(p.limits)), buckets: p.buckets}
+	for i, l := range p.limits {
+		t.scopes[i] = l.Scope
+	}
+	return d, t, nil
 }
 
-func (p *Pending) decode(cmd *redis.Cmd) (Decision, *Ticket, error) {
-	vals, err := cmd.Int64Slice()
-	if err != nil {
-		return Decision{}, nil, fmt.Errorf("ratelimit: redis admit: %w", err)
-	}
+func (p *Pending) decode() (Decision, error) {
 	n := len(p.limits)
-	if len(vals) != 8+2*n || vals[2] < 0 || vals[2] > int64(n) || vals[4] < 0 || vals[4] > int64(n) || vals[6] < 0 || vals[6] > int64(n) {
-		return Decision{}, nil, fmt.Errorf("ratelimit: redis admit: unexpected reply %v", vals)
-	}
-	now, window := vals[1], p.r.window.Microseconds()
-	reset := func(oldest int64) time.Duration {
-		if oldest < 0 {
-			return 0
-		}
-		return time.Duration(oldest+window-now) * time.Microsecond
-	}
+	st := make([]scopeState, n)
+	p.granted = make([][2]int64, n)
+	p.buckets = make([]int64, n)
 	var d Decision
-	if i := vals[4]; i > 0 {
-		l := p.limits[i-1].RPM
-		d.Requests = Quota{Limit: l, Remaining: max(l-vals[8+2*(i-1)], 0), Reset: reset(vals[5])}
+	var errs []error
+	refused, tooLarge := false, false
+	bw := p.r.bucket.Microseconds()
+	for g, idx := range p.groups {
+		cmd := p.cmds[g]
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			keys, args := p.r.admitArgs(p, idx)
+			cmd = admitScript.Eval(p.ctx, p.r.client, keys, args...)
+		}
+		vals, err := cmd.Int64Slice()
+		if err == nil && (len(vals) != 4+5*len(idx) || vals[2] < 0 || vals[2] > int64(len(idx))) {
+			err = fmt.Errorf("unexpected reply %v", vals)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		now := vals[1]
+		for j, i := range idx {
+			v := vals[4+5*j:]
+			st[i] = scopeState{reqs: v[0], tokens: v[1], reset: time.Duration(v[2]) * time.Microsecond}
+			p.granted[i] = [2]int64{v[3], v[4]}
+			p.buckets[i] = now/bw + p.wants[i].ahead
+		}
+		if vals[0] == 1 {
+			continue
+		}
+		if vals[2] == 0 {
+			errs = append(errs, fmt.Errorf("unexpected reply %v", vals))
+			continue
+		}
+		l := p.limits[idx[vals[2]-1]]
+		switch wait := time.Duration(vals[3]) * time.Microsecond; {
+		case vals[3] < 0:
+			if !tooLarge {
+				d.Limit, d.RetryAfter, tooLarge = l, 0, true
+			}
+		case !tooLarge && (!refused || wait > d.RetryAfter):
+			d.Limit, d.RetryAfter = l, wait
+		}
+		refused = true
 	}
-	if i := vals[6]; i > 0 {
-		l := p.limits[i-1].TPM
-		d.Tokens = Quota{Limit: l, Remaining: max(l-vals[9+2*(i-1)], 0), Reset: reset(vals[7])}
+	if len(errs) > 0 {
+		return Decision{}, fmt.Errorf("ratelimit: redis admit: %w", errors.Join(errs...))
 	}
-	switch {
-	case vals[0] == 1:
-		d.Allowed = true
-		return d, p.ticket, nil
-	case vals[2] == 0:
-		return Decision{}, nil, fmt.Errorf("ratelimit: redis admit: unexpected reply %v", vals)
+	d.Allowed, d.TooLarge = !refused, tooLarge
+	if refused {
+		// Report the scopes that did charge as they will be once given
+		// back.
+		for i, g := range p.granted {
+			st[i].reqs -= g[0]
+			st[i].tokens -= g[1]
+		}
 	}
-	d.Limit = p.limits[vals[2]-1]
-	if vals[3] < 0 {
-		d.TooLarge = true
-	} else {
-		d.RetryAfter = time.Duration(vals[3]) * time.Microsecond
-	}
-	return d, nil, nil
+	quotas(&d, p.limits, st)
+	return d, nil
 }
 
-// Settle implements Limiter in one round trip.
-func (r *Redis) Settle(ctx context.Context, t *Ticket, actualTokens int64) error {
+// GiveBack returns, as a batch to send, what the admission charged in the
+// slots that admitted it when another refused it or failed; nil when there
+// is nothing to give back (it was admitted, or charged nowhere).
+func (p *Pending) GiveBack() *Batch {
+	if !p.decided || p.allowed {
+		return nil
+	}
+	var b *Batch
+	for i, g := range p.granted {
+		if g[0] == 0 && g[1] == 0 {
+			continue
+		}
+		if b == nil {
+			b = p.r.NewBatch()
+		}
+		b.add(p.limits[i].Scope, p.buckets[i], -g[0], -g[1], 0)
+	}
+	return b
+}
+
+// Batch collects settlements and cancellations of tickets to send to Redis
+// together. Amounts for the same scope and bucket are summed first, so a
+// batch of many settlements of a busy scope costs Redis about what one
+// does. A Batch is not safe for concurrent use.
+type Batch struct {
+	r     *Redis
+	adj   map[adjKey]*adjustment
+	order []adjKey
+}
+
+type adjKey struct {
+	scope  string
+	bucket int64
+}
+
+// adjustment is what a batch changes in one bucket: requests, tokens given
+// back, and extra tokens (charged now if the bucket has left the window).
+type adjustment struct{ reqs, back, extra int64 }
+
+// NewBatch returns an empty batch.
+func (r *Redis) NewBatch() *Batch { return &Batch{r: r, adj: make(map[adjKey]*adjustment)} }
+
+func (b *Batch) add(scope string, bucket, reqs, tokens, extra int64) {
+	k := adjKey{scope, bucket}
+	a := b.adj[k]
+	if a == nil {
+		a = &adjustment{}
+		b.adj[k] = a
+		b.order = append(b.order, k)
+	}
+	a.reqs += reqs
+	a.back += tokens
+	a.extra += extra
+}
+
+// Len returns how many buckets the batch changes.
+func (b *Batch) Len() int { return len(b.order) }
+
+// Settle adds the settlement of t at actualTokens; the ticket counts as
+// settled from now on, whether or not the batch is sent.
+func (b *Batch) Settle(t *Ticket, actualTokens int64) error {
 	if err := checkTokens(actualTokens); err != nil {
 		return err
 	}
-	if err := r.claim(t); err != nil {
+	if err := b.r.claim(t); err != nil {
 		return err
 	}
-	if actualTokens == t.tokens || len(t.scopes) == 0 {
-		return nil
-	}
-	err := settleScript.Run(ctx, r.client, r.ticketKeys(t), r.window.Microseconds(), t.id, t.tokens, actualTokens).Err()
-	if err != nil {
-		return fmt.Errorf("ratelimit: redis settle: %w", err)
+	delta := actualTokens - t.tokens
+	for i, s := range t.scopes {
+		switch {
+		case delta < 0:
+			b.add(s, t.buckets[i], 0, delta, 0)
+		case delta > 0:
+			b.add(s, t.buckets[i], 0, 0, delta)
+		}
 	}
 	return nil
 }
 
-// Cancel implements Limiter in one round trip.
-func (r *Redis) Cancel(ctx context.Context, t *Ticket) error {
-	if err := r.claim(t); err != nil {
+// Cancel adds the removal of t's whole charge, request included.
+func (b *Batch) Cancel(t *Ticket) error {
+	if err := b.r.claim(t); err != nil {
 		return err
 	}
-	if len(t.scopes) == 0 {
-		return nil
-	}
-	if err := cancelScript.Run(ctx, r.client, r.ticketKeys(t), t.id, t.tokens).Err(); err != nil {
-		return fmt.Errorf("ratelimit: redis cancel: %w", err)
+	for i, s := range t.scopes {
+		b.add(s, t.buckets[i], -1, -t.tokens, 0)
 	}
 	return nil
+}
+
+// Queue adds the batch to pipe, one script per slot group; after
+// pipe.Exec, the returned function reports the outcome.
+func (b *Batch) Queue(ctx context.Context, pipe redis.Pipeliner) func() error {
+	if len(b.order) == 0 {
+		return func() error { return nil }
+	}
+	// Each scope's adjustments, in the order the scopes first came.
+	var scopes []string
+	per := map[string][]any{}
+	for _, k := range b.order {
+		a := b.adj[k]
+		if _, ok := per[k.scope]; !ok {
+			scopes = append(scopes, k.scope)
+		}
+		per[k.scope] = append(per[k.scope], k.bucket, a.reqs, a.back, a.extra)
+	}
+	type group struct {
+		keys []string
+		args []any
+	}
+	var gs []*group
+	for _, s := range scopes {
+		if b.r.cluster || len(gs) == 0 {
+			gs = append(gs, &group{args: []any{b.r.window.Microseconds(), b.r.bucket.Microseconds()}})
+		}
+		g := gs[len(gs)-1]
+		g.keys = append(g.keys, b.r.Key(s))
+		g.args = append(g.args, len(per[s])/4)
+		g.args = append(g.args, per[s]...)
+	}
+	cmds := make([]*redis.Cmd, len(gs))
+	for i, g := range gs {
+		cmds[i] = adjustScript.EvalSha(ctx, pipe, g.keys, g.args...)
+	}
+	return func() error {
+		var errs []error
+		for i, c := range cmds {
+			err := c.Err()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				err = adjustScript.Eval(ctx, b.r.client, gs[i].keys, gs[i].args...).Err()
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("ratelimit: redis settle: %w", errors.Join(errs...))
+		}
+		return nil
+	}
+}
+
+// Send sends the batch in one round trip per Redis node.
+func (b *Batch) Send(ctx context.Context) error {
+	if len(b.order) == 0 {
+		return nil
+	}
+	pipe := b.r.client.Pipeline()
+	check := b.Queue(ctx, pipe)
+	_, _ = pipe.Exec(ctx)
+	return check()
+}
+
+// Settle implements Limiter in one round trip per node its scopes live on.
+func (r *Redis) Settle(ctx context.Context, t *Ticket, actualTokens int64) error {
+	b := r.NewBatch()
+	if err := b.Settle(t, actualTokens); err != nil {
+		return err
+	}
+	return b.Send(ctx)
+}
+
+// Cancel implements Limiter in one round trip per node its scopes live on.
+func (r *Redis) Cancel(ctx context.Context, t *Ticket) error {
+	b := r.NewBatch()
+	if err := b.Cancel(t); err != nil {
+		return err
+	}
+	return b.Send(ctx)
 }
 
 func (r *Redis) claim(t *Ticket) error {
@@ -351,12 +619,4 @@ func (r *Redis) claim(t *Ticket) error {
 		return ErrSettled
 	}
 	return nil
-}
-
-func (r *Redis) ticketKeys(t *Ticket) []string {
-	keys := make([]string, 0, 2*len(t.scopes))
-	for _, s := range t.scopes {
-		keys = append(keys, r.keys+"l:"+s, r.keys+"c:"+s)
-	}
-	return keys
 }

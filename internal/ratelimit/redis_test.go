@@ -2,34 +2,44 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
 
 // replicas returns n Redis limiters sharing one prefix, each with its own
-// client (its own connection pool), as n Junction replicas would be.
-func replicas(t *testing.T, n int, opts ...Option) []Limiter {
+// client (its own connection pool), as n Junction replicas would be: on
+// the one server, or on the cluster.
+func replicas(t *testing.T, n int, cluster bool, opts ...Option) []Limiter {
 	ls := make([]Limiter, n)
 	prefix := testPrefix(t)
 	for i := range ls {
-		ls[i] = NewRedis(newRedisClient(t), prefix, opts...)
+		if cluster {
+			ls[i] = NewRedis(newClusterClient(t), prefix, opts...)
+		} else {
+			ls[i] = NewRedis(newRedisClient(t), prefix, opts...)
+		}
 	}
 	return ls
 }
 
 func TestRedisGlobalAcrossReplicas(t *testing.T) {
-	ls := replicas(t, 4)
-	// RPM: 400 goroutines over four replicas, 3200 attempts, one key.
+	t.Run("redis", func(t *testing.T) { testGlobalAcrossReplicas(t, replicas(t, 4, false)) })
+	t.Run("cluster", func(t *testing.T) { testGlobalAcrossReplicas(t, replicas(t, 3, true)) })
+}
+
+func testGlobalAcrossReplicas(t *testing.T, ls []Limiter) {
+	// RPM: 400 goroutines over the replicas, 3200 attempts, one key.
 	key := []Limit{{Scope: "key:global", RPM: 777}}
 	if got, _ := hammer(t, ls, 400, 8, func(int) []Limit { return key }, func(int) int64 { return 1 }); got != 777 {
-		t.Errorf("RPM 777 over 4 replicas: allowed %d", got)
+		t.Errorf("RPM 777 over %d replicas: allowed %d", len(ls), got)
 	}
 	// TPM with uneven requests: the charged total never passes the limit,
 	// and a refusal leaves less room than the request asked.
 	tpm := []Limit{{Scope: "key:tokens", TPM: 50_000}}
 	_, charged := hammer(t, ls, 400, 8, func(int) []Limit { return tpm }, func(g int) int64 { return int64(10 + g%90) })
 	if charged > 50_000 || charged < 50_000-99 {
-		t.Errorf("TPM 50000 over 4 replicas: charged %d", charged)
+		t.Errorf("TPM 50000 over %d replicas: charged %d", len(ls), charged)
 	}
 	// Several limits at once: key RPM, team TPM and a model RPM shared by
 	// two teams.
@@ -41,7 +51,7 @@ func TestRedisGlobalAcrossReplicas(t *testing.T) {
 	// Each team may charge 3000 tokens, 300 requests of 10: 600 in all,
 	// capped by the model at 500.
 	if got != 500 {
-		t.Errorf("key+team+model over 4 replicas: allowed %d, want 500", got)
+		t.Errorf("key+team+model over %d replicas: allowed %d, want 500", len(ls), got)
 	}
 }
 
@@ -53,8 +63,8 @@ func TestRedisWindowRollsOver(t *testing.T) {
 		t.Fatalf("%d allowed, want 3", n)
 	}
 	d, _ := admit(t, l, lim, 0)
-	if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > time.Second {
-		t.Fatalf("fourth: %+v; want a refusal for at most the window", d)
+	if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > time.Second+time.Second/Buckets {
+		t.Fatalf("fourth: %+v; want a refusal for at most the window and one bucket", d)
 	}
 	refused := time.Now()
 	// Poll until the window frees up; it must not before RetryAfter.
@@ -165,13 +175,72 @@ func TestRedisKeysExpire(t *testing.T) {
 	prefix := testPrefix(t)
 	l := NewRedis(c, prefix, WithWindow(time.Second))
 	admit(t, l, []Limit{{Scope: "key:ttl", RPM: 5, TPM: 100}}, 10)
-	for _, k := range []string{"{" + prefix + "}:rl:l:key:ttl", "{" + prefix + "}:rl:c:key:ttl"} {
-		ttl, err := c.PTTL(context.Background(), k).Result()
+	k := "{" + prefix + ":key:ttl}:rl"
+	ttl, err := c.PTTL(context.Background(), k).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= time.Second/2 || ttl > time.Second+2*time.Second/Buckets {
+		t.Errorf("%s: TTL %v, want the window and at most two buckets", k, ttl)
+	}
+}
+
+// TestClusterSpreadsScopesAndGivesBack checks that scopes live in
+// different slots of a Redis Cluster, on different masters, and that an
+// admission one slot refuses takes back what the other slots charged: the
+// key's slot admits and charges, the team's refuses, and the key must
+// keep its whole allowance. Without the give-back the key loses one
+// request per refusal.
+func TestClusterSpreadsScopesAndGivesBack(t *testing.T) {
+	c := newClusterClient(t)
+	ctx := context.Background()
+	l := NewRedis(c, testPrefix(t))
+	// Scopes whose keys are on three different masters.
+	var scopes []string
+	nodes := map[string]bool{}
+	for i := 0; len(scopes) < 3 && i < 100; i++ {
+		s := fmt.Sprintf("team:t%d", i)
+		slot, err := c.ClusterKeySlot(ctx, l.Key(s)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ttl <= 0 || ttl > 2*time.Second {
-			t.Errorf("%s: TTL %v, want at most the window and a second", k, ttl)
+		node, err := c.MasterForKey(ctx, l.Key(s))
+		if err != nil {
+			t.Fatal(err)
 		}
+		if addr := node.Options().Addr; !nodes[addr] {
+			nodes[addr] = true
+			scopes = append(scopes, s)
+			t.Logf("%s: slot %d on %s", s, slot, addr)
+		}
+	}
+	if len(scopes) != 3 {
+		t.Fatalf("found scopes on %d masters, want 3", len(scopes))
+	}
+	key, team, model := Limit{Scope: scopes[0], RPM: 5, TPM: 500}, Limit{Scope: scopes[1], RPM: 2}, Limit{Scope: scopes[2], TPM: 1000}
+	all := []Limit{key, team, model}
+	if n, d := admitN(t, l, all, 10, 10); n != 2 || d.Limit != team {
+		t.Fatalf("%d admitted, refused by %+v; want 2 and the team", n, d.Limit)
+	}
+	for range 3 {
+		if d, _ := admit(t, l, all, 10); d.Allowed {
+			t.Fatal("admitted past the team's RPM")
+		}
+	}
+	// Each refusal charged the key and the model on their slots and gave
+	// it back: the key has 3 requests left and the model 980 tokens.
+	if n, _ := admitN(t, l, []Limit{key}, 10, 10); n != 3 {
+		t.Errorf("key alone after 3 refusals by the team: %d admitted, want 3 (a refusal kept its charge on the key's slot)", n)
+	}
+	if d, _ := admit(t, l, []Limit{model}, 980); !d.Allowed || d.Tokens.Remaining != 0 {
+		t.Errorf("model after the refusals: %+v, want 20 + 980 of 1000 charged", d)
+	}
+	// Too large on one slot: nothing is charged anywhere.
+	fresh := Limit{Scope: scopes[0] + "x", RPM: 1}
+	if d, _ := admit(t, l, []Limit{fresh, {Scope: scopes[2], TPM: 10}}, 11); !d.TooLarge {
+		t.Fatalf("11 tokens under TPM 10: %+v", d)
+	}
+	if n, _ := admitN(t, l, []Limit{fresh}, 0, 5); n != 1 {
+		t.Errorf("fresh scope after a too-large refusal elsewhere: %d admitted, want 1", n)
 	}
 }
