@@ -4,7 +4,28 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/junctionhq/junction/internal/redistest"
 )
+
+// redisCPU reports the CPU time redis-server spent per operation
+// (redis-µs/op) from when it is called to when the function it returns is.
+func redisCPU(b *testing.B, c redis.UniversalClient) func() {
+	ctx := context.Background()
+	before, err := redistest.CPU(ctx, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		after, err := redistest.CPU(ctx, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64((after-before).Microseconds())/float64(b.N), "redis-µs/op")
+	}
+}
 
 // Three limits, as a request on a team key meets: key, team and team×model.
 var benchLimits = []Limit{
@@ -40,6 +61,13 @@ func BenchmarkAdmit(b *testing.B) {
 		})
 	})
 	b.Run("redis", func(b *testing.B) {
-		run(b, NewRedis(newRedisClient(b), testPrefix(b), WithWindow(time.Second)))
+		c := newRedisClient(b)
+		defer redisCPU(b, c)()
+		run(b, NewRedis(c, testPrefix(b), WithWindow(time.Second)))
+	})
+	b.Run("cluster", func(b *testing.B) {
+		c := newClusterClient(b)
+		defer redisCPU(b, c)()
+		run(b, NewRedis(c, testPrefix(b), WithWindow(time.Second)))
 	})
 }

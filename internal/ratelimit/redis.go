@@ -71,9 +71,9 @@ func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) *Redi
 func (r *Redis) Key(scope string) string { return r.tag + scope + "}:rl" }
 
 // luaWindow is shared by the scripts: ARGV[1] is the window and ARGV[2]
-// the bucket width, in µs. A scope's state s is read by open, changed by
-// charge and written back by store, in at most one HMGET and one HSET
-// (plus one HGETALL and one HDEL when buckets left the window).
+// the bucket width, in µs. scan reads a scope's whole hash into a state s,
+// dropping the buckets that left the window, and store writes back what
+// s.w holds.
 const luaWindow = `
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
@@ -81,6 +81,10 @@ local win, bw = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cur = math.floor(now / bw)
 local first = math.floor((now - win) / bw)
 local function f(x) return string.format('%d', x) end
+-- A value longer than hash-max-listpack-value (64) makes Redis keep a
+-- hash as a hash table, where a field costs the same to find however
+-- many buckets the hash holds; as a listpack every field is a linear scan.
+local pad = '------------------------------------------------------------------------'
 
 local function scan(s)
   local all = redis.call('HGETALL', s.h)
@@ -105,44 +109,16 @@ local function scan(s)
   if #dead > 0 then redis.call('HDEL', s.h, unpack(dead)) end
 end
 
-local function open(h, want)
-  local fields = {'R', 'T', 'o', 'n'}
-  for _, b in ipairs(want) do
-    fields[#fields+1] = 'r' .. f(b)
-    fields[#fields+1] = 't' .. f(b)
-  end
-  local v = redis.call('HMGET', h, unpack(fields))
-  local s = {h = h, R = tonumber(v[1]) or 0, T = tonumber(v[2]) or 0, o = tonumber(v[3]), n = tonumber(v[4]),
-    r = {}, t = {}, w = {}}
-  for i, b in ipairs(want) do
-    s.r[b], s.t[b] = tonumber(v[3+2*i]), tonumber(v[4+2*i])
-  end
-  if s.o and s.o < first then scan(s) end
-  return s
-end
-
-local function charge(s, b, dr, dt)
-  s.r[b], s.t[b] = (s.r[b] or 0) + dr, (s.t[b] or 0) + dt
-  s.R, s.T = s.R + dr, s.T + dt
-  s.w['r' .. f(b)], s.w['t' .. f(b)], s.w.R, s.w.T = s.r[b], s.t[b], s.R, s.T
-  if not s.o or b < s.o then s.o, s.w.o = b, b end
-  if not s.n or b > s.n then s.n, s.w.n, s.expire = b, b, true end
-end
-
 local function store(s)
   local args = {}
   for k, v in pairs(s.w) do
     args[#args+1] = k
-    args[#args+1] = f(v)
+    args[#args+1] = type(v) == 'number' and f(v) or v
   end
   if #args > 0 then redis.call('HSET', s.h, unpack(args)) end
   if s.expire then redis.call('PEXPIRE', s.h, math.floor(((s.n + 1) * bw + win - now) / 1000) + 1) end
 end
 
-local function reset(s)
-  if s.o then return (s.o + 1) * bw + win - now end
-  return 0
-end
 `
 
 // admitScript: KEYS are the scopes' hashes; ARGV after the window and
@@ -153,9 +129,14 @@ end
 // refusing scope (1-based; 0 when allowed), wait in µs (-1: too large),
 // then per scope its requests, tokens, µs until its oldest bucket leaves
 // the window, and the requests and tokens charged}.
+//
+// The common case is one HMGET and one HSET per scope, written out
+// without the helpers: Lua's own work is most of a script's cost.
 var admitScript = redis.NewScript(luaWindow + `
-local function waitFor(s, needR, needT)
-  if not s.scanned then scan(s) end
+local function waitFor(h, needR, needT)
+  local s = {h = h, w = {}}
+  scan(s)
+  store(s)
   local bs, seen = {}, {}
   for _, m in ipairs({s.r, s.t}) do
     for b in pairs(m) do
@@ -172,47 +153,63 @@ local function waitFor(s, needR, needT)
 end
 
 local n = #KEYS
-local st, gr, gt, at = {}, {}, {}, {}
+local st = {}
 local refuse, wait = 0, 0
+local rcur, tcur = 'r' .. f(cur), 't' .. f(cur)
 for i = 1, n do
   local a = 2 + 7 * (i - 1)
-  local rpm, tpm = tonumber(ARGV[a+1]), tonumber(ARGV[a+2])
-  local wantR, wantT = tonumber(ARGV[a+3]), tonumber(ARGV[a+4])
-  local minR, minT = tonumber(ARGV[a+5]), tonumber(ARGV[a+6])
-  at[i] = cur + tonumber(ARGV[a+7])
-  local s = open(KEYS[i], {at[i]})
-  st[i] = s
+  local h, ahead = KEYS[i], ARGV[a+7] + 0
+  local b, rf, tf = cur, rcur, tcur
+  if ahead ~= 0 then b = cur + ahead; rf, tf = 'r' .. f(b), 't' .. f(b) end
+  local v = redis.call('HMGET', h, 'R', 'T', 'o', 'n', rf, tf)
+  local R, T, o = (v[1] or 0) + 0, (v[2] or 0) + 0, v[3] and v[3] + 0
+  if o and o < first then
+    local s = {h = h, w = {}}
+    scan(s)
+    store(s)
+    R, T, o = s.R, s.T, s.o
+  end
+  local gr, gt = 0, 0
   if wait ~= -1 then
+    local rpm, tpm = ARGV[a+1] + 0, ARGV[a+2] + 0
+    local minR, minT = ARGV[a+5] + 0, ARGV[a+6] + 0
     if tpm > 0 and minT > tpm then
       refuse, wait = i, -1
     else
-      local r, t = wantR, wantT
-      if rpm > 0 then r = math.min(r, rpm - s.R) end
-      if tpm > 0 then t = math.min(t, tpm - s.T) end
-      if r >= minR and t >= minT then
-        gr[i], gt[i] = r, t
-      else
-        local w = waitFor(s, math.max(minR - r, 0), math.max(minT - t, 0))
+      gr, gt = ARGV[a+3] + 0, ARGV[a+4] + 0
+      if rpm > 0 and rpm - R < gr then gr = rpm - R end
+      if tpm > 0 and tpm - T < gt then gt = tpm - T end
+      if gr < minR or gt < minT then
+        local needR, needT = minR - gr, minT - gt
+        if needR < 0 then needR = 0 end
+        if needT < 0 then needT = 0 end
+        local w = waitFor(h, needR, needT)
         if refuse == 0 or w > wait then refuse, wait = i, w end
       end
     end
   end
+  st[i] = {h, R, T, o, v[4] and v[4] + 0, (v[5] or 0) + gr, (v[6] or 0) + gt, b, rf, tf, gr, gt, not v[1]}
 end
 local out = {refuse == 0 and 1 or 0, now, refuse, wait}
 for i = 1, n do
   local s = st[i]
-  if refuse == 0 then charge(s, at[i], gr[i], gt[i]) end
-  store(s)
-  out[#out+1] = s.R
-  out[#out+1] = s.T
-  out[#out+1] = reset(s)
+  local R, T, o, gr, gt = s[2], s[3], s[4], 0, 0
   if refuse == 0 then
-    out[#out+1] = gr[i]
-    out[#out+1] = gt[i]
-  else
-    out[#out+1] = 0
-    out[#out+1] = 0
+    local h, nb, b = s[1], s[5], s[8]
+    gr, gt = s[11], s[12]
+    R, T = R + gr, T + gt
+    if not o or b < o then o = b end
+    if s[13] then
+      redis.call('HSET', h, 'R', R, 'T', T, 'o', o, 'n', b, s[9], s[6], s[10], s[7], 'x', pad)
+    elseif not nb or b > nb then
+      redis.call('HSET', h, 'R', R, 'T', T, 'o', o, 'n', b, s[9], s[6], s[10], s[7])
+    else
+      redis.call('HSET', h, 'R', R, 'T', T, 'o', o, s[9], s[6], s[10], s[7])
+    end
+    if not nb or b > nb then redis.call('PEXPIRE', h, math.floor(((b + 1) * bw + win - now) / 1000) + 1) end
   end
+  local k = #out
+  out[k+1], out[k+2], out[k+3], out[k+4], out[k+5] = R, T, o and (o + 1) * bw + win - now or 0, gr, gt
 end
 return out
 `)
@@ -223,6 +220,31 @@ return out
 // the window applies there; one whose bucket has left it charges only its
 // extra tokens, to the current bucket.
 var adjustScript = redis.NewScript(luaWindow + `
+local function open(h, want)
+  local fields = {'R', 'T', 'o', 'n'}
+  for _, b in ipairs(want) do
+    fields[#fields+1] = 'r' .. f(b)
+    fields[#fields+1] = 't' .. f(b)
+  end
+  local v = redis.call('HMGET', h, unpack(fields))
+  local s = {h = h, R = tonumber(v[1]) or 0, T = tonumber(v[2]) or 0, o = tonumber(v[3]), n = tonumber(v[4]),
+    r = {}, t = {}, w = {}, new = not v[1]}
+  for i, b in ipairs(want) do
+    s.r[b], s.t[b] = tonumber(v[3+2*i]), tonumber(v[4+2*i])
+  end
+  if s.o and s.o < first then scan(s) end
+  return s
+end
+
+local function charge(s, b, dr, dt)
+  if s.new then s.w.x, s.new = pad, false end
+  s.r[b], s.t[b] = (s.r[b] or 0) + dr, (s.t[b] or 0) + dt
+  s.R, s.T = s.R + dr, s.T + dt
+  s.w['r' .. f(b)], s.w['t' .. f(b)], s.w.R, s.w.T = s.r[b], s.t[b], s.R, s.T
+  if not s.o or b < s.o then s.o, s.w.o = b, b end
+  if not s.n or b > s.n then s.n, s.w.n, s.expire = b, b, true end
+end
+
 local a = 3
 for i = 1, #KEYS do
   local m = tonumber(ARGV[a])
