@@ -109,8 +109,11 @@ type Reservation struct {
 	budgets []Budget
 	periods []period
 	index   []int // budgets[i] counts in periods[index[i]]
-	seq     uint64
-	id      string
+	seq     uint64 // Memory: the lease's sequence number
+	// Redis: per period, the amount reserved and the lease bucket it is
+	// held in.
+	amounts []Nanos
+	buckets []int64
 	done    atomic.Bool
 }
 

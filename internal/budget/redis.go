@@ -2,138 +2,226 @@ package budget
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
+// LeaseBuckets is how many parts a lease is cut into on Redis: a
+// reservation is held until the end of the bucket its lease ends in.
+const LeaseBuckets = 60
+
 // Redis is an Enforcer whose counters live in Redis, so that every replica
-// sharing the server enforces the same budgets. Each call is one Lua script
-// (EVALSHA), so one round trip, atomic across all the budgets it touches.
+// sharing the server (or Redis Cluster) enforces the same budgets.
 //
-// Per scope and period there are two keys: a hash (spent, reserved, the seed
-// marker and the once-per-period crossing marks) and a sorted set of leases
-// (member "<amount>:<id>", score the expiry in microseconds of server time).
-// Both expire a day after the period's last lease could. Every key starts
-// with the hash tag "{prefix}", so on Redis Cluster all of them live in one
-// slot and a script may touch any of them.
+// # Data
+//
+// Each scope's period is one hash, "{prefix:scope}:bg:<period>": spent
+// ("s"), reserved ("r"), the seed marker, the once-per-period crossing
+// marks, and the reservations by when their lease ends, cut into
+// LeaseBuckets buckets (15 s for the default lease; "l<n>", n the bucket's
+// number since the epoch) with the oldest bucket's number ("o"). An
+// admission reads five fields and writes three in two commands;
+// reservations whose lease ran out are released at most once per bucket,
+// by whichever call comes first. A reservation is held until the end of
+// its lease's bucket, up to 1/60 of a lease longer than asked. The hash
+// expires a day after the period's last lease could.
+//
+// # Slots
+//
+// Each scope's hash tag is its own, so on a Redis Cluster unrelated scopes
+// live in different slots. An admission runs one Lua script per slot
+// group (all counters on a standalone server; each scope's on a cluster),
+// all in one pipeline: one round trip per node, in parallel. Each script
+// is atomic for its counters; when one refuses, what the others reserved
+// is released again (a second round trip, on refusals only), so an
+// admission stays all-or-nothing. Meanwhile a concurrent request may be
+// refused for a reservation that is then released: the give-back errs
+// toward refusing, never toward spending past a hard limit.
 //
 // Leases run on the server's clock (TIME inside the scripts; Redis 5 or
-// later). Periods are
-// named by the replica from its clock corrected by the last offset it saw;
-// the admission script checks the name against server time and, when a skewed
-// replica is on the wrong side of a boundary, says so and the replica
-// retries with the server's time, so all replicas agree on every period.
+// later). Periods are named by the replica from its clock corrected by
+// the last offset it saw; the admission script checks the name against
+// server time and, when a skewed replica is on the wrong side of a
+// boundary, says so and the replica retries with the server's time, so
+// all replicas agree on every period.
 //
-// Amounts are exact integers in Redis; the admission check adds and compares
-// them in Lua, whose numbers are doubles: exact up to 2^53 Nanos (about
-// 9 million dollars) per period, a few Nanos of rounding beyond.
+// Spent is kept by HINCRBY, an exact integer; the admission check adds
+// and compares amounts in Lua, whose numbers are doubles: exact up to 2^53
+// Nanos (about 9 million dollars) per period, a few Nanos of rounding
+// beyond.
 type Redis struct {
-	client redis.UniversalClient
-	keys   string // "{prefix}:bg:"
-	lease  time.Duration
-	clock  func() time.Time
-	skew   atomic.Int64 // server time minus local time, in nanoseconds
+	client  redis.UniversalClient
+	cluster bool
+	tag     string // "{prefix:"
+	lease   time.Duration
+	bucket  time.Duration
+	clock   func() time.Time
+	skew    atomic.Int64 // server time minus local time, in nanoseconds
 }
 
-// NewRedis returns an enforcer that keeps its counters in client under keys
-// starting with "{prefix}:bg:". prefix must not contain braces.
+// NewRedis returns an enforcer that keeps its counters in client, a
+// *redis.Client (one server) or a *redis.ClusterClient, under keys
+// starting with "{prefix:". prefix must not contain braces.
 func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) *Redis {
 	o := buildOptions(opts)
-	return &Redis{client: client, keys: "{" + prefix + "}:bg:", lease: o.lease, clock: time.Now}
+	_, cluster := client.(*redis.ClusterClient)
+	return &Redis{client: client, cluster: cluster, tag: "{" + prefix + ":", lease: o.lease,
+		bucket: max(o.lease/LeaseBuckets, time.Microsecond), clock: time.Now}
 }
 
-// luaLoad is shared by the scripts. load drops the expired leases of one
-// counter and returns its spent amount, its reserved amount net of them,
-// whether the hash existed, and how much the expired leases held; the caller
-// folds that into its one HINCRBY of "reserved". Amounts change only by
-// HINCRBY, so Redis keeps them as exact integers.
-const luaLoad = `
-local function load(h, z, now)
-  local v = redis.call('HMGET', h, 'spent', 'reserved')
-  local spent, reserved = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-  local gone = redis.call('ZRANGEBYSCORE', z, '-inf', now)
-  local freed = 0
-  if #gone > 0 then
-    for _, m in ipairs(gone) do freed = freed + tonumber(string.match(m, '^(%d+):')) end
-    redis.call('ZREMRANGEBYRANK', z, 0, #gone - 1)
-  end
-  return spent, reserved - freed, v[1] ~= false or v[2] ~= false, freed
-end
-local function int(x) return string.format('%d', x) end
+// luaLeases is shared by the scripts: ARGV[1] is the lease and ARGV[2] the
+// lease bucket's width, in µs. release(h) drops a counter's reservations
+// whose lease ran out and returns its spent and reserved amounts and the
+// oldest bucket left; it is called when the oldest bucket has ended, at
+// most once per bucket.
+const luaLeases = `
 local tm = redis.call('TIME')
-local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
+local now = tm[1] * 1000000 + tm[2]
+local lease, lw = ARGV[1] + 0, ARGV[2] + 0
+local gone = math.floor(now / lw)
+local function f(x) return string.format('%d', x) end
+-- A value longer than hash-max-listpack-value (64) makes Redis keep a
+-- hash as a hash table, where a field costs the same to find however
+-- many buckets the hash holds; as a listpack every field is a linear scan.
+local pad = '------------------------------------------------------------------------'
+
+local function release(h)
+  local all = redis.call('HGETALL', h)
+  local dead, s, r, o = {}, 0, 0, nil
+  for i = 1, #all, 2 do
+    local k = all[i]
+    if k == 's' then
+      s = all[i+1] + 0
+    elseif string.sub(k, 1, 1) == 'l' then
+      local b = tonumber(string.sub(k, 2))
+      if b <= gone then
+        dead[#dead+1] = k
+      else
+        r = r + all[i+1]
+        if not o or b < o then o = b end
+      end
+    end
+  end
+  if o then
+    redis.call('HSET', h, 'r', r, 'o', o)
+  else
+    redis.call('HSET', h, 'r', r)
+    dead[#dead+1] = 'o'
+  end
+  if #dead > 0 then redis.call('HDEL', h, unpack(dead)) end
+  return s, r, o
+end
 `
 
-// admitScript: KEYS are (hash, leases) per counter. ARGV are the worst case,
-// the reservation id, the lease (µs) and the number of counters n; then per
-// counter its period's start and end (µs) and its keys' expiry (Unix ms);
-// then per budget its counter (1-based), limit and softness (0 or 1). It
-// returns {-1, now} when a period does not contain the server's time,
-// {0, now, refusing budget (1-based), spent, reserved} on refusal, {1, now}
-// when it reserved.
-var admitScript = redis.NewScript(luaLoad + `
-local n = tonumber(ARGV[4])
+// admitScript: KEYS are the counters' hashes. ARGV after the lease and its
+// bucket width are the number of counters n; per counter its period's
+// start and end (µs), its hash's expiry (Unix ms), and the amount wanted
+// and the least that will do; then per budget its counter (1-based),
+// limit and softness (0 or 1). It returns {-1, now} when a period does
+// not contain the server's time, {0, now, refusing budget (1-based),
+// spent, reserved} on refusal, and {1, now, then per counter the amount
+// reserved} when it reserved.
+var admitScript = redis.NewScript(luaLeases + `
+local n = ARGV[3] + 0
 for i = 1, n do
-  if now < tonumber(ARGV[2+3*i]) or now >= tonumber(ARGV[3+3*i]) then return {-1, now} end
+  local a = 3 + 5 * (i - 1)
+  if now < ARGV[a+1] + 0 or now >= ARGV[a+2] + 0 then return {-1, now} end
 end
-local worst = tonumber(ARGV[1])
-local spent, reserved, existed, freed = {}, {}, {}, {}
-for i = 1, n do spent[i], reserved[i], existed[i], freed[i] = load(KEYS[2*i-1], KEYS[2*i], now) end
-local base = 4 + 3*n
+local e = math.floor((now + lease + lw - 1) / lw)
+local lf = 'l' .. f(e)
+local st, grant = {}, {}
+for i = 1, n do
+  local h = KEYS[i]
+  local v = redis.call('HMGET', h, 's', 'r', 'o', 'p', lf)
+  local s, r, o = (v[1] or 0) + 0, (v[2] or 0) + 0, v[3] and v[3] + 0
+  if o and o <= gone then s, r, o = release(h) end
+  st[i] = {s, r, o, (v[5] or 0) + 0, not v[4]}
+  grant[i] = ARGV[3 + 5 * (i - 1) + 4] + 0
+end
+local base = 3 + 5 * n
 for j = 1, (#ARGV - base) / 3 do
-  local i = tonumber(ARGV[base+3*j-2])
-  if ARGV[base+3*j] == '0' and spent[i] + reserved[i] + worst > tonumber(ARGV[base+3*j-1]) then
-    for k = 1, n do
-      if freed[k] > 0 then redis.call('HINCRBY', KEYS[2*k-1], 'reserved', int(-freed[k])) end
-    end
-    return {0, now, j, spent[i], reserved[i]}
+  local i = ARGV[base + 3 * j - 2] + 0
+  if ARGV[base + 3 * j] == '0' then
+    local room = ARGV[base + 3 * j - 1] - st[i][1] - st[i][2]
+    if room < grant[i] then grant[i] = room end
+    if grant[i] < ARGV[3 + 5 * (i - 1) + 5] + 0 then return {0, now, j, st[i][1], st[i][2]} end
   end
 end
-local member = ARGV[1] .. ':' .. ARGV[2]
-local expires = now + tonumber(ARGV[3])
+local out = {1, now}
 for i = 1, n do
-  local h, z = KEYS[2*i-1], KEYS[2*i]
-  redis.call('HINCRBY', h, 'reserved', int(worst - freed[i]))
-  redis.call('ZADD', z, expires, member)
-  redis.call('PEXPIREAT', z, ARGV[4+3*i])
-  if not existed[i] then redis.call('PEXPIREAT', h, ARGV[4+3*i]) end
+  local h, c = KEYS[i], st[i]
+  local o = c[3]
+  if not o or e < o then o = e end
+  if c[5] then
+    redis.call('HSET', h, 'r', c[2] + grant[i], 'o', o, lf, c[4] + grant[i], 'p', pad)
+    redis.call('PEXPIREAT', h, ARGV[3 + 5 * (i - 1) + 3])
+  else
+    redis.call('HSET', h, 'r', c[2] + grant[i], 'o', o, lf, c[4] + grant[i])
+  end
+  out[i + 2] = grant[i]
 end
-return {1, now}
+return out
 `)
 
-// settleScript: KEYS as for admitScript. ARGV are the worst case, the
-// reservation id, the actual cost and n; then per counter its keys' expiry
-// (Unix ms); then per budget its counter, limit and softness. It returns
-// {spent, reserved} per counter, then the budgets (1-based) that reached
-// their limit for the first time in the period.
-var settleScript = redis.NewScript(luaLoad + `
-local n = tonumber(ARGV[4])
-local member = ARGV[1] .. ':' .. ARGV[2]
-local out, spent = {}, {}
-for i = 1, n do
-  local h, z = KEYS[2*i-1], KEYS[2*i]
-  local _, reserved, existed, freed = load(h, z, now)
-  local mine = 0
-  if redis.call('ZREM', z, member) == 1 then mine = tonumber(ARGV[1]) end
-  if freed + mine > 0 then redis.call('HINCRBY', h, 'reserved', int(-(freed + mine))) end
-  spent[i] = redis.call('HINCRBY', h, 'spent', ARGV[3])
-  if not existed then redis.call('PEXPIREAT', h, ARGV[4+i]) end
-  out[2*i-1] = spent[i]
-  out[2*i] = reserved - mine
-end
-local base = 4 + n
-for j = 1, (#ARGV - base) / 3 do
-  local i = tonumber(ARGV[base+3*j-2])
-  local limit = ARGV[base+3*j-1]
-  if spent[i] >= tonumber(limit) and
-     redis.call('HSETNX', KEYS[2*i-1], 'x' .. ARGV[base+3*j] .. ':' .. limit, 1) == 1 then
-    out[#out+1] = j
+// settleScript: KEYS are counters' hashes. ARGV after the lease and its
+// bucket width are, per counter, its hash's expiry (Unix ms), the amount
+// spent, a count m of releases and m pairs (lease bucket, amount), and a
+// count k of budgets and k pairs (limit, softness). It returns per counter
+// its spent and reserved amounts, then for each of its budgets 1 if this
+// settlement took spent to the limit first in the period, else 0.
+var settleScript = redis.NewScript(luaLeases + `
+local out = {}
+local a = 3
+for i = 1, #KEYS do
+  local h = KEYS[i]
+  local expire, spend, m = ARGV[a], ARGV[a+1] + 0, ARGV[a+2] + 0
+  a = a + 3
+  local fields, rel = {'s', 'r', 'o', 'p'}, {}
+  for j = 1, m do
+    rel[j] = {ARGV[a] + 0, ARGV[a+1] + 0}
+    fields[#fields+1] = 'l' .. f(rel[j][1])
+    a = a + 2
+  end
+  local v = redis.call('HMGET', h, unpack(fields))
+  local s, r, o = (v[1] or 0) + 0, (v[2] or 0) + 0, v[3] and v[3] + 0
+  local existed = v[1] or v[2] or v[4]
+  if o and o <= gone then
+    s, r, o = release(h)
+    v = redis.call('HMGET', h, unpack(fields))
+  end
+  local w = {}
+  for j, d in ipairs(rel) do
+    local held = v[4 + j]
+    if d[1] > gone and held then
+      r = r - d[2]
+      w[#w+1] = fields[4 + j]
+      w[#w+1] = held - d[2]
+    end
+  end
+  if #w > 0 then
+    w[#w+1] = 'r'
+    w[#w+1] = r
+    redis.call('HSET', h, unpack(w))
+  end
+  if spend > 0 or not existed then s = redis.call('HINCRBY', h, 's', f(spend)) end
+  if not existed then redis.call('PEXPIREAT', h, expire) end
+  out[#out+1] = s
+  out[#out+1] = r
+  local k = ARGV[a] + 0
+  a = a + 1
+  for j = 1, k do
+    local limit, soft = ARGV[a], ARGV[a+1]
+    a = a + 2
+    if s >= limit + 0 and redis.call('HSETNX', h, 'x' .. soft .. ':' .. limit, 1) == 1 then
+      out[#out+1] = 1
+    else
+      out[#out+1] = 0
+    end
   end
 end
 return out
@@ -143,28 +231,36 @@ return out
 // expiry (Unix ms). It returns 1 if this was the period's first seed.
 var seedScript = redis.NewScript(`
 if redis.call('HSETNX', KEYS[1], 'seeded', 1) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'spent', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 's', ARGV[1])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 `)
 
-// statusScript: KEYS are the counter's (hash, leases); it returns {spent,
-// reserved}.
-var statusScript = redis.NewScript(luaLoad + `
-local s, r, _, freed = load(KEYS[1], KEYS[2], now)
-if freed > 0 then redis.call('HINCRBY', KEYS[1], 'reserved', int(-freed)) end
+// statusScript: KEYS are the counter's hash; it returns {spent, reserved}.
+var statusScript = redis.NewScript(luaLeases + `
+local v = redis.call('HMGET', KEYS[1], 's', 'r', 'o')
+local s, r, o = (v[1] or 0) + 0, (v[2] or 0) + 0, v[3] and v[3] + 0
+if o and o <= gone then s, r = release(KEYS[1]) end
 return {s, r}
 `)
 
-// Admit implements Enforcer, in one round trip unless this replica's clock
-// and the server's disagree about the period, which costs one more.
+// Admit implements Enforcer, in one round trip per Redis node (one more
+// when a slot refused and others must release, or when this replica's
+// clock and the server's disagree about the period).
 func (r *Redis) Admit(ctx context.Context, budgets []Budget, worstCase Nanos) (Decision, *Reservation, error) {
 	var p *Pending
 	for range 3 {
-		if p = r.prepare(ctx, budgets, worstCase); p.done() {
-			return p.empty()
+		pipe := r.client.Pipeline()
+		p = r.Queue(ctx, pipe, budgets, worstCase)
+		if !p.done() {
+			_, _ = pipe.Exec(ctx) // each queued command keeps its own error
 		}
-		d, res, retry, err := p.decode(admitScript.Run(ctx, r.client, p.keys, p.args...))
+		d, res, retry, err := p.decode()
+		if b := p.GiveBack(); b != nil {
+			if _, gerr := b.Send(ctx); gerr != nil {
+				err = errors.Join(err, gerr)
+			}
+		}
 		if !retry {
 			return d, res, err
 		}
@@ -175,13 +271,80 @@ func (r *Redis) Admit(ctx context.Context, budgets []Budget, worstCase Nanos) (D
 // Queue adds an admission to pipe without sending it, for a caller that
 // sends several checks (say this one and a rate limiter's) in one round
 // trip. After pipe.Exec (whose error the caller may ignore: each command
-// keeps its own), Pending.Result decodes the outcome.
+// keeps its own), Pending.Result decodes the outcome; on a refusal or an
+// error, Pending.GiveBack returns what some slots reserved, to be sent.
 func (r *Redis) Queue(ctx context.Context, pipe redis.Pipeliner, budgets []Budget, worstCase Nanos) *Pending {
-	p := r.prepare(ctx, budgets, worstCase)
-	if !p.done() {
-		p.cmd = admitScript.EvalSha(ctx, pipe, p.keys, p.args...)
+	return r.queue(ctx, pipe, budgets, func(period) (Nanos, Nanos) { return worstCase, worstCase }, worstCase)
+}
+
+// queue queues an admission that reserves, on each counter, as much as
+// want says down to the least it says will do.
+func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, budgets []Budget, want func(period) (Nanos, Nanos), worst Nanos) *Pending {
+	p := &Pending{r: r, ctx: ctx, budgets: budgets, worst: worst, localNow: r.clock()}
+	ps, index, err := plan(budgets, worst, p.localNow.Add(time.Duration(r.skew.Load())))
+	if err != nil {
+		p.err = err
+		return p
+	}
+	p.res = &Reservation{owner: r, worst: worst, budgets: slices.Clone(budgets), periods: ps, index: index}
+	if len(ps) == 0 {
+		return p
+	}
+	p.wants = make([][2]Nanos, len(ps))
+	for i, c := range ps {
+		p.wants[i][0], p.wants[i][1] = want(c)
+	}
+	p.groups = r.groups(ps)
+	p.cmds = make([]*redis.Cmd, len(p.groups))
+	for g, idx := range p.groups {
+		keys, args := r.admitArgs(p, idx)
+		p.cmds[g] = admitScript.EvalSha(ctx, pipe, keys, args...)
 	}
 	return p
+}
+
+// groups splits counters into the groups one script may touch: all of
+// them on one server; on a cluster, those of each scope (which share a
+// hash tag).
+func (r *Redis) groups(ps []period) [][]int {
+	if !r.cluster {
+		all := make([]int, len(ps))
+		for i := range all {
+			all[i] = i
+		}
+		return [][]int{all}
+	}
+	var gs [][]int
+	seen := map[string]int{}
+	for i, c := range ps {
+		g, ok := seen[c.scope]
+		if !ok {
+			g = len(gs)
+			seen[c.scope] = g
+			gs = append(gs, nil)
+		}
+		gs[g] = append(gs[g], i)
+	}
+	return gs
+}
+
+func (r *Redis) admitArgs(p *Pending, idx []int) ([]string, []any) {
+	keys := make([]string, len(idx))
+	args := make([]any, 0, 3+5*len(idx)+3*len(p.budgets))
+	args = append(args, r.lease.Microseconds(), r.bucket.Microseconds(), len(idx))
+	local := make(map[int]int, len(idx)) // counter -> its place in this group
+	for j, i := range idx {
+		c := p.res.periods[i]
+		keys[j] = r.key(c)
+		local[i] = j + 1
+		args = append(args, c.start.UnixMicro(), c.end.UnixMicro(), r.expireAt(c), int64(p.wants[i][0]), int64(p.wants[i][1]))
+	}
+	for b, i := range p.res.index {
+		if j, ok := local[i]; ok {
+			args = append(args, j, int64(p.budgets[b].Limit), soft(p.budgets[b]))
+		}
+	}
+	return keys, args
 }
 
 // Pending is an admission queued on a pipeline.
@@ -192,141 +355,342 @@ type Pending struct {
 	worst    Nanos
 	err      error
 	res      *Reservation
-	keys     []string
-	args     []any
+	wants    [][2]Nanos // per counter: wanted, least
 	localNow time.Time
-	cmd      *redis.Cmd
+	groups   [][]int
+	cmds     []*redis.Cmd
+	// After decode: what each counter reserved (zero where none was), in
+	// which lease bucket, and whether the whole admission went through.
+	granted []Nanos
+	buckets []int64
+	decided bool
+	allowed bool
 }
 
-// Result returns the queued admission's outcome; call it after the pipeline
-// ran. If the server did not have the script yet (NOSCRIPT: once after each
-// server start or SCRIPT FLUSH) or named the period differently from this
-// replica, the queued command did nothing and Result admits again on its own.
+// Result returns the queued admission's outcome; call it after the
+// pipeline ran. If a server did not have the script yet (NOSCRIPT: once
+// after each server start or SCRIPT FLUSH), that part did nothing and is
+// run again with EVAL; if the server named the period differently from
+// this replica, Result gives back what was reserved and admits again on
+// its own.
 func (p *Pending) Result() (Decision, *Reservation, error) {
-	if p.done() {
-		return p.empty()
-	}
-	if redis.HasErrorPrefix(p.cmd.Err(), "NOSCRIPT") {
-		return p.r.Admit(p.ctx, p.budgets, p.worst)
-	}
-	d, res, retry, err := p.decode(p.cmd)
+	d, res, retry, err := p.decode()
 	if retry {
+		if b := p.GiveBack(); b != nil {
+			if _, gerr := b.Send(p.ctx); gerr != nil {
+				return Decision{}, nil, gerr
+			}
+			p.granted = nil
+		}
 		return p.r.Admit(p.ctx, p.budgets, p.worst)
 	}
 	return d, res, err
-}
-
-func (r *Redis) now() time.Time {
-	return r.clock().Add(time.Duration(r.skew.Load()))
-}
-
-func (r *Redis) prepare(ctx context.Context, budgets []Budget, worst Nanos) *Pending {
-	p := &Pending{r: r, ctx: ctx, budgets: budgets, worst: worst, localNow: r.clock()}
-	ps, index, err := plan(budgets, worst, p.localNow.Add(time.Duration(r.skew.Load())))
-	if err != nil {
-		p.err = err
-		return p
-	}
-	id := strconv.FormatUint(rand.Uint64(), 36)
-	p.res = &Reservation{owner: r, worst: worst, budgets: slices.Clone(budgets), periods: ps, index: index, id: id}
-	if len(ps) == 0 {
-		return p
-	}
-	p.keys = make([]string, 0, 2*len(ps))
-	p.args = make([]any, 0, 4+3*len(ps)+3*len(budgets))
-	p.args = append(p.args, int64(worst), id, r.lease.Microseconds(), len(ps))
-	for _, c := range ps {
-		h, z := r.counterKeys(c)
-		p.keys = append(p.keys, h, z)
-		p.args = append(p.args, c.start.UnixMicro(), c.end.UnixMicro(), r.expireAt(c))
-	}
-	for i, b := range budgets {
-		p.args = append(p.args, index[i]+1, int64(b.Limit), soft(b))
-	}
-	return p
 }
 
 // done reports whether the admission is decided without Redis: invalid, or
 // with no budgets.
 func (p *Pending) done() bool { return p.err != nil || len(p.res.periods) == 0 }
 
-func (p *Pending) empty() (Decision, *Reservation, error) {
+// decode reads an admission's replies; retry reports that the server's
+// time lies outside the periods this replica named, and corrects its
+// offset.
+func (p *Pending) decode() (d Decision, res *Reservation, retry bool, err error) {
 	if p.err != nil {
-		return Decision{}, nil, p.err
+		return Decision{}, nil, false, p.err
 	}
-	return Decision{Allowed: true}, p.res, nil
-}
-
-// decode reads an admission's reply; retry reports that the server's time
-// lies outside the periods this replica named, and corrects its offset.
-func (p *Pending) decode(cmd *redis.Cmd) (d Decision, res *Reservation, retry bool, err error) {
-	vals, err := cmd.Int64Slice()
-	if err != nil {
-		return Decision{}, nil, false, fmt.Errorf("budget: redis admit: %w", err)
-	}
-	switch {
-	case len(vals) == 2 && vals[0] == -1:
-		p.r.skew.Store(int64(time.UnixMicro(vals[1]).Sub(p.localNow)))
-		return Decision{}, nil, true, nil
-	case len(vals) == 2 && vals[0] == 1:
+	if len(p.res.periods) == 0 {
 		return Decision{Allowed: true}, p.res, false, nil
-	case len(vals) == 5 && vals[0] == 0 && vals[2] >= 1 && int(vals[2]) <= len(p.budgets):
-		j := vals[2] - 1
-		c := p.res.periods[p.res.index[j]]
-		return Decision{Refused: Status{
-			Budget: p.budgets[j], Spent: Nanos(vals[3]), Reserved: Nanos(vals[4]),
-			PeriodStart: c.start, ResetsAt: c.end,
-		}}, nil, false, nil
 	}
-	return Decision{}, nil, false, fmt.Errorf("budget: redis admit: unexpected reply %v", vals)
+	n := len(p.res.periods)
+	p.granted = make([]Nanos, n)
+	p.buckets = make([]int64, n)
+	p.decided = true
+	var errs []error
+	refusedBy := -1
+	bw := p.r.bucket.Microseconds()
+	leaseUS := p.r.lease.Microseconds()
+	for g, idx := range p.groups {
+		cmd := p.cmds[g]
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			keys, args := p.r.admitArgs(p, idx)
+			cmd = admitScript.Eval(p.ctx, p.r.client, keys, args...)
+		}
+		vals, err := cmd.Int64Slice()
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case len(vals) == 2 && vals[0] == -1:
+			p.r.skew.Store(int64(time.UnixMicro(vals[1]).Sub(p.localNow)))
+			retry = true
+		case len(vals) == 2+len(idx) && vals[0] == 1:
+			e := (vals[1] + leaseUS + bw - 1) / bw
+			for j, i := range idx {
+				p.granted[i] = Nanos(vals[2+j])
+				p.buckets[i] = e
+			}
+		case len(vals) == 5 && vals[0] == 0 && vals[2] >= 1:
+			// vals[2] counts the budgets of this group, in order.
+			j := p.groupBudget(idx, int(vals[2]))
+			if j < 0 {
+				errs = append(errs, fmt.Errorf("unexpected reply %v", vals))
+				break
+			}
+			if refusedBy < 0 || j < refusedBy {
+				refusedBy = j
+				c := p.res.periods[p.res.index[j]]
+				d.Refused = Status{Budget: p.budgets[j], Spent: Nanos(vals[3]), Reserved: Nanos(vals[4]),
+					PeriodStart: c.start, ResetsAt: c.end}
+			}
+		default:
+			errs = append(errs, fmt.Errorf("unexpected reply %v", vals))
+		}
+	}
+	if len(errs) > 0 {
+		return Decision{}, nil, false, fmt.Errorf("budget: redis admit: %w", errors.Join(errs...))
+	}
+	if retry {
+		return Decision{}, nil, true, nil
+	}
+	if refusedBy >= 0 {
+		return d, nil, false, nil
+	}
+	p.allowed = true
+	p.res.amounts, p.res.buckets = p.granted, p.buckets
+	return Decision{Allowed: true}, p.res, false, nil
 }
 
-// Settle implements Enforcer in one round trip.
-func (r *Redis) Settle(ctx context.Context, res *Reservation, actual Nanos) ([]Status, error) {
-	if res == nil || res.owner != r {
-		return nil, ErrForeignReservation
+// groupBudget maps the k-th budget (1-based) that the group over counters
+// idx was sent to its index in p.budgets; -1 when there is none.
+func (p *Pending) groupBudget(idx []int, k int) int {
+	for b, i := range p.res.index {
+		if slices.Contains(idx, i) {
+			if k--; k == 0 {
+				return b
+			}
+		}
+	}
+	return -1
+}
+
+// GiveBack returns, as a batch to send, what the admission reserved in the
+// slots that admitted it when another refused it or failed; nil when there
+// is nothing to give back.
+func (p *Pending) GiveBack() *Batch {
+	if !p.decided || p.allowed {
+		return nil
+	}
+	var b *Batch
+	for i, g := range p.granted {
+		if g == 0 {
+			continue
+		}
+		if b == nil {
+			b = p.r.NewBatch()
+		}
+		b.release(p.res.periods[i], p.buckets[i], g)
+	}
+	return b
+}
+
+// Batch collects settlements of reservations to send to Redis together.
+// Amounts for the same counter are summed first, so a batch of many
+// settlements of a busy budget costs Redis about what one does. A Batch
+// is not safe for concurrent use.
+type Batch struct {
+	r        *Redis
+	counters map[counterID]*batchCounter
+	order    []counterID
+	// settled are the reservations added, for reporting crossings.
+	settled []*Reservation
+}
+
+type counterID struct {
+	scope string
+	kind  Period
+	start int64
+}
+
+type batchCounter struct {
+	p        period
+	spend    Nanos
+	releases map[int64]Nanos // lease bucket -> amount
+	buckets  []int64
+	limits   []limitKey
+	// who holds each of limits: the first reservation (index in settled)
+	// and its budget index.
+	holders [][2]int
+}
+
+type limitKey struct {
+	limit Nanos
+	soft  bool
+}
+
+// NewBatch returns an empty batch.
+func (r *Redis) NewBatch() *Batch { return &Batch{r: r, counters: make(map[counterID]*batchCounter)} }
+
+// Len returns how many counters the batch changes.
+func (b *Batch) Len() int { return len(b.order) }
+
+func (b *Batch) counter(p period) *batchCounter {
+	id := counterID{p.scope, p.kind, p.start.Unix()}
+	c := b.counters[id]
+	if c == nil {
+		c = &batchCounter{p: p, releases: map[int64]Nanos{}}
+		b.counters[id] = c
+		b.order = append(b.order, id)
+	}
+	return c
+}
+
+func (b *Batch) release(p period, bucket int64, amount Nanos) {
+	c := b.counter(p)
+	if _, ok := c.releases[bucket]; !ok {
+		c.buckets = append(c.buckets, bucket)
+	}
+	c.releases[bucket] += amount
+}
+
+// Settle adds the settlement of res at actual; the reservation counts as
+// settled from now on, whether or not the batch is sent.
+func (b *Batch) Settle(res *Reservation, actual Nanos) error {
+	if res == nil || res.owner != b.r {
+		return ErrForeignReservation
 	}
 	if err := checkCost(actual); err != nil {
-		return nil, err
+		return err
 	}
 	if !res.done.CompareAndSwap(false, true) {
-		return nil, ErrSettled
+		return ErrSettled
 	}
-	n := len(res.periods)
-	if n == 0 {
-		return nil, nil
+	if len(res.periods) == 0 {
+		return nil
 	}
-	keys := make([]string, 0, 2*n)
-	args := make([]any, 0, 4+n+3*len(res.budgets))
-	args = append(args, int64(res.worst), res.id, int64(actual), n)
-	for _, c := range res.periods {
-		h, z := r.counterKeys(c)
-		keys = append(keys, h, z)
-		args = append(args, r.expireAt(c))
+	who := len(b.settled)
+	b.settled = append(b.settled, res)
+	cs := make([]*batchCounter, len(res.periods))
+	for i, p := range res.periods {
+		cs[i] = b.counter(p)
+		cs[i].spend += actual
+		b.release(p, res.buckets[i], res.amounts[i])
 	}
-	for i, b := range res.budgets {
-		args = append(args, res.index[i]+1, int64(b.Limit), soft(b))
-	}
-	vals, err := settleScript.Run(ctx, r.client, keys, args...).Int64Slice()
-	if err != nil {
-		return nil, fmt.Errorf("budget: redis settle: %w", err)
-	}
-	if len(vals) < 2*n {
-		return nil, fmt.Errorf("budget: redis settle: unexpected reply %v", vals)
-	}
-	var crossed []Status
-	for _, j := range vals[2*n:] {
-		if j < 1 || int(j) > len(res.budgets) {
-			return nil, fmt.Errorf("budget: redis settle: unexpected reply %v", vals)
+	for j, bg := range res.budgets {
+		c := cs[res.index[j]]
+		k := limitKey{bg.Limit, bg.Soft}
+		if !slices.Contains(c.limits, k) {
+			c.limits = append(c.limits, k)
+			c.holders = append(c.holders, [2]int{who, j})
 		}
-		i := res.index[j-1]
-		c := res.periods[i]
-		crossed = append(crossed, Status{
-			Budget: res.budgets[j-1], Spent: Nanos(vals[2*i]), Reserved: Nanos(vals[2*i+1]),
-			PeriodStart: c.start, ResetsAt: c.end,
-		})
 	}
-	return crossed, nil
+	return nil
+}
+
+// Queue adds the batch to pipe, one script per slot group; after
+// pipe.Exec, the returned function reports, per reservation settled in
+// the order Settle was called, the budgets whose spend reached their limit
+// for the first time in the period.
+func (b *Batch) Queue(ctx context.Context, pipe redis.Pipeliner) func() ([][]Status, error) {
+	if len(b.order) == 0 {
+		return func() ([][]Status, error) { return make([][]Status, len(b.settled)), nil }
+	}
+	type group struct {
+		keys []string
+		args []any
+		ids  []counterID
+	}
+	var gs []*group
+	byScope := map[string]*group{}
+	for _, id := range b.order {
+		var g *group
+		switch {
+		case !b.r.cluster && len(gs) > 0:
+			g = gs[0]
+		case b.r.cluster && byScope[id.scope] != nil:
+			g = byScope[id.scope]
+		default:
+			g = &group{args: []any{b.r.lease.Microseconds(), b.r.bucket.Microseconds()}}
+			gs = append(gs, g)
+			byScope[id.scope] = g
+		}
+		c := b.counters[id]
+		g.keys = append(g.keys, b.r.key(c.p))
+		g.ids = append(g.ids, id)
+		g.args = append(g.args, b.r.expireAt(c.p), int64(c.spend), len(c.buckets))
+		for _, e := range c.buckets {
+			g.args = append(g.args, e, int64(c.releases[e]))
+		}
+		g.args = append(g.args, len(c.limits))
+		for _, l := range c.limits {
+			g.args = append(g.args, int64(l.limit), soft(Budget{Soft: l.soft}))
+		}
+	}
+	cmds := make([]*redis.Cmd, len(gs))
+	for i, g := range gs {
+		cmds[i] = settleScript.EvalSha(ctx, pipe, g.keys, g.args...)
+	}
+	return func() ([][]Status, error) {
+		crossed := make([][]Status, len(b.settled))
+		var errs []error
+		for i, cmd := range cmds {
+			g := gs[i]
+			if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+				cmd = settleScript.Eval(ctx, b.r.client, g.keys, g.args...)
+			}
+			vals, err := cmd.Int64Slice()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			at := 0
+			for _, id := range g.ids {
+				c := b.counters[id]
+				if len(vals) < at+2+len(c.limits) {
+					errs = append(errs, fmt.Errorf("unexpected reply %v", vals))
+					break
+				}
+				spent, reserved := Nanos(vals[at]), Nanos(vals[at+1])
+				for k, x := range vals[at+2 : at+2+len(c.limits)] {
+					if x == 1 {
+						who, j := c.holders[k][0], c.holders[k][1]
+						res := b.settled[who]
+						crossed[who] = append(crossed[who], Status{Budget: res.budgets[j], Spent: spent, Reserved: reserved,
+							PeriodStart: c.p.start, ResetsAt: c.p.end})
+					}
+				}
+				at += 2 + len(c.limits)
+			}
+		}
+		if len(errs) > 0 {
+			return crossed, fmt.Errorf("budget: redis settle: %w", errors.Join(errs...))
+		}
+		return crossed, nil
+	}
+}
+
+// Send sends the batch in one round trip per Redis node and reports the
+// crossings as Queue's function does.
+func (b *Batch) Send(ctx context.Context) ([][]Status, error) {
+	if len(b.order) == 0 {
+		return make([][]Status, len(b.settled)), nil
+	}
+	pipe := b.r.client.Pipeline()
+	check := b.Queue(ctx, pipe)
+	_, _ = pipe.Exec(ctx)
+	return check()
+}
+
+// Settle implements Enforcer in one round trip per node its counters live
+// on.
+func (r *Redis) Settle(ctx context.Context, res *Reservation, actual Nanos) ([]Status, error) {
+	b := r.NewBatch()
+	if err := b.Settle(res, actual); err != nil {
+		return nil, err
+	}
+	crossed, err := b.Send(ctx)
+	if len(crossed) == 0 {
+		return nil, err
+	}
+	return crossed[0], err
 }
 
 // Seed implements Enforcer in one round trip.
@@ -338,8 +702,7 @@ func (r *Redis) Seed(ctx context.Context, scope string, p Period, start time.Tim
 	if err := checkCost(spent); err != nil {
 		return false, err
 	}
-	h, _ := r.counterKeys(ps[0])
-	n, err := seedScript.Run(ctx, r.client, []string{h}, int64(spent), r.expireAt(ps[0])).Int64()
+	n, err := seedScript.Run(ctx, r.client, []string{r.key(ps[0])}, int64(spent), r.expireAt(ps[0])).Int64()
 	if err != nil {
 		return false, fmt.Errorf("budget: redis seed: %w", err)
 	}
@@ -352,8 +715,7 @@ func (r *Redis) Status(ctx context.Context, b Budget) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	h, z := r.counterKeys(ps[0])
-	vals, err := statusScript.Run(ctx, r.client, []string{h, z}).Int64Slice()
+	vals, err := statusScript.Run(ctx, r.client, []string{r.key(ps[0])}, r.lease.Microseconds(), r.bucket.Microseconds()).Int64Slice()
 	if err != nil {
 		return Status{}, fmt.Errorf("budget: redis status: %w", err)
 	}
@@ -363,15 +725,19 @@ func (r *Redis) Status(ctx context.Context, b Budget) (Status, error) {
 	return Status{Budget: b, Spent: Nanos(vals[0]), Reserved: Nanos(vals[1]), PeriodStart: ps[0].start, ResetsAt: ps[0].end}, nil
 }
 
-func (r *Redis) counterKeys(c period) (hash, leases string) {
-	suffix := c.kind.code(c.start) + ":" + c.scope
-	return r.keys + "s:" + suffix, r.keys + "l:" + suffix
+func (r *Redis) now() time.Time {
+	return r.clock().Add(time.Duration(r.skew.Load()))
 }
 
-// expireAt is when a counter's keys may go: a day after the last lease
+// key returns the hash that holds a counter.
+func (r *Redis) key(c period) string {
+	return r.tag + c.scope + "}:bg:" + c.kind.code(c.start)
+}
+
+// expireAt is when a counter's hash may go: a day after the last lease
 // taken in its period could have expired.
 func (r *Redis) expireAt(c period) int64 {
-	return c.end.Add(r.lease + 24*time.Hour).UnixMilli()
+	return c.end.Add(r.lease + r.bucket + 24*time.Hour).UnixMilli()
 }
 
 func soft(b Budget) int {

@@ -18,4 +18,6 @@ func testPrefix(tb testing.TB) string { return redistest.Prefix(tb) }
 
 func newRedisClient(tb testing.TB) *redis.Client { return redistest.Client(tb) }
 
+func newClusterClient(tb testing.TB) *redis.ClusterClient { return redistest.ClusterClient(tb) }
+
 type roundTrips = redistest.RoundTrips
