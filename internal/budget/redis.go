@@ -563,9 +563,6 @@ func (b *Batch) Settle(res *Reservation, actual Nanos) error {
 	if !res.done.CompareAndSwap(false, true) {
 		return ErrSettled
 	}
-	if len(res.periods) == 0 {
-		return nil
-	}
 	who := len(b.settled)
 	b.settled = append(b.settled, res)
 	cs := make([]*batchCounter, len(res.periods))
@@ -581,6 +578,22 @@ func (b *Batch) Settle(res *Reservation, actual Nanos) error {
 			c.limits = append(c.limits, k)
 			c.holders = append(c.holders, [2]int{who, j})
 		}
+	}
+	return nil
+}
+
+// Release adds the release of res without charging anything, for an
+// admission given back because another check refused it; unlike a
+// settlement at zero it checks no limits, so it reports no crossings.
+func (b *Batch) Release(res *Reservation) error {
+	if res == nil || res.owner != b.r {
+		return ErrForeignReservation
+	}
+	if !res.done.CompareAndSwap(false, true) {
+		return ErrSettled
+	}
+	for i, p := range res.periods {
+		b.release(p, res.buckets[i], res.amounts[i])
 	}
 	return nil
 }

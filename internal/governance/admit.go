@@ -103,22 +103,14 @@ func (g *Governor) queue(send func() bool) bool {
 	return !g.queuesClosed && send()
 }
 
-func (g *Governor) settleLoop() {
-	defer g.workers.Done()
-	for a := range g.settles {
-		g.settle(a)
-	}
-}
-
 // settle charges an admission's real cost and tokens and hands budget
 // crossings to the webhooks.
 func (g *Governor) settle(a *Admission) {
-	ctx := context.Background()
 	if g.client != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
+		g.settleBatch([]*Admission{a})
+		return
 	}
+	ctx := context.Background()
 	if a.res != nil {
 		crossed, err := g.budgets.Settle(ctx, a.res, budget.Nanos(a.cost.Load()))
 		if err != nil {
@@ -249,8 +241,8 @@ type outcome struct {
 
 // admitOnce admits under ls and bs all-or-nothing: when one side refuses,
 // what the other reserved is given back. On Redis both checks travel in
-// one pipeline, one round trip; the give-back, on refusals only, is one
-// more.
+// one pipeline, one round trip per node; the give-back, on refusals only,
+// is one more.
 func (g *Governor) admitOnce(ctx context.Context, ls []ratelimit.Limit, tokens int64, bs []budget.Budget, worst budget.Nanos) (outcome, error) {
 	o := outcome{d: ratelimit.Decision{Allowed: true}, bd: budget.Decision{Allowed: true}}
 	for _, l := range ls {
@@ -260,59 +252,34 @@ func (g *Governor) admitOnce(ctx context.Context, ls []ratelimit.Limit, tokens i
 			return o, nil
 		}
 	}
-	var errL, errB error
 	if g.client != nil {
-		pipe := g.client.Pipeline()
-		var pl *ratelimit.Pending
-		var pb *budget.Pending
-		if len(ls) > 0 {
-			pl = g.rl.Queue(ctx, pipe, ls, tokens)
-		}
-		if len(bs) > 0 {
-			pb = g.bg.Queue(ctx, pipe, bs, worst)
-		}
-		_, _ = pipe.Exec(ctx) // each queued command keeps its own error
-		if pl != nil {
-			o.d, o.t, errL = pl.Result()
-		}
-		if pb != nil {
-			o.bd, o.res, errB = pb.Result()
-		}
-	} else {
-		if len(ls) > 0 {
-			o.d, o.t, errL = g.limiter.Admit(ctx, ls, tokens)
-		}
-		if errL == nil && o.d.Allowed && len(bs) > 0 {
-			o.bd, o.res, errB = g.budgets.Admit(ctx, bs, worst)
-		}
+		return g.admitRedis(ctx, o, ls, tokens, bs, worst)
+	}
+	var errL, errB error
+	if len(ls) > 0 {
+		o.d, o.t, errL = g.limiter.Admit(ctx, ls, tokens)
+	}
+	if errL == nil && o.d.Allowed && len(bs) > 0 {
+		o.bd, o.res, errB = g.budgets.Admit(ctx, bs, worst)
 	}
 	if errL == nil && errB == nil && o.d.Allowed && o.bd.Allowed {
 		o.admitted = true
 		return o, nil
 	}
-	var undo error
 	if o.t != nil {
-		undo = g.limiter.Cancel(ctx, o.t)
+		if err := g.limiter.Cancel(ctx, o.t); err != nil {
+			g.log.Warn("governance: could not give back a refused admission's rate limits", "err", err)
+		}
 		o.t = nil
 	}
-	if o.res != nil {
-		_, err := g.budgets.Settle(ctx, o.res, 0)
-		undo = errors.Join(undo, err)
-		o.res = nil
-	}
-	if err := errors.Join(errL, errB); err != nil {
-		return o, err
-	}
-	if undo != nil {
-		g.log.Warn("governance: could not give back a refused admission's other half; it ages out", "err", undo)
-	}
-	return o, nil
+	return o, errors.Join(errL, errB)
 }
 
 func (g *Governor) unavailable(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	g.stats.unavailable.Add(1)
 	g.log.Error("governance: admission failed", "err", err)
 	return &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.ErrOverloaded, Code: "governance_unavailable",
 		Message: "budgets and rate limits cannot be checked right now (their store is unreachable); nothing is admitted until they can",

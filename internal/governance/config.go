@@ -15,9 +15,18 @@ type Config struct {
 	// names the same server share one set of limits and budgets. Empty
 	// keeps them in the process's memory.
 	RedisURL string `yaml:"redis_url"`
+	// RedisCluster makes RedisURL name a Redis Cluster: one or more of its
+	// nodes, redis://[:password@]host:port?addr=host:port&addr=... Each
+	// scope's counters then live in a slot of their own, spread over the
+	// masters.
+	RedisCluster bool `yaml:"redis_cluster"`
 	// RedisPrefix starts every Redis key Junction writes, so that several
 	// Junction deployments can share a server; "junction" by default.
 	RedisPrefix string `yaml:"redis_prefix"`
+	// RedisTimeout bounds the Redis work of one admission; a request that
+	// Redis does not answer in time is refused with 503, like one Redis
+	// cannot be reached for. 500ms by default.
+	RedisTimeout time.Duration `yaml:"redis_timeout"`
 	// DefaultMaxTokens is the output a request that names no max_tokens is
 	// assumed to produce (4096 by default); under a hard budget it is also
 	// sent upstream as max_tokens, so that the assumption holds.
@@ -96,6 +105,7 @@ const (
 	DefaultPrefix          = "junction"
 	DefaultMaxTokens       = 4096
 	DefaultRefreshInterval = 10 * time.Second
+	DefaultRedisTimeout    = 500 * time.Millisecond
 )
 
 func (c *Config) withDefaults() Config {
@@ -112,6 +122,9 @@ func (c *Config) withDefaults() Config {
 	if out.RefreshInterval == 0 {
 		out.RefreshInterval = DefaultRefreshInterval
 	}
+	if out.RedisTimeout == 0 {
+		out.RedisTimeout = DefaultRedisTimeout
+	}
 	return out
 }
 
@@ -120,10 +133,20 @@ func (c *Config) withDefaults() Config {
 func Validate(c Config) []string {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
-	if c.RedisURL != "" {
+	switch {
+	case c.RedisURL == "" && c.RedisCluster:
+		add("governance.redis_cluster: set redis_url to one or more of the cluster's nodes")
+	case c.RedisCluster:
+		if _, err := redis.ParseClusterURL(c.RedisURL); err != nil {
+			add("governance.redis_url: %s", redactURLError(err))
+		}
+	case c.RedisURL != "":
 		if _, err := redis.ParseURL(c.RedisURL); err != nil {
 			add("governance.redis_url: %s", redactURLError(err))
 		}
+	}
+	if c.RedisTimeout < 0 {
+		add("governance.redis_timeout: must not be negative")
 	}
 	if strings.ContainsAny(c.RedisPrefix, "{}") {
 		add("governance.redis_prefix: must not contain braces")

@@ -54,9 +54,10 @@ type Governor struct {
 	limiter ratelimit.Limiter
 	budgets budget.Enforcer
 	// client, rl and bg are set when the counters live in Redis.
-	client *redis.Client
+	client redis.UniversalClient
 	rl     *ratelimit.Redis
 	bg     *budget.Redis
+	stats  stats
 
 	policy atomic.Pointer[policy]
 	snap   atomic.Pointer[snapshot]
@@ -99,25 +100,18 @@ func New(ctx context.Context, cfg Config, opt Options) (*Governor, error) {
 		lease = budget.DefaultLease
 	}
 	if cfg.RedisURL != "" {
-		ropt, err := redis.ParseURL(cfg.RedisURL)
+		client, err := connect(ctx, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("governance.redis_url: %s", redactURLError(err))
+			return nil, err
 		}
-		if ropt.PoolSize == 0 {
-			ropt.PoolSize = 64
-		}
-		g.client = redis.NewClient(ropt)
-		if err := g.client.Ping(ctx).Err(); err != nil {
-			g.client.Close()
-			return nil, fmt.Errorf("governance: redis at %s: %w", ropt.Addr, err)
-		}
+		g.client = client
 		g.rl = ratelimit.NewRedis(g.client, cfg.RedisPrefix, ratelimit.WithWindow(cfg.Window))
 		g.bg = budget.NewRedis(g.client, cfg.RedisPrefix, budget.WithLease(lease))
 		g.limiter, g.budgets = g.rl, g.bg
-		// Settling costs two round trips; workers take them off the
-		// request's path.
+		// Settlements go in batches from a few workers, off the request's
+		// path.
 		g.settles = make(chan *Admission, 4096)
-		for range 8 {
+		for range settleWorkers {
 			g.workers.Add(1)
 			go g.settleLoop()
 		}
@@ -196,3 +190,27 @@ func (g *Governor) background() {
 // errUnavailable answers admissions when the shared counters cannot be
 // reached: budgets and limits cannot be checked, so nothing is admitted.
 var errUnavailable = errors.New("governance: counters unavailable")
+
+// stats are the Governor's counters, for metrics.
+type stats struct {
+	unavailable, timeouts                   atomic.Uint64
+	settled, settleBatches, settleFailures atomic.Uint64
+}
+
+// Stats are counts since the Governor started.
+type Stats struct {
+	// Unavailable counts admissions refused with 503 because Redis could
+	// not be reached or answered in error; TimedOut counts those of them
+	// that Redis did not answer within redis_timeout.
+	Unavailable, TimedOut uint64
+	// Settled counts admissions settled on Redis, in SettleBatches round
+	// trips; SettleFailures counts batches that failed (their
+	// reservations stand until their lease ends).
+	Settled, SettleBatches, SettleFailures uint64
+}
+
+// Stats returns the Governor's counts.
+func (g *Governor) Stats() Stats {
+	return Stats{Unavailable: g.stats.unavailable.Load(), TimedOut: g.stats.timeouts.Load(),
+		Settled: g.stats.settled.Load(), SettleBatches: g.stats.settleBatches.Load(), SettleFailures: g.stats.settleFailures.Load()}
+}

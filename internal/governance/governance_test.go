@@ -200,6 +200,13 @@ func TestAdmissionIsAllOrNothing(t *testing.T) {
 		rc.RedisURL, rc.RedisPrefix = "redis://"+redistest.Addr(t), redistest.Prefix(t)
 		testAdmissionIsAllOrNothing(t, newMemory(t, rc))
 	})
+	// On a cluster the key's limit and the team's budget live in
+	// different slots: each refusal is given back across slots.
+	t.Run("cluster", func(t *testing.T) {
+		rc := cfg
+		rc.RedisURL, rc.RedisCluster, rc.RedisPrefix = redistest.ClusterURL(t), true, redistest.Prefix(t)
+		testAdmissionIsAllOrNothing(t, newMemory(t, rc))
+	})
 }
 
 func testAdmissionIsAllOrNothing(t *testing.T, g *Governor) {

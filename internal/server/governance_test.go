@@ -394,12 +394,27 @@ func TestRateLimitsAreExactWithHeaders(t *testing.T) {
 	}
 }
 
-func TestTwoReplicasShareLimitsAndBudgetsInRedis(t *testing.T) {
+// TestReplicasShareLimitsAndBudgetsInRedis runs two Junction replicas on
+// one redis-server and three on a three-master Redis Cluster. Each
+// request also meets a generous global limit and per-key budget, which on
+// the cluster live in other slots than the model's limit and budget: an
+// admission spans slots, and a refusal by one gives back what the others
+// took.
+func TestReplicasShareLimitsAndBudgetsInRedis(t *testing.T) {
+	t.Run("redis", func(t *testing.T) {
+		testReplicasShareLimitsAndBudgets(t, 2, fmt.Sprintf("redis_url: %q", "redis://"+redistest.Addr(t)))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		testReplicasShareLimitsAndBudgets(t, 3, fmt.Sprintf("redis_url: %q\nredis_cluster: true", redistest.ClusterURL(t)))
+	})
+}
+
+func testReplicasShareLimitsAndBudgets(t *testing.T, n int, redisYAML string) {
 	gov := fmt.Sprintf(`
-redis_url: %q
+%s
 redis_prefix: %q
-rate_limits: [{scope: "model:priced", rpm: 10}]
-budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "redis://"+redistest.Addr(t), redistest.Prefix(t))
+rate_limits: [{scope: "model:priced", rpm: 10}, {scope: global, rpm: 100000}]
+budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}, {scope: "key:*", period: daily, limit_usd: 1000}]`, redisYAML, redistest.Prefix(t))
 	// While gate is set, the upstream holds every answer until it is
 	// closed; arrived counts the requests it holds.
 	var gate atomic.Pointer[chan struct{}]
@@ -411,9 +426,14 @@ budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "
 		}
 		return fakeopenai.Fault{Delay: 20 * time.Millisecond}
 	}}
-	replicas := []*junction{startGov(t, fake, t.TempDir(), gov), startGov(t, fake, t.TempDir(), gov)}
-	// burst sends n requests at once, half to each replica; with hold, the
-	// upstream answers none until every request is admitted or refused.
+	var replicas []*junction
+	for range n {
+		replicas = append(replicas, startGov(t, fake, t.TempDir(), gov))
+	}
+	sent := make([]int, n) // requests sent to each replica
+	// burst sends n requests at once, spread over the replicas; with hold,
+	// the upstream answers none until every request is admitted or
+	// refused.
 	burst := func(model string, n int, hold bool) (ok, refused int) {
 		var wg sync.WaitGroup
 		var okN, refusedN atomic.Int32
@@ -423,10 +443,11 @@ budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "
 			gate.Store(&release)
 		}
 		for i := range n {
+			sent[i%len(replicas)]++
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				status, hdr, b := replicas[i%2].do("POST", "/v1/chat/completions", adminKey, hiBody(model))
+				status, hdr, b := replicas[i%len(replicas)].do("POST", "/v1/chat/completions", adminKey, hiBody(model))
 				switch {
 				case status == 200:
 					okN.Add(1)
@@ -453,9 +474,9 @@ budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "
 		return int(okN.Load()), int(refusedN.Load())
 	}
 
-	// 16 requests, 8 on each replica at once: one RPM of 10 for both.
+	// 16 requests spread over the replicas at once: one RPM of 10 for all.
 	if ok, refused := burst("priced", 16, false); ok != 10 || refused != 6 {
-		t.Fatalf("two replicas admitted %d and refused %d of 16 under one RPM of 10", ok, refused)
+		t.Fatalf("%d replicas admitted %d and refused %d of 16 under one RPM of 10", n, ok, refused)
 	}
 	// 20 requests against one $0.20 budget, all decided while the
 	// admitted ones hold their worst case ($0.058): exactly three fit,
@@ -466,9 +487,8 @@ budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "
 		t.Fatalf("%d admitted, %d refused under the shared $0.20 budget: want 3 and 17", ok, refused)
 	}
 	var recs []ledger.Record
-	for _, j := range replicas {
-		for _, r := range j.records(18) { // 8 + 10 requests went to each
-
+	for i, j := range replicas {
+		for _, r := range j.records(sent[i]) {
 			if r.Model == "other" {
 				recs = append(recs, r)
 			}
@@ -477,9 +497,10 @@ budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}]`, "
 	if spent := ledgerCost(recs); countStatus(recs, 200) != ok || spent > 0.2+1e-9 {
 		t.Fatalf("ledgers: %d answers costing $%.6f under a $0.20 budget", countStatus(recs, 200), spent)
 	}
-	// Either replica reports the one shared counter.
-	replicas[1].settled("config-0", float64(ok)*answerCost)
-	replicas[0].settled("config-0", float64(ok)*answerCost)
+	// Every replica reports the one shared counter.
+	for _, j := range replicas {
+		j.settled("config-0", float64(ok)*answerCost)
+	}
 }
 
 func TestReservedCapacity(t *testing.T) {
