@@ -108,7 +108,7 @@ type Reservation struct {
 	worst   Nanos
 	budgets []Budget
 	periods []period
-	index   []int // budgets[i] counts in periods[index[i]]
+	index   []int  // budgets[i] counts in periods[index[i]]
 	seq     uint64 // Memory: the lease's sequence number
 	// Redis: per period, the amount reserved and the lease bucket it is
 	// held in.

@@ -193,7 +193,7 @@ var errUnavailable = errors.New("governance: counters unavailable")
 
 // stats are the Governor's counters, for metrics.
 type stats struct {
-	unavailable, timeouts                   atomic.Uint64
+	unavailable, timeouts                  atomic.Uint64
 	settled, settleBatches, settleFailures atomic.Uint64
 }
 

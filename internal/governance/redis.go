@@ -22,10 +22,15 @@ import (
 // carries.
 const maxSettleBatch = 256
 
-// settleWorkers is how many settlement round trips run at once. Few
-// workers make big batches under load, and big batches are cheap: a busy
-// scope's settlements cost Redis about one adjustment per batch.
-const settleWorkers = 4
+// settleWorkers is how many settlement round trips run at once, and
+// settleLinger how long a worker holding a settlement waits for more to
+// join it. Big batches are cheap: a busy scope's settlements cost Redis
+// about one adjustment per batch. A settlement waits at most the linger
+// and a round trip, off the request's path.
+const (
+	settleWorkers = 2
+	settleLinger  = 2 * time.Millisecond
+)
 
 // connect opens the Redis client cfg names, checks that it answers and
 // that it is what cfg says (a cluster or not).
@@ -156,13 +161,16 @@ func (g *Governor) sendBatches(ctx context.Context, rb *ratelimit.Batch, bb *bud
 	return errors.Join(errL, errB)
 }
 
-// settleLoop settles admissions in batches: it takes one, then whatever
-// else is waiting, up to maxSettleBatch, and settles them together.
+// settleLoop settles admissions in batches: it takes one, then what else
+// arrives within settleLinger, up to maxSettleBatch, and settles them
+// together.
 func (g *Governor) settleLoop() {
 	defer g.workers.Done()
 	batch := make([]*Admission, 0, maxSettleBatch)
+	linger := time.NewTimer(settleLinger)
 	for a := range g.settles {
 		batch = append(batch[:0], a)
+		linger.Reset(settleLinger)
 	more:
 		for len(batch) < maxSettleBatch {
 			select {
@@ -171,7 +179,7 @@ func (g *Governor) settleLoop() {
 					break more
 				}
 				batch = append(batch, a)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}

@@ -201,6 +201,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	s.closers.add("governance", s.gov.Close)
 	s.metrics.WatchBudgets(s.budgetSpend)
+	s.registerGovernanceMetrics()
 	cache, err := s.responseCache(cfg.Cache)
 	if err != nil {
 		return nil, s.abort(err)
@@ -369,6 +370,25 @@ func (s *Server) registerLedgerMetrics() {
 			Help: "Times a request waited for room in the ledger queue."}, func() float64 { return float64(l.Stats().QueueFullWaits) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "junction_ledger_queue_length",
 			Help: "Usage records waiting to be written."}, func() float64 { return float64(l.Stats().Queued) }),
+	)
+}
+
+func (s *Server) registerGovernanceMetrics() {
+	g := s.gov
+	s.metrics.Register(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_governance_unavailable_total",
+			Help: "Requests refused with 503 because Redis, which holds the limits and budgets, could not be reached or answered in error."},
+			func() float64 { return float64(g.Stats().Unavailable) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_governance_timeouts_total",
+			Help: "Of those, the requests Redis did not answer within governance.redis_timeout."},
+			func() float64 { return float64(g.Stats().TimedOut) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_governance_settled_total",
+			Help: "Requests whose real cost and tokens were settled on Redis."}, func() float64 { return float64(g.Stats().Settled) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_governance_settle_batches_total",
+			Help: "Round trips that carried those settlements."}, func() float64 { return float64(g.Stats().SettleBatches) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_governance_settle_failures_total",
+			Help: "Settlement batches Redis did not take: their reservations stand until their lease ends."},
+			func() float64 { return float64(g.Stats().SettleFailures) }),
 	)
 }
 
