@@ -36,6 +36,9 @@ import (
 	"time"
 )
 
+// defaultOut is where a run's results go unless -out says otherwise.
+const defaultOut = "bench/results/latest.json"
+
 // settings are the run's flags.
 type settings struct {
 	Concurrency int           `json:"concurrency"`
@@ -80,7 +83,7 @@ func main() {
 	flag.BoolVar(&s.Reference, "reference", true, "also measure a bare reverse proxy (net/http/httputil) placed as Junction is: the cost of any proxy hop")
 	flag.IntVar(&s.Rounds, "rounds", 5, "slices each scenario's measured time is cut into, interleaved with the other targets' (1 with -cpuprofile)")
 	flag.IntVar(&s.Chunks, "chunks", 20, "words in the fake's reply: content chunks per stream")
-	flag.StringVar(&s.out, "out", "bench/results/latest.json", "write the results as JSON here (empty: don't)")
+	flag.StringVar(&s.out, "out", defaultOut, "write the results as JSON here (empty: don't)")
 	flag.BoolVar(&s.inproc, "inproc", false, "run Junction inside the harness instead of as a child process")
 	flag.IntVar(&s.GatewayProcs, "gateway-procs", 0, "GOMAXPROCS of the Junction and reference proxy processes (0: the Go default, one per CPU)")
 	flag.BoolVar(&s.keep, "keep", false, "keep the temporary directory (Junction's config, data, ledger and logs) and print its path")
@@ -103,6 +106,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *governanceLane {
+		runGovernanceLane(ctx, &s)
+		return
+	}
 	rep, err := run(ctx, &s)
 	if err != nil {
 		fail(err)

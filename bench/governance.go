@@ -1,0 +1,342 @@
+package main
+
+// The governance lane (go run ./bench -governance) measures what limits
+// and budgets cost where they live: three Junction replicas with no
+// governance, with it in memory, on one redis-server and on a
+// three-master Redis Cluster, all in one run, each replica on a regular
+// key of its own. The rules are the issue's: rate limits on key:* and
+// global, hard budgets on global and key:*, all far from their limits so
+// that every request is admitted and settled. The setups' measured
+// slices are interleaved like the main scenarios'. Besides governed
+// requests per second and Junction's CPU per request, it reads each
+// redis-server's CPU time from /proc and reports it per request, and the
+// ceiling that implies: the requests per second at which the busiest
+// redis-server would use a whole core.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/junctionhq/junction/internal/redistest"
+)
+
+var governanceLane = flag.Bool("governance", false, "measure governance instead: three Junction replicas with no limits, limits and budgets in memory, on one redis-server and on a three-master Redis Cluster; governed req/s and redis-server CPU per request (writes bench/results/governance-latest.json unless -out says otherwise)")
+
+// govRules are the issue's rules, far from their limits.
+const govRules = `  rate_limits:
+    - {scope: "key:*", rpm: 1000000000, tpm: 1000000000000}
+    - {scope: global, rpm: 1000000000, tpm: 1000000000000}
+  budgets:
+    - {scope: global, period: monthly, limit_usd: 1000000}
+    - {scope: "key:*", period: daily, limit_usd: 1000000}
+`
+
+// govReport is one run of the governance lane.
+type govReport struct {
+	Date     string      `json:"date"`
+	Machine  machine     `json:"machine"`
+	Settings *settings   `json:"settings"`
+	Replicas int         `json:"replicas"`
+	Results  []GovResult `json:"results"`
+	// ClusterOverRedis is the cluster's ceiling over one server's.
+	ClusterOverRedis float64 `json:"cluster_ceiling_over_one_server"`
+}
+
+// GovResult is one setup's measurements, summed over its replicas.
+type GovResult struct {
+	Setup      string  `json:"setup"`
+	Requests   int     `json:"requests"`
+	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+	RPS        float64 `json:"rps"`
+	Latency    Dist    `json:"latency"`
+	// JunctionCPU is the replicas' CPU time per request, µs.
+	JunctionCPU float64 `json:"junction_cpu_us_per_request"`
+	// RedisCPU is every redis-server's CPU time per request, µs, and
+	// RedisNodes each one's.
+	RedisCPU   float64   `json:"redis_cpu_us_per_request,omitempty"`
+	RedisNodes []float64 `json:"redis_node_cpu_us_per_request,omitempty"`
+	// RedisCeiling is the requests per second at which the busiest
+	// redis-server would use one core, at this CPU per request.
+	RedisCeiling float64 `json:"redis_ceiling_rps,omitempty"`
+}
+
+// govSetup is one setup: its replicas, its loads (one per replica, on the
+// replica's key) and its redis-servers.
+type govSetup struct {
+	name     string
+	extra    string // YAML appended to the replicas' config
+	servers  []*redistest.Server
+	replicas []*gateway
+	ms       []*measurement
+
+	elapsed  time.Duration
+	redisCPU []time.Duration
+	cpuOK    bool
+}
+
+// runGovernanceLane runs the lane, prints it and writes it out.
+func runGovernanceLane(ctx context.Context, s *settings) {
+	rep, err := measureGovernance(ctx, s)
+	if err != nil {
+		fail(err)
+	}
+	rep.print(os.Stdout)
+	out := s.out
+	if out == defaultOut {
+		out = "bench/results/governance-latest.json"
+	}
+	if out != "" {
+		if err := writeJSON(out, rep); err != nil {
+			fail(err)
+		}
+		fmt.Printf("\nresults written to %s\n", out)
+	}
+}
+
+func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
+	s.Seconds, s.WarmupS = s.Duration.Seconds(), s.Warmup.Seconds()
+	s.Gateway = "child processes (junction serve), three per setup"
+	const replicas = 3
+	dir, err := os.MkdirTemp("", "junction-bench-gov-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if s.keep {
+			progress("kept %s", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}()
+	upstream, stopFake, err := startFake(s.Chunks)
+	if err != nil {
+		return nil, err
+	}
+	defer stopFake()
+	bin := s.bin
+	if bin == "" {
+		progress("building ./cmd/junction")
+		if bin, err = buildJunction(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	progress("starting a redis-server and a three-master Redis Cluster")
+	one, err := redistest.StartServer()
+	if err != nil {
+		return nil, err
+	}
+	defer one.Stop()
+	cluster, err := redistest.StartCluster(3)
+	if err != nil {
+		return nil, err
+	}
+	defer cluster.Stop()
+	clusterURL := "redis://" + cluster.Addrs[0] + "?addr=" + strings.Join(cluster.Addrs[1:], "&addr=")
+	setups := []*govSetup{
+		{name: "none"},
+		{name: "memory", extra: "governance:\n" + govRules},
+		{name: "redis", extra: fmt.Sprintf("governance:\n  redis_url: %q\n", "redis://"+one.Addr) + govRules,
+			servers: []*redistest.Server{one}},
+		{name: "cluster", extra: fmt.Sprintf("governance:\n  redis_url: %q\n  redis_cluster: true\n", clusterURL) + govRules,
+			servers: cluster.Servers},
+	}
+	defer func() {
+		for _, st := range setups {
+			for _, g := range st.replicas {
+				g.stop()
+			}
+		}
+	}()
+	per := max(s.Concurrency/replicas, 1)
+	for _, st := range setups {
+		st.redisCPU = make([]time.Duration, len(st.servers))
+		st.cpuOK = true
+		for i := range replicas {
+			rdir := filepath.Join(dir, st.name, fmt.Sprint(i))
+			if err := os.MkdirAll(rdir, 0o700); err != nil {
+				return nil, err
+			}
+			g, err := startProcess(ctx, bin, rdir, upstream, s.GatewayProcs, st.extra)
+			if err != nil {
+				return nil, fmt.Errorf("starting junction (%s, replica %d): %w", st.name, i, err)
+			}
+			st.replicas = append(st.replicas, g)
+		}
+	}
+	// Warm every setup up, its replicas at once, on a key of each.
+	for _, st := range setups {
+		progress("%s: %d replicas at c=%d each, %v warmup", st.name, replicas, per, s.Warmup)
+		st.ms = make([]*measurement, replicas)
+		var wg sync.WaitGroup
+		for i, g := range st.replicas {
+			key, err := createKey(ctx, g.URL)
+			if err != nil {
+				return nil, fmt.Errorf("%s replica %d: %w", st.name, i, err)
+			}
+			l := &load{key: key, model: model, chunks: s.Chunks, c: per}
+			sc := scenario{Name: fmt.Sprintf("gov-%s-%d", st.name, i), Via: "junction", URL: g.URL + "/v1/chat/completions", pid: g.pid}
+			wg.Go(func() { st.ms[i] = l.start(ctx, sc, s.Warmup) })
+		}
+		wg.Wait()
+	}
+	slice := s.Duration / time.Duration(s.Rounds)
+	for round := range s.Rounds {
+		for k := range setups {
+			st := setups[(k+round)%len(setups)]
+			progress("%s: round %d of %d, %v", st.name, round+1, s.Rounds, slice)
+			st.measure(ctx, slice)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	rep := &govReport{Date: time.Now().UTC().Format(time.RFC3339), Settings: s, Replicas: replicas,
+		Machine: newReport(s).Machine}
+	var redisCeiling, clusterCeiling float64
+	for _, st := range setups {
+		r := st.result()
+		rep.Results = append(rep.Results, r)
+		switch st.name {
+		case "redis":
+			redisCeiling = r.RedisCeiling
+		case "cluster":
+			clusterCeiling = r.RedisCeiling
+		}
+	}
+	if redisCeiling > 0 {
+		rep.ClusterOverRedis = clusterCeiling / redisCeiling
+	}
+	return rep, nil
+}
+
+// measure runs one slice on every replica of the setup at once, reading
+// the redis-servers' CPU time around it.
+func (st *govSetup) measure(ctx context.Context, d time.Duration) {
+	before := make([]time.Duration, len(st.servers))
+	for i, srv := range st.servers {
+		c, ok := processCPU(srv.Pid())
+		before[i], st.cpuOK = c, st.cpuOK && ok
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, m := range st.ms {
+		wg.Go(func() { m.measure(ctx, d, nil) })
+	}
+	wg.Wait()
+	st.elapsed += time.Since(start)
+	for i, srv := range st.servers {
+		c, ok := processCPU(srv.Pid())
+		st.redisCPU[i] += c - before[i]
+		st.cpuOK = st.cpuOK && ok
+	}
+}
+
+// result sums the setup's replicas.
+func (st *govSetup) result() GovResult {
+	r := GovResult{Setup: st.name}
+	var lat []int64
+	var gatewayCPU time.Duration
+	for _, m := range st.ms {
+		for _, w := range m.workers {
+			lat = append(lat, w.lat...)
+		}
+		gatewayCPU += m.cpuG
+		one := m.result()
+		r.Requests += one.Requests
+		r.Errors += one.Errors
+		if r.FirstError == "" {
+			r.FirstError = one.FirstError
+		}
+	}
+	r.Latency = summarise(lat)
+	if r.Requests == 0 {
+		return r
+	}
+	r.RPS = float64(r.Requests) / st.elapsed.Seconds()
+	r.JunctionCPU = us(int64(gatewayCPU)) / float64(r.Requests)
+	if len(st.servers) > 0 && st.cpuOK {
+		var busiest float64
+		for _, c := range st.redisCPU {
+			per := us(int64(c)) / float64(r.Requests)
+			r.RedisNodes = append(r.RedisNodes, per)
+			r.RedisCPU += per
+			busiest = max(busiest, per)
+		}
+		if busiest > 0 {
+			r.RedisCeiling = 1e6 / busiest
+		}
+	}
+	return r
+}
+
+// createKey makes a regular key through the admin API and returns its
+// secret.
+func createKey(ctx context.Context, base string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/keys", strings.NewReader(`{"name":"bench"}`))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out struct{ Key string }
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &out) != nil || out.Key == "" {
+		return "", fmt.Errorf("creating a key: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return out.Key, nil
+}
+
+func (r *govReport) print(out io.Writer) {
+	s := r.Settings
+	fmt.Fprintf(out, "\nGovernance: %d Junction replicas per setup, %d connections in all, %v measured in %d rounds; %d CPUs (%s)\n",
+		r.Replicas, max(s.Concurrency/r.Replicas, 1)*r.Replicas, s.Duration, s.Rounds, r.Machine.CPUs, r.Machine.CPUModel)
+	fmt.Fprintf(out, "rules: rate limits on key:* and global, hard budgets on global and key:*\n\n")
+	fmt.Fprintf(out, "%-8s %9s %7s %9s %9s %15s %12s  %s\n", "setup", "req/s", "errors", "p50", "p99", "junction µs/req", "redis µs/req", "redis ceiling req/s (per node µs/req)")
+	for _, g := range r.Results {
+		redis, ceiling := "-", "-"
+		if g.RedisCPU > 0 {
+			redis = fmt.Sprintf("%.1f", g.RedisCPU)
+			nodes := make([]string, len(g.RedisNodes))
+			for i, n := range g.RedisNodes {
+				nodes[i] = fmt.Sprintf("%.1f", n)
+			}
+			ceiling = fmt.Sprintf("%.0f (%s)", g.RedisCeiling, strings.Join(nodes, ", "))
+		}
+		fmt.Fprintf(out, "%-8s %9.0f %7d %9s %9s %15.0f %12s  %s\n", g.Setup, g.RPS, g.Errors, dur(g.Latency.P50), dur(g.Latency.P99),
+			g.JunctionCPU, redis, ceiling)
+		if g.FirstError != "" {
+			fmt.Fprintf(out, "         first error: %s\n", g.FirstError)
+		}
+	}
+	if r.ClusterOverRedis > 0 {
+		fmt.Fprintf(out, "\nthe cluster's ceiling is %.2f× one server's\n", r.ClusterOverRedis)
+	}
+}
+
+// writeJSON saves v as indented JSON.
+func writeJSON(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
