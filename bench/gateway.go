@@ -136,13 +136,21 @@ func freeAddr() (string, error) {
 // junction binary; its log (stderr) goes to a file in dir. procs, when
 // positive, is its GOMAXPROCS; extraYAML is added to its config.
 func startProcess(ctx context.Context, bin, dir, upstream string, procs int, extraYAML string) (*gateway, error) {
+	return startConfigured(ctx, bin, dir, procs, func(addr, dataDir string) string {
+		return configYAML(addr, dataDir, upstream, extraYAML)
+	})
+}
+
+// startConfigured is startProcess with the config config(addr, dataDir)
+// returns.
+func startConfigured(ctx context.Context, bin, dir string, procs int, config func(addr, dataDir string) string) (*gateway, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	dataDir := filepath.Join(dir, "data")
 	cfgPath := filepath.Join(dir, "junction.yaml")
-	if err := os.WriteFile(cfgPath, []byte(configYAML(addr, dataDir, upstream, extraYAML)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config(addr, dataDir)), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)

@@ -3,10 +3,10 @@ package main
 // The governance lane (go run ./bench -governance) measures what limits
 // and budgets cost where they live: three Junction replicas with no
 // governance, with it in memory, on one redis-server and on a
-// three-master Redis Cluster, all in one run, each replica on a regular
-// key of its own. The rules are the issue's: rate limits on key:* and
-// global, hard budgets on global and key:*, all far from their limits so
-// that every request is admitted and settled. The setups' measured
+// three-master Redis Cluster, all in one run, each replica on a key of
+// its own. The rules are issue 23's: rate limits on the key and global,
+// hard budgets on global and key:*, all far from their limits so that
+// every request is admitted and settled. The setups' measured
 // slices are interleaved like the main scenarios'. Besides governed
 // requests per second and Junction's CPU per request, it reads each
 // redis-server's CPU time from /proc and reports it per request, and the
@@ -14,13 +14,11 @@ package main
 // redis-server would use a whole core.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,14 +30,29 @@ import (
 
 var governanceLane = flag.Bool("governance", false, "measure governance instead: three Junction replicas with no limits, limits and budgets in memory, on one redis-server and on a three-master Redis Cluster; governed req/s and redis-server CPU per request (writes bench/results/governance-latest.json unless -out says otherwise)")
 
-// govRules are the issue's rules, far from their limits.
+// govRules are the issue's rules, far from their limits: the key's RPM
+// and TPM (the lane's key has its own, which take the place of key:*) and
+// global's, hard budgets on global and each key.
 const govRules = `  rate_limits:
-    - {scope: "key:*", rpm: 1000000000, tpm: 1000000000000}
     - {scope: global, rpm: 1000000000, tpm: 1000000000000}
   budgets:
     - {scope: global, period: monthly, limit_usd: 1000000}
     - {scope: "key:*", period: daily, limit_usd: 1000000}
 `
+
+// govConfigYAML is a replica's config: one provider, the fake, one priced
+// model, and the setup's governance section (YAML, "governance:" and
+// what it holds).
+func govConfigYAML(addr, dataDir, upstream, governance string) string {
+	return fmt.Sprintf(`
+server: {addr: %q, data_dir: %q}
+auth: {admin_key: %q}
+providers:
+  - {name: fake, type: openai, base_url: "%s/v1", api_key: sk-bench}
+models:
+  - {name: %s, provider: fake, upstream_model: bench-upstream, price: {input_per_1k: 0.00015, output_per_1k: 0.0006}}
+%s`, addr, dataDir, adminKey, upstream, model, governance)
+}
 
 // govReport is one run of the governance lane.
 type govReport struct {
@@ -167,7 +180,9 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 			if err := os.MkdirAll(rdir, 0o700); err != nil {
 				return nil, err
 			}
-			g, err := startProcess(ctx, bin, rdir, upstream, s.GatewayProcs, st.extra)
+			g, err := startConfigured(ctx, bin, rdir, s.GatewayProcs, func(addr, dataDir string) string {
+				return govConfigYAML(addr, dataDir, upstream, st.extra)
+			})
 			if err != nil {
 				return nil, fmt.Errorf("starting junction (%s, replica %d): %w", st.name, i, err)
 			}
@@ -180,12 +195,13 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 		st.ms = make([]*measurement, replicas)
 		var wg sync.WaitGroup
 		for i, g := range st.replicas {
-			key, err := createKey(ctx, g.URL)
+			key, err := governedKey(ctx, g.URL)
 			if err != nil {
 				return nil, fmt.Errorf("%s replica %d: %w", st.name, i, err)
 			}
-			l := &load{key: key, model: model, chunks: s.Chunks, c: per}
-			sc := scenario{Name: fmt.Sprintf("gov-%s-%d", st.name, i), Via: "junction", URL: g.URL + "/v1/chat/completions", pid: g.pid}
+			l := &load{chunks: s.Chunks, c: per}
+			sc := scenario{Name: fmt.Sprintf("gov-%s-%d", st.name, i), Via: "junction", URL: g.URL + "/v1/chat/completions", pid: g.pid,
+				key: key, model: model}
 			wg.Go(func() { st.ms[i] = l.start(ctx, sc, s.Warmup) })
 		}
 		wg.Wait()
@@ -278,28 +294,6 @@ func (st *govSetup) result() GovResult {
 		}
 	}
 	return r
-}
-
-// createKey makes a regular key through the admin API and returns its
-// secret.
-func createKey(ctx context.Context, base string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/keys", strings.NewReader(`{"name":"bench"}`))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out struct{ Key string }
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &out) != nil || out.Key == "" {
-		return "", fmt.Errorf("creating a key: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return out.Key, nil
 }
 
 func (r *govReport) print(out io.Writer) {
