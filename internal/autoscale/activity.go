@@ -48,9 +48,12 @@ const activityRetention = 42 * 24 * time.Hour
 
 // newActivity fills in an activity's derived fields.
 func newActivity(endpoint, variant string, from, to int, cause string, at time.Time) *Activity {
-	b := make([]byte, 8)
+	// The id starts with the time it was made, so activities of one
+	// evaluation (a change seen and the answer to it) list in the order
+	// they happened.
+	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	return &Activity{ID: hex.EncodeToString(b), Endpoint: endpoint, Variant: variant,
+	return &Activity{ID: fmt.Sprintf("%016x%s", time.Now().UnixNano(), hex.EncodeToString(b)), Endpoint: endpoint, Variant: variant,
 		ResourceID: "endpoint/" + endpoint + "/variant/" + variant, ScalableDimension: "sagemaker:variant:DesiredInstanceCount",
 		Description: fmt.Sprintf("Setting desired instance count to %d.", to), Cause: cause, From: from, To: to,
 		StartTime: at.UTC().Truncate(time.Millisecond), StatusCode: InProgress}
@@ -81,7 +84,7 @@ func (s *Store) EndActivity(ctx context.Context, id, status, message string, at 
 // Activities returns an endpoint's activities (a variant's, when variant
 // is set), newest first, at most limit.
 func (s *Store) Activities(ctx context.Context, endpoint, variant string, limit int) ([]Activity, error) {
-	return s.activities(ctx, `WHERE endpoint = ? AND (? = '' OR variant = ?) ORDER BY started_at DESC, id LIMIT ?`, endpoint, variant, variant, limit)
+	return s.activities(ctx, `WHERE endpoint = ? AND (? = '' OR variant = ?) ORDER BY started_at DESC, id DESC LIMIT ?`, endpoint, variant, variant, limit)
 }
 
 // open returns every activity still InProgress, oldest first: a Scaler

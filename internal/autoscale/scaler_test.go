@@ -220,4 +220,12 @@ func TestScalingActivities(t *testing.T) {
 	if as := list(); as[0].StatusCode != Successful {
 		t.Fatalf("left in progress across a restart: %+v", as[0])
 	}
+	// A change seen and the scale-out that answers it in one evaluation
+	// list in that order, the answer first.
+	f.load.Desired, f.load.InFlight = 2, 20
+	s2.Step(ctx, now.Add(20*time.Second))
+	as = list()
+	if as[0].From != 2 || as[0].To != 4 || as[0].StatusCode != InProgress || as[1].From != 1 || as[1].To != 2 || as[1].StatusCode != Overridden {
+		t.Fatalf("same evaluation: %+v", as[:2])
+	}
 }

@@ -19,12 +19,23 @@ import (
 // managed model by a route (spilled-ms), against two baselines from the
 // same run: the warm endpoint's answer (warm-ms) and the managed model
 // called directly (managed-ms). spilled/managed near 1 means a spilled
-// first answer costs the managed model's latency, not the start.
+// first answer costs the managed model's latency, not the start. The
+// managed model is a fake that answers at once, or after 50 ms as a real
+// one would at the least.
 //
 //	go test ./internal/server -run '^$' -bench ColdStartFirstAnswer -benchtime 5x
 func BenchmarkColdStartFirstAnswer(b *testing.B) {
+	for _, delay := range []time.Duration{0, 50 * time.Millisecond} {
+		b.Run("managed="+delay.String(), func(b *testing.B) { benchColdStart(b, delay) })
+	}
+}
+
+func benchColdStart(b *testing.B, managedDelay time.Duration) {
 	fake := &fakeopenai.Server{}
-	up := httptest.NewServer(fake)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(managedDelay) // a managed model's own latency
+		fake.ServeHTTP(w, r)
+	}))
 	defer up.Close()
 	j := startHosted(b, b.TempDir(), up.URL, strings.Replace(scalingHosting, "serverless_idle: 1s", "serverless_idle: 10m", 1)+`
 models:
@@ -69,6 +80,9 @@ routes:
 		count(0)
 		b.StartTimer()
 		held += ask("local-lm") // cold: held until the instance it starts is ready
+		b.StopTimer()
+		j.waitEndpoint("lm", 30*time.Second, func(ep *hosting.Endpoint) bool { return converged(ep) && ep.Variants[0].CurrentInstanceCount == 1 })
+		b.StartTimer()
 	}
 	n := float64(b.N)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
@@ -117,12 +131,26 @@ func BenchmarkScaleOutReaction(b *testing.B) {
 		manual += time.Since(start)
 		count(1)
 		j.waitEndpoint("ep", 30*time.Second, ready(1))
+		// The autoscaler averages over a 1 s window: let the last
+		// iteration's load leave it, or the policy acts on that at once.
+		time.Sleep(1500 * time.Millisecond)
 		j.admin("PUT", path, policy, http.StatusOK, nil)
-		before := j.countEvents("ep", "scale-out: instances 1 -> ")
+		newest := func() autoscale.Activity {
+			var acts struct{ Activities []autoscale.Activity }
+			j.admin("GET", "/api/v1/endpoints/ep/scaling/activities?limit=1", nil, http.StatusOK, &acts)
+			if len(acts.Activities) == 0 {
+				return autoscale.Activity{}
+			}
+			return acts.Activities[0]
+		}
+		before := newest().ID
 		b.StartTimer()
 		start = time.Now()
 		l := startLoad(j, "ep", 8)
-		waitFor(b, 30*time.Second, "a scale-out decision", func() bool { return j.countEvents("ep", "scale-out: instances 1 -> ") > before })
+		waitFor(b, 30*time.Second, "a scale-out decision", func() bool {
+			a := newest()
+			return a.ID != before && strings.HasSuffix(a.Cause, "scale-out")
+		})
 		decide += time.Since(start)
 		j.waitEndpoint("ep", 30*time.Second, ready(3))
 		react += time.Since(start)
