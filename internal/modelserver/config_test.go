@@ -39,9 +39,10 @@ func TestConfigPrecedence(t *testing.T) {
 }
 
 func TestConfigReportsEveryProblem(t *testing.T) {
-	env := map[string]string{EnvPort: "http", EnvMode: "grpc", EnvDelay: "soon", EnvFailRate: "1.5", EnvCrashAfter: "0", EnvExitAtStart: "300"}
+	env := map[string]string{EnvPort: "http", EnvMode: "grpc", EnvDelay: "soon", EnvFailRate: "1.5", EnvCrashAfter: "0", EnvExitAtStart: "300",
+		EnvExecutionParameters: "MaxConcurrentTransforms=4"}
 	_, _, err := parseConfig(nil, func(k string) string { return env[k] })
-	for _, want := range []string{EnvPort, "no model directory", `mode "grpc"`, EnvDelay, EnvFailRate, EnvCrashAfter, EnvExitAtStart} {
+	for _, want := range []string{EnvPort, "no model directory", `mode "grpc"`, EnvDelay, EnvFailRate, EnvCrashAfter, EnvExitAtStart, EnvExecutionParameters} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}

@@ -216,3 +216,15 @@ func TestParseAttributes(t *testing.T) {
 		t.Fatalf("%+v %v", a, err)
 	}
 }
+
+// TestExecutionParameters: GET /execution-parameters answers the JSON the
+// environment gives, and is not served without it.
+func TestExecutionParameters(t *testing.T) {
+	ts := start(t, map[string]string{EnvExecutionParameters: `{"MaxConcurrentTransforms": 4, "BatchStrategy": "MultiRecord"}`})
+	if r := do(t, "GET", ts.url+"/execution-parameters", ""); r.status != http.StatusOK || r.body != `{"MaxConcurrentTransforms": 4, "BatchStrategy": "MultiRecord"}` {
+		t.Fatalf("execution parameters: %d %q", r.status, r.body)
+	}
+	if r := do(t, "GET", start(t, nil).url+"/execution-parameters", ""); r.status != http.StatusNotFound {
+		t.Fatalf("without them: %d %q", r.status, r.body)
+	}
+}

@@ -22,6 +22,7 @@ package modelserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,6 +71,12 @@ const (
 	// models (each counts the size of its model.json); a load that does
 	// not fit is answered 507.
 	EnvMemory = "JUNCTION_MODEL_SERVER_MEMORY_BYTES"
+	// EnvExecutionParameters is a JSON object the server answers GET
+	// /execution-parameters with, as a container tells SageMaker's batch
+	// transform its defaults ({"MaxConcurrentTransforms": 4,
+	// "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6}); unset, the
+	// route is not served (404), as in most containers.
+	EnvExecutionParameters = "JUNCTION_MODEL_SERVER_EXECUTION_PARAMETERS"
 	// EnvFaults, set to 1 (or true), turns on the fault knobs a request
 	// can reach: the custom-attributes header and /faults. Without it, or
 	// --faults, they are ignored and /faults answers 404.
@@ -124,6 +131,8 @@ type config struct {
 	// faults turns on the knobs a request can reach (custom attributes
 	// and /faults).
 	faults bool
+	// execParams answers GET /execution-parameters; nil: not served.
+	execParams []byte
 }
 
 const usageText = `Usage: model-server [flags]
@@ -232,6 +241,13 @@ func parseConfig(args []string, getenv func(string) string) (config, *flag.FlagS
 			bad(EnvCrashAfter, v, "want a count of invocations, 1 or more")
 		}
 		c.crashAfter = n
+	}
+	if v := getenv(EnvExecutionParameters); v != "" {
+		var obj map[string]any
+		if json.Unmarshal([]byte(v), &obj) != nil {
+			bad(EnvExecutionParameters, v, `want a JSON object such as {"MaxConcurrentTransforms": 4}`)
+		}
+		c.execParams = []byte(v)
 	}
 	if v := getenv(EnvExitAtStart); v != "" {
 		code, err := strconv.Atoi(v)

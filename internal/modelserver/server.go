@@ -83,6 +83,12 @@ func (s *server) handler() http.Handler {
 		s.registerMultiModel(mux)
 	default:
 		mux.HandleFunc("POST /invocations", s.invocations)
+		if s.cfg.execParams != nil {
+			mux.HandleFunc("GET /execution-parameters", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(s.cfg.execParams)
+			})
+		}
 	}
 	return mux
 }

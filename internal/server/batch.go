@@ -90,7 +90,7 @@ func (s *Server) newBatch(mux *http.ServeMux, adminAuth func(http.Handler) http.
 	jh.Register(mux, adminAuth)
 	jh.RegisterBedrock(mux, adminAuth)
 	if tk != nil {
-		th := &transformapi.Handler{Engine: engine, Hosting: s.hosting, Auth: api.NewAWSAuth(s.keys, s.creds, sagemakerapi.SigningName)}
+		th := &transformapi.Handler{Engine: engine, Hosting: s.hosting, Kind: tk, Auth: api.NewAWSAuth(s.keys, s.creds, sagemakerapi.SigningName)}
 		th.Register(mux, adminAuth)
 	}
 	return nil

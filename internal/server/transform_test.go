@@ -233,7 +233,8 @@ func TestTransformJobsWithTheSageMakerSDK(t *testing.T) {
 		TransformJobName: aws.String("stopped"),
 		ModelName:        aws.String("intent"),
 		BatchStrategy:    smtypes.BatchStrategySingleRecord,
-		Environment:      map[string]string{"JUNCTION_MODEL_SERVER_DELAY": "300ms"},
+		Environment: map[string]string{"JUNCTION_MODEL_SERVER_DELAY": "300ms",
+			"JUNCTION_MODEL_SERVER_EXECUTION_PARAMETERS": `{"MaxConcurrentTransforms": 3}`},
 		TransformInput: &smtypes.TransformInput{
 			DataSource:  &smtypes.TransformDataSource{S3DataSource: &smtypes.TransformS3DataSource{S3DataType: smtypes.S3DataTypeS3Prefix, S3Uri: aws.String("s3://" + bucket + "/in/part/small")}},
 			ContentType: aws.String("application/json"),
@@ -282,6 +283,11 @@ func TestTransformJobsWithTheSageMakerSDK(t *testing.T) {
 		j.admin("GET", "/api/v1/transform-jobs/stopped", nil, http.StatusOK, &view)
 		return view.Progress.Completed > 0
 	})
+	// It left MaxConcurrentTransforms to its container, which asked for 3.
+	if d, err := sm.DescribeTransformJob(ctx, &sagemaker.DescribeTransformJobInput{TransformJobName: aws.String("stopped")}); err != nil ||
+		aws.ToInt32(d.MaxConcurrentTransforms) != 3 {
+		t.Fatalf("the stopped job's concurrency: %v %v", err, d.MaxConcurrentTransforms)
+	}
 	if _, err := sm.StopTransformJob(ctx, &sagemaker.StopTransformJobInput{TransformJobName: aws.String("stopped")}); err != nil {
 		t.Fatal(err)
 	}

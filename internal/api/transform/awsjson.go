@@ -75,7 +75,7 @@ func (h *Handler) awsJSON(w http.ResponseWriter, r *http.Request) {
 			writeAWSError(w, oe)
 			return
 		}
-		writeAWS(w, Describe(h.Engine, j))
+		writeAWS(w, h.describe(j))
 	case "ListTransformJobs":
 		var in ListRequest
 		if !decode(&in) {

@@ -121,6 +121,16 @@ func Status(j *batch.Job) (status, reason string) {
 	return StatusInProgress, ""
 }
 
+// describe is Describe with the MaxConcurrentTransforms the job runs with,
+// when its container chose it.
+func (h *Handler) describe(j *batch.Job) *Description {
+	d := Describe(h.Engine, j)
+	if h.Kind != nil && d.MaxConcurrentTransforms == 0 {
+		d.MaxConcurrentTransforms = h.Kind.Concurrency(j)
+	}
+	return d
+}
+
 // Describe puts a job in DescribeTransformJob's shape.
 func Describe(e *batch.Engine, j *batch.Job) *Description {
 	s := transform.SpecOf(j)

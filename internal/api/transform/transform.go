@@ -36,6 +36,9 @@ const Window = 365 * 24 * time.Hour
 type Handler struct {
 	Engine  *batch.Engine
 	Hosting *hosting.Controller
+	// Kind runs the jobs; it knows the concurrency a job's container
+	// asked for.
+	Kind *transform.Transform
 	// Auth admits the AWS JSON protocol's requests (SigV4 for the
 	// signing name "sagemaker", or a bearer Junction key).
 	Auth *api.AWSAuth
@@ -191,7 +194,7 @@ func (h *Handler) list(ctx context.Context, req *ListRequest) (*ListResponse, *o
 			return nil, internal(err)
 		}
 		for i, j := range js {
-			v := Describe(h.Engine, j)
+			v := h.describe(j)
 			if req.NameContains != "" && !strings.Contains(strings.ToLower(j.ID), strings.ToLower(req.NameContains)) ||
 				req.StatusEquals != "" && v.TransformJobStatus != req.StatusEquals {
 				continue
@@ -240,7 +243,7 @@ func (h *Handler) restDescribe(w http.ResponseWriter, r *http.Request) {
 		restError(w, r, oe)
 		return
 	}
-	writeJSON(w, http.StatusOK, Describe(h.Engine, j))
+	writeJSON(w, http.StatusOK, h.describe(j))
 }
 
 func (h *Handler) restStop(w http.ResponseWriter, r *http.Request) {

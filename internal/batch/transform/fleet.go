@@ -2,9 +2,11 @@ package transform
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"time"
 
 	"github.com/junctionhq/junction/internal/batch"
@@ -53,6 +55,7 @@ func (t *Transform) Start(ctx context.Context, j *batch.Job) error {
 			// replica routes to the endpoint's instances again.
 			for _, v := range ep.Variants {
 				if v.CurrentInstanceCount > 0 {
+					t.askExecutionParameters(ctx, j, s, name)
 					return nil
 				}
 			}
@@ -139,6 +142,45 @@ func (t *Transform) Stop(ctx context.Context, j *batch.Job) error {
 		return err
 	}
 	return nil
+}
+
+// askExecutionParameters takes MaxConcurrentTransforms from the
+// container's optional GET /execution-parameters when the job leaves it
+// unset, as SageMaker does; a container without the route leaves it 1.
+// BatchStrategy and MaxPayloadInMB keep the defaults the job was made
+// with: its requests are cut before its instances start.
+func (t *Transform) askExecutionParameters(ctx context.Context, j *batch.Job, s *Spec, endpoint string) {
+	if s.MaxConcurrentTransforms != 0 {
+		return
+	}
+	status, body, err := t.Hosting.Probe(ctx, endpoint, "/execution-parameters")
+	var params struct{ MaxConcurrentTransforms int }
+	if err != nil || status != http.StatusOK || json.Unmarshal([]byte(body), &params) != nil || params.MaxConcurrentTransforms < 1 {
+		return
+	}
+	// SageMaker's bound: MaxConcurrentTransforms × MaxPayloadInMB ≤ 100.
+	n := params.MaxConcurrentTransforms
+	if mb := *s.MaxPayloadInMB; mb > 0 {
+		n = min(n, MaxPayloadLimitInMB/mb)
+	}
+	t.mu.Lock()
+	if t.concurrency == nil {
+		t.concurrency = map[string]int{}
+	}
+	t.concurrency[j.ID] = max(n, 1)
+	t.mu.Unlock()
+}
+
+// Concurrency is the MaxConcurrentTransforms job id runs with on each
+// instance: its own, else what its container asked for; 0 when the job
+// left it to its container and this replica does not run it now.
+func (t *Transform) Concurrency(j *batch.Job) int {
+	if n := SpecOf(j).MaxConcurrentTransforms; n > 0 {
+		return n
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.concurrency[j.ID]
 }
 
 // isCode reports whether err is a hosting error with the given code.
