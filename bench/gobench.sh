@@ -21,6 +21,9 @@ tables=(
   "surfaces-translation|-run ^\$ -bench ^Benchmark(SurfaceTranslation|BedrockTranslation)\$ -benchmem -count 5 ./internal/server"
   "surfaces-loopback|-run ^\$ -bench ^Benchmark(SurfacesThroughJunction|BedrockThroughJunction)\$ -benchmem -count 5 ./internal/server"
   "prompt-tokens|-run ^\$ -bench . -benchmem ./internal/promptroute ./internal/tokens"
+  "responses|-run ^\$ -bench ^BenchmarkResponsesVsChat\$ -benchmem -count 5 ./internal/server"
+  "cache|-run ^\$ -bench ^BenchmarkResponseCache\$ -benchtime 1000x -count 3 ./internal/server"
+  "cache-semantic|-run ^\$ -bench ^BenchmarkSemanticLookup\$ -benchmem ./internal/respcache"
   "hosting-invocation|-run ^\$ -bench ^BenchmarkInvocation\$ -benchtime 2s ./internal/server"
   "hosting-lifecycle|-run ^\$ -bench ^BenchmarkEndpointLifecycle\$ -benchtime 10x ./internal/server"
 )
