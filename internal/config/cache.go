@@ -38,7 +38,7 @@ type CacheSemantic struct {
 	// Models are the cached models and routes answered by meaning
 	// (default: all of cache.models).
 	Models []string `yaml:"models"`
-	// MaxEntries bounds the in-memory index of messages (default 4096).
+	// MaxEntries bounds the in-memory index of messages (default 1024).
 	MaxEntries int `yaml:"max_entries"`
 	// Timeout bounds an embedding call (default 2s).
 	Timeout time.Duration `yaml:"timeout"`
@@ -60,7 +60,7 @@ func (c *Cache) applyDefaults() {
 			s.Threshold = 0.95
 		}
 		if s.MaxEntries == 0 {
-			s.MaxEntries = 4096
+			s.MaxEntries = 1024
 		}
 		if s.Timeout == 0 {
 			s.Timeout = 2 * time.Second

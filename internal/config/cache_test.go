@@ -20,7 +20,7 @@ func TestCacheSemanticDefaultsAndChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.Cache.Semantic; s.Threshold != 0.95 || s.MaxEntries != 4096 || s.Timeout != 2*time.Second {
+	if s := cfg.Cache.Semantic; s.Threshold != 0.95 || s.MaxEntries != 1024 || s.Timeout != 2*time.Second {
 		t.Fatalf("defaults %+v", s)
 	}
 	_, err = Parse([]byte(cacheModels+`cache:

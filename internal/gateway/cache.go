@@ -16,8 +16,10 @@ import (
 // request that said Cache-Control: no-cache (which also stores nothing
 // unless it allows it: no-cache only bypasses the lookup). It also sets
 // the call's semantic probe, unless the request asked for exact matches
-// only (X-Junction-Cache: exact) or cannot be answered by meaning.
-func (g *Gateway) cacheKey(c *Call, req *llm.Request) (key string, lookup bool) {
+// only (X-Junction-Cache: exact), cannot be answered by meaning, or is
+// guarded: a hit skips the input guardrail, which an exact repeat has
+// passed but a message only close in meaning has not.
+func (g *Gateway) cacheKey(c *Call, req *llm.Request, guarded bool) (key string, lookup bool) {
 	if !g.Cache.Enabled(c.Model) || cacheDirective(c.CacheControl, "no-store") {
 		return "", false
 	}
@@ -27,7 +29,7 @@ func (g *Gateway) cacheKey(c *Call, req *llm.Request) (key string, lookup bool) 
 		keyID = c.Key.ID
 	}
 	scope := g.Cache.ScopeOf(keyID, team)
-	if c.CacheMode != CacheExact {
+	if c.CacheMode != CacheExact && !guarded {
 		c.cacheProbe = g.Cache.Probe(scope, c.Model, req)
 	}
 	return respcache.Key(scope, c.Model, req), !cacheDirective(c.CacheControl, "no-cache")

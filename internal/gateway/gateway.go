@@ -343,7 +343,7 @@ func (g *Gateway) Chat(ctx context.Context, c *Call, req *llm.Request) (*llm.Res
 	if err != nil {
 		return nil, err
 	}
-	key, lookup := g.cacheKey(c, req)
+	key, lookup := g.cacheKey(c, req, gd != nil)
 	if lookup {
 		if resp, ok := g.cacheHit(ctx, c, key); ok {
 			return resp, nil

@@ -25,7 +25,7 @@ func (g *Gateway) ChatStream(ctx context.Context, c *Call, req *llm.Request) (*S
 	if err != nil {
 		return nil, err
 	}
-	key, lookup := g.cacheKey(c, req)
+	key, lookup := g.cacheKey(c, req, gd != nil)
 	if lookup {
 		if resp, ok := g.cacheHit(ctx, c, key); ok {
 			// A cached answer replays as a stream.

@@ -20,7 +20,7 @@ type EmbedFunc func(ctx context.Context, texts []string) ([][]float32, error)
 // Defaults of the semantic mode.
 const (
 	DefaultThreshold  = 0.95
-	DefaultMaxEntries = 4096
+	DefaultMaxEntries = 1024
 	DefaultTimeout    = 2 * time.Second
 	// MaxSemanticBytes is the longest last message answered by meaning:
 	// a longer one would be cut to fit an embedding model, and two

@@ -143,3 +143,36 @@ cache: {models: [sonnet], semantic: {embedding_model: sonnet}}
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestSemanticCacheNeverSkipsTheInputGuardrail: a hit skips the input
+// guardrail, which an exact repeat has passed but a message only close in
+// meaning has not; so a guarded call is answered exactly or not at all
+// from the cache, and a blocked word in a near-repeat is still blocked.
+func TestSemanticCacheNeverSkipsTheInputGuardrail(t *testing.T) {
+	fake := &fakeopenai.Server{Record: true, Embedding: fakeopenai.WordEmbedding}
+	j := start(t, fake, `  - {name: guarded, provider: openai, upstream_model: small-v1, guardrail: support}
+  - {name: embedder, provider: openai, upstream_model: text-embedding-3-small}
+cache: {models: [guarded], semantic: {embedding_model: embedder, threshold: 0.9}}`+guardYAML)
+	ask := func(q string) (http.Header, string) {
+		status, h, b := j.do("POST", "/v1/chat/completions", adminKey, `{"model":"guarded","messages":[{"role":"user","content":"`+q+`"}]}`)
+		if status != http.StatusOK {
+			t.Fatalf("%d %s", status, b)
+		}
+		return h, string(b)
+	}
+	const stored = "Status of falcon launch: date, timeline, budget, owner, risks, schedule"
+	ask(stored)
+	if h, _ := ask(stored); h.Get("X-Junction-Route-Reason") != "cache hit" {
+		t.Fatalf("an exact repeat of a guarded call: %s", h.Get("X-Junction-Route-Reason"))
+	}
+	// 0.95 alike to the stored message, and it names the blocked project.
+	h, body := ask("Status of project falcon launch: date, timeline, budget, owner, risks, schedule")
+	if strings.Contains(h.Get("X-Junction-Route-Reason"), "cache hit") || !strings.Contains(body, "Sorry, I can't take that request.") {
+		t.Fatalf("a near-repeat with a blocked word: %s %s", h.Get("X-Junction-Route-Reason"), body)
+	}
+	for _, r := range fake.Requests() {
+		if strings.HasSuffix(r.Path, "/embeddings") {
+			t.Fatalf("a guarded call was embedded: %s", r.Raw)
+		}
+	}
+}
