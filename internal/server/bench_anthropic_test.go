@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/anthropicwire"
+	"github.com/junctionhq/junction/internal/fakeopenai"
 	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/openaiwire"
 	"github.com/junctionhq/junction/internal/sse"
@@ -122,18 +123,9 @@ func BenchmarkSurfaceTranslation(b *testing.B) {
 				if _, err := openaiwire.EncodeChatRequest(req); err != nil {
 					b.Fatal(err)
 				}
-				var dec openaiwire.ChunkDecoder
 				send, finish := sf.s.stream(w)
-				for _, c := range chunks {
-					evs, _, err := dec.Decode(c)
-					if err != nil {
-						b.Fatal(err)
-					}
-					for _, ev := range evs {
-						if err := send(ev); err != nil {
-							b.Fatal(err)
-						}
-					}
+				if err := fakeopenai.Relay(chunks, send); err != nil {
+					b.Fatal(err)
 				}
 				if err := finish(); err != nil {
 					b.Fatal(err)

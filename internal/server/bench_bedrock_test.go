@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,32 +33,14 @@ var (
 	bedrockBenchConverse = []byte(`{"system":[{"text":"Be brief."}],"messages":[{"role":"user","content":[{"text":"Say hello."}]}],"inferenceConfig":{"maxTokens":256}}`)
 )
 
-// fakeAnswer returns what the fake OpenAI upstream answers: the JSON of a
-// plain answer, or each data line of a stream (8 text chunks, the finish
-// chunk and the usage chunk).
+// fakeAnswer returns what the fake OpenAI upstream answers (see
+// fakeopenai.Answer).
 func fakeAnswer(b *testing.B, stream bool) (plain []byte, chunks [][]byte) {
-	body := `{"model":"bench-upstream","messages":[]}`
-	if stream {
-		body = `{"model":"bench-upstream","stream":true,"messages":[]}`
+	plain, chunks, err := fakeopenai.Answer(stream)
+	if err != nil {
+		b.Fatal(err)
 	}
-	rec := httptest.NewRecorder()
-	(&fakeopenai.Server{}).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body)))
-	if !stream {
-		return rec.Body.Bytes(), nil
-	}
-	r := sse.NewReader(rec.Body)
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			return nil, chunks
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		if string(e.Data) != "[DONE]" {
-			chunks = append(chunks, bytes.Clone(e.Data))
-		}
-	}
+	return plain, chunks
 }
 
 // BenchmarkBedrockTranslation is the CPU one request costs in wire
@@ -140,18 +120,9 @@ func BenchmarkBedrockTranslation(b *testing.B) {
 				if _, err := openaiwire.EncodeChatRequest(req); err != nil {
 					b.Fatal(err)
 				}
-				var dec openaiwire.ChunkDecoder
 				send, end := c.stream()
-				for _, ch := range chunks {
-					evs, _, err := dec.Decode(ch)
-					if err != nil {
-						b.Fatal(err)
-					}
-					for _, ev := range evs {
-						if err := send(ev); err != nil {
-							b.Fatal(err)
-						}
-					}
+				if err := fakeopenai.Relay(chunks, send); err != nil {
+					b.Fatal(err)
 				}
 				if err := end(); err != nil {
 					b.Fatal(err)
