@@ -33,7 +33,7 @@ OPENAI_BASE_URL, ANTHROPIC_API_KEY, and AWS_REGION (with the AWS credential chai
 			var cfg *config.Config
 			var err error
 			if cfgPath != "" {
-				cfg, err = config.Load(cfgPath, os.Getenv)
+				cfg, err = config.Load(cfgPath, os.Getenv, server.ConfigChecks()...)
 				if err != nil {
 					return err
 				}
@@ -46,7 +46,7 @@ OPENAI_BASE_URL, ANTHROPIC_API_KEY, and AWS_REGION (with the AWS credential chai
 			if dataDir != "" {
 				cfg.Server.DataDir = dataDir
 			}
-			if err := cfg.Validate(); err != nil {
+			if err := cfg.Validate(server.ConfigChecks()...); err != nil {
 				return err
 			}
 			log, closeLog, err := newLogger(cfg)

@@ -132,7 +132,8 @@ func TestServeFinishesInFlightRequestsOnSIGTERM(t *testing.T) {
 func TestServeRefusesABadConfig(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("providers:\n  - {name: a, type: openai, base_url: \"not a url\"}\nlog: {level: loud}\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad, []byte("providers:\n  - {name: a, type: openai, base_url: \"not a url\"}\nlog: {level: loud}\n"+
+		"guardrails: [{id: g, word_policy: {words: [{text: \"\"}]}}]\ngovernance: {rate_limits: [{scope: \"team:x\"}]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -140,7 +141,10 @@ func TestServeRefusesABadConfig(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"invalid fields", []string{"--config", bad}, []string{"providers[0].base_url:", "log.level:"}},
+		// The sections their own packages check are reported with the
+		// rest, in one pass.
+		{"invalid fields", []string{"--config", bad}, []string{"providers[0].base_url:", "log.level:",
+			"guardrails[0].word_policy.words[0].text: required", "governance.rate_limits[0]: set rpm, tpm or both"}},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, []string{"none.yaml"}},
 		{"bad flag", []string{"--addr", "no-port"}, []string{"server.addr:"}},
 	} {

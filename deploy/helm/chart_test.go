@@ -21,7 +21,9 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/hostrt/kubernetes"
+	"github.com/junctionhq/junction/internal/server"
 )
 
 // EnvHelm is the helm binary; scripts/test.sh sets it.
@@ -136,7 +138,7 @@ func junctionConfig(t *testing.T, r rendered, env map[string]string) *config.Con
 	if cm == nil {
 		t.Fatal("no ConfigMap rel-junction")
 	}
-	cfg, err := config.Parse([]byte(cm.Data["junction.yaml"]), func(k string) string { return env[k] })
+	cfg, err := config.Parse([]byte(cm.Data["junction.yaml"]), func(k string) string { return env[k] }, server.ConfigChecks()...)
 	if err != nil {
 		t.Fatalf("junction.yaml does not load: %v\n%s", err, cm.Data["junction.yaml"])
 	}
@@ -193,9 +195,13 @@ func TestChartRendersWithDefaults(t *testing.T) {
 	cfg := junctionConfig(t, r, map[string]string{"JUNCTION_DATABASE_URL": "postgres://junction:x@db:5432/junction",
 		"JUNCTION_REDIS_URL": "redis://r:6379/0", "JUNCTION_ADMIN_KEY": "jk-x"})
 	k := cfg.Hosting.Kubernetes
+	var gov governance.Config
+	if err := cfg.Governance.Decode(&gov); err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Hosting.Runtime != config.RuntimeKubernetes || k.Namespace != "ml" || k.Owner != "rel-junction" ||
 		k.DefaultImage != "ghcr.io/junctionhq/junction:0.1.0" || k.ArtifactClaim != "" || cfg.Server.Addr != "0.0.0.0:9470" ||
-		cfg.Server.Database == "" || cfg.Governance.RedisURL == "" || cfg.Auth.AdminKey != "jk-x" {
+		cfg.Server.Database == "" || gov.RedisURL == "" || cfg.Auth.AdminKey != "jk-x" {
 		t.Errorf("junction.yaml: server %+v hosting %+v", cfg.Server, cfg.Hosting)
 	}
 

@@ -18,9 +18,6 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/junctionhq/junction/internal/governance"
-	"github.com/junctionhq/junction/internal/guardrail"
 )
 
 // DefaultAddr is where `junction serve` listens when nothing says otherwise.
@@ -50,14 +47,16 @@ type Config struct {
 	Routes    []Route    `yaml:"routes"`
 	Rules     []Rule     `yaml:"rules"`
 	// Guardrails are policies requests and answers can be checked
-	// against (see docs/guardrails.md).
-	Guardrails []guardrail.Config `yaml:"guardrails"`
-	Router     Router             `yaml:"router"`
+	// against (see docs/guardrails.md): a list of guardrail.Config,
+	// decoded and checked by package guardrail.
+	Guardrails Section `yaml:"guardrails"`
+	Router     Router  `yaml:"router"`
 	// Hosting runs self-hosted endpoints (see docs/hosting.md).
 	Hosting Hosting `yaml:"hosting"`
 	// Governance holds budgets, rate limits and reserved capacity (see
-	// docs/governance.md).
-	Governance governance.Config `yaml:"governance"`
+	// docs/governance.md): a governance.Config, decoded and checked by
+	// package governance.
+	Governance Section `yaml:"governance"`
 	// Tracing exports OpenTelemetry traces (see docs/observability.md).
 	Tracing Tracing `yaml:"tracing"`
 	// Responses configures the OpenAI Responses API's stored responses
@@ -630,17 +629,18 @@ func (c *Config) applyDefaults() {
 }
 
 // Load reads a YAML config file, expands ${VAR} and ${VAR:-default} in
-// its values from getenv, applies defaults and validates it.
-func Load(path string, getenv func(string) string) (*Config, error) {
+// its values from getenv, applies defaults and validates it with checks
+// (see Validate).
+func Load(path string, getenv func(string) string, checks ...Check) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, getenv)
+	return Parse(data, getenv, checks...)
 }
 
 // Parse is Load on bytes.
-func Parse(data []byte, getenv func(string) string) (*Config, error) {
+func Parse(data []byte, getenv func(string) string, checks ...Check) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -656,8 +656,9 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	c.sections(expanded)
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(checks...); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -697,9 +698,10 @@ func (e *ValidationError) Error() string {
 	return "invalid config:\n  " + strings.Join(e.Problems, "\n  ")
 }
 
-// Validate checks the config and returns a *ValidationError listing every
-// problem, or nil.
-func (c *Config) Validate() error {
+// Validate checks the config, and with checks the sections config leaves
+// to the packages they configure, and returns a *ValidationError listing
+// every problem, or nil.
+func (c *Config) Validate(checks ...Check) error {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	if _, _, err := splitHostPort(c.Server.Addr); err != nil {
@@ -834,8 +836,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	p = append(p, c.validateRoutes(names, models)...)
-	p = append(p, guardrail.Validate(c.Guardrails)...)
-	p = append(p, governance.Validate(c.Governance)...)
+	for _, check := range checks {
+		p = append(p, check(c)...)
+	}
 	p = append(p, c.Batch.validate()...)
 	cacheable, configured := map[string]bool{}, map[string]bool{}
 	for _, m := range c.Models {

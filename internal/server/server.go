@@ -95,6 +95,10 @@ type Server struct {
 
 // New builds a Server from cfg. Nothing listens until Listen.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	sec, problems := decodeSections(cfg)
+	if len(problems) > 0 {
+		return nil, &config.ValidationError{Problems: problems}
+	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -194,7 +198,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	s.registerLedgerMetrics()
 	// Budgets are seeded from the ledger, so the governor starts after the
 	// ledger has replayed what an earlier run spilled.
-	s.gov, err = governance.New(ctx, cfg.Governance, governance.Options{DB: db, Log: log,
+	s.gov, err = governance.New(ctx, sec.governance, governance.Options{DB: db, Log: log,
 		Lease: max(budget.DefaultLease, 2*cfg.Server.UpstreamTimeout)})
 	if err != nil {
 		return nil, s.abort(err)
@@ -240,7 +244,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	adm.RegisterAdvisor(mux, adminAuth)
 	// Guardrails: content filters are judged by a model Junction serves,
 	// called through the gateway like any other request.
-	guards, err := guardrail.NewRegistry(cfg.Guardrails, &guardrail.Store{DB: db}, guardrail.Options{
+	guards, err := guardrail.NewRegistry(sec.guardrails, &guardrail.Store{DB: db}, guardrail.Options{
 		Classifier: guardrail.ChatClassifier{Chat: func(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 			c := &gateway.Call{Surface: "guardrail", Model: req.Model, Start: time.Now(), RequestID: s.nextRequestID() + ".classify"}
 			if err := gw.Resolve(c); err != nil {

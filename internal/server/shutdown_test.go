@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -161,5 +162,32 @@ auth: {admin_key: %q}
 	}
 	if err := srv.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNewChecksTheSectionsBeforeOpeningAnything: a config parsed without
+// the server's checks still has its guardrails and governance sections
+// checked, by their packages' rules, before New opens the data directory.
+func TestNewChecksTheSectionsBeforeOpeningAnything(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+server: {addr: "127.0.0.1:0", data_dir: %q}
+guardrails: [{id: g, word_policy: {words: [{text: ""}]}}]
+governance: {rate_limits: [{scope: "team:x"}], limits: oops}
+`, dir)), os.Getenv)
+	if err != nil {
+		t.Fatalf("config alone does not know the sections' rules: %v", err)
+	}
+	_, err = server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var verr *config.ValidationError
+	if !errors.As(err, &verr) || !strings.Contains(err.Error(), "guardrails[0].word_policy.words[0].text: required") ||
+		!strings.Contains(err.Error(), "field limits not found") {
+		t.Fatalf("New: %v, want both sections' problems", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("New made the data directory before refusing the config: %v", err)
+	}
+	if err := cfg.Validate(server.ConfigChecks()...); err == nil {
+		t.Error("Validate with the server's checks passed the same config")
 	}
 }
