@@ -19,7 +19,8 @@ import (
 // invocations of a hosted endpoint (plain, streamed, refused by a rate
 // limit, refused as invalid) are calls like the rest: one record each,
 // and one observation each in junction_requests_total{surface="sagemaker"}
-// and in junction_sagemaker_invocations_total.
+// and in junction_sagemaker_invocations_total. After each call, the
+// metrics have counted exactly as many calls as the ledger holds records.
 func TestEveryCallIsRecordedOnce(t *testing.T) {
 	fake := &fakeupstream.Server{}
 	j := startFaulty(t, fake, `  - {name: plain, provider: faulty, upstream_model: ok}
@@ -103,6 +104,29 @@ hosting: {health_interval: 100ms, meter_interval: 1h, invocation_timeout: 5s}`)
 		{"invocation refused by a rate limit", invoke("invocations", "X-Junction-Tags", "app=throttled"), 429, ""},
 		{"invocation of an unknown variant", invoke("invocations", "X-Amzn-SageMaker-Target-Variant", "nope"), 400, ""},
 	}
+	// observed polls junction_requests_total until it has counted n calls
+	// in all, and fails the kind that left it short or over.
+	observed := func(kind string, n int) {
+		t.Helper()
+		got := 0
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			_, _, m := j.do("GET", "/metrics", "", "")
+			got = 0
+			for _, line := range strings.Split(string(m), "\n") {
+				if strings.HasPrefix(line, "junction_requests_total{") {
+					v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+					got += int(v)
+				}
+			}
+			if got >= n || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got != n {
+			t.Errorf("%s: junction_requests_total counts %d calls after it, want %d (one per record)", kind, got, n)
+		}
+	}
 	total := 0
 	for _, k := range invocations {
 		id := k.send()
@@ -121,6 +145,7 @@ hosting: {health_interval: 100ms, meter_interval: 1h, invocation_timeout: 5s}`)
 		if n != 1 {
 			t.Errorf("%s: %d records under request id %q, want 1", k.name, n, id)
 		}
+		observed(k.name, total)
 	}
 	for _, k := range kinds {
 		k.send()
@@ -147,6 +172,7 @@ hosting: {health_interval: 100ms, meter_interval: 1h, invocation_timeout: 5s}`)
 		if own != wantOwn || extra != k.attempts {
 			t.Errorf("%s: %d records under the request id (want %d) and %d attempt records (want %d)", k.name, own, wantOwn, extra, k.attempts)
 		}
+		observed(k.name, total)
 	}
 	// The metrics saw each record once.
 	_, _, m := j.do("GET", "/metrics", adminKey, "")
