@@ -2,13 +2,14 @@ package autoscale
 
 import (
 	"context"
-	"path/filepath"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/store/storetest"
 )
 
 // fakeEndpoints is hosting as the Scaler sees it: one variant whose load
@@ -28,9 +29,21 @@ func (f *fakeEndpoints) SetInstanceCount(_ context.Context, _, _ string, n int) 
 	return nil
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	storetest.Stop() // the PostgreSQL server, if a test started one
+	os.Exit(code)
+}
+
 func newScaler(t *testing.T, p *Policy) (*Scaler, *fakeEndpoints) {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "j.db"))
+	return newScalerOn(t, storetest.SQLite(t), p)
+}
+
+// newScalerOn is newScaler over the database named by dsn.
+func newScalerOn(t *testing.T, dsn string, p *Policy) (*Scaler, *fakeEndpoints) {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,16 +148,27 @@ func TestPolicyValidation(t *testing.T) {
 // A scheduled action runs once when due: it stores the new bounds, the
 // count follows them at once, and the history says why.
 func TestScheduledActionRuns(t *testing.T) {
-	start := time.Now()
-	at := start.Add(2 * time.Second).UTC().Format("2006-01-02T15:04:05")
-	s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 1,
-		ScheduledActions: []ScheduledAction{{Name: "peak", Schedule: "at(" + at + ")", MinCapacity: new(3), MaxCapacity: new(5)}}})
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) { testScheduledActionRuns(t, be.DSN(t)) })
+	}
+}
+
+func testScheduledActionRuns(t *testing.T, dsn string) {
+	s, f := newScalerOn(t, dsn, nil)
 	ctx := context.Background()
+	// The action falls due two or three seconds after the policy is
+	// stored (at() counts whole seconds).
+	start := time.Now()
+	at := start.Add(3 * time.Second).UTC().Format("2006-01-02T15:04:05")
+	if err := s.store.Put(ctx, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 1,
+		ScheduledActions: []ScheduledAction{{Name: "peak", Schedule: "at(" + at + ")", MinCapacity: new(3), MaxCapacity: new(5)}}}); err != nil {
+		t.Fatal(err)
+	}
 	s.Step(ctx, start)
 	if len(f.asked) != 0 {
 		t.Fatalf("acted before the action was due: %v", f.asked)
 	}
-	s.Step(ctx, start.Add(3*time.Second))
+	s.Step(ctx, start.Add(4*time.Second))
 	if len(f.asked) != 1 || f.asked[0] != 3 {
 		t.Fatalf("after the action: asked %v, want [3] (the new min_capacity)", f.asked)
 	}
@@ -157,7 +181,7 @@ func TestScheduledActionRuns(t *testing.T) {
 		t.Fatalf("stored policy %+v %v", p, err)
 	}
 	f.load.Ready, f.load.Instances = 3, 3
-	s.Step(ctx, start.Add(4*time.Second))
+	s.Step(ctx, start.Add(5*time.Second))
 	if len(f.events) != 2 {
 		t.Fatalf("the action ran twice: %q", f.events)
 	}
@@ -168,7 +192,13 @@ func TestScheduledActionRuns(t *testing.T) {
 // instances, or Overridden by a later change; a new Scaler (a restart, or
 // another replica taking the lease) follows those left in progress.
 func TestScalingActivities(t *testing.T) {
-	s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 4,
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) { testScalingActivities(t, be.DSN(t)) })
+	}
+}
+
+func testScalingActivities(t *testing.T, dsn string) {
+	s, f := newScalerOn(t, dsn, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 4,
 		TargetTracking: &TargetTracking{Metric: ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: secs(0), DisableScaleIn: true}})
 	ctx, now := context.Background(), time.Unix(1000, 0)
 	step := func() { now = now.Add(time.Second); s.Step(ctx, now) }
