@@ -63,7 +63,14 @@ func TestAsyncScalesFromZeroOnBacklogAndBackToZero(t *testing.T) {
 	var stats struct {
 		Queued, Running, Succeeded, Failed int
 	}
-	j.admin("GET", "/api/v1/endpoints/slow/async", nil, http.StatusOK, &stats)
+	// An output object lands just before its request is marked
+	// succeeded: poll for the count.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		j.admin("GET", "/api/v1/endpoints/slow/async", nil, http.StatusOK, &stats)
+		if stats.Succeeded+stats.Failed == len(outputs) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if stats.Succeeded != len(outputs) || stats.Failed != 0 {
 		t.Fatalf("queue after the backlog drained: %+v, want %d succeeded", stats, len(outputs))
 	}
