@@ -62,6 +62,9 @@ type settings struct {
 	// with a hard budget, on a model with a one-regex guardrail, with
 	// request tags.
 	Governed bool `json:"governed_lane"`
+	// Before is a second junction binary measured beside the first, as
+	// target before (and before-governed): an A/B in one run.
+	Before string `json:"before_binary,omitempty"`
 
 	out, bin, cpuprofile string
 	inproc, keep         bool
@@ -90,6 +93,7 @@ func main() {
 	flag.StringVar(&s.bin, "junction", "", "a built junction binary to run (default: go build ./cmd/junction)")
 	flag.StringVar(&s.cpuprofile, "cpuprofile", "", "with -inproc, write a CPU profile of each scenario to this file, the scenario's name inserted before the extension; goroutines are labelled role=loadgen, upstream or junction")
 	flag.BoolVar(&s.Governed, "governed", true, "also measure the governed lane (junction-governed): a key with RPM/TPM limits, a team budget, a one-regex guardrail and tags, on the same Junction")
+	flag.StringVar(&s.Before, "before", "", "also measure this junction binary, beside the one built or named by -junction, as target before (and before-governed): the two versions side by side in one run")
 	flag.BoolVar(&s.NoJournal, "no-journal", false, "also measure a second Junction with ledger.journal off (junction-nojournal), to see what the durable ledger costs")
 	flag.Parse()
 	if s.Concurrency < 1 || s.Duration <= 0 || s.Warmup < 0 || s.Unloaded < 0 || s.Chunks < 1 || s.Rounds < 1 {
@@ -144,6 +148,7 @@ func run(ctx context.Context, s *settings) (*report, error) {
 		}
 	}()
 
+	var stops []func() error // of the Junctions beside the measured one
 	upstream, stopFake, err := startFake(s.Chunks)
 	if err != nil {
 		return nil, err
@@ -151,7 +156,7 @@ func run(ctx context.Context, s *settings) (*report, error) {
 	defer stopFake()
 
 	var gw *gateway
-	var noJournal *target
+	var others []target // more Junctions beside the measured one
 	if s.inproc {
 		s.Gateway = "in-process (-inproc)"
 		gw, err = startInProcess(ctx, dir, upstream)
@@ -165,21 +170,44 @@ func run(ctx context.Context, s *settings) (*report, error) {
 			}
 		}
 		gw, err = startProcess(ctx, bin, dir, upstream, s.GatewayProcs, "")
+		// another starts a second Junction from bin, with extraYAML in its
+		// config, as target name (and name-governed with -governed).
+		another := func(name, bin, extraYAML string) error {
+			odir := filepath.Join(dir, name)
+			if err := os.MkdirAll(odir, 0o700); err != nil {
+				return err
+			}
+			g, err := startProcess(ctx, bin, odir, upstream, s.GatewayProcs, extraYAML)
+			if err != nil {
+				return fmt.Errorf("starting %s: %w", name, err)
+			}
+			stops = append(stops, g.stop)
+			others = append(others, target{name: name, url: g.URL, pid: g.pid})
+			if s.Governed {
+				key, err := governedKey(ctx, g.URL)
+				if err != nil {
+					return err
+				}
+				others = append(others, target{name: name + "-governed", url: g.URL, pid: g.pid, key: key, model: governedModel, tags: governedTags})
+			}
+			return nil
+		}
 		if err == nil && s.NoJournal {
-			var nj *gateway
-			ndir := filepath.Join(dir, "nojournal")
-			if err = os.MkdirAll(ndir, 0o700); err != nil {
-				return nil, err
-			}
-			if nj, err = startProcess(ctx, bin, ndir, upstream, s.GatewayProcs, "ledger: {journal: false}\n"); err != nil {
-				gw.stop()
-				return nil, fmt.Errorf("starting junction without the journal: %w", err)
-			}
-			defer nj.stop()
-			noJournal = &target{name: "junction-nojournal", url: nj.URL, pid: nj.pid}
+			err = another("junction-nojournal", bin, "ledger: {journal: false}\n")
+		}
+		if err == nil && s.Before != "" {
+			err = another("before", s.Before, "")
 		}
 	}
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
 	if err != nil {
+		if gw != nil {
+			gw.stop()
+		}
 		return nil, fmt.Errorf("starting junction: %w", err)
 	}
 	stopped := false
@@ -205,9 +233,7 @@ func run(ctx context.Context, s *settings) (*report, error) {
 		}
 		targets = append(targets, target{name: "junction-governed", url: gw.URL, pid: gw.pid, key: key, model: governedModel, tags: governedTags})
 	}
-	if noJournal != nil {
-		targets = append(targets, *noJournal)
-	}
+	targets = append(targets, others...)
 
 	rep := newReport(s)
 	type pass struct {

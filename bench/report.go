@@ -227,7 +227,7 @@ func (r *report) vsProxy(byC map[int]*comparison) {
 		res := func(kind, via string) *Result { return cmpn.results[kind+"-"+via] }
 		pp, ps := res("plain", proxyLane), res("stream", proxyLane)
 		pd, sd := res("plain", "direct"), res("stream", "direct")
-		for _, lane := range []string{laneJunction, laneGoverned} {
+		for _, lane := range []string{laneJunction, laneGoverned, "before", "before-governed"} {
 			jp, js := res("plain", lane), res("stream", lane)
 			if jp == nil || js == nil {
 				continue
@@ -250,6 +250,9 @@ func (r *report) vsProxy(byC map[int]*comparison) {
 	for _, f := range r.VsProxy {
 		loaded := f.Concurrency == r.Settings.Concurrency
 		at := fmt.Sprintf(" (c=%d)", f.Concurrency)
+		if f.Lane != laneJunction && f.Lane != laneGoverned {
+			continue // an earlier version's, for comparison
+		}
 		cpuGoal, chunkGoal := goalProxyCPU, float64(goalChunkUS)
 		if f.Lane == laneGoverned {
 			cpuGoal, chunkGoal = goalGovernedCPU, goalGovernedChunkUS
@@ -341,7 +344,7 @@ func (r *report) printVsProxy(out io.Writer) {
 
 func (r *report) printPass(out io.Writer, c *comparison, title string) {
 	fmt.Fprintf(out, "\n== %s\n\n", title)
-	targets := []string{"direct", "proxy", "junction", "junction-governed", "junction-nojournal"}
+	targets := []string{"direct", "proxy", "junction", "junction-governed", "before", "before-governed", "junction-nojournal", "junction-nojournal-governed"}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "plain     \treq/s\tvs direct\tby CPU\tp50\tp90\tp99\tCPU/req harness\tCPU/req gateway\terrors\t")
 	for _, t := range targets {

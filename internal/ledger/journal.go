@@ -1,8 +1,6 @@
 package ledger
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -53,7 +51,7 @@ func openJournal(dir string, next uint64) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ledger journal: %w", err)
 	}
-	j := &journal{dir: dir, pending: map[uint64]int{}, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+	j := &journal{dir: dir, pending: map[uint64]int{}, bufs: sync.Pool{New: func() any { return new([]byte) }}}
 	if err := j.openSegment(next + 1); err != nil {
 		return nil, err
 	}
@@ -108,15 +106,16 @@ func (j *journal) openSegment(n uint64) error {
 // number. The record is encoded outside the lock; the lock covers one
 // write(2).
 func (j *journal) append(r *Record) (uint64, error) {
-	buf := j.bufs.Get().(*bytes.Buffer)
+	buf := j.bufs.Get().(*[]byte)
 	defer j.bufs.Put(buf)
-	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(r); err != nil {
+	line, err := appendRecord((*buf)[:0], r)
+	*buf = line
+	if err != nil {
 		return 0, err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	n, err := j.f.Write(buf.Bytes())
+	n, err := j.f.Write(line)
 	j.size += int64(n)
 	if err != nil {
 		return 0, err

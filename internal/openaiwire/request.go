@@ -17,6 +17,15 @@ const Dialect = "openai"
 // *llm.Error 400s whose message names the offending field. Top-level fields
 // that are not modelled are kept in the request's Extra.
 func DecodeChatRequest(body []byte) (*llm.Request, error) {
+	if req, ok := scanChatRequest(body); ok {
+		return req, nil
+	}
+	return decodeChatRequest(body)
+}
+
+// decodeChatRequest is DecodeChatRequest with encoding/json alone: the
+// reference scanChatRequest is held to, and the one that words errors.
+func decodeChatRequest(body []byte) (*llm.Request, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, llm.BadRequest("", "request body is not valid JSON: %v", err)
@@ -42,26 +51,12 @@ func DecodeChatRequest(body []byte) (*llm.Request, error) {
 			err = json.Unmarshal(v, &req.Temperature)
 		case "top_p":
 			err = json.Unmarshal(v, &req.TopP)
-		case "stop":
-			req.Stop, err = decodeStop(v)
-		case "tools":
-			req.Tools, err = decodeTools(v)
-		case "tool_choice":
-			req.ToolChoice, err = decodeToolChoice(v)
-		case "response_format":
-			if !isNull(v) {
-				req.ResponseFormat = v
-			}
 		case "stream":
 			err = json.Unmarshal(v, &req.Stream)
-		case "stream_options":
-			// Junction always asks the upstream for usage and sends it to
-			// the client only if asked; the inbound handler reads this.
-			req.Extra = setExtra(req.Extra, k, v)
 		case "user":
 			err = json.Unmarshal(v, &req.User)
 		default:
-			req.Extra = setExtra(req.Extra, k, v)
+			err = rawMember(req, k, v)
 		}
 		if err != nil {
 			if e, ok := err.(*llm.Error); ok {
@@ -70,25 +65,58 @@ func DecodeChatRequest(body []byte) (*llm.Request, error) {
 			return nil, llm.BadRequest(k, "%s: %s", k, llm.JSONProblem(err))
 		}
 	}
+	if err := checkChatRequest(req, maxCompletion); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// rawMember decodes a member of a chat request that is kept as its bytes
+// or decoded from them apart: stop, tools, tool_choice, response_format,
+// and the members Junction does not model (in Extra, forwarded as they
+// are; stream_options among them, which the inbound handler reads:
+// Junction always asks the upstream for usage and sends it to the client
+// only if asked).
+func rawMember(req *llm.Request, k string, v json.RawMessage) (err error) {
+	switch k {
+	case "stop":
+		req.Stop, err = decodeStop(v)
+	case "tools":
+		req.Tools, err = decodeTools(v)
+	case "tool_choice":
+		req.ToolChoice, err = decodeToolChoice(v)
+	case "response_format":
+		if !isNull(v) {
+			req.ResponseFormat = v
+		}
+	default:
+		req.Extra = setExtra(req.Extra, k, v)
+	}
+	return err
+}
+
+// checkChatRequest checks what a decoded request must hold, and takes
+// max_completion_tokens as the cap when max_tokens is not given.
+func checkChatRequest(req *llm.Request, maxCompletion *int) error {
 	if req.Model == "" {
-		return nil, llm.BadRequest("model", "model: required (a model name from GET /v1/models)")
+		return llm.BadRequest("model", "model: required (a model name from GET /v1/models)")
 	}
 	if len(req.Messages) == 0 {
-		return nil, llm.BadRequest("messages", "messages: required, a non-empty array of messages")
+		return llm.BadRequest("messages", "messages: required, a non-empty array of messages")
 	}
 	if req.MaxTokens == nil && maxCompletion != nil {
 		req.MaxTokens = maxCompletion
 	}
 	if req.MaxTokens != nil && *req.MaxTokens < 1 {
-		return nil, llm.BadRequest("max_tokens", "max_tokens: must be at least 1")
+		return llm.BadRequest("max_tokens", "max_tokens: must be at least 1")
 	}
 	if req.Temperature != nil && (*req.Temperature < 0 || *req.Temperature > 2) {
-		return nil, llm.BadRequest("temperature", "temperature: must be between 0 and 2")
+		return llm.BadRequest("temperature", "temperature: must be between 0 and 2")
 	}
 	if req.TopP != nil && (*req.TopP < 0 || *req.TopP > 1) {
-		return nil, llm.BadRequest("top_p", "top_p: must be between 0 and 1")
+		return llm.BadRequest("top_p", "top_p: must be between 0 and 1")
 	}
-	return req, nil
+	return nil
 }
 
 // IncludeUsage reports whether the client asked for a usage chunk at the
@@ -117,6 +145,11 @@ func decodeMessages(v json.RawMessage) ([]llm.Message, error) {
 	if err := json.Unmarshal(v, &wire); err != nil {
 		return nil, llm.BadRequest("messages", "messages: %s", llm.JSONProblem(err))
 	}
+	return messagesFromWire(wire)
+}
+
+// messagesFromWire checks decoded messages and makes them canonical.
+func messagesFromWire(wire []Message) ([]llm.Message, error) {
 	out := make([]llm.Message, 0, len(wire))
 	for i, m := range wire {
 		path := fmt.Sprintf("messages[%d]", i)
