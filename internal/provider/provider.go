@@ -26,6 +26,11 @@ func New(ctx context.Context, p config.Provider, defaultTimeout time.Duration) (
 		timeout = defaultTimeout
 	}
 	client := upstream.NewClient(timeout)
+	if p.Type == config.TypeOpenAI {
+		// The hot path: OpenAI-compatible servers are often on plain
+		// HTTP (vLLM, llama.cpp), where the lean transport carries calls.
+		client = upstream.Lean(client)
+	}
 	client.Transport = tracing.Transport(client.Transport) // upstreams continue the request's trace
 	switch p.Type {
 	case config.TypeOpenAI:

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/junctionhq/junction/internal/h1"
 	"github.com/junctionhq/junction/internal/llm"
 )
 
@@ -28,7 +29,7 @@ func NewClient(timeout time.Duration) *http.Client {
 	}
 	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer().DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
@@ -39,6 +40,26 @@ func NewClient(timeout time.Duration) *http.Client {
 	}
 	return &http.Client{Transport: t}
 }
+
+// Lean puts the lean HTTP/1.1 transport (internal/h1) in front of a
+// client made by NewClient: requests to plain-HTTP upstreams (a vLLM or
+// llama.cpp server, a sidecar) are written and read on the calling
+// goroutine, without net/http's per-connection goroutines; the rest
+// (https, proxies) go to the client's own transport as before. A client
+// whose transport is not net/http's is returned as it is.
+func Lean(c *http.Client) *http.Client {
+	t, ok := c.Transport.(*http.Transport)
+	if !ok {
+		return c
+	}
+	lc := *c
+	lc.Transport = &h1.Transport{Fallback: t, Proxy: t.Proxy, ResponseHeaderTimeout: t.ResponseHeaderTimeout,
+		IdleTimeout: t.IdleConnTimeout, MaxIdlePerHost: t.MaxIdleConnsPerHost, Dialer: dialer()}
+	return &lc
+}
+
+// dialer opens connections to upstreams.
+func dialer() *net.Dialer { return &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second} }
 
 // StatusError turns a non-2xx upstream answer into an *llm.Error. message
 // and code are what the upstream's error body said, if it could be read.
