@@ -102,7 +102,10 @@ type Ticket struct {
 	tokens  int64
 	seq     uint64  // Memory: the charge's sequence number
 	buckets []int64 // Redis: per scope, the bucket charged
-	done    atomic.Bool
+	// untracked marks the scopes admitted from a slice of a limit without
+	// TPM, whose tokens are not counted.
+	untracked []bool
+	done      atomic.Bool
 }
 
 // Tokens returns the estimate the ticket charged at admission.

@@ -370,6 +370,7 @@ type Pending struct {
 	// the buckets they went to.
 	granted [][2]int64
 	buckets []int64
+	nowUS   []int64 // the server's time when it decided, per scope
 	decided bool
 	allowed bool
 }
@@ -403,6 +404,7 @@ func (p *Pending) decode() (Decision, error) {
 	st := make([]scopeState, n)
 	p.granted = make([][2]int64, n)
 	p.buckets = make([]int64, n)
+	p.nowUS = make([]int64, n)
 	var d Decision
 	var errs []error
 	refused, tooLarge := false, false
@@ -427,6 +429,7 @@ func (p *Pending) decode() (Decision, error) {
 			st[i] = scopeState{reqs: v[0], tokens: v[1], reset: time.Duration(v[2]) * time.Microsecond}
 			p.granted[i] = [2]int64{v[3], v[4]}
 			p.buckets[i] = now/bw + p.wants[i].ahead
+			p.nowUS[i] = now
 		}
 		if vals[0] == 1 {
 			continue
@@ -531,6 +534,9 @@ func (b *Batch) Settle(t *Ticket, actualTokens int64) error {
 	}
 	delta := actualTokens - t.tokens
 	for i, s := range t.scopes {
+		if t.untracked != nil && t.untracked[i] {
+			continue
+		}
 		switch {
 		case delta < 0:
 			b.add(s, t.buckets[i], 0, delta, 0)
@@ -547,7 +553,11 @@ func (b *Batch) Cancel(t *Ticket) error {
 		return err
 	}
 	for i, s := range t.scopes {
-		b.add(s, t.buckets[i], -1, -t.tokens, 0)
+		tokens := t.tokens
+		if t.untracked != nil && t.untracked[i] {
+			tokens = 0
+		}
+		b.add(s, t.buckets[i], -1, -tokens, 0)
 	}
 	return nil
 }
