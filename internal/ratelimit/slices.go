@@ -190,7 +190,6 @@ type SlicedPending struct {
 	sent   time.Time
 	back   func() error
 	ticket *Ticket
-	done   bool
 }
 
 // Result returns the admission's outcome; call it after the pipeline
@@ -311,29 +310,13 @@ func (p *SlicedPending) returnLocal() {
 	p.local = nil
 }
 
-// GiveBack returns, as a batch to send, what the admission charged on
-// Redis when it is not to stand (refused or failed here, or refused by a
-// budget); an admitted ticket it gives back whole, and claims. Nil when
-// there is nothing to send.
+// GiveBack returns, as a batch to send, what a refused admission charged
+// on Redis (on the slots that admitted it, slices taken included); nil
+// when there is nothing to send. An admitted ticket is given back with
+// Batch.Cancel.
 func (p *SlicedPending) GiveBack() *Batch {
-	if p.done {
+	if p.ticket != nil || p.redis == nil {
 		return nil
 	}
-	p.done = true
-	if p.ticket == nil {
-		if p.redis == nil {
-			return nil
-		}
-		return p.redis.GiveBack()
-	}
-	if !p.ticket.done.CompareAndSwap(false, true) {
-		return nil
-	}
-	b := p.s.r.NewBatch()
-	n := len(p.ticket.scopes) - len(p.local)
-	for i := range n {
-		b.add(p.ticket.scopes[i], p.ticket.buckets[i], -1, -p.tokens, 0)
-	}
-	p.returnLocal()
-	return b
+	return p.redis.GiveBack()
 }
