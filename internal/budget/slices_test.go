@@ -47,7 +47,9 @@ func TestSlicesNeverOverspend(t *testing.T) {
 				ss[i] = e.(*Redis).NewSlices(0.05, time.Minute)
 			}
 			global := Budget{Scope: "global", Period: Monthly, Limit: 5 * Dollar}
-			key := func(g int) []Budget { return []Budget{{Scope: "key:" + string(rune('a'+g%5)), Period: Daily, Limit: 100 * Dollar}} }
+			key := func(g int) []Budget {
+				return []Budget{{Scope: "key:" + string(rune('a'+g%5)), Period: Daily, Limit: 100 * Dollar}}
+			}
 			worst := USD(0.007)
 			var settled, admitted atomic.Int64
 			var wg sync.WaitGroup
