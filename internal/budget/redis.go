@@ -256,9 +256,11 @@ func (r *Redis) Admit(ctx context.Context, budgets []Budget, worstCase Nanos) (D
 			_, _ = pipe.Exec(ctx) // each queued command keeps its own error
 		}
 		d, res, retry, err := p.decode()
-		if b := p.GiveBack(); b != nil {
-			if _, gerr := b.Send(ctx); gerr != nil {
-				err = errors.Join(err, gerr)
+		if err != nil || !d.Allowed {
+			if b := p.GiveBack(); b != nil {
+				if _, gerr := b.Send(ctx); gerr != nil {
+					err = errors.Join(err, gerr)
+				}
 			}
 		}
 		if !retry {
@@ -271,8 +273,8 @@ func (r *Redis) Admit(ctx context.Context, budgets []Budget, worstCase Nanos) (D
 // Queue adds an admission to pipe without sending it, for a caller that
 // sends several checks (say this one and a rate limiter's) in one round
 // trip. After pipe.Exec (whose error the caller may ignore: each command
-// keeps its own), Pending.Result decodes the outcome; on a refusal or an
-// error, Pending.GiveBack returns what some slots reserved, to be sent.
+// keeps its own), Pending.Result decodes the outcome; Pending.GiveBack
+// returns what it reserved, to be sent, when it is not to stand.
 func (r *Redis) Queue(ctx context.Context, pipe redis.Pipeliner, budgets []Budget, worstCase Nanos) *Pending {
 	return r.queue(ctx, pipe, budgets, func(period) (Nanos, Nanos) { return worstCase, worstCase }, worstCase)
 }
@@ -472,11 +474,13 @@ func (p *Pending) groupBudget(idx []int, k int) int {
 	return -1
 }
 
-// GiveBack returns, as a batch to send, what the admission reserved in the
-// slots that admitted it when another refused it or failed; nil when there
-// is nothing to give back.
+// GiveBack returns, as a batch to send, what the admission reserved: in
+// the slots that admitted it when another refused it or failed, or all of
+// it when it was admitted and is not to stand (a rate limit refused it),
+// in which case its reservation counts as settled. Nil when there is
+// nothing to give back.
 func (p *Pending) GiveBack() *Batch {
-	if !p.decided || p.allowed {
+	if !p.decided || p.allowed && !p.res.done.CompareAndSwap(false, true) {
 		return nil
 	}
 	var b *Batch

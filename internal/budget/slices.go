@@ -42,6 +42,10 @@ type Slices struct {
 	mu   sync.Mutex
 	by   map[counterID]*bslice
 	back *Batch // what closed slices did not hand out, released with the next admission
+	// grabbing holds the counters a slice is being taken for; meanwhile
+	// other requests reserve on Redis one by one, so that a burst takes
+	// one slice, not one each.
+	grabbing map[counterID]bool
 
 	taken atomic.Uint64
 }
@@ -59,7 +63,7 @@ type bslice struct {
 // NewSlices returns slices of the budgets r keeps: each reserves share
 // (0 < share ≤ 1) of a budget's limit and is used for life.
 func (r *Redis) NewSlices(share float64, life time.Duration) *Slices {
-	return &Slices{r: r, share: share, life: life, clock: time.Now, by: make(map[counterID]*bslice)}
+	return &Slices{r: r, share: share, life: life, clock: time.Now, by: make(map[counterID]*bslice), grabbing: make(map[counterID]bool)}
 }
 
 // Taken returns how many slices this replica has taken.
@@ -151,7 +155,10 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, budgets, hot [
 			p.local[i] = &localTake{sl, worst}
 			continue
 		}
-		grab[id] = s.sliceOf(limits[i], worst)
+		if !s.grabbing[id] {
+			s.grabbing[id] = true
+			grab[id] = s.sliceOf(limits[i], worst)
+		}
 	}
 	back := s.back
 	s.back = nil
@@ -209,6 +216,7 @@ type SlicedPending struct {
 	grab    map[counterID]Nanos
 	redis   *Pending
 	back    func() ([][]Status, error)
+	res     *Reservation // once admitted
 }
 
 // Result returns the admission's outcome; call it after the pipeline ran.
@@ -227,6 +235,7 @@ func (p *SlicedPending) Result() (Decision, *Reservation, error) {
 		d, rres, err := p.redis.Result()
 		if err != nil || !d.Allowed {
 			p.returnLocal()
+			p.doneGrabbing()
 			return d, nil, err
 		}
 		p.install(rres)
@@ -248,7 +257,21 @@ func (p *SlicedPending) Result() (Decision, *Reservation, error) {
 			res.amounts[i], res.buckets[i] = tk.worst, tk.sl.bucket
 		}
 	}
+	p.res = res
 	return Decision{Allowed: true}, res, nil
+}
+
+// doneGrabbing lets other requests take slices of the counters this one
+// tried to.
+func (p *SlicedPending) doneGrabbing() {
+	if len(p.grab) == 0 {
+		return
+	}
+	p.s.mu.Lock()
+	for id := range p.grab {
+		delete(p.s.grabbing, id)
+	}
+	p.s.mu.Unlock()
 }
 
 // install turns the slices reserved on Redis into slices in hand, the
@@ -261,6 +284,9 @@ func (p *SlicedPending) install(rres *Reservation) {
 	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for id := range p.grab {
+		delete(s.grabbing, id)
+	}
 	for i, c := range rres.periods {
 		id := idOf(c)
 		if _, ok := p.grab[id]; !ok {
@@ -309,13 +335,32 @@ func (p *SlicedPending) returnLocal() {
 	}
 }
 
-// GiveBack returns, as a batch to send, what a refused admission reserved
-// on Redis (on the slots that admitted it, slices taken included); nil
-// when there is nothing to send. An admitted reservation is given back
-// with Batch.Release.
+// GiveBack returns, as a batch to send, what the admission reserved on
+// Redis when it is not to stand: on the slots that admitted it when
+// another refused it (slices taken included), or, when it was admitted
+// and a rate limit refused it, its own part, in which case its
+// reservation counts as settled and what it took from slices goes back
+// to them. Nil when there is nothing to send.
 func (p *SlicedPending) GiveBack() *Batch {
-	if p.redis == nil {
+	if p.res == nil {
+		if p.redis == nil {
+			return nil
+		}
+		return p.redis.GiveBack()
+	}
+	if !p.res.done.CompareAndSwap(false, true) {
 		return nil
 	}
-	return p.redis.GiveBack()
+	var b *Batch
+	for i, c := range p.res.periods {
+		if p.local[i] != nil {
+			continue // given back to its slice below
+		}
+		if b == nil {
+			b = p.s.r.NewBatch()
+		}
+		b.release(c, p.res.buckets[i], p.res.amounts[i])
+	}
+	p.returnLocal()
+	return b
 }

@@ -136,22 +136,32 @@ func (g *Governor) Admit(ctx context.Context, r *Request) (*Admission, error) {
 	p := g.policy.Load()
 	subj := &r.Subject
 
+	// bs are the budgets that apply, the leased ones (admitted from
+	// slices) last, from nb on; rules says where each comes from.
 	var bbuf [8]budget.Budget
 	var ibuf [8]int
 	bs, rules := bbuf[:0], ibuf[:0]
-	hard := false
-	for i := range p.budgets {
-		rule := &p.budgets[i]
-		if scope, ok := rule.scope.Match(subj); ok {
-			bs = append(bs, budget.Budget{Scope: scope, Period: rule.period, Limit: rule.limit, Soft: rule.soft})
-			rules = append(rules, i)
-			hard = hard || !rule.soft
+	hard, nb := false, 0
+	for _, leased := range []bool{false, true} {
+		for i := range p.budgets {
+			rule := &p.budgets[i]
+			if rule.leased != leased {
+				continue
+			}
+			if scope, ok := rule.scope.Match(subj); ok {
+				bs = append(bs, budget.Budget{Scope: scope, Period: rule.period, Limit: rule.limit, Soft: rule.soft})
+				rules = append(rules, i)
+				hard = hard || !rule.soft
+			}
+		}
+		if !leased {
+			nb = len(bs)
 		}
 	}
-	var lbuf [8]ratelimit.Limit
-	ls := p.limitsFor(r, lbuf[:0])
+	var lbuf, hbuf [8]ratelimit.Limit
+	ls, hot := p.limitsFor(r, lbuf[:0], hbuf[:0])
 	capa := p.capacity[subj.Model]
-	if len(bs) == 0 && len(ls) == 0 && capa == nil {
+	if len(bs) == 0 && len(ls) == 0 && len(hot) == 0 && capa == nil {
 		return nil, nil
 	}
 
@@ -188,17 +198,17 @@ func (g *Governor) Admit(ctx context.Context, r *Request) (*Admission, error) {
 			ls = append(ls, pool)
 		}
 	}
-	o, err := g.admitOnce(ctx, ls, tokens, bs, worst)
+	o, err := g.admitOnce(ctx, ls, hot, tokens, bs[:nb], bs[nb:], worst)
 	if err == nil && !o.admitted && o.bd.Allowed && reserved.Scope != "" && o.d.Limit.Scope == reserved.Scope {
 		// The team's share is used up (or too small for this request):
 		// the shared pool may still have room.
 		ls = append(ls[:n], pool)
-		o, err = g.admitOnce(ctx, ls, tokens, bs, worst)
+		o, err = g.admitOnce(ctx, ls, hot, tokens, bs[:nb], bs[nb:], worst)
 	}
 	if err != nil {
 		return nil, g.unavailable(err)
 	}
-	a.decision, a.limited = o.d, len(ls) > 0
+	a.decision, a.limited = o.d, len(ls)+len(hot) > 0
 	if !o.admitted {
 		if !o.bd.Allowed {
 			return a, budgetError(o.bd.Refused, worst)
@@ -212,8 +222,9 @@ func (g *Governor) Admit(ctx context.Context, r *Request) (*Admission, error) {
 	return a, nil
 }
 
-// limitsFor appends the rate limits that apply to r.
-func (p *policy) limitsFor(r *Request, ls []ratelimit.Limit) []ratelimit.Limit {
+// limitsFor appends the rate limits that apply to r: to hot those
+// admitted from slices (leases), to ls the others.
+func (p *policy) limitsFor(r *Request, ls, hot []ratelimit.Limit) ([]ratelimit.Limit, []ratelimit.Limit) {
 	own := r.KeyRPM > 0 || r.KeyTPM > 0
 	for i := range p.limits {
 		l := &p.limits[i]
@@ -221,13 +232,17 @@ func (p *policy) limitsFor(r *Request, ls []ratelimit.Limit) []ratelimit.Limit {
 			continue
 		}
 		if scope, ok := l.scope.Match(&r.Subject); ok {
-			ls = append(ls, ratelimit.Limit{Scope: scope, RPM: l.rpm, TPM: l.tpm})
+			if l.leased {
+				hot = append(hot, ratelimit.Limit{Scope: scope, RPM: l.rpm, TPM: l.tpm})
+			} else {
+				ls = append(ls, ratelimit.Limit{Scope: scope, RPM: l.rpm, TPM: l.tpm})
+			}
 		}
 	}
 	if own {
 		ls = append(ls, ratelimit.Limit{Scope: "key:" + r.Key, RPM: r.KeyRPM, TPM: r.KeyTPM})
 	}
-	return ls
+	return ls, hot
 }
 
 // outcome is one attempt at admission under limits and budgets together.
@@ -239,11 +254,12 @@ type outcome struct {
 	res      *budget.Reservation
 }
 
-// admitOnce admits under ls and bs all-or-nothing: when one side refuses,
-// what the other reserved is given back. On Redis both checks travel in
-// one pipeline, one round trip per node; the give-back, on refusals only,
-// is one more.
-func (g *Governor) admitOnce(ctx context.Context, ls []ratelimit.Limit, tokens int64, bs []budget.Budget, worst budget.Nanos) (outcome, error) {
+// admitOnce admits under the limits ls and hotL and the budgets bs and
+// hotB all-or-nothing: when one side refuses, what the other reserved is
+// given back. The hot ones are admitted from slices where leases are on.
+// On Redis both checks travel in one pipeline, one round trip per node;
+// the give-back, on refusals only, is one more.
+func (g *Governor) admitOnce(ctx context.Context, ls, hotL []ratelimit.Limit, tokens int64, bs, hotB []budget.Budget, worst budget.Nanos) (outcome, error) {
 	o := outcome{d: ratelimit.Decision{Allowed: true}, bd: budget.Decision{Allowed: true}}
 	for _, l := range ls {
 		if l.RPM == 0 && l.TPM == 0 {
@@ -253,8 +269,11 @@ func (g *Governor) admitOnce(ctx context.Context, ls []ratelimit.Limit, tokens i
 		}
 	}
 	if g.client != nil {
-		return g.admitRedis(ctx, o, ls, tokens, bs, worst)
+		return g.admitRedis(ctx, o, ls, hotL, tokens, bs, hotB, worst)
 	}
+	// In memory there are no slices (leases need Redis).
+	ls = append(ls, hotL...)
+	bs = append(bs, hotB...)
 	var errL, errB error
 	if len(ls) > 0 {
 		o.d, o.t, errL = g.limiter.Admit(ctx, ls, tokens)

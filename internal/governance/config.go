@@ -38,6 +38,10 @@ type Config struct {
 	// read again from the database, so that every replica enforces those
 	// another replica made; 10s by default.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// Leases admit the rate limits and budgets of busy scopes from slices
+	// each replica takes from Redis ahead of need; off unless scopes are
+	// named. They need redis_url.
+	Leases LeaseConfig `yaml:"leases"`
 	// Budgets cap spending per scope and period.
 	Budgets []BudgetConfig `yaml:"budgets"`
 	// RateLimits cap requests and tokens per minute per scope.
@@ -48,6 +52,21 @@ type Config struct {
 	// Reservations give teams a share of a model's capacity that no one
 	// else may use.
 	Reservations []ReservationConfig `yaml:"reservations"`
+}
+
+// LeaseConfig is lease mode: which scopes are admitted from slices, how
+// big a slice is and how long it lives.
+type LeaseConfig struct {
+	// Scopes are the scopes, as the rate_limits and budgets name them
+	// ("global", "team:ml", "team:*"), whose limits and budgets are
+	// admitted from slices.
+	Scopes []string `yaml:"scopes"`
+	// Slice is the share of a limit (its RPM and TPM) or of a budget a
+	// slice takes: 0.01 by default.
+	Slice float64 `yaml:"slice"`
+	// Duration is how long a replica admits from one slice: 1s by
+	// default, at most the window for rate limits.
+	Duration time.Duration `yaml:"duration"`
 }
 
 // BudgetConfig is one budget.
@@ -106,6 +125,8 @@ const (
 	DefaultMaxTokens       = 4096
 	DefaultRefreshInterval = 10 * time.Second
 	DefaultRedisTimeout    = 500 * time.Millisecond
+	DefaultLeaseSlice      = 0.01
+	DefaultLeaseDuration   = time.Second
 )
 
 func (c *Config) withDefaults() Config {
@@ -124,6 +145,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.RedisTimeout == 0 {
 		out.RedisTimeout = DefaultRedisTimeout
+	}
+	if out.Leases.Slice == 0 {
+		out.Leases.Slice = DefaultLeaseSlice
+	}
+	if out.Leases.Duration == 0 {
+		out.Leases.Duration = DefaultLeaseDuration
 	}
 	return out
 }
@@ -147,6 +174,20 @@ func Validate(c Config) []string {
 	}
 	if c.RedisTimeout < 0 {
 		add("governance.redis_timeout: must not be negative")
+	}
+	if len(c.Leases.Scopes) > 0 && c.RedisURL == "" {
+		add("governance.leases: slices are taken from Redis; set redis_url (in memory every admission is local already)")
+	}
+	for i, sc := range c.Leases.Scopes {
+		if _, err := ParseScope(sc); err != nil {
+			add("governance.leases.scopes[%d]: %v", i, err)
+		}
+	}
+	if c.Leases.Slice < 0 || c.Leases.Slice > 1 {
+		add("governance.leases.slice: must be a share between 0 and 1 (0.01 takes 1%% of a limit a slice)")
+	}
+	if c.Leases.Duration < 0 {
+		add("governance.leases.duration: must not be negative")
 	}
 	if strings.ContainsAny(c.RedisPrefix, "{}") {
 		add("governance.redis_prefix: must not contain braces")

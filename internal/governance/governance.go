@@ -57,7 +57,10 @@ type Governor struct {
 	client redis.UniversalClient
 	rl     *ratelimit.Redis
 	bg     *budget.Redis
-	stats  stats
+	// rls and bgs admit leased scopes from slices; nil without leases.
+	rls   *ratelimit.Slices
+	bgs   *budget.Slices
+	stats stats
 
 	policy atomic.Pointer[policy]
 	snap   atomic.Pointer[snapshot]
@@ -108,6 +111,10 @@ func New(ctx context.Context, cfg Config, opt Options) (*Governor, error) {
 		g.rl = ratelimit.NewRedis(g.client, cfg.RedisPrefix, ratelimit.WithWindow(cfg.Window))
 		g.bg = budget.NewRedis(g.client, cfg.RedisPrefix, budget.WithLease(lease))
 		g.limiter, g.budgets = g.rl, g.bg
+		if len(cfg.Leases.Scopes) > 0 {
+			g.rls = g.rl.NewSlices(cfg.Leases.Slice, cfg.Leases.Duration)
+			g.bgs = g.bg.NewSlices(cfg.Leases.Slice, cfg.Leases.Duration)
+		}
 		// Settlements go in batches from a few workers, off the request's
 		// path.
 		g.settles = make(chan *Admission, 4096)
@@ -155,6 +162,15 @@ func (g *Governor) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
+	}
+	if g.bgs != nil {
+		// What budget slices hold and did not hand out is released now
+		// rather than when its lease ends.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.RedisTimeout)
+		if rerr := g.bgs.Release(rctx); rerr != nil {
+			g.log.Warn("governance: could not release budget slices; they are released when their lease ends", "err", rerr)
+		}
+		cancel()
 	}
 	if g.client != nil {
 		g.client.Close()
@@ -207,10 +223,16 @@ type Stats struct {
 	// trips; SettleFailures counts batches that failed (their
 	// reservations stand until their lease ends).
 	Settled, SettleBatches, SettleFailures uint64
+	// Slices counts the slices of leased limits and budgets taken.
+	Slices uint64
 }
 
 // Stats returns the Governor's counts.
 func (g *Governor) Stats() Stats {
-	return Stats{Unavailable: g.stats.unavailable.Load(), TimedOut: g.stats.timeouts.Load(),
+	st := Stats{Unavailable: g.stats.unavailable.Load(), TimedOut: g.stats.timeouts.Load(),
 		Settled: g.stats.settled.Load(), SettleBatches: g.stats.settleBatches.Load(), SettleFailures: g.stats.settleFailures.Load()}
+	if g.rls != nil {
+		st.Slices = g.rls.Taken() + g.bgs.Taken()
+	}
+	return st
 }

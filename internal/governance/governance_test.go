@@ -5,8 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,6 +176,108 @@ func TestValidate(t *testing.T) {
 	if strings.Contains(got, "pw") || strings.Contains(got, "budgets[1]") {
 		t.Errorf("problems leak the password or flag a valid budget:\n%s", got)
 	}
+	// Cluster, timeout and leases.
+	got = strings.Join(Validate(Config{RedisCluster: true, RedisTimeout: -1,
+		Leases: LeaseConfig{Scopes: []string{"global", "nope"}, Slice: 2, Duration: -1}}), "\n")
+	for _, want := range []string{
+		"governance.redis_cluster: set redis_url",
+		"governance.redis_timeout: must not be negative",
+		"governance.leases: slices are taken from Redis; set redis_url",
+		"governance.leases.scopes[1]:",
+		"governance.leases.slice: must be a share between 0 and 1",
+		"governance.leases.duration: must not be negative",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "scopes[0]") {
+		t.Errorf("global flagged as a scope:\n%s", got)
+	}
+}
+
+// TestClusterNodeWithoutClusterMode refuses to start on a cluster node
+// named as a standalone server: its keys would be refused as moved.
+func TestClusterNodeWithoutClusterMode(t *testing.T) {
+	_, err := New(context.Background(), Config{RedisURL: "redis://" + redistest.ClusterAddrs(t)[0],
+		RateLimits: []RateLimitConfig{{Scope: "global", RPM: 1}}}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "set governance.redis_cluster: true") {
+		t.Fatalf("a cluster node as redis_url: %v", err)
+	}
+}
+
+// TestLeasesAcrossReplicas runs three Governors on the cluster with
+// leases on global, from many goroutines: global's rate limit and hard
+// budget are admitted from slices, each key's on Redis. Together the
+// replicas never admit past the RPM nor reserve past the budget, most
+// admissions take no slice, and the limit is reached.
+func TestLeasesAcrossReplicas(t *testing.T) {
+	prefix := redistest.Prefix(t)
+	cfg := Config{RedisURL: redistest.ClusterURL(t), RedisCluster: true, RedisPrefix: prefix,
+		RateLimits: []RateLimitConfig{{Scope: "global", RPM: 300}, {Scope: "key:*", RPM: 1000}},
+		Budgets:    []BudgetConfig{{Scope: "global", Period: "daily", LimitUSD: 1}, {Scope: "key:*", Period: "daily", LimitUSD: 100}},
+		Leases:     LeaseConfig{Scopes: []string{"global"}, Slice: 0.05, Duration: time.Minute},
+	}
+	var gs []*Governor
+	for range 3 {
+		gs = append(gs, newMemory(t, cfg))
+	}
+	// A request may cost up to $0.002 ($1 covers 500) and costs $0.001:
+	// the RPM of 300 binds first.
+	price := Price{Output: budget.Dollar / 1000 / 100}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for c := range 60 {
+		wg.Go(func() {
+			g := gs[c%len(gs)]
+			for range 10 {
+				a, err := g.Admit(context.Background(), &Request{Subject: Subject{Key: fmt.Sprint("k", c%5)}, MaxOutput: 200, Spend: flat(price)})
+				if err != nil {
+					if llm.AsError(err).Status != 429 {
+						t.Error(err)
+					}
+					continue
+				}
+				admitted.Add(1)
+				cost := 0.001
+				a.Record(100, &cost)
+				a.Done()
+			}
+		})
+	}
+	wg.Wait()
+	if n := admitted.Load(); n > 300 || n < 300-3*15 {
+		t.Fatalf("admitted %d under a global RPM of 300 with slices of 15 on 3 replicas", n)
+	}
+	var slices uint64
+	for _, g := range gs {
+		slices += g.Stats().Slices
+	}
+	if slices > uint64(admitted.Load())/3 {
+		t.Errorf("%d slices for %d admissions", slices, admitted.Load())
+	}
+	// Once the replicas stop (settling what they hold and releasing their
+	// budget slices), the budget holds what was spent and nothing
+	// reserved.
+	for _, g := range gs {
+		g.Close(context.Background())
+	}
+	after := newMemory(t, cfg)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := after.Budget(context.Background(), "config-0")
+		want := float64(admitted.Load()) * 0.001
+		if err == nil {
+			if spent, _ := strconv.ParseFloat(v.Status.SpentUSD, 64); math.Abs(spent-want) < 1e-9 && v.Status.ReservedUSD == "0.00" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("global budget %+v (%v), want $%.3f spent", v.Status, err, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("%d admitted from %d slices", admitted.Load(), slices)
 }
 
 func newMemory(t testing.TB, c Config) *Governor {

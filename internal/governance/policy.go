@@ -27,11 +27,13 @@ type budgetRule struct {
 	limit  budget.Nanos
 	soft   bool
 	notify *budget.Notifier // nil without a webhook
+	leased bool             // admitted from slices (governance.leases)
 }
 
 type limitRule struct {
 	scope    Scope
 	rpm, tpm int64
+	leased   bool
 }
 
 // capacity is a model's capacity divided into reserved team shares and
@@ -44,9 +46,14 @@ type capacity struct {
 // build compiles the config's rules and the stored budgets.
 func (g *Governor) build(stored []StoredBudget) *policy {
 	p := &policy{capacity: map[string]*capacity{}, maxTokens: int64(g.cfg.DefaultMaxTokens)}
+	leased := map[string]bool{}
+	for _, sc := range g.cfg.Leases.Scopes {
+		leased[MustParseScope(sc).String()] = true
+	}
 	notifiers := map[string]*budget.Notifier{}
 	add := func(id, source string, b BudgetConfig) {
 		r := budgetRule{id: id, source: source, spec: b, scope: MustParseScope(b.Scope), limit: budget.USD(b.LimitUSD), soft: b.Mode == "soft"}
+		r.leased = leased[r.scope.String()]
 		r.period, _ = budget.ParsePeriod(b.Period)
 		if b.Webhook != "" {
 			if notifiers[b.Webhook] == nil {
@@ -63,7 +70,8 @@ func (g *Governor) build(stored []StoredBudget) *policy {
 		add(b.ID, "api", b.BudgetConfig)
 	}
 	for _, l := range g.cfg.RateLimits {
-		p.limits = append(p.limits, limitRule{scope: MustParseScope(l.Scope), rpm: l.RPM, tpm: l.TPM})
+		sc := MustParseScope(l.Scope)
+		p.limits = append(p.limits, limitRule{scope: sc, rpm: l.RPM, tpm: l.TPM, leased: leased[sc.String()]})
 	}
 	for _, c := range g.cfg.Capacity {
 		pool := c.CapacityTPM

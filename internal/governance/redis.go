@@ -75,17 +75,23 @@ func connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 // when anything refused or failed, whatever was taken given back in one
 // more. The Redis work has cfg.RedisTimeout; the give-back has its own,
 // and runs even if the request was cancelled.
-func (g *Governor) admitRedis(ctx context.Context, o outcome, ls []ratelimit.Limit, tokens int64, bs []budget.Budget, worst budget.Nanos) (outcome, error) {
+func (g *Governor) admitRedis(ctx context.Context, o outcome, ls, hotL []ratelimit.Limit, tokens int64, bs, hotB []budget.Budget, worst budget.Nanos) (outcome, error) {
 	actx, cancel := context.WithTimeout(ctx, g.cfg.RedisTimeout)
 	defer cancel()
 	pipe := g.client.Pipeline()
-	var pl *ratelimit.Pending
-	var pb *budget.Pending
-	if len(ls) > 0 {
-		pl = g.rl.Queue(actx, pipe, ls, tokens)
+	var pl rlPending
+	var pb bgPending
+	switch {
+	case len(hotL) > 0 && g.rls != nil:
+		pl = g.rls.Queue(actx, pipe, ls, hotL, tokens)
+	case len(ls)+len(hotL) > 0:
+		pl = g.rl.Queue(actx, pipe, append(ls, hotL...), tokens)
 	}
-	if len(bs) > 0 {
-		pb = g.bg.Queue(actx, pipe, bs, worst)
+	switch {
+	case len(hotB) > 0 && g.bgs != nil:
+		pb = g.bgs.Queue(actx, pipe, bs, hotB, worst)
+	case len(bs)+len(hotB) > 0:
+		pb = g.bg.Queue(actx, pipe, append(bs, hotB...), worst)
 	}
 	_, _ = pipe.Exec(actx) // each queued command keeps its own error
 	var errL, errB error
@@ -99,6 +105,8 @@ func (g *Governor) admitRedis(ctx context.Context, o outcome, ls []ratelimit.Lim
 		o.admitted = true
 		return o, nil
 	}
+	// Whatever either side took, it gives back: the slots that admitted
+	// when another refused, or a whole admission the other side refused.
 	var rb *ratelimit.Batch
 	var bb *budget.Batch
 	if pl != nil {
@@ -107,20 +115,7 @@ func (g *Governor) admitRedis(ctx context.Context, o outcome, ls []ratelimit.Lim
 	if pb != nil {
 		bb = pb.GiveBack()
 	}
-	if o.t != nil {
-		if rb == nil {
-			rb = g.rl.NewBatch()
-		}
-		_ = rb.Cancel(o.t) // a fresh ticket: cannot fail
-		o.t = nil
-	}
-	if o.res != nil {
-		if bb == nil {
-			bb = g.bg.NewBatch()
-		}
-		_ = bb.Release(o.res) // a fresh reservation: cannot fail
-		o.res = nil
-	}
+	o.t, o.res = nil, nil
 	if rb != nil || bb != nil {
 		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.RedisTimeout)
 		defer cancel()
@@ -135,6 +130,19 @@ func (g *Governor) admitRedis(ctx context.Context, o outcome, ls []ratelimit.Lim
 	}
 	return o, err
 }
+
+// rlPending and bgPending are admissions queued on a pipeline, on Redis
+// alone or partly from slices.
+type (
+	rlPending interface {
+		Result() (ratelimit.Decision, *ratelimit.Ticket, error)
+		GiveBack() *ratelimit.Batch
+	}
+	bgPending interface {
+		Result() (budget.Decision, *budget.Reservation, error)
+		GiveBack() *budget.Batch
+	}
+)
 
 // sendBatches sends a rate-limit and a budget batch (either may be nil)
 // in one pipeline and hands the budget crossings, per reservation in the

@@ -278,8 +278,10 @@ func (r *Redis) Admit(ctx context.Context, limits []Limit, tokens int64) (Decisi
 		_, _ = pipe.Exec(ctx) // each queued command keeps its own error
 	}
 	d, t, err := p.Result()
-	if b := p.GiveBack(); b != nil {
-		err = errors.Join(err, b.Send(ctx))
+	if err != nil || !d.Allowed {
+		if b := p.GiveBack(); b != nil {
+			err = errors.Join(err, b.Send(ctx))
+		}
 	}
 	return d, t, err
 }
@@ -287,8 +289,8 @@ func (r *Redis) Admit(ctx context.Context, limits []Limit, tokens int64) (Decisi
 // Queue adds an admission to pipe without sending it, for a caller that
 // sends several checks (say this one and a budget's) in one round trip.
 // After pipe.Exec (whose error the caller may ignore: each command keeps
-// its own), Pending.Result decodes the outcome; on a refusal or an error,
-// Pending.GiveBack returns what some slots charged, to be sent.
+// its own), Pending.Result decodes the outcome; Pending.GiveBack returns
+// what it charged, to be sent, when it is not to stand.
 func (r *Redis) Queue(ctx context.Context, pipe redis.Pipeliner, limits []Limit, tokens int64) *Pending {
 	return r.queue(ctx, pipe, limits, charges(tokens))
 }
@@ -373,6 +375,7 @@ type Pending struct {
 	nowUS   []int64 // the server's time when it decided, per scope
 	decided bool
 	allowed bool
+	ticket  *Ticket
 }
 
 // Result returns the queued admission's outcome; call it after the
@@ -396,6 +399,7 @@ func (p *Pending) Result() (Decision, *Ticket, error) {
 	for i, l := range p.limits {
 		t.scopes[i] = l.Scope
 	}
+	p.ticket = t
 	return d, t, nil
 }
 
@@ -465,11 +469,13 @@ func (p *Pending) decode() (Decision, error) {
 	return d, nil
 }
 
-// GiveBack returns, as a batch to send, what the admission charged in the
-// slots that admitted it when another refused it or failed; nil when there
-// is nothing to give back (it was admitted, or charged nowhere).
+// GiveBack returns, as a batch to send, what the admission charged: in
+// the slots that admitted it when another refused it or failed, or all of
+// it when it was admitted and is not to stand (a budget refused it), in
+// which case its ticket counts as cancelled. Nil when there is nothing to
+// give back.
 func (p *Pending) GiveBack() *Batch {
-	if !p.decided || p.allowed {
+	if !p.decided || p.allowed && (p.ticket == nil || !p.ticket.done.CompareAndSwap(false, true)) {
 		return nil
 	}
 	var b *Batch

@@ -41,6 +41,10 @@ type Slices struct {
 	mu   sync.Mutex
 	by   map[string]*slice
 	back *Batch // unused parts of closed slices, sent with the next admission
+	// grabbing holds the scopes a slice is being taken for; meanwhile
+	// other requests of the scope are admitted on Redis one by one, so
+	// that a burst takes one slice, not one each.
+	grabbing map[string]bool
 
 	taken atomic.Uint64
 }
@@ -59,7 +63,7 @@ type slice struct {
 func (r *Redis) NewSlices(share float64, life time.Duration) *Slices {
 	life = min(max(life, r.bucket), r.window)
 	return &Slices{r: r, share: share, clock: time.Now,
-		ahead: int64((life + r.bucket - 1) / r.bucket), by: make(map[string]*slice)}
+		ahead: int64((life + r.bucket - 1) / r.bucket), by: make(map[string]*slice), grabbing: make(map[string]bool)}
 }
 
 // Taken returns how many slices this replica has taken.
@@ -148,7 +152,10 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, limits, hot []
 			p.local = append(p.local, take{sl, tokens})
 			continue
 		}
-		grabs[l.Scope] = true
+		if !s.grabbing[l.Scope] {
+			s.grabbing[l.Scope] = true
+			grabs[l.Scope] = true
+		}
 		all = append(all, l)
 	}
 	back := s.back
@@ -214,6 +221,7 @@ func (p *SlicedPending) Result() (Decision, *Ticket, error) {
 		d, rt, err = p.redis.Result()
 		if err != nil || !d.Allowed {
 			p.returnLocal()
+			p.doneGrabbing()
 			return d, nil, err
 		}
 		p.install()
@@ -236,6 +244,19 @@ func (p *SlicedPending) Result() (Decision, *Ticket, error) {
 	return d, t, nil
 }
 
+// doneGrabbing lets other requests take slices of the scopes this one
+// tried to.
+func (p *SlicedPending) doneGrabbing() {
+	if len(p.grabs) == 0 {
+		return
+	}
+	p.s.mu.Lock()
+	for sc := range p.grabs {
+		delete(p.s.grabbing, sc)
+	}
+	p.s.mu.Unlock()
+}
+
 // install turns the slices granted on Redis into slices in hand, the
 // request's own part taken from each.
 func (p *SlicedPending) install() {
@@ -247,6 +268,9 @@ func (p *SlicedPending) install() {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for sc := range p.grabs {
+		delete(s.grabbing, sc)
+	}
 	for i, l := range rp.limits {
 		if !p.grabs[l.Scope] {
 			continue
@@ -310,13 +334,34 @@ func (p *SlicedPending) returnLocal() {
 	p.local = nil
 }
 
-// GiveBack returns, as a batch to send, what a refused admission charged
-// on Redis (on the slots that admitted it, slices taken included); nil
-// when there is nothing to send. An admitted ticket is given back with
-// Batch.Cancel.
+// GiveBack returns, as a batch to send, what the admission charged on
+// Redis when it is not to stand: on the slots that admitted it when
+// another refused it (slices taken included), or, when it was admitted
+// and a budget refused it, its own part, in which case its ticket counts
+// as cancelled and what it took from slices goes back to them. Nil when
+// there is nothing to send.
 func (p *SlicedPending) GiveBack() *Batch {
-	if p.ticket != nil || p.redis == nil {
+	if p.ticket == nil {
+		if p.redis == nil {
+			return nil
+		}
+		return p.redis.GiveBack()
+	}
+	if !p.ticket.done.CompareAndSwap(false, true) {
 		return nil
 	}
-	return p.redis.GiveBack()
+	var b *Batch
+	if rp := p.redis; rp != nil {
+		for i, l := range rp.limits {
+			if p.grabs[l.Scope] {
+				continue // the slice stays; the request's part is a local take
+			}
+			if b == nil {
+				b = p.s.r.NewBatch()
+			}
+			b.add(l.Scope, rp.buckets[i], -rp.granted[i][0], -rp.granted[i][1], 0)
+		}
+	}
+	p.returnLocal()
+	return b
 }
