@@ -393,6 +393,9 @@ func (s *Server) registerGovernanceMetrics() {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_governance_settle_failures_total",
 			Help: "Settlement batches Redis did not take: their reservations stand until their lease ends."},
 			func() float64 { return float64(g.Stats().SettleFailures) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "junction_governance_slices_total",
+			Help: "Slices of leased rate limits and budgets this replica took (governance.leases)."},
+			func() float64 { return float64(g.Stats().Slices) }),
 	)
 }
 
