@@ -3,8 +3,8 @@ package main
 // The governance lane (go run ./bench -governance) measures what limits
 // and budgets cost where they live: three Junction replicas with no
 // governance, with it in memory, on one redis-server and on a
-// three-master Redis Cluster, all in one run, each replica on a key of
-// its own. The rules are issue 23's: rate limits on the key and global,
+// three-master Redis Cluster (those two with and without leases on
+// global), all in one run, each replica on keys of its own. The rules are issue 23's: rate limits on the key and global,
 // hard budgets on global and key:*, all far from their limits so that
 // every request is admitted and settled. The setups' measured
 // slices are interleaved like the main scenarios'. Besides governed
@@ -61,8 +61,9 @@ type govReport struct {
 	Settings *settings   `json:"settings"`
 	Replicas int         `json:"replicas"`
 	Results  []GovResult `json:"results"`
-	// ClusterOverRedis is the cluster's ceiling over one server's.
-	ClusterOverRedis float64 `json:"cluster_ceiling_over_one_server"`
+	// OverOneServer is each Redis setup's ceiling over that of one
+	// server in exact mode ("redis").
+	OverOneServer map[string]float64 `json:"ceiling_over_one_server"`
 }
 
 // GovResult is one setup's measurements, summed over its replicas.
@@ -93,9 +94,10 @@ type govSetup struct {
 	replicas []*gateway
 	ms       []*measurement
 
-	elapsed  time.Duration
-	redisCPU []time.Duration
-	cpuOK    bool
+	elapsed     time.Duration
+	junctionCPU time.Duration
+	redisCPU    []time.Duration
+	cpuOK       bool
 }
 
 // runGovernanceLane runs the lane, prints it and writes it out.
@@ -156,13 +158,16 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 	}
 	defer cluster.Stop()
 	clusterURL := "redis://" + cluster.Addrs[0] + "?addr=" + strings.Join(cluster.Addrs[1:], "&addr=")
+	redisYAML := fmt.Sprintf("governance:\n  redis_url: %q\n", "redis://"+one.Addr)
+	clusterYAML := fmt.Sprintf("governance:\n  redis_url: %q\n  redis_cluster: true\n", clusterURL)
+	const leases = "  leases: {scopes: [global]}\n"
 	setups := []*govSetup{
 		{name: "none"},
 		{name: "memory", extra: "governance:\n" + govRules},
-		{name: "redis", extra: fmt.Sprintf("governance:\n  redis_url: %q\n", "redis://"+one.Addr) + govRules,
-			servers: []*redistest.Server{one}},
-		{name: "cluster", extra: fmt.Sprintf("governance:\n  redis_url: %q\n  redis_cluster: true\n", clusterURL) + govRules,
-			servers: cluster.Servers},
+		{name: "redis", extra: redisYAML + "  redis_prefix: exact\n" + govRules, servers: []*redistest.Server{one}},
+		{name: "redis+leases", extra: redisYAML + "  redis_prefix: leased\n" + leases + govRules, servers: []*redistest.Server{one}},
+		{name: "cluster", extra: clusterYAML + "  redis_prefix: exact\n" + govRules, servers: cluster.Servers},
+		{name: "cluster+leases", extra: clusterYAML + "  redis_prefix: leased\n" + leases + govRules, servers: cluster.Servers},
 	}
 	defer func() {
 		for _, st := range setups {
@@ -171,7 +176,10 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 			}
 		}
 	}()
-	per := max(s.Concurrency/replicas, 1)
+	// Each replica's connections are spread over keysPerReplica keys, so
+	// that on the cluster the keys' slots spread over the masters.
+	const keysPerReplica = 4
+	per := max(s.Concurrency/(replicas*keysPerReplica), 1)
 	for _, st := range setups {
 		st.redisCPU = make([]time.Duration, len(st.servers))
 		st.cpuOK = true
@@ -189,20 +197,22 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 			st.replicas = append(st.replicas, g)
 		}
 	}
-	// Warm every setup up, its replicas at once, on a key of each.
+	// Warm every setup up, its replicas at once, on keys of each.
 	for _, st := range setups {
-		progress("%s: %d replicas at c=%d each, %v warmup", st.name, replicas, per, s.Warmup)
-		st.ms = make([]*measurement, replicas)
+		progress("%s: %d replicas, %d keys each at c=%d, %v warmup", st.name, replicas, keysPerReplica, per, s.Warmup)
+		st.ms = make([]*measurement, replicas*keysPerReplica)
 		var wg sync.WaitGroup
 		for i, g := range st.replicas {
-			key, err := governedKey(ctx, g.URL)
-			if err != nil {
-				return nil, fmt.Errorf("%s replica %d: %w", st.name, i, err)
+			for k := range keysPerReplica {
+				key, err := governedKey(ctx, g.URL)
+				if err != nil {
+					return nil, fmt.Errorf("%s replica %d: %w", st.name, i, err)
+				}
+				l := &load{chunks: s.Chunks, c: per}
+				sc := scenario{Name: fmt.Sprintf("gov-%s-%d-%d", st.name, i, k), Via: "junction", URL: g.URL + "/v1/chat/completions",
+					key: key, model: model}
+				wg.Go(func() { st.ms[i*keysPerReplica+k] = l.start(ctx, sc, s.Warmup) })
 			}
-			l := &load{chunks: s.Chunks, c: per}
-			sc := scenario{Name: fmt.Sprintf("gov-%s-%d", st.name, i), Via: "junction", URL: g.URL + "/v1/chat/completions", pid: g.pid,
-				key: key, model: model}
-			wg.Go(func() { st.ms[i] = l.start(ctx, sc, s.Warmup) })
 		}
 		wg.Wait()
 	}
@@ -219,30 +229,37 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 	}
 	rep := &govReport{Date: time.Now().UTC().Format(time.RFC3339), Settings: s, Replicas: replicas,
 		Machine: newReport(s).Machine}
-	var redisCeiling, clusterCeiling float64
+	var one float64
 	for _, st := range setups {
 		r := st.result()
 		rep.Results = append(rep.Results, r)
-		switch st.name {
-		case "redis":
-			redisCeiling = r.RedisCeiling
-		case "cluster":
-			clusterCeiling = r.RedisCeiling
+		if st.name == "redis" {
+			one = r.RedisCeiling
 		}
 	}
-	if redisCeiling > 0 {
-		rep.ClusterOverRedis = clusterCeiling / redisCeiling
+	if one > 0 {
+		rep.OverOneServer = map[string]float64{}
+		for _, r := range rep.Results {
+			if r.RedisCeiling > 0 && r.Setup != "redis" {
+				rep.OverOneServer[r.Setup] = r.RedisCeiling / one
+			}
+		}
 	}
 	return rep, nil
 }
 
 // measure runs one slice on every replica of the setup at once, reading
-// the redis-servers' CPU time around it.
+// the replicas' and the redis-servers' CPU time around it.
 func (st *govSetup) measure(ctx context.Context, d time.Duration) {
 	before := make([]time.Duration, len(st.servers))
 	for i, srv := range st.servers {
 		c, ok := processCPU(srv.Pid())
 		before[i], st.cpuOK = c, st.cpuOK && ok
+	}
+	var junction0 time.Duration
+	for _, g := range st.replicas {
+		c, ok := processCPU(g.pid)
+		junction0, st.cpuOK = junction0+c, st.cpuOK && ok
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -251,6 +268,12 @@ func (st *govSetup) measure(ctx context.Context, d time.Duration) {
 	}
 	wg.Wait()
 	st.elapsed += time.Since(start)
+	for _, g := range st.replicas {
+		c, ok := processCPU(g.pid)
+		st.junctionCPU += c
+		st.cpuOK = st.cpuOK && ok
+	}
+	st.junctionCPU -= junction0
 	for i, srv := range st.servers {
 		c, ok := processCPU(srv.Pid())
 		st.redisCPU[i] += c - before[i]
@@ -262,12 +285,10 @@ func (st *govSetup) measure(ctx context.Context, d time.Duration) {
 func (st *govSetup) result() GovResult {
 	r := GovResult{Setup: st.name}
 	var lat []int64
-	var gatewayCPU time.Duration
 	for _, m := range st.ms {
 		for _, w := range m.workers {
 			lat = append(lat, w.lat...)
 		}
-		gatewayCPU += m.cpuG
 		one := m.result()
 		r.Requests += one.Requests
 		r.Errors += one.Errors
@@ -280,7 +301,7 @@ func (st *govSetup) result() GovResult {
 		return r
 	}
 	r.RPS = float64(r.Requests) / st.elapsed.Seconds()
-	r.JunctionCPU = us(int64(gatewayCPU)) / float64(r.Requests)
+	r.JunctionCPU = us(int64(st.junctionCPU)) / float64(r.Requests)
 	if len(st.servers) > 0 && st.cpuOK {
 		var busiest float64
 		for _, c := range st.redisCPU {
@@ -301,7 +322,7 @@ func (r *govReport) print(out io.Writer) {
 	fmt.Fprintf(out, "\nGovernance: %d Junction replicas per setup, %d connections in all, %v measured in %d rounds; %d CPUs (%s)\n",
 		r.Replicas, max(s.Concurrency/r.Replicas, 1)*r.Replicas, s.Duration, s.Rounds, r.Machine.CPUs, r.Machine.CPUModel)
 	fmt.Fprintf(out, "rules: rate limits on key:* and global, hard budgets on global and key:*\n\n")
-	fmt.Fprintf(out, "%-8s %9s %7s %9s %9s %15s %12s  %s\n", "setup", "req/s", "errors", "p50", "p99", "junction µs/req", "redis µs/req", "redis ceiling req/s (per node µs/req)")
+	fmt.Fprintf(out, "%-14s %9s %7s %9s %9s %15s %12s  %s\n", "setup", "req/s", "errors", "p50", "p99", "junction µs/req", "redis µs/req", "redis ceiling req/s (per node µs/req)")
 	for _, g := range r.Results {
 		redis, ceiling := "-", "-"
 		if g.RedisCPU > 0 {
@@ -312,14 +333,20 @@ func (r *govReport) print(out io.Writer) {
 			}
 			ceiling = fmt.Sprintf("%.0f (%s)", g.RedisCeiling, strings.Join(nodes, ", "))
 		}
-		fmt.Fprintf(out, "%-8s %9.0f %7d %9s %9s %15.0f %12s  %s\n", g.Setup, g.RPS, g.Errors, dur(g.Latency.P50), dur(g.Latency.P99),
+		fmt.Fprintf(out, "%-14s %9.0f %7d %9s %9s %15.0f %12s  %s\n", g.Setup, g.RPS, g.Errors, dur(g.Latency.P50), dur(g.Latency.P99),
 			g.JunctionCPU, redis, ceiling)
 		if g.FirstError != "" {
 			fmt.Fprintf(out, "         first error: %s\n", g.FirstError)
 		}
 	}
-	if r.ClusterOverRedis > 0 {
-		fmt.Fprintf(out, "\nthe cluster's ceiling is %.2f× one server's\n", r.ClusterOverRedis)
+	if len(r.OverOneServer) > 0 {
+		fmt.Fprintf(out, "\nredis ceiling over one server's (redis):")
+		for _, g := range r.Results {
+			if x, ok := r.OverOneServer[g.Setup]; ok {
+				fmt.Fprintf(out, " %s %.2f×", g.Setup, x)
+			}
+		}
+		fmt.Fprintln(out)
 	}
 }
 
