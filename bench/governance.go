@@ -229,19 +229,19 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 	}
 	rep := &govReport{Date: time.Now().UTC().Format(time.RFC3339), Settings: s, Replicas: replicas,
 		Machine: newReport(s).Machine}
-	var one float64
+	var base float64
 	for _, st := range setups {
 		r := st.result()
 		rep.Results = append(rep.Results, r)
 		if st.name == "redis" {
-			one = r.RedisCeiling
+			base = r.RedisCeiling
 		}
 	}
-	if one > 0 {
+	if base > 0 {
 		rep.OverOneServer = map[string]float64{}
 		for _, r := range rep.Results {
 			if r.RedisCeiling > 0 && r.Setup != "redis" {
-				rep.OverOneServer[r.Setup] = r.RedisCeiling / one
+				rep.OverOneServer[r.Setup] = r.RedisCeiling / base
 			}
 		}
 	}
