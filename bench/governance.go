@@ -28,6 +28,8 @@ import (
 	"github.com/junctionhq/junction/internal/redistest"
 )
 
+var governanceBaseline = flag.String("baseline", "", "with -governance, also measure one redis-server with this junction binary (an earlier build: its governance config must be the same), as setup baseline")
+
 var governanceLane = flag.Bool("governance", false, "measure governance instead: three Junction replicas with no limits, limits and budgets in memory, on one redis-server and on a three-master Redis Cluster; governed req/s and redis-server CPU per request (writes bench/results/governance-latest.json unless -out says otherwise)")
 
 // govRules are the rules, far from their limits: the key's RPM
@@ -89,6 +91,7 @@ type GovResult struct {
 // replica's key) and its redis-servers.
 type govSetup struct {
 	name     string
+	bin      string // the junction binary, when not the one built
 	extra    string // YAML appended to the replicas' config
 	servers  []*redistest.Server
 	replicas []*gateway
@@ -169,6 +172,10 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 		{name: "cluster", extra: clusterYAML + "  redis_prefix: exact\n" + govRules, servers: cluster.Servers},
 		{name: "cluster+leases", extra: clusterYAML + "  redis_prefix: leased\n" + leases + govRules, servers: cluster.Servers},
 	}
+	if *governanceBaseline != "" {
+		setups = append(setups, &govSetup{name: "baseline", bin: *governanceBaseline,
+			extra: redisYAML + "  redis_prefix: baseline\n" + govRules, servers: []*redistest.Server{one}})
+	}
 	defer func() {
 		for _, st := range setups {
 			for _, g := range st.replicas {
@@ -188,7 +195,11 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 			if err := os.MkdirAll(rdir, 0o700); err != nil {
 				return nil, err
 			}
-			g, err := startConfigured(ctx, bin, rdir, s.GatewayProcs, func(addr, dataDir string) string {
+			b := bin
+			if st.bin != "" {
+				b = st.bin
+			}
+			g, err := startConfigured(ctx, b, rdir, s.GatewayProcs, func(addr, dataDir string) string {
 				return govConfigYAML(addr, dataDir, upstream, st.extra)
 			})
 			if err != nil {
