@@ -29,7 +29,7 @@ const maxSettleBatch = 256
 // and a round trip, off the request's path.
 const (
 	settleWorkers = 2
-	settleLinger  = 2 * time.Millisecond
+	settleLinger  = 10 * time.Millisecond
 )
 
 // connect opens the Redis client cfg names, checks that it answers and
