@@ -10,6 +10,7 @@
 //	go run ./bench -out bench/results/mine.json
 //	go run ./bench -inproc -cpuprofile /tmp/prof/cpu.pprof
 //	go tool pprof -tagfocus role=junction /tmp/prof/cpu-plain-junction-c50.pprof
+//	go run ./bench -governance             # limits and budgets in memory, on Redis and a Redis Cluster (governance.go)
 //
 // The fake upstream (internal/fakeopenai) runs in the harness and stamps
 // each streamed content chunk with its send time, so the client can tell
