@@ -113,10 +113,13 @@ func (r *relay) clientGone(err error) error {
 func (a *attempt) close() {
 	a.watch.stop()
 	a.release()
-	a.cancel()
+	// The stream closes before its context ends: a finished stream's
+	// connection can then go back to its pool (h1 reads the end of the
+	// body that has arrived), where a cancelled one is dropped.
 	if a.s != nil {
 		a.s.Close()
 	}
+	a.cancel()
 }
 
 // recv reads the attempt's next event, turning a watchdog's expiry into

@@ -250,6 +250,22 @@ func (t *Transport) CloseIdleConnections() {
 
 func (c *conn) close() { c.nc.Close() }
 
+// readable reports whether something can be read from c without waiting.
+func (c *conn) readable() bool {
+	if c.br.Buffered() > 0 {
+		return true
+	}
+	if c.raw == nil {
+		return false
+	}
+	ok := false
+	c.raw.Read(func(fd uintptr) bool {
+		ok = peekReady(fd)
+		return true
+	})
+	return ok
+}
+
 // alive reports whether a pooled connection is still open and quiet: the
 // server has neither closed it nor sent anything unasked. It peeks at the
 // socket without waiting: one system call.
@@ -552,15 +568,49 @@ func (b *body) done(err error) {
 	b.c.close()
 }
 
-// Close implements io.Closer: a body not read to its end closes its
-// connection (the rest of a stream is not wanted).
+// Close implements io.Closer. A body not read to its end closes its
+// connection (the rest of a stream is not wanted) — unless its end has
+// already arrived: a reader that stops at the last event of a stream
+// ("data: [DONE]") leaves only the end of the chunked body, which is read
+// here, without waiting, so the connection serves the next request
+// instead of a new one being dialled.
 func (b *body) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.keep = false
-	b.done(errClosed)
+	if !b.ended && b.keep && b.chunked && b.ctx.Err() == nil && b.c.readable() {
+		b.drain()
+	}
+	if !b.ended {
+		b.keep = false
+		b.done(errClosed)
+	}
 	return nil
+}
+
+// maxDrain bounds what Close reads to reach the end of a body.
+const maxDrain = 4 << 10
+
+// drain reads the rest of a chunked body that has already arrived (b.mu
+// held); it ends the body when it reaches the end. A deadline keeps it
+// from waiting on an end that has not come after all.
+func (b *body) drain() {
+	b.c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
+	var buf [512]byte
+	for n := 0; n < maxDrain; {
+		k, err := b.r.Read(buf[:])
+		n += k
+		if err == io.EOF {
+			if _, terr := b.c.tp.ReadMIMEHeader(); terr == nil {
+				b.c.nc.SetReadDeadline(time.Time{})
+				b.done(nil)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -180,10 +180,11 @@ func TestCancelStopsAStreamAndDropsItsConnection(t *testing.T) {
 
 func TestEarlyCloseDropsTheConnection(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		for i := range 100 {
+		for i := range 5 {
 			fmt.Fprintf(w, "data: %d\n\n", i)
 			w.(http.Flusher).Flush()
 		}
+		<-r.Context().Done() // the rest of the stream never comes
 	})
 	c := client(t, &Transport{})
 	for range 2 {
@@ -438,5 +439,62 @@ func TestResetAfterTheRequestIsNotRetried(t *testing.T) {
 	}
 	if n := seen.Load(); n != 2 {
 		t.Errorf("the server got %d requests, want 2: the reset one was sent again", n)
+	}
+}
+
+// keepAliveServer answers every request on a connection with answer,
+// written at once, and counts the connections it accepts.
+func keepAliveServer(t *testing.T, answer string) (string, *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					io.WriteString(c, answer)
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), &conns
+}
+
+// TestClosingAtTheLastEventKeepsTheConnection: a reader that stops at a
+// stream's last event and closes the body leaves only the end of the
+// chunked body, which Close reads, so the next stream reuses the
+// connection.
+func TestClosingAtTheLastEventKeepsTheConnection(t *testing.T) {
+	const events = "data: {\"x\":1}\n\ndata: [DONE]\n\n"
+	u, conns := keepAliveServer(t, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(events), events))
+	c := client(t, &Transport{})
+	for i := range 3 {
+		resp, err := post(t, c, context.Background(), u, "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(events))
+		if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != events {
+			t.Fatalf("stream %d: %q %v", i, buf, err)
+		}
+		resp.Body.Close()
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("3 streams closed at their last event used %d connections, want 1", n)
 	}
 }
