@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -113,30 +114,80 @@ local function store(s)
   local args = {}
   for k, v in pairs(s.w) do
     args[#args+1] = k
-    args[#args+1] = type(v) == 'number' and f(v) or v
+    args[#args+1] = v
   end
   if #args > 0 then redis.call('HSET', s.h, unpack(args)) end
   if s.expire then redis.call('PEXPIRE', s.h, math.floor(((s.n + 1) * bw + win - now) / 1000) + 1) end
+  s.w, s.expire = {}, false
+end
+
+-- Field names of buckets, made once per call.
+local rname, tname = {}, {}
+local function names(b)
+  local r = rname[b]
+  if not r then
+    r = 'r' .. f(b)
+    rname[b], tname[b] = r, 't' .. f(b)
+  end
+  return r, tname[b]
+end
+
+-- open reads a scope's totals and the buckets in want, dropping the
+-- buckets that left the window; need reads one more bucket later.
+local function open(h, want)
+  local fields = {'R', 'T', 'o', 'n'}
+  for _, b in ipairs(want) do
+    local rf, tf = names(b)
+    fields[#fields+1] = rf
+    fields[#fields+1] = tf
+  end
+  local v = redis.call('HMGET', h, unpack(fields))
+  local s = {h = h, R = (v[1] or 0) + 0, T = (v[2] or 0) + 0, o = v[3] and v[3] + 0, n = v[4] and v[4] + 0,
+    r = {}, t = {}, got = {}, w = {}, new = not v[1]}
+  for i, b in ipairs(want) do
+    s.r[b], s.t[b], s.got[b] = v[3+2*i] and v[3+2*i] + 0, v[4+2*i] and v[4+2*i] + 0, true
+  end
+  if s.o and s.o < first then scan(s) end
+  return s
+end
+
+local function need(s, b)
+  if s.scanned or s.got[b] then return end
+  local rf, tf = names(b)
+  local v = redis.call('HMGET', s.h, rf, tf)
+  s.r[b], s.t[b], s.got[b] = v[1] and v[1] + 0, v[2] and v[2] + 0, true
+end
+
+local function charge(s, b, dr, dt)
+  if s.new then s.w.x, s.new = pad, false end
+  s.r[b], s.t[b] = (s.r[b] or 0) + dr, (s.t[b] or 0) + dt
+  s.R, s.T = s.R + dr, s.T + dt
+  local rf, tf = names(b)
+  s.w[rf], s.w[tf], s.w.R, s.w.T = s.r[b], s.t[b], s.R, s.T
+  if not s.o or b < s.o then s.o, s.w.o = b, b end
+  if not s.n or b > s.n then s.n, s.w.n, s.expire = b, b, true end
 end
 
 `
 
-// admitScript: KEYS are the scopes' hashes; ARGV after the window and
-// bucket width are, per scope, its RPM and TPM, the requests and tokens
-// wanted and the least of each that will do, and how many buckets ahead
-// of now to stamp the charge. It charges as much as was wanted, down to
-// the least, on every scope or on none, and returns {allowed, now,
-// refusing scope (1-based; 0 when allowed), wait in µs (-1: too large),
-// then per scope its requests, tokens, µs until its oldest bucket leaves
-// the window, and the requests and tokens charged}.
-//
-// The common case is one HMGET and one HSET per scope, written out
-// without the helpers: Lua's own work is most of a script's cost.
+// admitScript admits many requests in one call: a replica sends what
+// arrives while its last call is out (group commit), so that a busy
+// scope's hash is read and written once per call, not once per request.
+// KEYS are the scopes' hashes; ARGV after the window and bucket width are
+// the number of requests and, per request, its number of entries and per
+// entry the scope (its index in KEYS), RPM and TPM, the requests and
+// tokens wanted and the least of each that will do, and how many buckets
+// ahead of now to stamp the charge. Requests are decided in order, each on
+// every scope or on none, as if each were a call of its own. It returns,
+// per request, {allowed, now, refusing entry (1-based; 0 when allowed),
+// wait in µs (-1: too large), then per entry its scope's requests and
+// tokens, µs until its oldest bucket leaves the window, and the requests
+// and tokens charged}.
 var admitScript = redis.NewScript(luaWindow + `
-local function waitFor(h, needR, needT)
-  local s = {h = h, w = {}}
-  scan(s)
+local function waitFor(s, needR, needT)
+  -- The hash must hold what this call charged before it is read whole.
   store(s)
+  scan(s)
   local bs, seen = {}, {}
   for _, m in ipairs({s.r, s.t}) do
     for b in pairs(m) do
@@ -152,65 +203,59 @@ local function waitFor(h, needR, needT)
   return win
 end
 
-local n = #KEYS
-local st = {}
-local refuse, wait = 0, 0
-local rcur, tcur = 'r' .. f(cur), 't' .. f(cur)
-for i = 1, n do
-  local a = 2 + 7 * (i - 1)
-  local h, ahead = KEYS[i], ARGV[a+7] + 0
-  local b, rf, tf = cur, rcur, tcur
-  if ahead ~= 0 then b = cur + ahead; rf, tf = 'r' .. f(b), 't' .. f(b) end
-  local v = redis.call('HMGET', h, 'R', 'T', 'o', 'n', rf, tf)
-  local R, T, o = (v[1] or 0) + 0, (v[2] or 0) + 0, v[3] and v[3] + 0
-  if o and o < first then
-    local s = {h = h, w = {}}
-    scan(s)
-    store(s)
-    R, T, o = s.R, s.T, s.o
-  end
-  local gr, gt = 0, 0
-  if wait ~= -1 then
-    local rpm, tpm = ARGV[a+1] + 0, ARGV[a+2] + 0
-    local minR, minT = ARGV[a+5] + 0, ARGV[a+6] + 0
-    if tpm > 0 and minT > tpm then
-      refuse, wait = i, -1
+local st, out = {}, {}
+local a = 4
+for q = 1, ARGV[3] + 0 do
+  local k = ARGV[a] + 0
+  a = a + 1
+  local refuse, wait = 0, 0
+  local es, eb, gr, gt = {}, {}, {}, {}
+  for j = 1, k do
+    local ki, b = ARGV[a] + 0, cur + ARGV[a+7]
+    local s = st[ki]
+    if not s then
+      s = open(KEYS[ki], {b})
+      st[ki] = s
     else
-      gr, gt = ARGV[a+3] + 0, ARGV[a+4] + 0
-      if rpm > 0 and rpm - R < gr then gr = rpm - R end
-      if tpm > 0 and tpm - T < gt then gt = tpm - T end
-      if gr < minR or gt < minT then
-        local needR, needT = minR - gr, minT - gt
-        if needR < 0 then needR = 0 end
-        if needT < 0 then needT = 0 end
-        local w = waitFor(h, needR, needT)
-        if refuse == 0 or w > wait then refuse, wait = i, w end
+      need(s, b)
+    end
+    es[j], eb[j], gr[j], gt[j] = s, b, 0, 0
+    if wait ~= -1 then
+      local rpm, tpm, minR, minT = ARGV[a+1] + 0, ARGV[a+2] + 0, ARGV[a+5] + 0, ARGV[a+6] + 0
+      if tpm > 0 and minT > tpm then
+        refuse, wait = j, -1
+      else
+        local r, t = ARGV[a+3] + 0, ARGV[a+4] + 0
+        if rpm > 0 and rpm - s.R < r then r = rpm - s.R end
+        if tpm > 0 and tpm - s.T < t then t = tpm - s.T end
+        if r >= minR and t >= minT then
+          gr[j], gt[j] = r, t
+        else
+          local needR, needT = minR - r, minT - t
+          if needR < 0 then needR = 0 end
+          if needT < 0 then needT = 0 end
+          local w = waitFor(s, needR, needT)
+          if refuse == 0 or w > wait then refuse, wait = j, w end
+        end
       end
     end
+    a = a + 8
   end
-  st[i] = {h, R, T, o, v[4] and v[4] + 0, (v[5] or 0) + gr, (v[6] or 0) + gt, b, rf, tf, gr, gt, not v[1]}
-end
-local out = {refuse == 0 and 1 or 0, now, refuse, wait}
-for i = 1, n do
-  local s = st[i]
-  local R, T, o, gr, gt = s[2], s[3], s[4], 0, 0
-  if refuse == 0 then
-    local h, nb, b = s[1], s[5], s[8]
-    gr, gt = s[11], s[12]
-    R, T = R + gr, T + gt
-    if not o or b < o then o = b end
-    if s[13] then
-      redis.call('HSET', h, 'R', R, 'T', T, 'o', o, 'n', b, s[9], s[6], s[10], s[7], 'x', pad)
-    elseif not nb or b > nb then
-      redis.call('HSET', h, 'R', R, 'T', T, 'o', o, 'n', b, s[9], s[6], s[10], s[7])
+  local o = #out
+  out[o+1], out[o+2], out[o+3], out[o+4] = refuse == 0 and 1 or 0, now, refuse, wait
+  o = o + 4
+  for j = 1, k do
+    local s = es[j]
+    if refuse == 0 then
+      charge(s, eb[j], gr[j], gt[j])
     else
-      redis.call('HSET', h, 'R', R, 'T', T, 'o', o, s[9], s[6], s[10], s[7])
+      gr[j], gt[j] = 0, 0
     end
-    if not nb or b > nb then redis.call('PEXPIRE', h, math.floor(((b + 1) * bw + win - now) / 1000) + 1) end
+    out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = s.R, s.T, s.o and (s.o + 1) * bw + win - now or 0, gr[j], gt[j]
+    o = o + 5
   end
-  local k = #out
-  out[k+1], out[k+2], out[k+3], out[k+4], out[k+5] = R, T, o and (o + 1) * bw + win - now or 0, gr, gt
 end
+for _, s in pairs(st) do store(s) end
 return out
 `)
 
@@ -220,38 +265,13 @@ return out
 // the window applies there; one whose bucket has left it charges only its
 // extra tokens, to the current bucket.
 var adjustScript = redis.NewScript(luaWindow + `
-local function open(h, want)
-  local fields = {'R', 'T', 'o', 'n'}
-  for _, b in ipairs(want) do
-    fields[#fields+1] = 'r' .. f(b)
-    fields[#fields+1] = 't' .. f(b)
-  end
-  local v = redis.call('HMGET', h, unpack(fields))
-  local s = {h = h, R = tonumber(v[1]) or 0, T = tonumber(v[2]) or 0, o = tonumber(v[3]), n = tonumber(v[4]),
-    r = {}, t = {}, w = {}, new = not v[1]}
-  for i, b in ipairs(want) do
-    s.r[b], s.t[b] = tonumber(v[3+2*i]), tonumber(v[4+2*i])
-  end
-  if s.o and s.o < first then scan(s) end
-  return s
-end
-
-local function charge(s, b, dr, dt)
-  if s.new then s.w.x, s.new = pad, false end
-  s.r[b], s.t[b] = (s.r[b] or 0) + dr, (s.t[b] or 0) + dt
-  s.R, s.T = s.R + dr, s.T + dt
-  s.w['r' .. f(b)], s.w['t' .. f(b)], s.w.R, s.w.T = s.r[b], s.t[b], s.R, s.T
-  if not s.o or b < s.o then s.o, s.w.o = b, b end
-  if not s.n or b > s.n then s.n, s.w.n, s.expire = b, b, true end
-end
-
 local a = 3
 for i = 1, #KEYS do
-  local m = tonumber(ARGV[a])
+  local m = ARGV[a] + 0
   a = a + 1
   local want, adj = {cur}, {}
   for j = 1, m do
-    adj[j] = {tonumber(ARGV[a]), tonumber(ARGV[a+1]), tonumber(ARGV[a+2]), tonumber(ARGV[a+3])}
+    adj[j] = {ARGV[a] + 0, ARGV[a+1] + 0, ARGV[a+2] + 0, ARGV[a+3] + 0}
     want[#want+1] = adj[j][1]
     a = a + 4
   end
@@ -274,7 +294,7 @@ return 1
 func (r *Redis) Admit(ctx context.Context, limits []Limit, tokens int64) (Decision, *Ticket, error) {
 	pipe := r.client.Pipeline()
 	p := r.Queue(ctx, pipe, limits, tokens)
-	if len(p.groups) > 0 {
+	if len(p.parts) > 0 {
 		_, _ = pipe.Exec(ctx) // each queued command keeps its own error
 	}
 	d, t, err := p.Result()
@@ -292,7 +312,14 @@ func (r *Redis) Admit(ctx context.Context, limits []Limit, tokens int64) (Decisi
 // its own), Pending.Result decodes the outcome; Pending.GiveBack returns
 // what it charged, to be sent, when it is not to stand.
 func (r *Redis) Queue(ctx context.Context, pipe redis.Pipeliner, limits []Limit, tokens int64) *Pending {
-	return r.queue(ctx, pipe, limits, charges(tokens))
+	p := r.Prepare(limits, tokens)
+	r.QueueAll(ctx, pipe, []*Pending{p})
+	return p
+}
+
+// Prepare readies an admission to be queued, with others, by QueueAll.
+func (r *Redis) Prepare(limits []Limit, tokens int64) *Pending {
+	return r.prepare(limits, charges(tokens))
 }
 
 // want is what one admission charges each scope: as much as wanted, down
@@ -308,8 +335,8 @@ func charges(tokens int64) func(Limit) want {
 	return func(Limit) want { return want{1, tokens, 1, tokens, 0} }
 }
 
-func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, limits []Limit, charge func(Limit) want) *Pending {
-	p := &Pending{r: r, ctx: ctx}
+func (r *Redis) prepare(limits []Limit, charge func(Limit) want) *Pending {
+	p := &Pending{r: r}
 	if p.limits, p.err = merge(make([]Limit, 0, len(limits)), limits); p.err != nil || len(p.limits) == 0 {
 		return p
 	}
@@ -321,42 +348,122 @@ func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, limits []Limit,
 			return p
 		}
 	}
-	p.groups = r.groups(len(p.limits))
-	p.cmds = make([]*redis.Cmd, len(p.groups))
-	for g, idx := range p.groups {
-		keys, args := r.admitArgs(p, idx)
-		p.cmds[g] = admitScript.EvalSha(ctx, pipe, keys, args...)
-	}
 	return p
 }
 
-// groups splits n scopes into the groups one script may touch: all of
-// them on one server, each apart on a cluster.
-func (r *Redis) groups(n int) [][]int {
-	if !r.cluster {
-		all := make([]int, n)
-		for i := range all {
-			all[i] = i
+// QueueAll adds admissions made by Prepare to pipe, in one script per
+// slot group for all of them (group commit): one for everything on a
+// standalone server, one per scope on a cluster. A busy scope's hash is
+// then read and written once for all of them.
+func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pending) {
+	cmds := map[string]*shared{} // by slot group: "" on one server, the scope on a cluster
+	var order []*shared
+	for _, p := range ps {
+		p.ctx = ctx
+		if p.err != nil || len(p.limits) == 0 {
+			continue
 		}
-		return [][]int{all}
+		p.parts = p.parts[:0]
+		byCmd := map[*shared]int{} // the part of p in each command
+		for i, l := range p.limits {
+			g := ""
+			if r.cluster {
+				g = l.Scope
+			}
+			c := cmds[g]
+			if c == nil {
+				c = &shared{keyIndex: map[string]int{}}
+				cmds[g] = c
+				order = append(order, c)
+			}
+			at, ok := byCmd[c]
+			if !ok {
+				at = len(p.parts)
+				byCmd[c] = at
+				p.parts = append(p.parts, part{cmd: c, req: len(c.reqs)})
+				c.reqs = append(c.reqs, nil)
+			}
+			pt := &p.parts[at]
+			pt.idx = append(pt.idx, i)
+			k := r.Key(l.Scope)
+			ki, ok := c.keyIndex[k]
+			if !ok {
+				c.keys = append(c.keys, k)
+				ki = len(c.keys)
+				c.keyIndex[k] = ki
+			}
+			w := p.wants[i]
+			c.reqs[pt.req] = append(c.reqs[pt.req], int64(ki), l.RPM, l.TPM, w.reqs, w.tokens, w.minReqs, w.minTokens, w.ahead)
+		}
 	}
-	gs := make([][]int, n)
-	for i := range gs {
-		gs[i] = []int{i}
+	for _, c := range order {
+		c.args = make([]any, 0, 3+len(c.reqs)*9)
+		c.args = append(c.args, r.window.Microseconds(), r.bucket.Microseconds(), len(c.reqs))
+		c.sizes = make([]int, len(c.reqs))
+		for q, entries := range c.reqs {
+			c.sizes[q] = len(entries) / 8
+			c.args = append(c.args, c.sizes[q])
+			for _, v := range entries {
+				c.args = append(c.args, v)
+			}
+		}
+		c.reqs = nil
+		c.r = r
+		c.cmd = admitScript.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
-	return gs
 }
 
-func (r *Redis) admitArgs(p *Pending, idx []int) ([]string, []any) {
-	keys := make([]string, len(idx))
-	args := make([]any, 0, 2+7*len(idx))
-	args = append(args, r.window.Microseconds(), r.bucket.Microseconds())
-	for j, i := range idx {
-		l, w := p.limits[i], p.wants[i]
-		keys[j] = r.Key(l.Scope)
-		args = append(args, l.RPM, l.TPM, w.reqs, w.tokens, w.minReqs, w.minTokens, w.ahead)
+// shared is one admission script carrying several requests.
+type shared struct {
+	r        *Redis
+	keys     []string
+	keyIndex map[string]int // 1-based, as Lua counts
+	reqs     [][]int64      // while building: each request's entries
+	args     []any
+	sizes    []int // entries per request
+	cmd      *redis.Cmd
+
+	once sync.Once
+	vals []int64
+	at   []int // where each request's reply starts in vals
+	err  error
+}
+
+// reply decodes the script's reply once, running it again with EVAL if
+// the server did not have it (NOSCRIPT: once after each server start or
+// SCRIPT FLUSH).
+func (c *shared) reply(ctx context.Context, q int) ([]int64, error) {
+	c.once.Do(func() {
+		cmd := c.cmd
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			cmd = admitScript.Eval(ctx, c.r.client, c.keys, c.args...)
+		}
+		c.vals, c.err = cmd.Int64Slice()
+		if c.err != nil {
+			return
+		}
+		c.at = make([]int, len(c.sizes))
+		n := 0
+		for i, k := range c.sizes {
+			c.at[i] = n
+			n += 4 + 5*k
+		}
+		if n != len(c.vals) {
+			c.err = fmt.Errorf("unexpected reply %v", c.vals)
+		}
+	})
+	if c.err != nil {
+		return nil, c.err
 	}
-	return keys, args
+	return c.vals[c.at[q] : c.at[q]+4+5*c.sizes[q]], nil
+}
+
+// part is what of one admission a shared script carries: its request
+// number there and the admission's limits it holds, in order.
+type part struct {
+	cmd *shared
+	req int
+	idx []int
 }
 
 // Pending is an admission queued on a pipeline.
@@ -366,8 +473,7 @@ type Pending struct {
 	err    error
 	limits []Limit
 	wants  []want
-	groups [][]int
-	cmds   []*redis.Cmd
+	parts  []part
 	// After Result: the charges made, per scope (zero where none was), and
 	// the buckets they went to.
 	granted [][2]int64
@@ -379,9 +485,7 @@ type Pending struct {
 }
 
 // Result returns the queued admission's outcome; call it after the
-// pipeline ran. If a server did not have the script yet (NOSCRIPT: once
-// after each server start or SCRIPT FLUSH), that part did nothing and
-// Result runs it again with EVAL, which also caches the script.
+// pipeline ran.
 func (p *Pending) Result() (Decision, *Ticket, error) {
 	if p.err != nil {
 		return Decision{}, nil, p.err
@@ -413,14 +517,9 @@ func (p *Pending) decode() (Decision, error) {
 	var errs []error
 	refused, tooLarge := false, false
 	bw := p.r.bucket.Microseconds()
-	for g, idx := range p.groups {
-		cmd := p.cmds[g]
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			keys, args := p.r.admitArgs(p, idx)
-			cmd = admitScript.Eval(p.ctx, p.r.client, keys, args...)
-		}
-		vals, err := cmd.Int64Slice()
-		if err == nil && (len(vals) != 4+5*len(idx) || vals[2] < 0 || vals[2] > int64(len(idx))) {
+	for _, pt := range p.parts {
+		vals, err := pt.cmd.reply(p.ctx, pt.req)
+		if err == nil && (vals[2] < 0 || vals[2] > int64(len(pt.idx))) {
 			err = fmt.Errorf("unexpected reply %v", vals)
 		}
 		if err != nil {
@@ -428,7 +527,7 @@ func (p *Pending) decode() (Decision, error) {
 			continue
 		}
 		now := vals[1]
-		for j, i := range idx {
+		for j, i := range pt.idx {
 			v := vals[4+5*j:]
 			st[i] = scopeState{reqs: v[0], tokens: v[1], reset: time.Duration(v[2]) * time.Microsecond}
 			p.granted[i] = [2]int64{v[3], v[4]}
@@ -442,7 +541,7 @@ func (p *Pending) decode() (Decision, error) {
 			errs = append(errs, fmt.Errorf("unexpected reply %v", vals))
 			continue
 		}
-		l := p.limits[idx[vals[2]-1]]
+		l := p.limits[pt.idx[vals[2]-1]]
 		switch wait := time.Duration(vals[3]) * time.Microsecond; {
 		case vals[3] < 0:
 			if !tooLarge {

@@ -251,3 +251,60 @@ func TestClusterSpreadsScopesAndGivesBack(t *testing.T) {
 		t.Errorf("fresh scope after a too-large refusal elsewhere: %d admitted, want 1", n)
 	}
 }
+
+// TestQueueAllDecidesInOrder queues thirty admissions of two keys of one
+// team in one pipeline: one script per slot group carries them all, and
+// decides them in order as if each had come alone. The team's 15 admit
+// the first fifteen; later ones are refused by the team and, on the
+// cluster, given back on their key's slot.
+func TestQueueAllDecidesInOrder(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		t.Run(map[bool]string{false: "redis", true: "cluster"}[cluster], func(t *testing.T) {
+			ctx := context.Background()
+			var trips roundTrips
+			var l *Redis
+			if cluster {
+				c := newClusterClient(t)
+				c.AddHook(&trips)
+				l = NewRedis(c, testPrefix(t))
+			} else {
+				c := newRedisClient(t)
+				c.AddHook(&trips)
+				l = NewRedis(c, testPrefix(t))
+			}
+			team := Limit{Scope: "team:t", RPM: 15}
+			keys := []Limit{{Scope: "key:a", RPM: 10}, {Scope: "key:b", RPM: 10}}
+			ps := make([]*Pending, 30)
+			for i := range ps {
+				ps[i] = l.Prepare([]Limit{keys[i%2], team}, 1)
+			}
+			pipe := l.client.Pipeline()
+			l.QueueAll(ctx, pipe, ps)
+			trips.N.Store(0)
+			_, _ = pipe.Exec(ctx)
+			if n := trips.N.Load(); n != 1 {
+				t.Errorf("30 admissions took %d round trips, want 1", n)
+			}
+			for i, p := range ps {
+				d, _, err := p.Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Allowed != (i < 15) {
+					t.Fatalf("admission %d: %+v; want the first 15 admitted", i, d)
+				}
+				if !d.Allowed {
+					if b := p.GiveBack(); b != nil {
+						if err := b.Send(ctx); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			// key:a was admitted 8 times (0, 2, ... 14): 2 left.
+			if n, _ := admitN(t, l, []Limit{keys[0]}, 1, 10); n != 2 {
+				t.Errorf("key:a after the batch: %d left, want 2", n)
+			}
+		})
+	}
+}

@@ -167,12 +167,13 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, limits, hot []
 	if len(all) > 0 {
 		p.sent = now
 		p.grabs = grabs
-		p.redis = s.r.queue(ctx, pipe, all, func(l Limit) want {
+		p.redis = s.r.prepare(all, func(l Limit) want {
 			if grabs[l.Scope] {
 				return s.want(l, tokens)
 			}
 			return want{1, tokens, 1, tokens, 0}
 		})
+		s.r.QueueAll(ctx, pipe, []*Pending{p.redis})
 	}
 	return p
 }
