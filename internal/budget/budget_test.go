@@ -544,3 +544,47 @@ func TestRedisKeysExpire(t *testing.T) {
 		t.Errorf("status %+v", s)
 	}
 }
+
+// TestQueueAllDecidesInOrder queues twenty admissions of two keys of one
+// team in one pipeline: one script per slot group carries them all and
+// decides them in order. The team's $1 covers the first ten; the others
+// are refused and, on the cluster, released on their key's slot.
+func TestQueueAllDecidesInOrder(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		t.Run(map[bool]string{false: "redis", true: "cluster"}[cluster], func(t *testing.T) {
+			ctx := context.Background()
+			e := replicas(t, 1, cluster)[0].(*Redis)
+			team := Budget{Scope: "team:t", Period: Monthly, Limit: Dollar}
+			keys := []Budget{{Scope: "key:a", Period: Daily, Limit: 10 * Dollar}, {Scope: "key:b", Period: Daily, Limit: 10 * Dollar}}
+			ps := make([]*Pending, 20)
+			for i := range ps {
+				ps[i] = e.Prepare([]Budget{keys[i%2], team}, Dollar/10)
+			}
+			pipe := e.client.Pipeline()
+			e.QueueAll(ctx, pipe, ps)
+			_, _ = pipe.Exec(ctx)
+			for i, p := range ps {
+				d, _, err := p.Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Allowed != (i < 10) || !d.Allowed && d.Refused.Budget != team {
+					t.Fatalf("admission %d: %+v; want the first 10 admitted, then refusals by the team", i, d)
+				}
+				if !d.Allowed {
+					if b := p.GiveBack(); b != nil {
+						if _, err := b.Send(ctx); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			if s := status(t, e, team); s.Reserved != Dollar {
+				t.Errorf("team reserves %s, want $1.00", s.Reserved)
+			}
+			if s := status(t, e, keys[0]); s.Reserved != Dollar/2 {
+				t.Errorf("key:a reserves %s, want $0.50 (five admitted)", s.Reserved)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -118,52 +119,80 @@ local function release(h)
 end
 `
 
-// admitScript: KEYS are the counters' hashes. ARGV after the lease and its
-// bucket width are the number of counters n; per counter its period's
-// start and end (µs), its hash's expiry (Unix ms), and the amount wanted
-// and the least that will do; then per budget its counter (1-based),
-// limit and softness (0 or 1). It returns {-1, now} when a period does
-// not contain the server's time, {0, now, refusing budget (1-based),
-// spent, reserved} on refusal, and {1, now, then per counter the amount
-// reserved} when it reserved.
+// admitScript admits many requests in one call: a replica sends what
+// arrives while its last call is out (group commit), so that a busy
+// budget's hash is read and written once per call, not once per request.
+// KEYS are the counters' hashes. ARGV after the lease and its bucket width
+// are the number of requests and, per request, its number of counters n
+// and of budgets m; per counter its hash (index in KEYS), its period's
+// start and end (µs), the hash's expiry (Unix ms), and the amount wanted
+// and the least that will do; per budget its counter (1-based within the
+// request), limit and softness (0 or 1). Requests are decided in order,
+// each on every counter or on none. It returns, per request, {status,
+// now, refusing budget (1-based within the request), spent, reserved,
+// then per counter the amount reserved}: status -1 when a period does not
+// contain the server's time, 0 on refusal, 1 when it reserved.
 var admitScript = redis.NewScript(luaLeases + `
-local n = ARGV[3] + 0
-for i = 1, n do
-  local a = 3 + 5 * (i - 1)
-  if now < ARGV[a+1] + 0 or now >= ARGV[a+2] + 0 then return {-1, now} end
-end
 local e = math.floor((now + lease + lw - 1) / lw)
 local lf = 'l' .. f(e)
-local st, grant = {}, {}
-for i = 1, n do
-  local h = KEYS[i]
+local st, out = {}, {}
+local function open(ki)
+  local h = KEYS[ki]
   local v = redis.call('HMGET', h, 's', 'r', 'o', 'p', lf)
-  local s, r, o = (v[1] or 0) + 0, (v[2] or 0) + 0, v[3] and v[3] + 0
-  if o and o <= gone then s, r, o = release(h) end
-  st[i] = {s, r, o, (v[5] or 0) + 0, not v[4]}
-  grant[i] = ARGV[3 + 5 * (i - 1) + 4] + 0
+  local c = {h = h, s = (v[1] or 0) + 0, r = (v[2] or 0) + 0, o = v[3] and v[3] + 0, l = (v[5] or 0) + 0, new = not v[4]}
+  if c.o and c.o <= gone then c.s, c.r, c.o = release(h) end
+  return c
 end
-local base = 3 + 5 * n
-for j = 1, (#ARGV - base) / 3 do
-  local i = ARGV[base + 3 * j - 2] + 0
-  if ARGV[base + 3 * j] == '0' then
-    local room = ARGV[base + 3 * j - 1] - st[i][1] - st[i][2]
-    if room < grant[i] then grant[i] = room end
-    if grant[i] < ARGV[3 + 5 * (i - 1) + 5] + 0 then return {0, now, j, st[i][1], st[i][2]} end
+local a = 4
+for q = 1, ARGV[3] + 0 do
+  local n, m = ARGV[a] + 0, ARGV[a+1] + 0
+  a = a + 2
+  local cs, grant, mins = {}, {}, {}
+  local status, refused, by = 1, 0, nil
+  for i = 1, n do
+    if now < ARGV[a+1] + 0 or now >= ARGV[a+2] + 0 then status = -1 end
+    local ki = ARGV[a] + 0
+    local c = st[ki]
+    if not c then
+      c = open(ki)
+      c.expire = ARGV[a+3]
+      st[ki] = c
+    end
+    cs[i], grant[i], mins[i] = c, ARGV[a+4] + 0, ARGV[a+5] + 0
+    a = a + 6
+  end
+  for j = 1, m do
+    if status == 1 and ARGV[a+2] == '0' then
+      local i = ARGV[a] + 0
+      local room = ARGV[a+1] - cs[i].s - cs[i].r
+      if room < grant[i] then grant[i] = room end
+      if grant[i] < mins[i] then status, refused, by = 0, j, cs[i] end
+    end
+    a = a + 3
+  end
+  local o = #out
+  out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = status, now, refused, 0, 0
+  if status == 0 then out[o+4], out[o+5] = by.s, by.r end
+  for i = 1, n do
+    local g = 0
+    if status == 1 then
+      local c = cs[i]
+      g = grant[i]
+      c.r, c.l, c.dirty = c.r + g, c.l + g, true
+      if not c.o or e < c.o then c.o = e end
+    end
+    out[o+5+i] = g
   end
 end
-local out = {1, now}
-for i = 1, n do
-  local h, c = KEYS[i], st[i]
-  local o = c[3]
-  if not o or e < o then o = e end
-  if c[5] then
-    redis.call('HSET', h, 'r', c[2] + grant[i], 'o', o, lf, c[4] + grant[i], 'p', pad)
-    redis.call('PEXPIREAT', h, ARGV[3 + 5 * (i - 1) + 3])
-  else
-    redis.call('HSET', h, 'r', c[2] + grant[i], 'o', o, lf, c[4] + grant[i])
+for _, c in pairs(st) do
+  if c.dirty then
+    if c.new then
+      redis.call('HSET', c.h, 'r', c.r, 'o', c.o, lf, c.l, 'p', pad)
+      redis.call('PEXPIREAT', c.h, c.expire)
+    else
+      redis.call('HSET', c.h, 'r', c.r, 'o', c.o, lf, c.l)
+    end
   end
-  out[i + 2] = grant[i]
 end
 return out
 `)
@@ -276,77 +305,158 @@ func (r *Redis) Admit(ctx context.Context, budgets []Budget, worstCase Nanos) (D
 // keeps its own), Pending.Result decodes the outcome; Pending.GiveBack
 // returns what it reserved, to be sent, when it is not to stand.
 func (r *Redis) Queue(ctx context.Context, pipe redis.Pipeliner, budgets []Budget, worstCase Nanos) *Pending {
-	return r.queue(ctx, pipe, budgets, func(period) (Nanos, Nanos) { return worstCase, worstCase }, worstCase)
+	p := r.Prepare(budgets, worstCase)
+	r.QueueAll(ctx, pipe, []*Pending{p})
+	return p
 }
 
-// queue queues an admission that reserves, on each counter, as much as
+// Prepare readies an admission to be queued, with others, by QueueAll.
+func (r *Redis) Prepare(budgets []Budget, worstCase Nanos) *Pending {
+	return r.prepare(budgets, func(period) (Nanos, Nanos) { return worstCase, worstCase }, worstCase)
+}
+
+// prepare readies an admission that reserves, on each counter, as much as
 // want says down to the least it says will do.
-func (r *Redis) queue(ctx context.Context, pipe redis.Pipeliner, budgets []Budget, want func(period) (Nanos, Nanos), worst Nanos) *Pending {
-	p := &Pending{r: r, ctx: ctx, budgets: budgets, worst: worst, localNow: r.clock()}
+func (r *Redis) prepare(budgets []Budget, want func(period) (Nanos, Nanos), worst Nanos) *Pending {
+	p := &Pending{r: r, budgets: budgets, worst: worst, localNow: r.clock()}
 	ps, index, err := plan(budgets, worst, p.localNow.Add(time.Duration(r.skew.Load())))
 	if err != nil {
 		p.err = err
 		return p
 	}
 	p.res = &Reservation{owner: r, worst: worst, budgets: slices.Clone(budgets), periods: ps, index: index}
-	if len(ps) == 0 {
-		return p
-	}
 	p.wants = make([][2]Nanos, len(ps))
 	for i, c := range ps {
 		p.wants[i][0], p.wants[i][1] = want(c)
 	}
-	p.groups = r.groups(ps)
-	p.cmds = make([]*redis.Cmd, len(p.groups))
-	for g, idx := range p.groups {
-		keys, args := r.admitArgs(p, idx)
-		p.cmds[g] = admitScript.EvalSha(ctx, pipe, keys, args...)
-	}
 	return p
 }
 
-// groups splits counters into the groups one script may touch: all of
-// them on one server; on a cluster, those of each scope (which share a
-// hash tag).
-func (r *Redis) groups(ps []period) [][]int {
-	if !r.cluster {
-		all := make([]int, len(ps))
-		for i := range all {
-			all[i] = i
+// QueueAll adds admissions made by Prepare to pipe, in one script per
+// slot group for all of them (group commit): one for everything on a
+// standalone server, one per scope on a cluster (a scope's counters share
+// its hash tag). A busy budget's hash is then read and written once for
+// all of them.
+func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pending) {
+	cmds := map[string]*shared{}
+	var order []*shared
+	for _, p := range ps {
+		p.ctx = ctx
+		if p.done() {
+			continue
 		}
-		return [][]int{all}
-	}
-	var gs [][]int
-	seen := map[string]int{}
-	for i, c := range ps {
-		g, ok := seen[c.scope]
-		if !ok {
-			g = len(gs)
-			seen[c.scope] = g
-			gs = append(gs, nil)
+		p.parts = p.parts[:0]
+		byCmd := map[*shared]int{}
+		for i, c := range p.res.periods {
+			g := ""
+			if r.cluster {
+				g = c.scope
+			}
+			sc := cmds[g]
+			if sc == nil {
+				sc = &shared{r: r, keyIndex: map[string]int{}}
+				cmds[g] = sc
+				order = append(order, sc)
+			}
+			at, ok := byCmd[sc]
+			if !ok {
+				at = len(p.parts)
+				byCmd[sc] = at
+				p.parts = append(p.parts, part{cmd: sc, req: len(sc.reqs)})
+				sc.reqs = append(sc.reqs, nil)
+			}
+			pt := &p.parts[at]
+			pt.idx = append(pt.idx, i)
 		}
-		gs[g] = append(gs[g], i)
+		for _, pt := range p.parts {
+			sc := pt.cmd
+			local := make(map[int]int, len(pt.idx)) // counter -> its place in the part, 1-based
+			var entry []any
+			var nb int
+			for j, i := range pt.idx {
+				c := p.res.periods[i]
+				k := r.key(c)
+				ki, ok := sc.keyIndex[k]
+				if !ok {
+					sc.keys = append(sc.keys, k)
+					ki = len(sc.keys)
+					sc.keyIndex[k] = ki
+				}
+				local[i] = j + 1
+				entry = append(entry, ki, c.start.UnixMicro(), c.end.UnixMicro(), r.expireAt(c), int64(p.wants[i][0]), int64(p.wants[i][1]))
+			}
+			for b, i := range p.res.index {
+				if j, ok := local[i]; ok {
+					entry = append(entry, j, int64(p.budgets[b].Limit), soft(p.budgets[b]))
+					nb++
+				}
+			}
+			sc.reqs[pt.req] = append([]any{len(pt.idx), nb}, entry...)
+			sc.sizes = append(sc.sizes, 0)
+			sc.sizes[pt.req] = len(pt.idx)
+		}
 	}
-	return gs
+	for _, sc := range order {
+		sc.args = append(make([]any, 0, 3+len(sc.reqs)*16), r.lease.Microseconds(), r.bucket.Microseconds(), len(sc.reqs))
+		for _, req := range sc.reqs {
+			sc.args = append(sc.args, req...)
+		}
+		sc.reqs = nil
+		sc.cmd = admitScript.EvalSha(ctx, pipe, sc.keys, sc.args...)
+	}
 }
 
-func (r *Redis) admitArgs(p *Pending, idx []int) ([]string, []any) {
-	keys := make([]string, len(idx))
-	args := make([]any, 0, 3+5*len(idx)+3*len(p.budgets))
-	args = append(args, r.lease.Microseconds(), r.bucket.Microseconds(), len(idx))
-	local := make(map[int]int, len(idx)) // counter -> its place in this group
-	for j, i := range idx {
-		c := p.res.periods[i]
-		keys[j] = r.key(c)
-		local[i] = j + 1
-		args = append(args, c.start.UnixMicro(), c.end.UnixMicro(), r.expireAt(c), int64(p.wants[i][0]), int64(p.wants[i][1]))
-	}
-	for b, i := range p.res.index {
-		if j, ok := local[i]; ok {
-			args = append(args, j, int64(p.budgets[b].Limit), soft(p.budgets[b]))
+// shared is one admission script carrying several requests.
+type shared struct {
+	r        *Redis
+	keys     []string
+	keyIndex map[string]int // 1-based, as Lua counts
+	reqs     [][]any        // while building: each request's arguments
+	sizes    []int          // counters per request
+	args     []any
+	cmd      *redis.Cmd
+
+	once sync.Once
+	vals []int64
+	at   []int // where each request's reply starts in vals
+	err  error
+}
+
+// reply decodes the script's reply once, running it again with EVAL if
+// the server did not have it (NOSCRIPT: once after each server start or
+// SCRIPT FLUSH).
+func (c *shared) reply(ctx context.Context, q int) ([]int64, error) {
+	c.once.Do(func() {
+		cmd := c.cmd
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			cmd = admitScript.Eval(ctx, c.r.client, c.keys, c.args...)
 		}
+		c.vals, c.err = cmd.Int64Slice()
+		if c.err != nil {
+			return
+		}
+		c.at = make([]int, len(c.sizes))
+		n := 0
+		for i, k := range c.sizes {
+			c.at[i] = n
+			n += 5 + k
+		}
+		if n != len(c.vals) {
+			c.err = fmt.Errorf("unexpected reply %v", c.vals)
+		}
+	})
+	if c.err != nil {
+		return nil, c.err
 	}
-	return keys, args
+	return c.vals[c.at[q] : c.at[q]+5+c.sizes[q]], nil
+}
+
+// part is what of one admission a shared script carries: its request
+// number there and the admission's counters it holds, in order.
+type part struct {
+	cmd *shared
+	req int
+	idx []int
 }
 
 // Pending is an admission queued on a pipeline.
@@ -359,8 +469,7 @@ type Pending struct {
 	res      *Reservation
 	wants    [][2]Nanos // per counter: wanted, least
 	localNow time.Time
-	groups   [][]int
-	cmds     []*redis.Cmd
+	parts    []part
 	// After decode: what each counter reserved (zero where none was), in
 	// which lease bucket, and whether the whole admission went through.
 	granted []Nanos
@@ -370,11 +479,9 @@ type Pending struct {
 }
 
 // Result returns the queued admission's outcome; call it after the
-// pipeline ran. If a server did not have the script yet (NOSCRIPT: once
-// after each server start or SCRIPT FLUSH), that part did nothing and is
-// run again with EVAL; if the server named the period differently from
-// this replica, Result gives back what was reserved and admits again on
-// its own.
+// pipeline ran. If the server named the period differently from this
+// replica, Result gives back what was reserved and admits again on its
+// own.
 func (p *Pending) Result() (Decision, *Reservation, error) {
 	d, res, retry, err := p.decode()
 	if retry {
@@ -411,28 +518,23 @@ func (p *Pending) decode() (d Decision, res *Reservation, retry bool, err error)
 	refusedBy := -1
 	bw := p.r.bucket.Microseconds()
 	leaseUS := p.r.lease.Microseconds()
-	for g, idx := range p.groups {
-		cmd := p.cmds[g]
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			keys, args := p.r.admitArgs(p, idx)
-			cmd = admitScript.Eval(p.ctx, p.r.client, keys, args...)
-		}
-		vals, err := cmd.Int64Slice()
+	for _, pt := range p.parts {
+		vals, err := pt.cmd.reply(p.ctx, pt.req)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
-		case len(vals) == 2 && vals[0] == -1:
+		case vals[0] == -1:
 			p.r.skew.Store(int64(time.UnixMicro(vals[1]).Sub(p.localNow)))
 			retry = true
-		case len(vals) == 2+len(idx) && vals[0] == 1:
+		case vals[0] == 1:
 			e := (vals[1] + leaseUS + bw - 1) / bw
-			for j, i := range idx {
-				p.granted[i] = Nanos(vals[2+j])
+			for j, i := range pt.idx {
+				p.granted[i] = Nanos(vals[5+j])
 				p.buckets[i] = e
 			}
-		case len(vals) == 5 && vals[0] == 0 && vals[2] >= 1:
-			// vals[2] counts the budgets of this group, in order.
-			j := p.groupBudget(idx, int(vals[2]))
+		case vals[0] == 0 && vals[2] >= 1:
+			// vals[2] counts the budgets of this part, in order.
+			j := p.partBudget(pt.idx, int(vals[2]))
 			if j < 0 {
 				errs = append(errs, fmt.Errorf("unexpected reply %v", vals))
 				break
@@ -461,9 +563,9 @@ func (p *Pending) decode() (d Decision, res *Reservation, retry bool, err error)
 	return Decision{Allowed: true}, p.res, false, nil
 }
 
-// groupBudget maps the k-th budget (1-based) that the group over counters
+// partBudget maps the k-th budget (1-based) that the part over counters
 // idx was sent to its index in p.budgets; -1 when there is none.
-func (p *Pending) groupBudget(idx []int, k int) int {
+func (p *Pending) partBudget(idx []int, k int) int {
 	for b, i := range p.res.index {
 		if slices.Contains(idx, i) {
 			if k--; k == 0 {

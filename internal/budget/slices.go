@@ -174,12 +174,13 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, budgets, hot [
 	}
 	if len(rest) > 0 {
 		p.grab = grab
-		p.redis = s.r.queue(ctx, pipe, rest, func(c period) (Nanos, Nanos) {
+		p.redis = s.r.prepare(rest, func(c period) (Nanos, Nanos) {
 			if w, ok := grab[idOf(c)]; ok {
 				return w, worst
 			}
 			return worst, worst
 		}, worst)
+		s.r.QueueAll(ctx, pipe, []*Pending{p.redis})
 	}
 	return p
 }
