@@ -114,8 +114,37 @@ type localTake struct {
 // take a new one in the same pipeline. After pipe.Exec, Result decodes
 // the outcome; on a refusal, GiveBack returns what the Redis part took.
 func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, budgets, hot []Budget, worst Nanos) *SlicedPending {
+	p := s.Prepare(budgets, hot, worst)
+	s.QueueAll(ctx, pipe, []*SlicedPending{p})
+	return p
+}
+
+// QueueAll adds admissions made by Prepare to pipe, the Redis parts of
+// all of them in one script per slot group (see Redis.QueueAll), with
+// what closed slices release.
+func (s *Slices) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*SlicedPending) {
+	var rs []*Pending
+	for _, p := range ps {
+		p.ctx = ctx
+		if p.backBatch != nil {
+			p.back = p.backBatch.Queue(ctx, pipe)
+			p.backBatch = nil
+		}
+		if p.redis != nil {
+			rs = append(rs, p.redis)
+		}
+	}
+	if len(rs) > 0 {
+		s.r.QueueAll(ctx, pipe, rs)
+	}
+}
+
+// Prepare readies an admission under budgets, checked on Redis, and hot,
+// admitted from slices, to be queued with others by QueueAll: it takes
+// from the slices in hand and decides which need a new one.
+func (s *Slices) Prepare(budgets, hot []Budget, worst Nanos) *SlicedPending {
 	all := append(slices.Clone(budgets), hot...)
-	p := &SlicedPending{s: s, ctx: ctx, budgets: all, worst: worst}
+	p := &SlicedPending{s: s, budgets: all, worst: worst}
 	now := s.clock()
 	ps, index, err := plan(all, worst, now.Add(time.Duration(s.r.skew.Load())))
 	if err != nil {
@@ -160,12 +189,9 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, budgets, hot [
 			grab[id] = s.sliceOf(limits[i], worst)
 		}
 	}
-	back := s.back
+	p.backBatch = s.back
 	s.back = nil
 	s.mu.Unlock()
-	if back != nil {
-		p.back = back.Queue(ctx, pipe)
-	}
 	var rest []Budget
 	for j, b := range all {
 		if p.local[index[j]] == nil {
@@ -180,7 +206,6 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, budgets, hot [
 			}
 			return worst, worst
 		}, worst)
-		s.r.QueueAll(ctx, pipe, []*Pending{p.redis})
 	}
 	return p
 }
@@ -217,7 +242,9 @@ type SlicedPending struct {
 	grab    map[counterID]Nanos
 	redis   *Pending
 	back    func() ([][]Status, error)
-	res     *Reservation // once admitted
+	// backBatch is what closed slices release, until QueueAll queues it.
+	backBatch *Batch
+	res       *Reservation // once admitted
 }
 
 // Result returns the admission's outcome; call it after the pipeline ran.

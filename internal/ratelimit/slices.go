@@ -122,6 +122,34 @@ type take struct {
 // checked on Redis. After pipe.Exec, Result decodes the outcome, and
 // GiveBack returns whatever the admission took if it is not to stand.
 func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, limits, hot []Limit, tokens int64) *SlicedPending {
+	p := s.Prepare(limits, hot, tokens)
+	s.QueueAll(ctx, pipe, []*SlicedPending{p})
+	return p
+}
+
+// QueueAll adds admissions made by Prepare to pipe, the Redis parts of
+// all of them in one script per slot group (see Redis.QueueAll), with
+// what closed slices return.
+func (s *Slices) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*SlicedPending) {
+	var rs []*Pending
+	for _, p := range ps {
+		if p.backBatch != nil {
+			p.back = p.backBatch.Queue(ctx, pipe)
+			p.backBatch = nil
+		}
+		if p.redis != nil {
+			rs = append(rs, p.redis)
+		}
+	}
+	if len(rs) > 0 {
+		s.r.QueueAll(ctx, pipe, rs)
+	}
+}
+
+// Prepare readies an admission under limits, checked on Redis, and hot,
+// admitted from slices, to be queued with others by QueueAll: it takes
+// from the slices in hand and decides which need a new one.
+func (s *Slices) Prepare(limits, hot []Limit, tokens int64) *SlicedPending {
 	p := &SlicedPending{s: s, tokens: tokens}
 	if p.err = checkTokens(tokens); p.err != nil {
 		return p
@@ -158,12 +186,9 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, limits, hot []
 		}
 		all = append(all, l)
 	}
-	back := s.back
+	p.backBatch = s.back
 	s.back = nil
 	s.mu.Unlock()
-	if back != nil {
-		p.back = back.Queue(ctx, pipe)
-	}
 	if len(all) > 0 {
 		p.sent = now
 		p.grabs = grabs
@@ -173,7 +198,6 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, limits, hot []
 			}
 			return want{1, tokens, 1, tokens, 0}
 		})
-		s.r.QueueAll(ctx, pipe, []*Pending{p.redis})
 	}
 	return p
 }
@@ -197,7 +221,9 @@ type SlicedPending struct {
 	grabs  map[string]bool
 	sent   time.Time
 	back   func() error
-	ticket *Ticket
+	// backBatch is what closed slices return, until QueueAll queues it.
+	backBatch *Batch
+	ticket    *Ticket
 }
 
 // Result returns the admission's outcome; call it after the pipeline
