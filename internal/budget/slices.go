@@ -392,3 +392,27 @@ func (p *SlicedPending) GiveBack() *Batch {
 	p.returnLocal()
 	return b
 }
+
+// Abandon undoes Prepare for an admission that was never sent: what it
+// took from slices goes back to them, and what closed slices were to
+// release goes with the next admission.
+func (p *SlicedPending) Abandon() {
+	p.returnLocal()
+	p.doneGrabbing()
+	if p.backBatch == nil {
+		return
+	}
+	s := p.s
+	s.mu.Lock()
+	if s.back == nil {
+		s.back = s.r.NewBatch()
+	}
+	for _, id := range p.backBatch.order {
+		c := p.backBatch.counters[id]
+		for _, e := range c.buckets {
+			s.back.release(c.p, e, c.releases[e])
+		}
+	}
+	s.mu.Unlock()
+	p.backBatch = nil
+}

@@ -73,6 +73,7 @@ type Governor struct {
 	// accrued is the last UTC day whose reservation costs were recorded.
 	accrued atomic.Int64
 
+	admits  chan *admitJob
 	settles chan *Admission
 	notices chan notice
 	// queueMu guards sends on settles and notices against Close closing
@@ -115,8 +116,13 @@ func New(ctx context.Context, cfg Config, opt Options) (*Governor, error) {
 			g.rls = g.rl.NewSlices(cfg.Leases.Slice, cfg.Leases.Duration)
 			g.bgs = g.bg.NewSlices(cfg.Leases.Slice, cfg.Leases.Duration)
 		}
-		// Settlements go in batches from a few workers, off the request's
-		// path.
+		// Admissions go in batches from a few workers (group commit), and
+		// settlements from a few others, off the request's path.
+		g.admits = make(chan *admitJob, 4096)
+		for range admitWorkers {
+			g.workers.Add(1)
+			go g.admitLoop()
+		}
 		g.settles = make(chan *Admission, 4096)
 		for range settleWorkers {
 			g.workers.Add(1)
@@ -151,6 +157,7 @@ func (g *Governor) Close(ctx context.Context) error {
 	g.queueMu.Lock()
 	g.queuesClosed = true
 	if g.settles != nil {
+		close(g.admits)
 		close(g.settles)
 	}
 	close(g.notices)
@@ -210,6 +217,7 @@ var errUnavailable = errors.New("governance: counters unavailable")
 // stats are the Governor's counters, for metrics.
 type stats struct {
 	unavailable, timeouts                  atomic.Uint64
+	admitted, admitBatches                 atomic.Uint64
 	settled, settleBatches, settleFailures atomic.Uint64
 }
 
@@ -219,6 +227,9 @@ type Stats struct {
 	// not be reached or answered in error; TimedOut counts those of them
 	// that Redis did not answer within redis_timeout.
 	Unavailable, TimedOut uint64
+	// Admitted counts admissions sent to Redis, in AdmitBatches round
+	// trips (requests answered from slices alone count too).
+	Admitted, AdmitBatches uint64
 	// Settled counts admissions settled on Redis, in SettleBatches round
 	// trips; SettleFailures counts batches that failed (their
 	// reservations stand until their lease ends).
@@ -230,6 +241,7 @@ type Stats struct {
 // Stats returns the Governor's counts.
 func (g *Governor) Stats() Stats {
 	st := Stats{Unavailable: g.stats.unavailable.Load(), TimedOut: g.stats.timeouts.Load(),
+		Admitted: g.stats.admitted.Load(), AdmitBatches: g.stats.admitBatches.Load(),
 		Settled: g.stats.settled.Load(), SettleBatches: g.stats.settleBatches.Load(), SettleFailures: g.stats.settleFailures.Load()}
 	if g.rls != nil {
 		st.Slices = g.rls.Taken() + g.bgs.Taken()

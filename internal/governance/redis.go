@@ -71,48 +71,67 @@ func connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 	return c, nil
 }
 
-// admitRedis is admitOnce on Redis: both checks in one pipeline, then,
+// admitRedis is admitOnce on Redis: both checks prepared here, sent by an
+// admission worker with whatever else is waiting (group commit), then,
 // when anything refused or failed, whatever was taken given back in one
-// more. The Redis work has cfg.RedisTimeout; the give-back has its own,
-// and runs even if the request was cancelled.
+// more round trip. The Redis work has cfg.RedisTimeout from when the
+// request is queued; the give-back has its own, and runs even if the
+// request was cancelled.
 func (g *Governor) admitRedis(ctx context.Context, o outcome, ls, hotL []ratelimit.Limit, tokens int64, bs, hotB []budget.Budget, worst budget.Nanos) (outcome, error) {
-	actx, cancel := context.WithTimeout(ctx, g.cfg.RedisTimeout)
-	defer cancel()
-	pipe := g.client.Pipeline()
+	j := &admitJob{deadline: time.Now().Add(g.cfg.RedisTimeout), done: make(chan struct{})}
 	var pl rlPending
 	var pb bgPending
 	switch {
 	case len(hotL) > 0 && g.rls != nil:
-		pl = g.rls.Queue(actx, pipe, ls, hotL, tokens)
+		j.rlSliced = g.rls.Prepare(ls, hotL, tokens)
+		pl = j.rlSliced
 	case len(ls)+len(hotL) > 0:
-		pl = g.rl.Queue(actx, pipe, append(ls, hotL...), tokens)
+		j.rl = g.rl.Prepare(append(ls, hotL...), tokens)
+		pl = j.rl
 	}
 	switch {
 	case len(hotB) > 0 && g.bgs != nil:
-		pb = g.bgs.Queue(actx, pipe, bs, hotB, worst)
+		j.bgSliced = g.bgs.Prepare(bs, hotB, worst)
+		pb = j.bgSliced
 	case len(bs)+len(hotB) > 0:
-		pb = g.bg.Queue(actx, pipe, append(bs, hotB...), worst)
+		j.bg = g.bg.Prepare(append(bs, hotB...), worst)
+		pb = j.bg
 	}
-	_, _ = pipe.Exec(actx) // each queued command keeps its own error
+	queued := g.queue(func() bool {
+		select {
+		case g.admits <- j:
+			return true
+		default: // the workers are far behind: go alone
+			return false
+		}
+	})
+	if !queued {
+		g.sendAdmissions([]*admitJob{j})
+	}
+	<-j.done // within RedisTimeout; the request waits even if cancelled, to give back what it took
 	var errL, errB error
-	if pl != nil {
-		o.d, o.t, errL = pl.Result()
-	}
-	if pb != nil {
-		o.bd, o.res, errB = pb.Result()
-	}
-	if errL == nil && errB == nil && o.d.Allowed && o.bd.Allowed {
-		o.admitted = true
-		return o, nil
+	if j.err != nil {
+		errL = j.err
+	} else {
+		if pl != nil {
+			o.d, o.t, errL = pl.Result()
+		}
+		if pb != nil {
+			o.bd, o.res, errB = pb.Result()
+		}
+		if errL == nil && errB == nil && o.d.Allowed && o.bd.Allowed {
+			o.admitted = true
+			return o, nil
+		}
 	}
 	// Whatever either side took, it gives back: the slots that admitted
 	// when another refused, or a whole admission the other side refused.
 	var rb *ratelimit.Batch
 	var bb *budget.Batch
-	if pl != nil {
+	if pl != nil && j.err == nil {
 		rb = pl.GiveBack()
 	}
-	if pb != nil {
+	if pb != nil && j.err == nil {
 		bb = pb.GiveBack()
 	}
 	o.t, o.res = nil, nil
@@ -124,11 +143,128 @@ func (g *Governor) admitRedis(ctx context.Context, o outcome, ls, hotL []ratelim
 		}
 	}
 	err := errors.Join(errL, errB)
-	if err != nil && (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) {
 		g.stats.timeouts.Add(1)
 		err = fmt.Errorf("redis did not answer within governance.redis_timeout (%s): %w", g.cfg.RedisTimeout, err)
 	}
 	return o, err
+}
+
+// admitJob is one request's admission waiting for a worker: its rate
+// limits and budgets, prepared, on Redis alone or partly from slices.
+type admitJob struct {
+	rl       *ratelimit.Pending
+	rlSliced *ratelimit.SlicedPending
+	bg       *budget.Pending
+	bgSliced *budget.SlicedPending
+	deadline time.Time
+	err      error // set when it was not sent in time
+	done     chan struct{}
+}
+
+// admitWorkers is how many admission round trips run at once, and
+// maxAdmitBatch the most requests one carries. While all the workers'
+// round trips are out, requests queue and the next round trip takes them
+// together: at low load a request goes alone and at once; under load a
+// busy scope's hash is read and written once a round trip instead of
+// once a request.
+const (
+	admitWorkers  = 2
+	maxAdmitBatch = 256
+)
+
+// admitLoop sends admissions: one, then whatever else is waiting.
+func (g *Governor) admitLoop() {
+	defer g.workers.Done()
+	batch := make([]*admitJob, 0, maxAdmitBatch)
+	for j := range g.admits {
+		batch = append(batch[:0], j)
+	more:
+		for len(batch) < maxAdmitBatch {
+			select {
+			case j, ok := <-g.admits:
+				if !ok {
+					break more
+				}
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		g.sendAdmissions(batch)
+	}
+}
+
+// errQueued answers an admission that waited past redis_timeout for a
+// worker.
+var errQueued = fmt.Errorf("waited for a round trip to Redis: %w", context.DeadlineExceeded)
+
+// sendAdmissions sends jobs in one pipeline, each slot group's part of
+// all of them in one script, and wakes them.
+func (g *Governor) sendAdmissions(jobs []*admitJob) {
+	now := time.Now()
+	deadline := now.Add(g.cfg.RedisTimeout)
+	var rl []*ratelimit.Pending
+	var rls []*ratelimit.SlicedPending
+	var bg []*budget.Pending
+	var bgs []*budget.SlicedPending
+	live := jobs[:0:0]
+	for _, j := range jobs {
+		if now.After(j.deadline) {
+			j.err = errQueued
+			if j.rlSliced != nil {
+				j.rlSliced.Abandon()
+			}
+			if j.bgSliced != nil {
+				j.bgSliced.Abandon()
+			}
+			close(j.done)
+			continue
+		}
+		if j.deadline.Before(deadline) {
+			deadline = j.deadline
+		}
+		live = append(live, j)
+		if j.rl != nil {
+			rl = append(rl, j.rl)
+		}
+		if j.rlSliced != nil {
+			rls = append(rls, j.rlSliced)
+		}
+		if j.bg != nil {
+			bg = append(bg, j.bg)
+		}
+		if j.bgSliced != nil {
+			bgs = append(bgs, j.bgSliced)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The jobs decode their replies after this returns, and may then need
+	// the context (to load a script Redis did not have): it ends at the
+	// deadline, not here.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	time.AfterFunc(time.Until(deadline), cancel)
+	pipe := g.client.Pipeline()
+	if len(rl) > 0 {
+		g.rl.QueueAll(ctx, pipe, rl)
+	}
+	if len(rls) > 0 {
+		g.rls.QueueAll(ctx, pipe, rls)
+	}
+	if len(bg) > 0 {
+		g.bg.QueueAll(ctx, pipe, bg)
+	}
+	if len(bgs) > 0 {
+		g.bgs.QueueAll(ctx, pipe, bgs)
+	}
+	_, _ = pipe.Exec(ctx) // each queued command keeps its own error
+	g.stats.admitBatches.Add(1)
+	g.stats.admitted.Add(uint64(len(live)))
+	for _, j := range live {
+		close(j.done)
+	}
 }
 
 // rlPending and bgPending are admissions queued on a pipeline, on Redis

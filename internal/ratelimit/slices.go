@@ -392,3 +392,22 @@ func (p *SlicedPending) GiveBack() *Batch {
 	p.returnLocal()
 	return b
 }
+
+// Abandon undoes Prepare for an admission that was never sent: what it
+// took from slices goes back to them, and what closed slices were to
+// return goes with the next admission.
+func (p *SlicedPending) Abandon() {
+	p.returnLocal()
+	p.doneGrabbing()
+	if p.backBatch == nil {
+		return
+	}
+	s := p.s
+	s.mu.Lock()
+	for _, k := range p.backBatch.order {
+		a := p.backBatch.adj[k]
+		s.backAdd(k.scope, k.bucket, a.reqs, a.back)
+	}
+	s.mu.Unlock()
+	p.backBatch = nil
+}
