@@ -301,7 +301,7 @@ func (g *Governor) unavailable(err error) error {
 	g.stats.unavailable.Add(1)
 	g.log.Error("governance: admission failed", "err", err)
 	return &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.ErrOverloaded, Code: "governance_unavailable",
-		Message: "budgets and rate limits cannot be checked right now (their store is unreachable); nothing is admitted until they can",
+		Message: "budgets and rate limits cannot be checked right now (their store is unreachable or did not answer in time); nothing is admitted until they can",
 		Err:     fmt.Errorf("%w: %w", errUnavailable, err)}
 }
 

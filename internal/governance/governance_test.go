@@ -476,6 +476,50 @@ func TestUnreachableRedisAdmitsNothing(t *testing.T) {
 	}
 }
 
+// TestSlowRedisRefusesWithinTheTimeout pauses a redis-server of its own
+// for a second: an admission waits at most redis_timeout, is refused with
+// 503 and is counted as a timeout; once Redis answers again, admissions
+// go through.
+func TestSlowRedisRefusesWithinTheTimeout(t *testing.T) {
+	srv, err := redistest.StartServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	g := newMemory(t, Config{RedisURL: "redis://" + srv.Addr, RedisTimeout: 200 * time.Millisecond,
+		RateLimits: []RateLimitConfig{{Scope: "global", RPM: 100}}})
+	ctx := context.Background()
+	if _, err := g.Admit(ctx, &Request{Subject: Subject{Key: "k"}}); err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	if err := admin.Do(ctx, "CLIENT", "PAUSE", 1000, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = g.Admit(ctx, &Request{Subject: Subject{Key: "k"}})
+	took := time.Since(start)
+	if e := llm.AsError(err); e.Status != 503 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("admission while Redis is paused: %v (%v)", err, errors.Unwrap(err))
+	}
+	if took > time.Second {
+		t.Errorf("refused after %v, want about the 200ms redis_timeout", took)
+	}
+	if st := g.Stats(); st.TimedOut != 1 || st.Unavailable != 1 {
+		t.Errorf("stats %+v, want one timeout counted as unavailable", st)
+	}
+	deadline := time.Now().Add(5 * time.Second) // the pause ends by itself within a second
+	for {
+		if _, err := g.Admit(ctx, &Request{Subject: Subject{Key: "k"}}); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("after Redis answers again: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // BenchmarkAdmission measures a request's whole admission and settlement
 // on one node: scope matching for three rate limits (per key, per team,
 // per team and model) and two budgets (the key's daily, the team's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ func connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 		if opt.PoolSize == 0 {
 			opt.PoolSize = 64
 		}
+		opt.ContextTimeoutEnabled = true // redis_timeout bounds the wait, not ReadTimeout alone
 		c := redis.NewClusterClient(opt)
 		err = c.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error { return n.Ping(ctx).Err() })
 		if err != nil {
@@ -58,6 +60,7 @@ func connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 	if opt.PoolSize == 0 {
 		opt.PoolSize = 64
 	}
+	opt.ContextTimeoutEnabled = true // redis_timeout bounds the wait, not ReadTimeout alone
 	c := redis.NewClient(opt)
 	info, err := c.Info(ctx, "cluster").Result()
 	if err != nil {
@@ -143,9 +146,11 @@ func (g *Governor) admitRedis(ctx context.Context, o outcome, ls, hotL []ratelim
 		}
 	}
 	err := errors.Join(errL, errB)
-	if err != nil && errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
+		// A deadline met while waiting for a worker, or on the connection
+		// (go-redis sets the request's deadline on it).
 		g.stats.timeouts.Add(1)
-		err = fmt.Errorf("redis did not answer within governance.redis_timeout (%s): %w", g.cfg.RedisTimeout, err)
+		err = fmt.Errorf("redis did not answer within governance.redis_timeout (%s): %w: %w", g.cfg.RedisTimeout, context.DeadlineExceeded, err)
 	}
 	return o, err
 }
