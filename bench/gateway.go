@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/junctionhq/junction/internal/config"
-	"github.com/junctionhq/junction/internal/fakeopenai"
-	"github.com/junctionhq/junction/internal/server"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/platform/server"
+	"github.com/junctionhq/junction/internal/platform/store"
+	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
 )
 
 const (

@@ -16,17 +16,17 @@ mkdir -p "$out"
 
 # table name, then the go test arguments that produce it.
 tables=(
-  "chat|-run ^\$ -bench ^BenchmarkChat -benchmem -count 5 ./internal/server"
+  "chat|-run ^\$ -bench ^BenchmarkChat -benchmem -count 5 ./internal/platform/server"
   "router|-run ^\$ -bench ^BenchmarkPick\$ -benchmem ./internal/router"
-  "surfaces-translation|-run ^\$ -bench ^Benchmark(SurfaceTranslation|BedrockTranslation)\$ -benchmem -count 5 ./internal/server"
-  "surfaces-loopback|-run ^\$ -bench ^Benchmark(SurfacesThroughJunction|BedrockThroughJunction)\$ -benchmem -count 5 ./internal/server"
+  "surfaces-translation|-run ^\$ -bench ^Benchmark(SurfaceTranslation|BedrockTranslation)\$ -benchmem -count 5 ./internal/platform/server"
+  "surfaces-loopback|-run ^\$ -bench ^Benchmark(SurfacesThroughJunction|BedrockThroughJunction)\$ -benchmem -count 5 ./internal/platform/server"
   "prompt-tokens|-run ^\$ -bench . -benchmem ./internal/promptroute ./internal/tokens"
-  "responses|-run ^\$ -bench ^BenchmarkResponsesVsChat\$ -benchtime 600x -count 5 ./internal/server"
+  "responses|-run ^\$ -bench ^BenchmarkResponsesVsChat\$ -benchtime 600x -count 5 ./internal/platform/server"
   "responses-translation|-run ^\$ -bench ^BenchmarkResponsesTranslation\$ -benchmem -count 5 ./internal/api/openai"
-  "cache|-run ^\$ -bench ^BenchmarkResponseCache\$ -benchtime 1000x -count 3 ./internal/server"
+  "cache|-run ^\$ -bench ^BenchmarkResponseCache\$ -benchtime 1000x -count 3 ./internal/platform/server"
   "cache-semantic|-run ^\$ -bench ^BenchmarkSemanticLookup\$ -benchmem ./internal/respcache"
-  "hosting-invocation|-run ^\$ -bench ^BenchmarkInvocation\$ -benchtime 2s ./internal/server"
-  "hosting-lifecycle|-run ^\$ -bench ^BenchmarkEndpointLifecycle\$ -benchtime 10x ./internal/server"
+  "hosting-invocation|-run ^\$ -bench ^BenchmarkInvocation\$ -benchtime 2s ./internal/platform/server"
+  "hosting-lifecycle|-run ^\$ -bench ^BenchmarkEndpointLifecycle\$ -benchtime 10x ./internal/platform/server"
 )
 
 want=" $* "

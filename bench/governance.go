@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/junctionhq/junction/internal/redistest"
+	"github.com/junctionhq/junction/internal/testkit/redistest"
 )
 
 var governanceBaseline = flag.String("baseline", "", "with -governance, also measure one redis-server with this junction binary (an earlier build: its governance config must be the same), as setup baseline")

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/junctionhq/junction/internal/fakeopenai"
+	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
 )
 
 // scenario is one measured load: a kind of request sent to one target.

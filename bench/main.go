@@ -12,7 +12,7 @@
 //	go tool pprof -tagfocus role=junction /tmp/prof/cpu-plain-junction-c50.pprof
 //	go run ./bench -governance             # limits and budgets in memory, on Redis and a Redis Cluster (governance.go)
 //
-// The fake upstream (internal/fakeopenai) runs in the harness and stamps
+// The fake upstream (internal/testkit/fakeopenai) runs in the harness and stamps
 // each streamed content chunk with its send time, so the client can tell
 // how long the chunk took to reach it. Junction runs as `junction serve`,
 // built from ./cmd/junction into a temporary directory, with its ledger

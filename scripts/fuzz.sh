@@ -4,7 +4,7 @@
 #
 #   bash scripts/fuzz.sh            # FUZZ_BUDGET seconds in all (default 60)
 #   FUZZ_BUDGET=600 bash scripts/fuzz.sh
-#   bash scripts/fuzz.sh ./internal/sigv4   # only the targets under these packages
+#   bash scripts/fuzz.sh ./internal/auth/sigv4   # only the targets under these packages
 #
 # Each target also runs its seed corpus (and any testdata/fuzz/ findings) as
 # a plain test in `go test ./...`; this script searches beyond them. A

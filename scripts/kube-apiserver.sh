@@ -4,7 +4,7 @@
 # directory outside the repository, and prints the binary's path. Does
 # nothing but print the path when the binary is already there.
 #
-# The Kubernetes runtime's tests (internal/kubetest) run it against etcd on
+# The Kubernetes runtime's tests (internal/testkit/kubetest) run it against etcd on
 # loopback. The build takes about 10 minutes on 2 cores; CI pays it once per
 # run.
 set -euo pipefail

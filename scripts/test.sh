@@ -14,7 +14,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)   # the console's browser tests
 command -v gcc >/dev/null || need+=(gcc)             # the race detector needs cgo
-command -v etcd >/dev/null || need+=(etcd-server)    # the Kubernetes runtime's tests (internal/kubetest)
+command -v etcd >/dev/null || need+=(etcd-server)    # the Kubernetes runtime's tests (internal/testkit/kubetest)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== apt-get install ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -26,8 +26,8 @@ go version
 go mod download
 
 # A real S3-compatible server for the s3:// tests: versitygw, built from the
-# Go module proxy once and kept in GOPATH/bin (internal/s3test finds it there).
-versitygw_version=v1.8.0   # internal/s3test.Version
+# Go module proxy once and kept in GOPATH/bin (internal/testkit/s3test finds it there).
+versitygw_version=v1.8.0   # internal/testkit/s3test.Version
 if ! command -v versitygw >/dev/null && [ ! -x "$(go env GOPATH)/bin/versitygw" ]; then
   echo "== go install versitygw@$versitygw_version"
   go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
@@ -59,10 +59,10 @@ go vet ./...
 # and the real binary) run under the race detector; the rest run plain.
 # Each package runs once.
 race_pkgs=(
-  ./internal/governance/... ./internal/budget/... ./internal/ratelimit/...
+  ./internal/governance/... ./internal/governance/budget/... ./internal/governance/ratelimit/...
   ./internal/ledger/... ./internal/router/... ./internal/hosting/...
-  ./internal/hostrt/... ./internal/gateway/... ./internal/server/... ./internal/autoscale/...
-  ./internal/logbuf/... ./internal/sse/... ./cmd/junction/...
+  ./internal/hostrt/... ./internal/gateway/... ./internal/platform/server/... ./internal/hosting/autoscale/...
+  ./internal/platform/logbuf/... ./internal/wire/sse/... ./cmd/junction/...
 )
 echo "== waiting for kube-apiserver and helm"
 if ! wait "$prepare"; then

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/junctionhq/junction/internal/advisor"
-	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/ledger"
 )
 

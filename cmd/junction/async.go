@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/junctionhq/junction/internal/async"
+	"github.com/junctionhq/junction/internal/jobs/async"
 )
 
 // asyncCmd shows the queues of asynchronous endpoints.

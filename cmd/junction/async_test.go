@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/async"
+	"github.com/junctionhq/junction/internal/jobs/async"
 )
 
 func TestDescribeQueue(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/junctionhq/junction/internal/capacity"
 	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/hosting/capacity"
 )
 
 func benchCmd() *cobra.Command {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/junctiontest"
-	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/auth/keys"
+	"github.com/junctionhq/junction/internal/testkit/junctiontest"
 )
 
 const supportGuardrail = `

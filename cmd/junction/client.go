@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/platform/config"
 )
 
 // client calls the admin REST API; every CLI command but serve uses it.

@@ -11,7 +11,7 @@ import (
 
 	hostingapi "github.com/junctionhq/junction/internal/api/hosting"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/refmodel"
+	"github.com/junctionhq/junction/internal/hosting/refmodel"
 )
 
 // demoCmd deploys the reference model as an endpoint on a running

@@ -7,7 +7,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/api/admin"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/junctiontest"
+	"github.com/junctionhq/junction/internal/testkit/junctiontest"
 )
 
 // TestDemoDeploysTheReferenceModel runs the quick start: "junction demo"

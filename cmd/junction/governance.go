@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/audit"
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/governance"
-	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/governance/audit"
 )
 
 // teamsCmd manages teams and their projects.

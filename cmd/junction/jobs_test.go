@@ -12,8 +12,8 @@ import (
 	"time"
 
 	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
-	"github.com/junctionhq/junction/internal/batch"
-	"github.com/junctionhq/junction/internal/junctiontest"
+	"github.com/junctionhq/junction/internal/jobs/batch"
+	"github.com/junctionhq/junction/internal/testkit/junctiontest"
 )
 
 // TestCLIWatchesAJob makes a Bedrock batch job over HTTP and follows it

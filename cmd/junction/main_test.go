@@ -13,12 +13,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/fakeopenai"
-	"github.com/junctionhq/junction/internal/junctiontest"
+	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
+	"github.com/junctionhq/junction/internal/testkit/junctiontest"
 )
 
 // The tests of this package run the real junction binary: "junction
-// serve" as a child process (through internal/junctiontest) and the CLI's
+// serve" as a child process (through internal/testkit/junctiontest) and the CLI's
 // commands as child processes against it.
 func TestMain(m *testing.M) { os.Exit(junctiontest.Run(m)) }
 

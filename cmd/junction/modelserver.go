@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/junctionhq/junction/internal/modelserver"
-	"github.com/junctionhq/junction/internal/refmodel"
+	"github.com/junctionhq/junction/internal/hosting/modelserver"
+	"github.com/junctionhq/junction/internal/hosting/refmodel"
 )
 
 func modelServerCmd() *cobra.Command {

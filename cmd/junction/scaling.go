@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/junctionhq/junction/internal/autoscale"
+	"github.com/junctionhq/junction/internal/hosting/autoscale"
 )
 
 // scalingCmd manages endpoint variants' scaling policies

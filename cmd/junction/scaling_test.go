@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/autoscale"
-	"github.com/junctionhq/junction/internal/junctiontest"
+	"github.com/junctionhq/junction/internal/hosting/autoscale"
+	"github.com/junctionhq/junction/internal/testkit/junctiontest"
 )
 
 // TestCLISchedulesScaling drives the scaling commands against a running

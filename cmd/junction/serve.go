@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/junctionhq/junction/internal/config"
-	"github.com/junctionhq/junction/internal/logbuf"
-	"github.com/junctionhq/junction/internal/server"
+	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/platform/logbuf"
+	"github.com/junctionhq/junction/internal/platform/server"
 )
 
 func serveCmd() *cobra.Command {

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/fakeopenai"
-	"github.com/junctionhq/junction/internal/junctiontest"
-	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/auth/keys"
+	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
+	"github.com/junctionhq/junction/internal/testkit/junctiontest"
 )
 
 // TestServeOnEmbeddedDefaultsGeneratesAnAdminKeyOnce starts "junction

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/batch/transform"
-	"github.com/junctionhq/junction/internal/junctiontest"
+	"github.com/junctionhq/junction/internal/jobs/batch/transform"
+	"github.com/junctionhq/junction/internal/testkit/junctiontest"
 )
 
 // TestCLIRunsATransformJob deploys the reference model with "junction

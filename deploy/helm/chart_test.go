@@ -20,10 +20,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/hostrt/kubernetes"
-	"github.com/junctionhq/junction/internal/server"
+	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/platform/server"
 )
 
 // EnvHelm is the helm binary; scripts/test.sh sets it.

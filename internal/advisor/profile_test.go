@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // seedUsage inserts usage rows the way the ledger writer stores them.

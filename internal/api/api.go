@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/gateway"
-	"github.com/junctionhq/junction/internal/keys"
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // TagsHeader carries per-request tags: "team=search,app=faq".

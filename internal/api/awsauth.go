@@ -5,10 +5,10 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/awscreds"
-	"github.com/junctionhq/junction/internal/keys"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/sigv4"
+	"github.com/junctionhq/junction/internal/auth/awscreds"
+	"github.com/junctionhq/junction/internal/auth/keys"
+	"github.com/junctionhq/junction/internal/auth/sigv4"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // AWSAuth authenticates requests to the AWS-shaped surfaces (the Bedrock

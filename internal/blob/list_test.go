@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/s3test"
+	"github.com/junctionhq/junction/internal/testkit/s3test"
 )
 
 // TestObjectsList lists by key prefix, in key order, on both backends: a

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/s3test"
+	"github.com/junctionhq/junction/internal/testkit/s3test"
 )
 
 func TestMain(m *testing.M) { os.Exit(s3test.Run(m)) }

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // generateUsage inserts the records numbered ?1 to ?2: times spread

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/hosting/autoscale"
 )
 
 // The Endpoints page draws each endpoint's instances over the last six

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/hosting/autoscale"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // TestCapacityHistory: the Endpoints page's bars are each variant's

@@ -22,16 +22,16 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/async"
-	"github.com/junctionhq/junction/internal/audit"
-	"github.com/junctionhq/junction/internal/autoscale"
+	"github.com/junctionhq/junction/internal/auth/keys"
+	"github.com/junctionhq/junction/internal/auth/secret"
 	"github.com/junctionhq/junction/internal/governance"
+	"github.com/junctionhq/junction/internal/governance/audit"
 	"github.com/junctionhq/junction/internal/guardrail"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/hosting/autoscale"
+	"github.com/junctionhq/junction/internal/jobs/async"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/secret"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 //go:embed assets

@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/audit"
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/governance"
-	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/governance/audit"
 )
 
 // The Keys page edits what governs spending, as the admin API does: a

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	jobsapi "github.com/junctionhq/junction/internal/api/jobs"
-	"github.com/junctionhq/junction/internal/async"
+	"github.com/junctionhq/junction/internal/jobs/async"
 )
 
 // JobLister lists batch jobs of every kind, newest first, as GET

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/governance"
-	"github.com/junctionhq/junction/internal/keys"
 )
 
 type keysData struct {

@@ -3,7 +3,7 @@ package console
 import (
 	"net/http"
 
-	"github.com/junctionhq/junction/internal/audit"
+	"github.com/junctionhq/junction/internal/governance/audit"
 )
 
 // guardrails lists the guardrails as GET /api/v1/guardrails does: the

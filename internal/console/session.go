@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/junctionhq/junction/internal/keys"
-	"github.com/junctionhq/junction/internal/secret"
+	"github.com/junctionhq/junction/internal/auth/keys"
+	"github.com/junctionhq/junction/internal/auth/secret"
 )
 
 // A session is a signed-in key. It lives only in the browser's cookie,

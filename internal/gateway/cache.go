@@ -6,9 +6,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/respcache"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // cacheKey is the response-cache key of a call, or "" when the cache is

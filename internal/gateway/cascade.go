@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/config"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/config"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // cascade runs a cascade route: its deployments in order, cheapest first,

@@ -12,17 +12,17 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/guardrail"
-	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/metrics"
+	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/platform/metrics"
+	"github.com/junctionhq/junction/internal/platform/tracing"
 	"github.com/junctionhq/junction/internal/respcache"
 	"github.com/junctionhq/junction/internal/router"
 	"github.com/junctionhq/junction/internal/tokens"
-	"github.com/junctionhq/junction/internal/tracing"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // StatusClientClosed is recorded for requests whose client hung up.

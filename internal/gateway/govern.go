@@ -4,12 +4,12 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/junctionhq/junction/internal/budget"
-	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/governance"
+	"github.com/junctionhq/junction/internal/governance/budget"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/config"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Governance hooks into a call at two points: admission, before the first

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/internal/guardrail"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/tracing"
+	"github.com/junctionhq/junction/internal/platform/tracing"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // guard finds the guardrail a call is checked against: one the key

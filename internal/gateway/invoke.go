@@ -7,7 +7,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/governance"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // HostedProvider is the ledger's and the metrics' provider for an

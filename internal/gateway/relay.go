@@ -9,9 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/router"
 	"github.com/junctionhq/junction/internal/tokens"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // drainWait is how long a stream whose client hung up after its

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // retrySame decides whether an attempt on d that failed with err is sent

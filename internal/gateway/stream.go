@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/guardrail"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/config"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // ChatStream starts a streamed call. Until the stream's first content

@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/junctionhq/junction/internal/config"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // watchdog ends a stream attempt that is silent too long: before its first

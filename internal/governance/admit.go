@@ -9,9 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/junctionhq/junction/internal/budget"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/ratelimit"
+	"github.com/junctionhq/junction/internal/governance/budget"
+	"github.com/junctionhq/junction/internal/governance/ratelimit"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Request is what admission needs to know about a call.

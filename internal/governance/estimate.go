@@ -3,8 +3,8 @@ package governance
 import (
 	"math"
 
-	"github.com/junctionhq/junction/internal/budget"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/governance/budget"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // The admission estimate of a prompt is an upper bound, not a guess: the

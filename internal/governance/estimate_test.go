@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/budget"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/governance/budget"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // exactCost is in × input + out × output in arbitrary precision.

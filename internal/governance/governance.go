@@ -26,8 +26,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/junctionhq/junction/internal/budget"
-	"github.com/junctionhq/junction/internal/ratelimit"
+	"github.com/junctionhq/junction/internal/governance/budget"
+	"github.com/junctionhq/junction/internal/governance/ratelimit"
 )
 
 // Options are what a Governor needs besides its configuration.

@@ -17,10 +17,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/junctionhq/junction/internal/budget"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/redistest"
+	"github.com/junctionhq/junction/internal/governance/budget"
+	"github.com/junctionhq/junction/internal/testkit/redistest"
 	"github.com/junctionhq/junction/internal/tokens"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // TestMain stops the test redis-server when the tests end.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/junctionhq/junction/internal/budget"
+	"github.com/junctionhq/junction/internal/governance/budget"
 )
 
 // notice is a budget crossing waiting to be posted to its webhook.

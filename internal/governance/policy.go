@@ -4,8 +4,8 @@ import (
 	"context"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/budget"
-	"github.com/junctionhq/junction/internal/ratelimit"
+	"github.com/junctionhq/junction/internal/governance/budget"
+	"github.com/junctionhq/junction/internal/governance/ratelimit"
 )
 
 // policy is the compiled form of the budgets, limits and reservations in

@@ -7,7 +7,7 @@ import (
 	"maps"
 	"time"
 
-	"github.com/junctionhq/junction/internal/budget"
+	"github.com/junctionhq/junction/internal/governance/budget"
 )
 
 // Seeding: a budget's counters start from what the ledger says the scope

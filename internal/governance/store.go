@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/junctionhq/junction/internal/budget"
+	"github.com/junctionhq/junction/internal/governance/budget"
 )
 
 // StoredBudget is a budget made through the admin API.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // testPolicy has one of everything that needs no model.

@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // attackPatterns are the prompt-attack signals, each with the confidence

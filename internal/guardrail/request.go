@@ -3,7 +3,7 @@ package guardrail
 import (
 	"context"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // GuardRequest applies the guardrail (source INPUT) to the text parts of

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Draft is the version name of a guardrail's working copy.

@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/openai"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // chatClient calls one openai-type instance.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/hostrt"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // TestObserveLeavesNetworkWorkToTheEffectsWorker: the runtime's status

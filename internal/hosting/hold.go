@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // A call for a variant with no ready instance (scaled to zero, or every

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 func TestDeploymentSteps(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/hostrt"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // fakeInstance is an hostrt.Instance that only has an id, for tests of

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/junctionhq/junction/internal/tracing"
+	"github.com/junctionhq/junction/internal/platform/tracing"
 )
 
 // maxResponseBytes bounds a model server's answer held in memory.

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // Store keeps hosting resources, endpoint histories and metered instance

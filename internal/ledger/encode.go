@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/junctionhq/junction/internal/jsonenc"
+	"github.com/junctionhq/junction/internal/wire/jsonenc"
 )
 
 // appendRecord appends r as one JSON line, the bytes json.Encoder writes

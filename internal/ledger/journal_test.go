@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
-	"github.com/junctionhq/junction/internal/store/storetest"
+	"github.com/junctionhq/junction/internal/platform/store"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
 )
 
 // copyDir copies the files of src into a new directory, as a crash would

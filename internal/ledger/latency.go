@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // Latency percentiles are read from a roll-up too: usage_latency_hourly

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // ProfileQuery selects the records a traffic profile is built from: those

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store/storetest"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
 )
 
 // The same records give the same traffic profile on every backend (the

@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // rebuildChunk is how many raw records Rebuild reads at a time: the

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store/storetest"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
 )
 
 // TestRebuildMatchesTheWriter: roll-ups recomputed from the raw records

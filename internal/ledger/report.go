@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // Row is one group of a usage report.

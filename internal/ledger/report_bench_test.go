@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
-	"github.com/junctionhq/junction/internal/store/storetest"
+	"github.com/junctionhq/junction/internal/platform/store"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
 )
 
 // BenchmarkReport10M times usage reports over ten million ledger records

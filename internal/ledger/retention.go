@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // PruneBatch is how many raw records Prune deletes per transaction: few

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store/storetest"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
 )
 
 // Pruning deletes the raw records before the cutoff, in batches, and

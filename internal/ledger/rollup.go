@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // The roll-ups sum usage per UTC hour (table usage_hourly) and per UTC

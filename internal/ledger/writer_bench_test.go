@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store/storetest"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
 )
 
 // BenchmarkInsert times the writer's transaction for a batch of 512

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/store"
-	"github.com/junctionhq/junction/internal/store/storetest"
+	"github.com/junctionhq/junction/internal/platform/store"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
 )
 
 // lockUsage takes a write lock on the usage table from a connection of

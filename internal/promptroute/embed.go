@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // EmbedWith returns an EmbedFunc that calls model on e, an embeddings

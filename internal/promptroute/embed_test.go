@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // fakeEmbedder answers in OpenAI's embeddings shape, the second input's

@@ -3,8 +3,8 @@ package promptroute
 import (
 	"math"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/tokens"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Features are the signals of a request's difficulty that can be read

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/vec"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // DefaultK is KNNScorer's number of neighbours when none is given.

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 	"github.com/junctionhq/junction/internal/vec"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // bagOfWords is a deterministic fake embedding model: each word (lowered,

@@ -1,6 +1,6 @@
 package promptroute
 
-import "github.com/junctionhq/junction/internal/llm"
+import "github.com/junctionhq/junction/internal/wire/llm"
 
 // easyPrompts are short factual questions and small chores that a
 // cheap model answers well.

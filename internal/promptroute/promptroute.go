@@ -51,7 +51,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Candidate is a model the router may send the request to.

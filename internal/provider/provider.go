@@ -7,15 +7,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/junctionhq/junction/internal/config"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/platform/tracing"
 	"github.com/junctionhq/junction/internal/provider/anthropic"
 	"github.com/junctionhq/junction/internal/provider/azure"
 	"github.com/junctionhq/junction/internal/provider/bedrock"
 	"github.com/junctionhq/junction/internal/provider/gemini"
 	"github.com/junctionhq/junction/internal/provider/openai"
 	"github.com/junctionhq/junction/internal/provider/upstream"
-	"github.com/junctionhq/junction/internal/tracing"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // New returns the adapter for one configured provider. defaultTimeout

@@ -18,7 +18,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Store holds encoded entries by key until they expire.

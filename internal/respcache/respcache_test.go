@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/redistest"
+	"github.com/junctionhq/junction/internal/testkit/redistest"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/vec"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // EmbedFunc returns one embedding per text, in order. The server gives

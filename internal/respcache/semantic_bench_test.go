@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // BenchmarkSemanticLookup is the semantic mode's own cost of one lookup

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/fakeopenai"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // words embeds with fakeopenai.WordEmbedding, counting its calls.

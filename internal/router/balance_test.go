@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 func seeded(seed uint64) IntN { return rand.New(rand.NewPCG(seed, seed)).IntN }

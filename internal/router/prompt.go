@@ -6,8 +6,8 @@ import (
 	"sort"
 
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/promptroute"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // promptRoute is the state of a prompt_router route: its candidates,

@@ -6,11 +6,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/config"
 	"github.com/junctionhq/junction/internal/promptroute"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // countingScorer is a knn scorer that records the contexts it was called

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Route is a public name served by a group of deployments.

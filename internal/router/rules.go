@@ -1,6 +1,6 @@
 package router
 
-import "github.com/junctionhq/junction/internal/config"
+import "github.com/junctionhq/junction/internal/platform/config"
 
 // Request is what the router knows about a request when it picks a route.
 type Request struct {

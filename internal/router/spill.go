@@ -3,7 +3,7 @@ package router
 import (
 	"time"
 
-	"github.com/junctionhq/junction/internal/config"
+	"github.com/junctionhq/junction/internal/platform/config"
 )
 
 // Route reasons of a request a route's spill target answered in place of

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/config"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/config"
 	"github.com/junctionhq/junction/internal/router"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // A route's spill target answers while its endpoint is cold

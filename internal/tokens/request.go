@@ -10,7 +10,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // OpenAI's chat accounting, from the cookbook "How to count tokens with

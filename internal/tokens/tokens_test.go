@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 	"github.com/tiktoken-go/tokenizer"
 )
 

@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/audit"
-	"github.com/junctionhq/junction/internal/awscreds"
+	"github.com/junctionhq/junction/internal/auth/awscreds"
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/governance"
+	"github.com/junctionhq/junction/internal/governance/audit"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/keys"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Handler serves the admin API.

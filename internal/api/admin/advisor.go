@@ -10,10 +10,10 @@ import (
 
 	"github.com/junctionhq/junction/internal/advisor"
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/capacity"
-	"github.com/junctionhq/junction/internal/keys"
+	"github.com/junctionhq/junction/internal/auth/keys"
+	"github.com/junctionhq/junction/internal/hosting/capacity"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // advisorBodyLimit bounds a scenario.

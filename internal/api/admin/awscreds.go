@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/junctionhq/junction/internal/awscreds"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/auth/awscreds"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // registerAWSCredentials adds the routes that issue, list and revoke the

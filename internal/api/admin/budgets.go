@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/junctionhq/junction/internal/audit"
 	"github.com/junctionhq/junction/internal/governance"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/governance/audit"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // registerGovernance adds the budget and audit-log routes.

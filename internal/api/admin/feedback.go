@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/promptroute"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Body limits of the feedback routes: one prompt (at most

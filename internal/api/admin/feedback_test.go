@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/platform/store"
 	"github.com/junctionhq/junction/internal/promptroute"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // wordsEmbed is a deterministic fake embedding: hashed bag of words.

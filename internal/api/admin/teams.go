@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/audit"
-	"github.com/junctionhq/junction/internal/keys"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/auth/keys"
+	"github.com/junctionhq/junction/internal/governance/audit"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // registerOrg adds the routes of teams, their projects, and keys' own

@@ -3,7 +3,7 @@
 // SDK reaches any model Junction serves — OpenAI-compatible, Anthropic or
 // Bedrock upstreams — with only its base URL and key changed.
 //
-// The wire format and its translation live in internal/anthropicwire; the
+// The wire format and its translation live in internal/wire/anthropicwire; the
 // call itself, and its accounting, in internal/gateway. Token counting
 // (/v1/messages/count_tokens) is answered offline with internal/tokens;
 // the Batches API is not served.
@@ -15,11 +15,11 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/junctionhq/junction/internal/anthropicwire"
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/gateway"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/sse"
+	"github.com/junctionhq/junction/internal/wire/anthropicwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/sse"
 )
 
 // Surface is this surface's name in the ledger and metrics.

@@ -5,10 +5,10 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/junctionhq/junction/internal/anthropicwire"
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/tokens"
+	"github.com/junctionhq/junction/internal/wire/anthropicwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // TokenCountHeader says how POST /v1/messages/count_tokens counted:

@@ -8,7 +8,7 @@
 // Junction issued for a Junction key, or carry "Authorization: Bearer
 // <junction key>" as Bedrock API keys do (api.AWSAuth). The model id in
 // the path is any model or route name Junction serves. The wire format and
-// its translation live in internal/bedrockwire; the call and its
+// its translation live in internal/wire/bedrockwire; the call and its
 // accounting in internal/gateway. InvokeModel and
 // InvokeModelWithResponseStream take the native bodies of Anthropic,
 // OpenAI-style and Llama-style models (invoke.go) and translate them to
@@ -24,11 +24,11 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/bedrockwire"
+	"github.com/junctionhq/junction/internal/auth/keys"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/guardrail"
-	"github.com/junctionhq/junction/internal/keys"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/bedrockwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Surface is this surface's name in the ledger and metrics.

@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/junctionhq/junction/internal/bedrockwire"
 	"github.com/junctionhq/junction/internal/gateway"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/bedrockwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // decodeNative builds the call and the canonical request of an

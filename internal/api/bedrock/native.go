@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/junctionhq/junction/internal/anthropicwire"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/openaiwire"
+	"github.com/junctionhq/junction/internal/wire/anthropicwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/openaiwire"
 )
 
 // native is one family of InvokeModel bodies: a model vendor's own request

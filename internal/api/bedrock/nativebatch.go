@@ -1,6 +1,6 @@
 package bedrock
 
-import "github.com/junctionhq/junction/internal/llm"
+import "github.com/junctionhq/junction/internal/wire/llm"
 
 // DecodeNative reads an InvokeModel body for model in whichever family it
 // is written (Anthropic, OpenAI-style, Llama-style), and returns the

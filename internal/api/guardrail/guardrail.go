@@ -20,7 +20,7 @@ import (
 	"github.com/junctionhq/junction/internal/api/admin"
 	bedrockapi "github.com/junctionhq/junction/internal/api/bedrock"
 	"github.com/junctionhq/junction/internal/guardrail"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Handler serves the guardrail routes.

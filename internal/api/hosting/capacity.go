@@ -6,8 +6,8 @@ import (
 	"strconv"
 
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/capacity"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/hosting/capacity"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // RegisterCapacity adds the routes of endpoints' capacity measurements

@@ -16,7 +16,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/api/admin"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Handler serves the hosting resources.

@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/autoscale"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/hosting/autoscale"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Scaling serves endpoint variants' scaling policies (package autoscale)

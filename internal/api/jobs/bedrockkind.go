@@ -12,9 +12,9 @@ import (
 	"time"
 
 	bedrockapi "github.com/junctionhq/junction/internal/api/bedrock"
-	"github.com/junctionhq/junction/internal/batch"
-	"github.com/junctionhq/junction/internal/bedrockwire"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/jobs/batch"
+	"github.com/junctionhq/junction/internal/wire/bedrockwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // KindBedrock is the kind of Bedrock batch inference jobs.

@@ -2,7 +2,7 @@
 // /api/v1/jobs lists, describes (counts, rate, ETA) and cancels them, for
 // admin keys and the `junction jobs` CLI; /api/v1/model-invocation-jobs
 // is Bedrock's batch inference (bedrock.go). The jobs themselves run in
-// internal/batch.
+// internal/jobs/batch.
 package jobs
 
 import (
@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/batch"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/jobs/batch"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Handler serves the jobs API.

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/batch"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/jobs/batch"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // batchObject is OpenAI's Batch object.

@@ -8,8 +8,8 @@ import (
 	"strconv"
 
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/batch"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/jobs/batch"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Batches serves the OpenAI Files and Batch APIs over the batch engine:

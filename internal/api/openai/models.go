@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/openaiwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/openaiwire"
 )
 
 // modelObjects lists what a client may name as a model: configured

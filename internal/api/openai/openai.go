@@ -16,9 +16,9 @@ import (
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/guardrail"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/openaiwire"
-	"github.com/junctionhq/junction/internal/sse"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/openaiwire"
+	"github.com/junctionhq/junction/internal/wire/sse"
 )
 
 // Surface is this surface's name in the ledger and metrics.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/gateway"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/sse"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/sse"
 )
 
 // responses answers POST /v1/responses: the request becomes a chat call

@@ -6,10 +6,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/fakeopenai"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/openaiwire"
-	"github.com/junctionhq/junction/internal/sse"
+	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/openaiwire"
+	"github.com/junctionhq/junction/internal/wire/sse"
 )
 
 // BenchmarkResponsesTranslation is the CPU the Responses API spends on
@@ -20,7 +20,7 @@ import (
 // response object, or the typed events. cpu-ns/op is the process's CPU
 // time per call, steadier than ns/op on a loaded machine. No network,
 // gateway or database:
-// BenchmarkResponsesVsChat (internal/server) measures the whole call.
+// BenchmarkResponsesVsChat (internal/platform/server) measures the whole call.
 //
 //	go test -run '^$' -bench ResponsesTranslation -benchmem -count 5 ./internal/api/openai
 func BenchmarkResponsesTranslation(b *testing.B) {

@@ -3,7 +3,7 @@ package openai
 import (
 	"encoding/json"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // responseEvents turns a canonical stream into the Responses API's typed

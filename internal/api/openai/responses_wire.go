@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/openaiwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/openaiwire"
 )
 
 // responseRequest is the body of POST /v1/responses. Fields Junction does

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/async"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/jobs/async"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // InvokeEndpointAsync's own headers, as the service model names them.

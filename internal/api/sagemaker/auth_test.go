@@ -14,9 +14,9 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/sagemaker"
-	"github.com/junctionhq/junction/internal/awscreds"
-	"github.com/junctionhq/junction/internal/keys"
-	"github.com/junctionhq/junction/internal/sigv4"
+	"github.com/junctionhq/junction/internal/auth/awscreds"
+	"github.com/junctionhq/junction/internal/auth/keys"
+	"github.com/junctionhq/junction/internal/auth/sigv4"
 )
 
 // An SDK signing with an access key Junction issued is admitted, and its

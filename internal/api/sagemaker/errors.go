@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/auth/sigv4"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/sigv4"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Error codes this surface answers with besides the runtime's own

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
+	"github.com/junctionhq/junction/internal/auth/sigv4"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/sigv4"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -33,7 +33,7 @@ import (
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Surface is this surface's name in the ledger.

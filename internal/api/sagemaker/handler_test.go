@@ -29,7 +29,7 @@ import (
 	"github.com/junctionhq/junction/internal/api/sagemaker"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/ledger"
-	"github.com/junctionhq/junction/internal/store"
+	"github.com/junctionhq/junction/internal/platform/store"
 )
 
 // env is the surface on a loopback server in front of a fake

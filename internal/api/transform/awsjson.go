@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/junctionhq/junction/internal/api"
-	"github.com/junctionhq/junction/internal/batch/transform"
+	"github.com/junctionhq/junction/internal/jobs/batch/transform"
 )
 
 // The AWS JSON 1.1 protocol, as the SageMaker SDKs speak it: every

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/junctionhq/junction/internal/batch"
-	"github.com/junctionhq/junction/internal/batch/transform"
+	"github.com/junctionhq/junction/internal/jobs/batch"
+	"github.com/junctionhq/junction/internal/jobs/batch/transform"
 )
 
 // SageMaker's transform job statuses.

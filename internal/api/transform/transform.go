@@ -6,7 +6,7 @@
 // and credentials changed, and as Junction's REST resources under
 // /api/v1/transform-jobs, which the CLI uses; both take and give the same
 // bodies, SageMaker's. Both need an admin key. The jobs run in
-// internal/batch/transform.
+// internal/jobs/batch/transform.
 package transform
 
 import (
@@ -22,10 +22,10 @@ import (
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/api/admin"
-	"github.com/junctionhq/junction/internal/batch"
-	"github.com/junctionhq/junction/internal/batch/transform"
 	"github.com/junctionhq/junction/internal/hosting"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/jobs/batch"
+	"github.com/junctionhq/junction/internal/jobs/batch/transform"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Window is how long a transform job may run: SageMaker sets it no limit,

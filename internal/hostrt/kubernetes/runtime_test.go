@@ -14,11 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeclient "k8s.io/client-go/kubernetes"
 
+	"github.com/junctionhq/junction/internal/hosting/modelserver"
+	"github.com/junctionhq/junction/internal/hosting/refmodel"
 	"github.com/junctionhq/junction/internal/hostrt"
 	"github.com/junctionhq/junction/internal/hostrt/kubernetes"
-	"github.com/junctionhq/junction/internal/kubetest"
-	"github.com/junctionhq/junction/internal/modelserver"
-	"github.com/junctionhq/junction/internal/refmodel"
+	"github.com/junctionhq/junction/internal/testkit/kubetest"
 )
 
 // TestMain lets this test binary serve as the reference model server that

@@ -2,7 +2,7 @@
 // (POST /v1/messages). It sends canonical llm requests in Anthropic's wire
 // format and reads complete responses and SSE streams back into llm types,
 // mapping every failure to an *llm.Error. The wire format itself, and its
-// translation, live in internal/anthropicwire, shared with the inbound
+// translation, live in internal/wire/anthropicwire, shared with the inbound
 // Anthropic surface.
 //
 // It is not an inbound surface: serving the Anthropic API to clients lives
@@ -18,9 +18,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/anthropicwire"
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/upstream"
+	"github.com/junctionhq/junction/internal/wire/anthropicwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // defaultMaxTokens is sent when neither the request nor the Config sets a

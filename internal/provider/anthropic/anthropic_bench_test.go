@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/anthropicwire"
+	"github.com/junctionhq/junction/internal/wire/anthropicwire"
 )
 
 // BenchmarkChat measures a typical tool-using round trip: translating the

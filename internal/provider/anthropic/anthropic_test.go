@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/junctionhq/junction/internal/anthropicwire"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/anthropicwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 const testModel = "claude-sonnet-4-5-20250929"

@@ -9,10 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/junctionhq/junction/internal/anthropicwire"
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/upstream"
-	"github.com/junctionhq/junction/internal/sse"
+	"github.com/junctionhq/junction/internal/wire/anthropicwire"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/sse"
 )
 
 // stream is an llm.Stream over an Anthropic SSE body.

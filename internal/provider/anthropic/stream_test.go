@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // transcript renders events one per line so that a stream's expected shape

@@ -29,8 +29,8 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/upstream"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Config configures a Provider.

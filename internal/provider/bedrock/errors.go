@@ -12,8 +12,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/upstream"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // apiError maps an error from the SDK, returned by an operation or read

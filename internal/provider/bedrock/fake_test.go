@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/fakebedrock"
+	"github.com/junctionhq/junction/internal/testkit/fakebedrock"
 )
 
 // The fake Bedrock runtime itself is package fakebedrock, shared with the

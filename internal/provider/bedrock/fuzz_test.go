@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/fakebedrock"
+	"github.com/junctionhq/junction/internal/testkit/fakebedrock"
 )
 
 // replay is a transport that answers every request with 200 and body as an

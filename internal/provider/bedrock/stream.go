@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/upstream"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // stream is an llm.Stream over a ConverseStream event stream, which the SDK

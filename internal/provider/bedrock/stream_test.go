@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 var hello = &llm.Request{Model: testModel, Messages: []llm.Message{{Role: llm.RoleUser, Content: text("hi")}}}

@@ -17,9 +17,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/upstream"
-	"github.com/junctionhq/junction/internal/sse"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/sse"
 )
 
 // Config configures a Provider.

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/junctionhq/junction/internal/llm"
 	"github.com/junctionhq/junction/internal/provider/upstream"
-	"github.com/junctionhq/junction/internal/sse"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/sse"
 )
 
 // stream reads streamGenerateContent's SSE: each event's data is a whole

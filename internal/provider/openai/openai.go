@@ -14,10 +14,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/junctionhq/junction/internal/llm"
-	"github.com/junctionhq/junction/internal/openaiwire"
 	"github.com/junctionhq/junction/internal/provider/upstream"
-	"github.com/junctionhq/junction/internal/sse"
+	"github.com/junctionhq/junction/internal/wire/llm"
+	"github.com/junctionhq/junction/internal/wire/openaiwire"
+	"github.com/junctionhq/junction/internal/wire/sse"
 )
 
 // Config configures a Provider.

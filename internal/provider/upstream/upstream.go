@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/junctionhq/junction/internal/h1"
-	"github.com/junctionhq/junction/internal/llm"
+	"github.com/junctionhq/junction/internal/provider/upstream/h1"
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // NewClient returns the HTTP client used to call upstreams. timeout bounds
@@ -41,7 +41,7 @@ func NewClient(timeout time.Duration) *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// Lean puts the lean HTTP/1.1 transport (internal/h1) in front of a
+// Lean puts the lean HTTP/1.1 transport (internal/provider/upstream/h1) in front of a
 // client made by NewClient: requests to plain-HTTP upstreams (a vLLM or
 // llama.cpp server, a sidecar) are written and read on the calling
 // goroutine, without net/http's per-connection goroutines; the rest

@@ -1,0 +1,261 @@
+package autoscale
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/junctionhq/junction/internal/hosting"
+	"github.com/junctionhq/junction/internal/platform/store"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
+)
+
+// fakeEndpoints is hosting as the Scaler sees it: one variant whose load
+// the test sets, and the counts and events the Scaler asks for.
+type fakeEndpoints struct {
+	load   hosting.VariantLoad
+	asked  []int
+	events []string
+}
+
+func (f *fakeEndpoints) Holder() bool                { return true }
+func (f *fakeEndpoints) Load() []hosting.VariantLoad { return []hosting.VariantLoad{f.load} }
+func (f *fakeEndpoints) Event(_, msg string)         { f.events = append(f.events, msg) }
+func (f *fakeEndpoints) SetInstanceCount(_ context.Context, _, _ string, n int) error {
+	f.asked = append(f.asked, n)
+	f.load.Desired = n
+	return nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	storetest.Stop() // the PostgreSQL server, if a test started one
+	os.Exit(code)
+}
+
+func newScaler(t *testing.T, p *Policy) (*Scaler, *fakeEndpoints) {
+	t.Helper()
+	return newScalerOn(t, storetest.SQLite(t), p)
+}
+
+// newScalerOn is newScaler over the database named by dsn.
+func newScalerOn(t *testing.T, dsn string, p *Policy) (*Scaler, *fakeEndpoints) {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st := &Store{DB: db}
+	if p != nil {
+		if err := st.Put(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fakeEndpoints{load: hosting.VariantLoad{Endpoint: "ep", Variant: "v", Desired: 1, Ready: 1, Instances: 1, Settled: true}}
+	return New(f, st, Options{Window: 10 * time.Second, ServerlessIdle: time.Minute}), f
+}
+
+func secs(s float64) *float64 { return &s }
+
+// Target tracking scales out to ceil(total/target) within max, waits out
+// its cooldowns, and does not scale in when told not to.
+func TestTargetTrackingDecisions(t *testing.T) {
+	s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 4,
+		TargetTracking: &TargetTracking{Metric: ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: secs(30), ScaleInCooldown: secs(60)}})
+	ctx, now := context.Background(), time.Unix(1000, 0)
+	step := func(d time.Duration) { now = now.Add(d); s.Step(ctx, now) }
+
+	f.load.InFlight = 5
+	step(time.Second)
+	if len(f.asked) != 1 || f.asked[0] != 3 {
+		t.Fatalf("5 in flight at target 2: asked %v, want [3]", f.asked)
+	}
+	if !strings.Contains(f.events[0], "ConcurrentRequestsPerInstance") || !strings.Contains(f.events[0], "instances 1 -> 3") {
+		t.Fatalf("event: %q", f.events[0])
+	}
+	// More load, inside the scale-out cooldown: nothing; after it: max.
+	f.load.InFlight, f.load.Ready = 20, 3
+	step(10 * time.Second)
+	if len(f.asked) != 1 {
+		t.Fatalf("scaled out inside the cooldown: %v", f.asked)
+	}
+	step(25 * time.Second)
+	if len(f.asked) != 2 || f.asked[1] != 4 {
+		t.Fatalf("after the cooldown: asked %v, want 4 (max_capacity)", f.asked)
+	}
+	// Idle: scale-in waits 60 s after the last activity, then goes to min.
+	f.load.InFlight, f.load.Ready = 0, 4
+	step(30 * time.Second)
+	if len(f.asked) != 2 {
+		t.Fatalf("scaled in inside the cooldown: %v", f.asked)
+	}
+	step(31 * time.Second)
+	if len(f.asked) != 3 || f.asked[2] != 1 {
+		t.Fatalf("idle after the cooldown: asked %v, want 1 (min_capacity)", f.asked)
+	}
+}
+
+func TestDisableScaleInAndBacklogSource(t *testing.T) {
+	s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 0, MaxCapacity: 8,
+		TargetTracking: &TargetTracking{Metric: BacklogPerInstance, TargetValue: 10, ScaleOutCooldown: secs(0), ScaleInCooldown: secs(0), DisableScaleIn: true}})
+	backlog := 35.0
+	s.Register(BacklogPerInstance, func(ep, v string) (float64, bool) { return backlog, ep == "ep" && v == "v" })
+	ctx, now := context.Background(), time.Unix(1000, 0)
+	f.load.Desired, f.load.Ready = 0, 0
+	s.Step(ctx, now)
+	if len(f.asked) != 1 || f.asked[0] != 4 {
+		t.Fatalf("backlog 35 at target 10 from zero: asked %v, want [4]", f.asked)
+	}
+	backlog = 0
+	for i := range 30 {
+		s.Step(ctx, now.Add(time.Duration(i+1)*time.Second))
+	}
+	if len(f.asked) != 1 {
+		t.Fatalf("disable_scale_in, yet asked %v", f.asked)
+	}
+}
+
+func TestIdleServerlessScalesToZero(t *testing.T) {
+	s, f := newScaler(t, nil)
+	f.load.Serverless = &hosting.ServerlessConfig{MemorySizeMB: 1024, MaxConcurrency: 5}
+	ctx, now := context.Background(), time.Unix(1000, 0)
+	f.load.InFlight = 1
+	s.Step(ctx, now)
+	f.load.InFlight = 0
+	s.Step(ctx, now.Add(59*time.Second))
+	if len(f.asked) != 0 {
+		t.Fatalf("scaled in before the idle period: %v", f.asked)
+	}
+	s.Step(ctx, now.Add(61*time.Second))
+	if len(f.asked) != 1 || f.asked[0] != 0 {
+		t.Fatalf("idle serverless: asked %v, want [0]", f.asked)
+	}
+}
+
+func TestPolicyValidation(t *testing.T) {
+	p := Policy{MinCapacity: 3, MaxCapacity: 2, TargetTracking: &TargetTracking{Metric: "CPU", TargetValue: -1, ScaleInCooldown: secs(-5)}}
+	err := p.Validate()
+	for _, want := range []string{"max_capacity: 2 must not be below min_capacity (3)", `metric: "CPU"`, "target_value: -1", "scale_in_cooldown: -5"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%v: want %q", err, want)
+		}
+	}
+}
+
+// A scheduled action runs once when due: it stores the new bounds, the
+// count follows them at once, and the history says why.
+func TestScheduledActionRuns(t *testing.T) {
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) { testScheduledActionRuns(t, be.DSN(t)) })
+	}
+}
+
+func testScheduledActionRuns(t *testing.T, dsn string) {
+	s, f := newScalerOn(t, dsn, nil)
+	ctx := context.Background()
+	// The action falls due two or three seconds after the policy is
+	// stored (at() counts whole seconds).
+	start := time.Now()
+	at := start.Add(3 * time.Second).UTC().Format("2006-01-02T15:04:05")
+	if err := s.store.Put(ctx, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 1,
+		ScheduledActions: []ScheduledAction{{Name: "peak", Schedule: "at(" + at + ")", MinCapacity: new(3), MaxCapacity: new(5)}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Step(ctx, start)
+	if len(f.asked) != 0 {
+		t.Fatalf("acted before the action was due: %v", f.asked)
+	}
+	s.Step(ctx, start.Add(4*time.Second))
+	if len(f.asked) != 1 || f.asked[0] != 3 {
+		t.Fatalf("after the action: asked %v, want [3] (the new min_capacity)", f.asked)
+	}
+	if !strings.Contains(f.events[0], "scheduled action peak (at(") || !strings.Contains(f.events[0], "min_capacity 1 -> 3, max_capacity 1 -> 5") ||
+		!strings.Contains(f.events[1], "below min_capacity 3: instances 1 -> 3") {
+		t.Fatalf("events: %q", f.events)
+	}
+	p, err := s.store.Get(ctx, "ep", "v")
+	if err != nil || p.MinCapacity != 3 || p.MaxCapacity != 5 {
+		t.Fatalf("stored policy %+v %v", p, err)
+	}
+	f.load.Ready, f.load.Instances = 3, 3
+	s.Step(ctx, start.Add(5*time.Second))
+	if len(f.events) != 2 {
+		t.Fatalf("the action ran twice: %q", f.events)
+	}
+}
+
+// Scaling activities: what the autoscaler asked for, and what other
+// writers did, each InProgress until the variant runs that many ready
+// instances, or Overridden by a later change; a new Scaler (a restart, or
+// another replica taking the lease) follows those left in progress.
+func TestScalingActivities(t *testing.T) {
+	for _, be := range storetest.Backends {
+		t.Run(be.Name, func(t *testing.T) { testScalingActivities(t, be.DSN(t)) })
+	}
+}
+
+func testScalingActivities(t *testing.T, dsn string) {
+	s, f := newScalerOn(t, dsn, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 4,
+		TargetTracking: &TargetTracking{Metric: ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: secs(0), DisableScaleIn: true}})
+	ctx, now := context.Background(), time.Unix(1000, 0)
+	step := func() { now = now.Add(time.Second); s.Step(ctx, now) }
+	list := func() []Activity {
+		t.Helper()
+		as, err := s.store.Activities(ctx, "ep", "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	f.load.InFlight = 6
+	step()
+	as := list()
+	if len(as) != 1 || as[0].StatusCode != InProgress || as[0].From != 1 || as[0].To != 3 || as[0].Description != "Setting desired instance count to 3." ||
+		!strings.Contains(as[0].Cause, "ConcurrentRequestsPerInstance 6.00 per instance") || as[0].ResourceID != "endpoint/ep/variant/v" || as[0].EndTime != nil {
+		t.Fatalf("scale-out activity: %+v", as)
+	}
+	f.load.Ready, f.load.Instances = 2, 3
+	step()
+	if as := list(); as[0].StatusCode != InProgress {
+		t.Fatalf("ended before every instance was ready: %+v", as[0])
+	}
+	f.load.Ready = 3
+	step()
+	if as := list(); as[0].StatusCode != Successful || as[0].EndTime == nil {
+		t.Fatalf("not successful once ready: %+v", as[0])
+	}
+
+	// Idle for a window; then another writer asks for 4, and (before they
+	// are ready) for 1.
+	f.load.InFlight = 0
+	now = now.Add(10 * time.Second)
+	step()
+	step()
+	f.load.Desired = 4
+	step()
+	f.load.Desired = 1
+	step()
+	as = list()
+	if len(as) != 3 || as[1].To != 4 || as[1].StatusCode != Overridden || !strings.Contains(as[1].Cause, "outside the autoscaler") ||
+		as[0].To != 1 || as[0].StatusCode != InProgress {
+		t.Fatalf("outside writers: %+v", as)
+	}
+	// A new Scaler over the same store sees it through.
+	s2 := New(f, s.store, s.opts)
+	f.load.Ready, f.load.Instances = 1, 1
+	s2.Step(ctx, now.Add(time.Second))
+	if as := list(); as[0].StatusCode != Successful {
+		t.Fatalf("left in progress across a restart: %+v", as[0])
+	}
+	// A change seen and the scale-out that answers it in one evaluation
+	// list in that order, the answer first.
+	f.load.Desired, f.load.InFlight = 2, 20
+	s2.Step(ctx, now.Add(20*time.Second))
+	as = list()
+	if as[0].From != 2 || as[0].To != 4 || as[0].StatusCode != InProgress || as[1].From != 1 || as[1].To != 2 || as[1].StatusCode != Overridden {
+		t.Fatalf("same evaluation: %+v", as[:2])
+	}
+}
