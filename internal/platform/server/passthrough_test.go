@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/wire/openaiwire"
 )
 
@@ -20,7 +21,8 @@ import (
 // (decode, re-encode, encoding/json) gives. TestPassThroughMatchesFullPath
 // runs the same requests through two Junctions that differ only in
 // providers[].pass_through, in front of one upstream that replays canned
-// OpenAI wire bytes, and compares what the clients got, byte for byte.
+// OpenAI wire bytes, and compares what the clients got, byte for byte, and
+// what each wrote to its ledger for every request (tokens, cost, status).
 
 // upstreamCase is one canned upstream answer, chosen by the marker
 // "case:NAME" in the request's text.
@@ -31,6 +33,9 @@ type upstreamCase struct {
 	// written and flushed one at a time.
 	body   string
 	stream bool
+	// cut drops the connection after body, without the chunked body's
+	// end: a stream cut mid-answer.
+	cut bool
 }
 
 const (
@@ -83,6 +88,25 @@ var upstreamCases = map[string]upstreamCase{
 		`{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}`)},
 	"stream-error-first": {stream: true, body: events(
 		`{"error":{"message":"overloaded","type":"server_error","param":null,"code":null}}`)},
+	// Cut streams: the connection drops mid-answer. The ledger estimates
+	// the tokens from the text that got through, on both paths alike.
+	"stream-cut": {stream: true, cut: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"The capital of France"},"logprobs":null,"finish_reason":null}]}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":" is Paris, a city of"},"logprobs":null,"finish_reason":null}]}`)},
+	"stream-cut-mid-event": {stream: true, cut: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":"Half"},"logprobs":null,"finish_reason":null}]}`) +
+		`data: ` + chunkHead + `"choices":[{"index":0,"delta":{"content":" an ev`},
+	"stream-cut-tools": {stream: true, cut: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_abc","type":"function","function":{"name":"get_weather","arguments":""}}]},"logprobs":null,"finish_reason":null}]}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"logprobs":null,"finish_reason":null}]}`)},
+	// The finish arrived but the usage chunk never did.
+	"stream-cut-before-usage": {stream: true, cut: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":"Done."},"logprobs":null,"finish_reason":null}]}`,
+		chunkHead+`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`)},
+	// A clean end without [DONE], finish or usage.
+	"stream-eof": {stream: true, body: events(
+		chunkHead + `"choices":[{"index":0,"delta":{"role":"assistant","content":"Ended early"},"logprobs":null,"finish_reason":null}]}`)},
 }
 
 // events frames events as an upstream writes them.
@@ -131,6 +155,11 @@ func (u *replayUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, ev := range strings.SplitAfter(c.body, "\n\n") {
 		io.WriteString(w, ev)
 		w.(http.Flusher).Flush()
+	}
+	if c.cut {
+		// The server closes the connection without ending the chunked
+		// body: the client reads an unexpected EOF.
+		panic(http.ErrAbortHandler)
 	}
 }
 
@@ -199,6 +228,8 @@ func TestPassThroughMatchesFullPath(t *testing.T) {
 	t.Cleanup(srv.Close)
 	pass, full := passJunction(t, srv.URL, true), passJunction(t, srv.URL, false)
 	compared := 0
+	type pair struct{ name, body, passID, fullID string }
+	var pairs []pair
 	for name, c := range upstreamCases {
 		for _, body := range clientRequests(name, c.stream) {
 			ps, ph, pb := pass.do("POST", "/v1/chat/completions", adminKey, body)
@@ -206,7 +237,28 @@ func TestPassThroughMatchesFullPath(t *testing.T) {
 			if p, f := normalised(ps, ph, pb), normalised(fs, fh, fb); p != f {
 				t.Errorf("case %s, request %s:\n pass-through:\n%s\n full path:\n%s", name, body, p, f)
 			}
+			pairs = append(pairs, pair{name, body, ph.Get("X-Request-Id"), fh.Get("X-Request-Id")})
 			compared++
+		}
+	}
+	// Both ledgers hold one record per request, with the same tokens,
+	// cost and outcome.
+	passRecs, fullRecs := recordsByID(pass, compared), recordsByID(full, compared)
+	for _, p := range pairs {
+		pr, ok1 := passRecs[p.passID]
+		fr, ok2 := fullRecs[p.fullID]
+		if !ok1 || !ok2 {
+			t.Errorf("case %s, request %s: no ledger record (pass-through %v, full path %v)", p.name, p.body, ok1, ok2)
+			continue
+		}
+		if upstreamCases[p.name].cut && p.name != "stream-cut-tools" && (!pr.Estimated || pr.OutputTokens == 0) {
+			// The cut stream's text was counted, not lost. (A stream cut
+			// with only tool-call arguments delivered is estimated as
+			// nothing today, on both paths: relay.usageOf counts text.)
+			t.Errorf("case %s: a cut stream's record has no estimated tokens: %s", p.name, ledgerFacts(pr))
+		}
+		if a, b := ledgerFacts(pr), ledgerFacts(fr); a != b {
+			t.Errorf("case %s, request %s: the ledgers differ:\n pass-through %s\n full path    %s", p.name, p.body, a, b)
 		}
 	}
 	// The upstream got the same request from both, in meaning; and from
@@ -228,6 +280,17 @@ func TestPassThroughMatchesFullPath(t *testing.T) {
 	if raw == 0 {
 		t.Error("no request was passed through as the client sent it: the pass-through path was not taken")
 	}
+}
+
+// ledgerFacts is what a ledger record says of a request that does not
+// depend on when it ran.
+func ledgerFacts(r ledger.Record) string {
+	cost := "unpriced"
+	if r.CostUSD != nil {
+		cost = fmt.Sprintf("%.9f", *r.CostUSD)
+	}
+	return fmt.Sprintf("model=%s upstream=%s stream=%v in=%d out=%d cached=%d status=%d error=%q estimated=%v cost=%s attempts=%d ttft=%v",
+		r.Model, r.UpstreamModel, r.Stream, r.InputTokens, r.OutputTokens, r.CachedTokens, r.Status, r.ErrorType, r.Estimated, cost, r.Attempts, r.TTFTMS != nil)
 }
 
 // canonicalBody is a chat body as the upstream reads it, keys sorted and
