@@ -171,11 +171,15 @@ func (g *Governor) Close(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	if g.bgs != nil {
-		// What budget slices hold and did not hand out is released now
-		// rather than when its lease ends.
+		// What slices hold and did not hand out is given back now rather
+		// than when their lease ends (budgets) or they leave the window
+		// (rate limits).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.RedisTimeout)
 		if rerr := g.bgs.Release(rctx); rerr != nil {
 			g.log.Warn("governance: could not release budget slices; they are released when their lease ends", "err", rerr)
+		}
+		if rerr := g.rls.Release(rctx); rerr != nil {
+			g.log.Warn("governance: could not return rate-limit slices; they count until they leave the window", "err", rerr)
 		}
 		cancel()
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -312,6 +313,71 @@ func TestLeasesAcrossReplicas(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Logf("%d admitted from %d slices", admitted.Load(), slices)
+}
+
+// TestLeaseHeadersAndCloseReturnSlices runs a leased global limit on one
+// replica: the x-ratelimit-* headers report its slice (remaining is what
+// the slice still holds, and that many more requests are admitted), and
+// when the replica stops, what its slice did not admit goes back, so a
+// replica started after it admits the whole rest of the limit, not the
+// limit less a slice.
+func TestLeaseHeadersAndCloseReturnSlices(t *testing.T) {
+	cfg := Config{RedisURL: "redis://" + redistest.Addr(t), RedisPrefix: redistest.Prefix(t),
+		RateLimits: []RateLimitConfig{{Scope: "global", RPM: 100}, {Scope: "key:*", RPM: 1000}},
+		Leases:     LeaseConfig{Scopes: []string{"global"}, Slice: 0.4, Duration: time.Minute},
+	}
+	admit := func(g *Governor) (*Admission, error) {
+		return g.Admit(context.Background(), &Request{Subject: Subject{Key: "k"}, MaxOutput: 10})
+	}
+	first := newMemory(t, cfg)
+	for want := int64(39); want >= 37; want-- { // a slice of 40, one request each
+		a, err := admit(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := http.Header{}
+		a.SetHeaders(h)
+		if got := h.Get("x-ratelimit-limit-requests"); got != "100" {
+			t.Errorf("x-ratelimit-limit-requests %q, want the global RPM, 100", got)
+		}
+		if got := h.Get("x-ratelimit-remaining-requests"); got != strconv.FormatInt(want, 10) {
+			t.Errorf("x-ratelimit-remaining-requests %q, want what the slice holds, %d", got, want)
+		}
+		if reset, err := time.ParseDuration(h.Get("x-ratelimit-reset-requests")); err != nil || reset <= 0 || reset > time.Minute+time.Second {
+			t.Errorf("x-ratelimit-reset-requests %q, want the slice's end, within its minute", h.Get("x-ratelimit-reset-requests"))
+		}
+		a.Done()
+	}
+	// Remaining is a floor: the slice's 37 are admitted without Redis's
+	// global counter.
+	for i := range 37 {
+		if _, err := admit(first); err != nil {
+			t.Fatalf("request %d of the 37 the headers promised: %v", i+1, err)
+		}
+	}
+	// Take a second slice and use one request of it, then stop: 39 go
+	// back.
+	if _, err := admit(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// 41 admitted; the restarted replica gets the other 59, in slices of
+	// 40 and then of what is left.
+	second := newMemory(t, cfg)
+	n := 0
+	for ; n < 100; n++ {
+		if _, err := admit(second); err != nil {
+			if llm.AsError(err).Status != 429 {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if n != 59 {
+		t.Errorf("a replica started after one that stopped admitted %d of the 59 left under the global RPM of 100", n)
+	}
 }
 
 func newMemory(t testing.TB, c Config) *Governor {

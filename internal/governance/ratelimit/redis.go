@@ -478,7 +478,8 @@ type Pending struct {
 	// the buckets they went to.
 	granted [][2]int64
 	buckets []int64
-	nowUS   []int64 // the server's time when it decided, per scope
+	nowUS   []int64      // the server's time when it decided, per scope
+	states  []scopeState // what Redis counted, per scope, after the charge
 	decided bool
 	allowed bool
 	ticket  *Ticket
@@ -517,6 +518,7 @@ func (p *Pending) decode() (Decision, error) {
 	var errs []error
 	refused, tooLarge := false, false
 	bw := p.r.bucket.Microseconds()
+	p.states = st
 	for _, pt := range p.parts {
 		vals, err := pt.cmd.reply(p.ctx, pt.req)
 		if err == nil && (vals[2] < 0 || vals[2] > int64(len(pt.idx))) {

@@ -97,6 +97,25 @@ func (s *Slices) closeLocked(sl *slice) {
 	}
 }
 
+// Release returns what every slice in hand did not admit, for a replica
+// that stops: otherwise it stays charged until it leaves the window, up to
+// a window and a slice's life later. Requests admitted from the slices
+// stay charged, in the slices' buckets, until they are settled.
+func (s *Slices) Release(ctx context.Context) error {
+	s.mu.Lock()
+	for sc, sl := range s.by {
+		s.closeLocked(sl)
+		delete(s.by, sc)
+	}
+	back := s.back
+	s.back = nil
+	s.mu.Unlock()
+	if back == nil {
+		return nil
+	}
+	return back.Send(ctx)
+}
+
 // want is what a slice of l takes for a request of tokens: a share of
 // the limit, down to the request itself.
 func (s *Slices) want(l Limit, tokens int64) want {
@@ -227,9 +246,16 @@ type SlicedPending struct {
 }
 
 // Result returns the admission's outcome; call it after the pipeline
-// ran. The decision's quotas describe the scopes checked on Redis. A
-// refused admission has given back what it took from slices; what it
-// took on Redis, GiveBack returns.
+// ran. A refused admission has given back what it took from slices; what
+// it took on Redis, GiveBack returns.
+//
+// The decision's quotas are the tightest of the scopes checked on Redis,
+// as Redis counted them, and of the leased scopes, as this replica's slice
+// of each stands after the request: Remaining is what the slice has not
+// admitted yet, a floor (this replica admits at least that many more under
+// the limit, other limits permitting), and Reset is when the slice ends,
+// after which the replica takes another. A refusal reports the scopes
+// checked on Redis alone.
 func (p *SlicedPending) Result() (Decision, *Ticket, error) {
 	if p.back != nil {
 		if err := p.back(); err != nil {
@@ -252,6 +278,19 @@ func (p *SlicedPending) Result() (Decision, *Ticket, error) {
 			return d, nil, err
 		}
 		p.install()
+		if len(p.grabs) > 0 {
+			// A grabbed scope's quota is its slice's, below, not what
+			// Redis counts with the whole slice charged.
+			d.Requests, d.Tokens = Quota{}, Quota{}
+			var ls []Limit
+			var st []scopeState
+			for i, l := range p.redis.limits {
+				if !p.grabs[l.Scope] {
+					ls, st = append(ls, l), append(st, p.redis.states[i])
+				}
+			}
+			quotas(&d, ls, st)
+		}
 		// Keep only the scopes that were not grabs, in order.
 		t.scopes, t.buckets, t.untracked = nil, nil, nil
 		for i, s := range rt.scopes {
@@ -262,10 +301,23 @@ func (p *SlicedPending) Result() (Decision, *Ticket, error) {
 			}
 		}
 	}
-	for _, tk := range p.local {
-		t.scopes = append(t.scopes, tk.sl.limit.Scope)
-		t.buckets = append(t.buckets, tk.sl.bucket)
-		t.untracked = append(t.untracked, tk.sl.limit.TPM == 0)
+	if len(p.local) > 0 {
+		now := p.s.clock()
+		ls := make([]Limit, len(p.local))
+		st := make([]scopeState, len(p.local))
+		p.s.mu.Lock()
+		for i, tk := range p.local {
+			sl := tk.sl
+			t.scopes = append(t.scopes, sl.limit.Scope)
+			t.buckets = append(t.buckets, sl.bucket)
+			t.untracked = append(t.untracked, sl.limit.TPM == 0)
+			// As quotas reads it: used is the limit less what the slice
+			// has left.
+			ls[i] = sl.limit
+			st[i] = scopeState{reqs: sl.limit.RPM - max(sl.reqs, 0), tokens: sl.limit.TPM - max(sl.tokens, 0), reset: max(sl.until.Sub(now), 0)}
+		}
+		p.s.mu.Unlock()
+		quotas(&d, ls, st)
 	}
 	p.ticket = t
 	return d, t, nil
