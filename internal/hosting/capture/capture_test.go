@@ -73,13 +73,16 @@ func invocation(endpoint, inferenceID string, body string) (*hosting.Invocation,
 }
 
 // readObjects returns every capture object under dir, by path relative
-// to it, as records.
+// to it, as records; objects still being written are not there yet.
 func readObjects(t *testing.T, dir string) map[string][]Record {
 	t.Helper()
 	out := map[string][]Record{}
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			return nil // an object being written (.NAME.partial-…), renamed into place when complete
 		}
 		f, err := os.Open(p)
 		if err != nil {
