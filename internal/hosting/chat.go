@@ -83,8 +83,8 @@ type endpointProvider struct{ c *Controller }
 
 // variant chooses the variant of the endpoint named by the request, or
 // the error the gateway gets.
-func (p endpointProvider) variant(name string) (*variant, error) {
-	r, err := p.c.route(name)
+func (p endpointProvider) variant(ctx context.Context, name string) (*variant, error) {
+	r, err := p.c.route(ctx, name)
 	if err != nil {
 		var he *Error
 		errors.As(err, &he)
@@ -110,7 +110,7 @@ func (p endpointProvider) variant(name string) (*variant, error) {
 // the server's id) and reports whether it left the instance busy (a
 // stream still open).
 func (p endpointProvider) each(ctx context.Context, req *llm.Request, start time.Time, call func(in *instance, r *llm.Request) (busy bool, err error)) error {
-	v, err := p.variant(req.Model)
+	v, err := p.variant(ctx, req.Model)
 	if err != nil {
 		return err
 	}

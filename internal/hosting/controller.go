@@ -125,6 +125,9 @@ type Controller struct {
 	// remote are the endpoints another replica runs, as it published
 	// them, while this replica does not hold the lease (replicas.go).
 	remote atomic.Pointer[map[string]*endpoint]
+	// routeWaiters counts the invocations waiting for an endpoint to
+	// become routable (awaitRoute).
+	routeWaiters atomic.Int64
 	// publish asks the holder's publishLoop to write routing now.
 	publish chan struct{}
 	// effects runs what instance changes set off off the runtime's

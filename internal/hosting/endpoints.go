@@ -103,7 +103,9 @@ func (c *Controller) Endpoints() []*Endpoint {
 // describe puts an endpoint's spec, status and live fleets (ep, nil on a
 // replica that does not run them) in the shape clients see. Between a
 // change of the spec and its reconciliation, an endpoint in service shows
-// as Updating.
+// as Updating. An endpoint this replica cannot route to yet (just
+// restarted, or not yet followed) shows as Creating, whatever was stored:
+// InService promises that an invocation through this replica is served.
 func (c *Controller) describe(sp *endpointSpec, st *endpointStatus, ep *endpoint) *Endpoint {
 	out := &Endpoint{Name: sp.Name, Config: st.ActiveConfig, Status: st.Status, FailureReason: st.FailureReason,
 		PendingConfig: st.PendingConfig, LastDeployment: sp.Deployment, Generation: sp.Generation, ObservedGeneration: st.ObservedGeneration,
@@ -123,6 +125,9 @@ func (c *Controller) describe(sp *endpointSpec, st *endpointStatus, ep *endpoint
 		if sp.Config != out.Config {
 			out.PendingConfig = sp.Config
 		}
+	}
+	if (out.Status == StatusInService || out.Status == StatusUpdating) && (ep == nil || ep.route.Load() == nil) {
+		out.Status = StatusCreating
 	}
 	if ep == nil {
 		return out

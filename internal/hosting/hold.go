@@ -84,9 +84,9 @@ func holdErr(status int, code, format string, args ...any) *Error {
 // an instance is ready, the one the endpoint's routing chooses then.
 func (c *Controller) awaitReady(ctx context.Context, endpoint, target string, v *variant, f *fleet) (*variant, *fleet, error) {
 	for v.readyCount() == 0 {
-		ep := c.endpoints()[endpoint]
+		ep := c.lookup(endpoint)
 		if ep == nil {
-			return nil, nil, Validation("Endpoint %s not found.", endpoint)
+			return nil, nil, c.unroutable(ctx, endpoint, nil)
 		}
 		ch, ok := ep.hold.join(c.opts.HoldQueue)
 		if !ok {
@@ -96,7 +96,7 @@ func (c *Controller) awaitReady(ctx context.Context, endpoint, target string, v 
 		if err := c.holdOn(ctx, ep, v, ch); err != nil {
 			return nil, nil, err
 		}
-		r, err := c.route(endpoint)
+		r, err := c.route(ctx, endpoint)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -130,8 +130,7 @@ func (c *Controller) holdOn(ctx context.Context, ep *endpoint, v *variant, ch ch
 		case <-limit.C:
 			ep.hold.leave(ch)
 			v.scale.starting.Store(false) // a start that never came may be asked for again
-			return holdErr(http.StatusServiceUnavailable, ErrServiceUnavailable,
-				"No instance of variant %s of endpoint %s became ready within %s (cold start); retry shortly.", v.spec.Name, ep.name, c.opts.HoldTimeout)
+			return unavailable("No instance of variant %s of endpoint %s became ready within %s (cold start); retry shortly.", v.spec.Name, ep.name, c.opts.HoldTimeout)
 		case <-ctx.Done():
 			ep.hold.leave(ch)
 			return ctx.Err()
@@ -175,7 +174,7 @@ func (c *Controller) awaitChat(ctx context.Context, endpoint string, v *variant)
 		if he.Status == http.StatusTooManyRequests {
 			typ = llm.ErrRateLimit
 		}
-		return nil, &llm.Error{Status: he.Status, Type: typ, Message: he.Message, Provider: "endpoint"}
+		return nil, &llm.Error{Status: he.Status, Type: typ, Message: he.Message, Provider: "endpoint", RetryAfter: he.RetryAfter}
 	}
 	return v, err
 }

@@ -78,6 +78,9 @@ type Error struct {
 	OriginalMessage string
 	// Variant is the variant that failed, when one was chosen.
 	Variant string
+	// RetryAfter is the Retry-After the client is sent, in seconds, for
+	// an error it should retry (a 503 of an endpoint not ready yet).
+	RetryAfter string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -90,6 +93,14 @@ func Validation(format string, args ...any) *Error {
 // Unavailable returns a 503 ServiceUnavailable.
 func Unavailable(format string, args ...any) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: ErrServiceUnavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// unavailable returns a 503 ServiceUnavailable the client should retry
+// in a second: the endpoint exists and will take the call shortly.
+func unavailable(format string, args ...any) *Error {
+	e := Unavailable(format, args...)
+	e.RetryAfter = "1"
+	return e
 }
 
 // ErrTimedOut is the cause of an invocation's context that ended because

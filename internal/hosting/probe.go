@@ -11,7 +11,7 @@ import (
 // asks for its defaults. It is no invocation: nothing is metered or
 // recorded.
 func (c *Controller) Probe(ctx context.Context, endpoint, path string) (status int, body string, err error) {
-	r, err := c.route(endpoint)
+	r, err := c.route(ctx, endpoint)
 	if err != nil {
 		return 0, "", err
 	}

@@ -29,25 +29,108 @@ func newClient() *http.Client {
 	})}
 }
 
-// route finds an endpoint's routing, or the error an invocation of it
-// gets.
-func (c *Controller) route(name string) (*routing, error) {
+// route finds an endpoint's routing now, or the error an invocation of
+// it gets now (unroutable's).
+func (c *Controller) route(ctx context.Context, name string) (*routing, error) {
 	ep := c.lookup(name)
-	if ep == nil {
-		return nil, Validation("Endpoint %s not found.", name)
-	}
-	r := ep.route.Load()
-	if r == nil {
-		ep.mu.Lock()
-		status := ep.status.Status
-		ep.mu.Unlock()
-		if status == StatusCreating {
-			return nil, &Error{Status: http.StatusTooManyRequests, Code: ErrModelNotReady,
-				Message: fmt.Sprintf("Endpoint %s is still Creating; it takes invocations once InService.", name)}
+	if ep != nil {
+		if r := ep.route.Load(); r != nil {
+			return r, nil
 		}
-		return nil, Validation("Endpoint %s is %s and takes no invocations.", name, status)
 	}
-	return r, nil
+	return nil, c.unroutable(ctx, name, ep)
+}
+
+// unroutable is the error of an invocation of an endpoint this replica
+// cannot route to now (ep, nil when it neither runs nor follows one of
+// that name): a 400 for an endpoint that does not exist, has failed or
+// is being deleted; a retryable 503 for one that exists and cannot route
+// yet — being created, brought back after a restart, or not yet followed
+// on this replica. An endpoint is never told not to exist while its spec
+// is stored.
+func (c *Controller) unroutable(ctx context.Context, name string, ep *endpoint) *Error {
+	status := StatusCreating
+	if ep != nil {
+		ep.mu.Lock()
+		status = ep.status.Status
+		ep.mu.Unlock()
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		defer cancel()
+		sp, err := c.store.spec(ctx, name)
+		switch {
+		case err != nil:
+			return unavailable("Endpoint %s cannot be looked up now; retry shortly.", name)
+		case sp == nil:
+			return Validation("Endpoint %s not found.", name)
+		case sp.Deleting:
+			status = StatusDeleting
+		}
+	}
+	switch status {
+	case StatusFailed, StatusDeleting:
+		return Validation("Endpoint %s is %s and takes no invocations.", name, status)
+	}
+	return unavailable("Endpoint %s is %s and cannot take invocations yet (it is starting, or being brought back after a restart); retry shortly.", name, status)
+}
+
+// routeWait bounds how long an invocation waits for an endpoint that
+// exists but cannot be routed to yet before it is told to retry; routeRecheck
+// is how often it looks.
+const (
+	routeWait    = 2 * time.Second
+	routeRecheck = 20 * time.Millisecond
+)
+
+// awaitRoute is route for an invocation: an endpoint that exists but
+// cannot be routed to yet is waited for, briefly (routeWait, and at most
+// half of what is left of ctx), before the retryable 503 is returned.
+// Calls waiting at once are bounded by the hold queue's size.
+func (c *Controller) awaitRoute(ctx context.Context, name string) (*routing, error) {
+	r, err := c.route(ctx, name)
+	if r != nil || !retryable(err) {
+		return r, err
+	}
+	if c.routeWaiters.Add(1) > int64(c.opts.HoldQueue) {
+		c.routeWaiters.Add(-1)
+		return nil, err
+	}
+	defer c.routeWaiters.Add(-1)
+	wait := routeWait
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl)/2 < wait {
+		wait = time.Until(dl) / 2
+	}
+	limit := time.NewTimer(wait)
+	defer limit.Stop()
+	tick := time.NewTicker(routeRecheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-limit.C:
+			return nil, err
+		case <-tick.C:
+		}
+		// Only the in-memory view is read again: the store said the
+		// endpoint exists.
+		ep := c.lookup(name)
+		if ep == nil {
+			continue
+		}
+		if r := ep.route.Load(); r != nil {
+			return r, nil
+		}
+		if err = c.unroutable(ctx, name, ep); !retryable(err) {
+			return nil, err
+		}
+	}
+}
+
+// retryable reports whether err is a 503 a client may retry.
+func retryable(err error) bool {
+	var he *Error
+	return errors.As(err, &he) && he.Code == ErrServiceUnavailable
 }
 
 // choose picks the variant an invocation goes to: the target variant if
@@ -76,7 +159,7 @@ func (r *routing) choose(endpoint, target string) (*variant, *fleet, error) {
 // Invoke sends an invocation to one of the endpoint's instances and
 // copies it to the shadow variants.
 func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
-	r, err := c.route(inv.Endpoint)
+	r, err := c.awaitRoute(ctx, inv.Endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +181,7 @@ func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, erro
 		// The fleet chosen may have been retired while this call was on
 		// its way (an update finished and its instances stopped): the
 		// call never reached a server, so it goes to the current fleet.
-		if now, rerr := c.route(inv.Endpoint); rerr == nil && now != r {
+		if now, rerr := c.route(ctx, inv.Endpoint); rerr == nil && now != r {
 			if v, f, err = now.choose(inv.Endpoint, inv.TargetVariant); err != nil {
 				return nil, err
 			}
@@ -241,7 +324,7 @@ func unwrapURL(err error) string {
 // InvokeStream sends an invocation and returns the model server's answer
 // as it arrives.
 func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*StreamResult, error) {
-	r, err := c.route(inv.Endpoint)
+	r, err := c.awaitRoute(ctx, inv.Endpoint)
 	if err != nil {
 		return nil, err
 	}

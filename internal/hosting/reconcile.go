@@ -27,15 +27,20 @@ func (c *Controller) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("hosting lease: %w", err)
 	}
+	seen := map[string]string{}
 	if held {
 		if err := c.lead(ctx); err != nil {
 			return err
 		}
+	} else {
+		// Route to the holder's instances from the first request on,
+		// not from the first resync.
+		c.followOnce(seen)
 	}
 	c.wg.Add(3)
 	go func() { defer c.wg.Done(); c.leaseLoop() }()
 	go func() { defer c.wg.Done(); c.meter.run(c.ctx) }()
-	go func() { defer c.wg.Done(); c.followLoop() }()
+	go func() { defer c.wg.Done(); c.followLoop(seen) }()
 	return nil
 }
 

@@ -150,11 +150,11 @@ func (c *Controller) publishLoop(t *term) {
 
 // followLoop keeps, while this replica does not hold the lease, its view
 // of the endpoints the holder runs: every Resync it reads the published
-// routing and rebuilds an endpoint's fleets when it changed.
-func (c *Controller) followLoop() {
+// routing and rebuilds an endpoint's fleets when it changed. seen is what
+// was built already (follow's first pass, made by Start).
+func (c *Controller) followLoop(seen map[string]string) {
 	tick := time.NewTicker(c.opts.Resync)
 	defer tick.Stop()
-	seen := map[string]string{} // endpoint -> status and routing last built
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -165,45 +165,51 @@ func (c *Controller) followLoop() {
 			clear(seen)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, storeTimeout)
-		rows, err := c.store.routings(ctx)
+		c.followOnce(seen)
+	}
+}
+
+// followOnce reads the published routing and rebuilds the endpoints whose
+// status or routing differ from seen (endpoint -> status and routing last
+// built).
+func (c *Controller) followOnce(seen map[string]string) {
+	ctx, cancel := context.WithTimeout(c.ctx, storeTimeout)
+	defer cancel()
+	rows, err := c.store.routings(ctx)
+	if err != nil {
+		if c.log != nil && c.ctx.Err() == nil {
+			c.log.Warn("hosting: routing not read", "err", err)
+		}
+		return
+	}
+	old := c.followed()
+	next := make(map[string]*endpoint, len(rows))
+	for _, row := range rows {
+		key := row.status + "\x00" + row.routing
+		if ep := old[row.name]; ep != nil && seen[row.name] == key {
+			next[row.name] = ep
+			continue
+		}
+		ep, err := c.follow(ctx, row, old[row.name])
 		if err != nil {
-			cancel()
-			if c.log != nil && c.ctx.Err() == nil {
-				c.log.Warn("hosting: routing not read", "err", err)
+			if c.log != nil {
+				c.log.Warn("hosting: routing of another replica not followed", "endpoint", row.name, "err", err)
 			}
 			continue
 		}
-		old := c.followed()
-		next := make(map[string]*endpoint, len(rows))
-		for _, row := range rows {
-			key := row.status + "\x00" + row.routing
-			if ep := old[row.name]; ep != nil && seen[row.name] == key {
-				next[row.name] = ep
-				continue
-			}
-			ep, err := c.follow(ctx, row, old[row.name])
-			if err != nil {
-				if c.log != nil {
-					c.log.Warn("hosting: routing of another replica not followed", "endpoint", row.name, "err", err)
-				}
-				continue
-			}
-			next[row.name] = ep
-			seen[row.name] = key
-		}
-		cancel()
-		for name := range seen {
-			if next[name] == nil {
-				delete(seen, name)
-			}
-		}
-		c.ownMu.Lock()
-		if c.own == nil {
-			c.remote.Store(&next)
-		}
-		c.ownMu.Unlock()
+		next[row.name] = ep
+		seen[row.name] = key
 	}
+	for name := range seen {
+		if next[name] == nil {
+			delete(seen, name)
+		}
+	}
+	c.ownMu.Lock()
+	if c.own == nil {
+		c.remote.Store(&next)
+	}
+	c.ownMu.Unlock()
 }
 
 // followed is this replica's view of the endpoints another replica runs.

@@ -52,6 +52,8 @@ type wireError struct {
 	status int
 	code   string
 	body   errorBody
+	// retryAfter is the Retry-After header, when the client should retry.
+	retryAfter string
 }
 
 // errorBody is an error's JSON body. The keys are the member names of the
@@ -78,7 +80,7 @@ func fromHosting(e *hosting.Error) wireError {
 		code = codeFor(e.Status)
 		status = codeStatus[code]
 	}
-	we := wireError{status: status, code: code, body: errorBody{Message: e.Message}}
+	we := wireError{status: status, code: code, body: errorBody{Message: e.Message}, retryAfter: e.RetryAfter}
 	if code == hosting.ErrModel {
 		os, om := e.OriginalStatus, e.OriginalMessage
 		we.body.OriginalStatusCode, we.body.OriginalMessage = &os, &om
@@ -140,6 +142,9 @@ func writeError(w http.ResponseWriter, r *http.Request, e wireError) {
 	setRequestID(w, r)
 	h := w.Header()
 	h.Set("X-Amzn-Errortype", e.code)
+	if e.retryAfter != "" {
+		h.Set("Retry-After", e.retryAfter)
+	}
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
 	b, _ := json.Marshal(e.body)

@@ -52,6 +52,8 @@ func TestErrorWireShapes(t *testing.T) {
 		{"model_error_timeout", fromHosting(hosting.TimedOut("AllTraffic", 60*time.Second))},
 		{"model_not_ready", fromHosting(&hosting.Error{Code: hosting.ErrModelNotReady, Message: "Endpoint cold is scaling up from zero instances."})},
 		{"service_unavailable", fromHosting(hosting.Unavailable("Every instance of endpoint busy is at its concurrency limit."))},
+		{"service_unavailable_retry", fromHosting(&hosting.Error{Status: 503, Code: hosting.ErrServiceUnavailable, RetryAfter: "1",
+			Message: "Endpoint ep is Creating and cannot take invocations yet (it is starting, or being brought back after a restart); retry shortly."})},
 		{"internal_failure", fromHosting(internalFailure("faulty", "req-1"))},
 		{"invalid_signature", fromAPI(&llm.Error{Status: 403, Type: llm.ErrAuthentication, Code: sigv4.CodeInvalidSignature,
 			Message: "The request signature we calculated does not match the signature you provided."})},

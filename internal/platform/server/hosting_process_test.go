@@ -49,6 +49,19 @@ func (j *junction) refModel(name, artifact string) {
 			Env: map[string]string{modelserver.EnvFaults: "1"}, StartupTimeoutSeconds: 30}}, http.StatusCreated, nil)
 }
 
+// startWithRefModel starts a junction serve child with the reference
+// model stored as "m".
+func startWithRefModel(t *testing.T) (*junctiontest.Process, *junction) {
+	art := filepath.Join(t.TempDir(), "model")
+	if err := refmodel.WriteDemoArtifact(art); err != nil {
+		t.Fatal(err)
+	}
+	p := junctiontest.Start(t, junctiontest.Options{Config: hostingYAML("")})
+	j := childJunction(t, p)
+	j.refModel("m", art)
+	return p, j
+}
+
 // parentOf returns a process's parent pid, or 0 when it is gone.
 func parentOf(pid int) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -84,13 +97,7 @@ func killOnCleanup(t *testing.T, ep *hosting.Endpoint) {
 // its end; no model server is left over or doubled, and no stretch of
 // instance time is metered twice.
 func TestKilledDuringACanaryJunctionConvergesAfterRestart(t *testing.T) {
-	art := filepath.Join(t.TempDir(), "model")
-	if err := refmodel.WriteDemoArtifact(art); err != nil {
-		t.Fatal(err)
-	}
-	p := junctiontest.Start(t, junctiontest.Options{Config: hostingYAML("")})
-	j := childJunction(t, p)
-	j.refModel("m", art)
+	p, j := startWithRefModel(t)
 	j.endpointConfig("v1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
 	j.endpointConfig("v2", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g5.xlarge", InstanceCount: 2})
 	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "v1"}, http.StatusCreated, nil)
