@@ -11,6 +11,7 @@
 //	go run ./bench -inproc -cpuprofile /tmp/prof/cpu.pprof
 //	go tool pprof -tagfocus role=junction /tmp/prof/cpu-plain-junction-c50.pprof
 //	go run ./bench -governance             # limits and budgets in memory, on Redis and a Redis Cluster (governance.go)
+//	go run ./bench -open-streams 5000 -soak 10m  # Junction's RSS with 5,000 streams open (streams.go)
 //
 // The fake upstream (internal/testkit/fakeopenai) runs in the harness and stamps
 // each streamed content chunk with its send time, so the client can tell
@@ -113,6 +114,10 @@ func main() {
 	defer stop()
 	if *governanceLane {
 		runGovernanceLane(ctx, &s)
+		return
+	}
+	if *openStreams > 0 {
+		runStreamSoak(ctx, &s)
 		return
 	}
 	rep, err := run(ctx, &s)
