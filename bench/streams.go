@@ -67,12 +67,18 @@ type soakReport struct {
 	LoadAvg    string `json:"load_average"`
 }
 
-// soakSample is one reading during the soak.
+// soakSample is one reading during the soak. RSS alone follows the Go
+// collector's cycle (the heap grows to twice what was live before it is
+// collected), so the heap goal (go_memstats_next_gc_bytes: twice the heap
+// live after the last collection) and the goroutine count are read from
+// Junction's /metrics too: a leak shows as a goal that keeps rising.
 type soakSample struct {
-	AtS    float64 `json:"at_s"`
-	RSSMB  float64 `json:"rss_mb"`
-	Open   int64   `json:"open_streams"`
-	Chunks int64   `json:"chunks_received"`
+	AtS        float64 `json:"at_s"`
+	RSSMB      float64 `json:"rss_mb"`
+	HeapGoalMB float64 `json:"heap_goal_mb"`
+	Goroutines int64   `json:"goroutines"`
+	Open       int64   `json:"open_streams"`
+	Chunks     int64   `json:"chunks_received"`
 }
 
 // slowUpstream streams chunks slowly: one content chunk per every, for
@@ -125,6 +131,33 @@ func rssMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// goMetrics reads the heap goal (MB) and the goroutine count from a
+// Junction's /metrics; zeros where it cannot.
+func goMetrics(url string) (heapGoalMB float64, goroutines int64) {
+	req, _ := http.NewRequest(http.MethodGet, url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		f, _ := strconv.ParseFloat(v, 64)
+		switch name {
+		case "go_memstats_next_gc_bytes":
+			heapGoalMB = round(f / (1 << 20))
+		case "go_goroutines":
+			goroutines = int64(f)
+		}
+	}
+	return heapGoalMB, goroutines
 }
 
 func loadAvg() string {
@@ -266,9 +299,11 @@ func streamSoak(ctx context.Context, s *settings, n int) (*soakReport, error) {
 	progress("%d open: RSS %.1f MB (idle %.1f MB); soaking %v", rep.OpenAtStart, rep.OpenRSSMB, rep.IdleRSSMB, *soakFor)
 	start := time.Now()
 	for {
-		rep.Samples = append(rep.Samples, soakSample{AtS: round(time.Since(start).Seconds()), RSSMB: round(rssMB(gw.pid)), Open: open.Load(), Chunks: chunks.Load()})
+		goal, gor := goMetrics(gw.URL)
+		rep.Samples = append(rep.Samples, soakSample{AtS: round(time.Since(start).Seconds()), RSSMB: round(rssMB(gw.pid)),
+			HeapGoalMB: goal, Goroutines: gor, Open: open.Load(), Chunks: chunks.Load()})
 		last := rep.Samples[len(rep.Samples)-1]
-		progress("%5.0fs: RSS %.1f MB, %d open, %d chunks", last.AtS, last.RSSMB, last.Open, last.Chunks)
+		progress("%5.0fs: RSS %.1f MB, heap goal %.1f MB, %d goroutines, %d open, %d chunks", last.AtS, last.RSSMB, last.HeapGoalMB, last.Goroutines, last.Open, last.Chunks)
 		if time.Since(start) >= *soakFor || ctx.Err() != nil {
 			break
 		}
@@ -300,9 +335,9 @@ func (r *soakReport) print(out io.Writer) {
 		r.IdleRSSMB, r.OpenAtStart, r.OpenRSSMB, r.PerStreamKB, r.MaxRSSMB, r.GrowthMB, r.SecondHalfGrowthMB)
 	fmt.Fprintf(out, "streams completed %d, errors %d %s\n\n", r.Completed, r.Errors, r.FirstError)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "at\tRSS\topen\tchunks\t")
+	fmt.Fprintln(tw, "at\tRSS\theap goal\tgoroutines\topen\tchunks\t")
 	for _, s := range r.Samples {
-		fmt.Fprintf(tw, "%.0fs\t%.1f MB\t%d\t%d\t\n", s.AtS, s.RSSMB, s.Open, s.Chunks)
+		fmt.Fprintf(tw, "%.0fs\t%.1f MB\t%.1f MB\t%d\t%d\t%d\t\n", s.AtS, s.RSSMB, s.HeapGoalMB, s.Goroutines, s.Open, s.Chunks)
 	}
 	tw.Flush()
 }

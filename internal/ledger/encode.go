@@ -25,21 +25,8 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 	b = appendField(b, "key_id", r.KeyID)
 	b = appendField(b, "key_name", r.KeyName)
 	if len(r.Tags) > 0 {
-		b = append(b, `,"tags":{`...)
-		keys := make([]string, 0, len(r.Tags))
-		for k := range r.Tags {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonenc.AppendString(b, k)
-			b = append(b, ':')
-			b = jsonenc.AppendString(b, r.Tags[k])
-		}
-		b = append(b, '}')
+		b = append(b, `,"tags":`...)
+		b = appendTags(b, r.Tags)
 	}
 	b = appendField(b, "surface", r.Surface)
 	b = appendField(b, "model", r.Model)
@@ -133,4 +120,25 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// appendTags appends tags as a JSON object, keys sorted: the bytes
+// json.Marshal writes for the map.
+func appendTags(b []byte, tags map[string]string) []byte {
+	var small [8]string
+	keys := small[:0]
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, k)
+		b = append(b, ':')
+		b = jsonenc.AppendString(b, tags[k])
+	}
+	return append(b, '}')
 }

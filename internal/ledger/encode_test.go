@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,5 +50,29 @@ func FuzzAppendRecord(f *testing.F) {
 		if (err == nil) != (werr == nil) || (err == nil && string(got) != string(want)) {
 			t.Errorf("got  %s (%v)\nwant %s (%v)", got, err, want, werr)
 		}
+		checkEncodeTags(t, r.Tags)
 	})
+}
+
+// checkEncodeTags holds encodeTags, the usage table's tags column, to
+// json.Marshal of the map.
+func checkEncodeTags(t *testing.T, tags map[string]string) {
+	t.Helper()
+	want, _ := json.Marshal(tags)
+	if len(tags) == 0 {
+		want = []byte("{}")
+	}
+	if got := encodeTags(tags); got != string(want) {
+		t.Errorf("encodeTags(%q) = %s, json.Marshal: %s", tags, got, want)
+	}
+}
+
+func TestEncodeTagsWritesWhatJSONMarshalWrites(t *testing.T) {
+	many := map[string]string{}
+	for i := range 40 {
+		many[string(rune('a'+i%26))+strings.Repeat("k", i)] = strings.Repeat("v<>&\u2028", i)
+	}
+	for _, tags := range []map[string]string{nil, {}, {"team": "ml"}, {"team": "ml", "app": "faq\u2028", "z": "\xff", "": "<&>"}, many} {
+		checkEncodeTags(t, tags)
+	}
 }

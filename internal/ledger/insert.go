@@ -153,8 +153,8 @@ func encodeTags(tags map[string]string) string {
 	if len(tags) == 0 {
 		return "{}"
 	}
-	b, _ := json.Marshal(tags)
-	return string(b)
+	var buf [256]byte
+	return string(appendTags(buf[:0], tags))
 }
 
 func jsonUnmarshalString(s string, v any) error { return json.Unmarshal([]byte(s), v) }
