@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestReaderFraming(t *testing.T) {
@@ -43,6 +44,29 @@ func TestReaderLongLine(t *testing.T) {
 	ev, err := r.Next()
 	if err != nil || string(ev.Data) != long {
 		t.Fatalf("long line: err=%v len=%d", err, len(ev.Data))
+	}
+}
+
+// TestReaderLinesAroundTheBuffer reads events whose lines end just before,
+// at and after the buffer's end, arriving a few bytes at a time, each
+// followed by a short one.
+func TestReaderLinesAroundTheBuffer(t *testing.T) {
+	var in strings.Builder
+	var want []string
+	for _, n := range []int{readerSize - 8, readerSize - 7, readerSize - 6, readerSize, readerSize + 1, 3*readerSize + 5} {
+		long := strings.Repeat("y", n)
+		in.WriteString("data: " + long + "\r\n\r\ndata: short\n\n")
+		want = append(want, long, "short")
+	}
+	r := NewReader(iotest.HalfReader(strings.NewReader(in.String())))
+	for i, w := range want {
+		ev, err := r.Next()
+		if err != nil || string(ev.Data) != w {
+			t.Fatalf("event %d: err=%v, len %d, want %d", i, err, len(ev.Data), len(w))
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("after the last event: %v, want io.EOF", err)
 	}
 }
 
