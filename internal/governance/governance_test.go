@@ -241,6 +241,82 @@ func TestAdmissionsShareRoundTrips(t *testing.T) {
 	t.Logf("%d admissions in %d round trips", st.Admitted, st.AdmitBatches)
 }
 
+// TestOneScriptPerSlotGroup counts the scripts redis-server runs for an
+// admission under two rate limits and two budgets (the key's and
+// global's): one on a standalone server, rate limits and budgets
+// together; on a cluster one per scope, a scope's limit and budget
+// together. A request its rate limit refuses runs no more on a standalone
+// server: its budget, in the same script, reserved nothing, so nothing is
+// given back; on a cluster, what global's slot took is.
+func TestOneScriptPerSlotGroup(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		t.Run(map[bool]string{false: "redis", true: "cluster"}[cluster], func(t *testing.T) {
+			cfg := Config{RedisPrefix: redistest.Prefix(t),
+				RateLimits: []RateLimitConfig{{Scope: "global", RPM: 1000}, {Scope: "key:*", RPM: 3}},
+				Budgets:    []BudgetConfig{{Scope: "global", Period: "daily", LimitUSD: 100}, {Scope: "key:*", Period: "daily", LimitUSD: 100}},
+			}
+			var probe redis.UniversalClient
+			if cluster {
+				cfg.RedisURL, cfg.RedisCluster, probe = redistest.ClusterURL(t), true, redistest.ClusterClient(t)
+			} else {
+				cfg.RedisURL, probe = "redis://"+redistest.Addr(t), redistest.Client(t)
+			}
+			g := newMemory(t, cfg)
+			scripts := func() int64 {
+				var n int64
+				count := func(ctx context.Context, c *redis.Client) error {
+					info, err := c.Info(ctx, "commandstats").Result()
+					for _, line := range strings.Split(info, "\r\n") {
+						if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
+							v, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+							n += v
+						}
+					}
+					return err
+				}
+				var err error
+				if cc, ok := probe.(*redis.ClusterClient); ok {
+					var mu sync.Mutex
+					err = cc.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
+						mu.Lock()
+						defer mu.Unlock()
+						return count(ctx, c)
+					})
+				} else {
+					err = count(context.Background(), probe.(*redis.Client))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			want := int64(1)
+			if cluster {
+				want = 2 // global's slot and the key's
+			}
+			price := Price{Output: budget.Dollar / 1000}
+			for i := range 4 {
+				before := scripts()
+				a, err := g.Admit(context.Background(), &Request{Subject: Subject{Key: "k"}, MaxOutput: 10, Spend: flat(price)})
+				after := scripts()
+				if i < 3 && err != nil || i == 3 && (err == nil || llm.AsError(err).Status != 429) {
+					t.Fatalf("admission %d under the key's RPM of 3: %v", i+1, err)
+				}
+				w := want
+				if i == 3 && cluster {
+					w += 2 // global's slot admitted: its limit and budget given back
+				}
+				if i > 0 && after-before != w { // the first also seeds the budgets
+					t.Errorf("admission %d ran %d scripts, want %d", i+1, after-before, w)
+				}
+				if err == nil {
+					defer a.Done() // settled after the counting
+				}
+			}
+		})
+	}
+}
+
 // TestLeasesAcrossReplicas runs three Governors on the cluster with
 // leases on global, from many goroutines: global's rate limit and hard
 // budget are admitted from slices, each key's on Redis. Together the
@@ -444,9 +520,10 @@ func testAdmissionIsAllOrNothing(t *testing.T, g *Governor) {
 		t.Fatal(err)
 	}
 	held("0.80")
-	// ...and a rate refusal takes nothing from the budget, though on
-	// Redis the budget had reserved it in the same pipeline: $0.80 is
-	// held, so another key's $0.20 still fits.
+	// ...and a rate refusal takes nothing from the budget (on Redis the
+	// budget was checked in the same script, or in the same pipeline and
+	// given back on a cluster): $0.80 is held, so another key's $0.20
+	// still fits.
 	for range 3 {
 		if _, err := g.Admit(ctx, req("a", 1)); llm.AsError(err).Type != llm.ErrRateLimit {
 			t.Fatalf("third request under RPM 2: %v", err)

@@ -209,9 +209,7 @@ var errQueued = fmt.Errorf("waited for a round trip to Redis: %w", context.Deadl
 func (g *Governor) sendAdmissions(jobs []*admitJob) {
 	now := time.Now()
 	deadline := now.Add(g.cfg.RedisTimeout)
-	var rl []*ratelimit.Pending
 	var rls []*ratelimit.SlicedPending
-	var bg []*budget.Pending
 	var bgs []*budget.SlicedPending
 	live := jobs[:0:0]
 	for _, j := range jobs {
@@ -230,14 +228,8 @@ func (g *Governor) sendAdmissions(jobs []*admitJob) {
 			deadline = j.deadline
 		}
 		live = append(live, j)
-		if j.rl != nil {
-			rl = append(rl, j.rl)
-		}
 		if j.rlSliced != nil {
 			rls = append(rls, j.rlSliced)
-		}
-		if j.bg != nil {
-			bg = append(bg, j.bg)
 		}
 		if j.bgSliced != nil {
 			bgs = append(bgs, j.bgSliced)
@@ -247,24 +239,37 @@ func (g *Governor) sendAdmissions(jobs []*admitJob) {
 		return
 	}
 	// The jobs decode their replies after this returns, and may then need
-	// the context (to load a script Redis did not have): it ends at the
-	// deadline, not here.
+	// the context (to retry a budget whose period the server named
+	// otherwise): it ends at the deadline, not here.
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	time.AfterFunc(time.Until(deadline), cancel)
 	pipe := g.client.Pipeline()
-	if len(rl) > 0 {
-		g.rl.QueueAll(ctx, pipe, rl)
-	}
 	if len(rls) > 0 {
-		g.rls.QueueAll(ctx, pipe, rls)
-	}
-	if len(bg) > 0 {
-		g.bg.QueueAll(ctx, pipe, bg)
+		g.rls.QueueReturns(ctx, pipe, rls)
 	}
 	if len(bgs) > 0 {
-		g.bgs.QueueAll(ctx, pipe, bgs)
+		g.bgs.QueueReturns(ctx, pipe, bgs)
 	}
+	// Each request's sides on Redis, one script per slot group for all.
+	rl := make([]*ratelimit.Pending, len(live))
+	bg := make([]*budget.Pending, len(live))
+	for i, j := range live {
+		switch {
+		case j.rl != nil:
+			rl[i] = j.rl
+		case j.rlSliced != nil:
+			rl[i] = j.rlSliced.Remote()
+		}
+		switch {
+		case j.bg != nil:
+			bg[i] = j.bg
+		case j.bgSliced != nil:
+			bg[i] = j.bgSliced.Remote()
+		}
+	}
+	replies := queueSlots(ctx, g.client, pipe, g.rl, g.bg, rl, bg)
 	_, _ = pipe.Exec(ctx) // each queued command keeps its own error
+	replies()
 	g.stats.admitBatches.Add(1)
 	g.stats.admitted.Add(uint64(len(live)))
 	for _, j := range live {

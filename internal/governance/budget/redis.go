@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/junctionhq/junction/internal/governance/script"
 )
 
 // LeaseBuckets is how many parts a lease is cut into on Redis: a
@@ -75,15 +76,23 @@ func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) *Redi
 		bucket: max(o.lease/LeaseBuckets, time.Microsecond), clock: time.Now}
 }
 
-// luaLeases is shared by the scripts: ARGV[1] is the lease and ARGV[2] the
-// lease bucket's width, in µs. release(h) drops a counter's reservations
-// whose lease ran out and returns its spent and reserved amounts and the
-// oldest bucket left; it is called when the oldest bucket has ended, at
-// most once per bucket.
-const luaLeases = `
-local tm = redis.call('TIME')
-local now = tm[1] * 1000000 + tm[2]
-local lease, lw = ARGV[1] + 0, ARGV[2] + 0
+// LuaLeases is a Lua chunk that defines leases(lease, lw, now, ko): the
+// budget side of the admission scripts, over the hashes KEYS[ko+1],
+// KEYS[ko+2], ... with a lease of lease and lease buckets of lw µs at the
+// server time now (µs). It returns a table b: b.decide(a) reads one
+// request's counters and budgets at ARGV[a] (see admitScript) and decides
+// it, reserving nothing, returning the decision and where the next
+// request starts; b.commit(q, ok, out) appends q's reply to out and
+// reserves when it was allowed and ok (false: another part of the
+// admission refused, and this one reports itself allowed having reserved
+// nothing); b.finish() writes back every hash the call touched.
+// b.release(h) drops a counter's reservations whose lease ran out and
+// returns its spent and reserved amounts and the oldest bucket left; it is
+// called when the oldest bucket has ended (b.gone or before), at most once
+// per bucket. The governance package combines it with rate limits' chunk
+// in one script per slot group.
+const LuaLeases = `
+local function leases(lease, lw, now, ko)
 local gone = math.floor(now / lw)
 local function f(x) return string.format('%d', x) end
 -- A value longer than hash-max-listpack-value (64) makes Redis keep a
@@ -117,13 +126,85 @@ local function release(h)
   if #dead > 0 then redis.call('HDEL', h, unpack(dead)) end
   return s, r, o
 end
+
+local e = math.floor((now + lease + lw - 1) / lw)
+local lf = 'l' .. f(e)
+local st = {}
+local function open(ki)
+  local h = KEYS[ki]
+  local v = redis.call('HMGET', h, 's', 'r', 'o', 'p', lf)
+  local c = {h = h, s = (v[1] or 0) + 0, r = (v[2] or 0) + 0, o = v[3] and v[3] + 0, l = (v[5] or 0) + 0, new = not v[4]}
+  if c.o and c.o <= gone then c.s, c.r, c.o = release(h) end
+  return c
+end
+
+local function decide(a)
+  local n, m = ARGV[a] + 0, ARGV[a+1] + 0
+  a = a + 2
+  local q = {n = n, cs = {}, grant = {}, mins = {}, status = 1, refused = 0}
+  for i = 1, n do
+    if now < ARGV[a+1] + 0 or now >= ARGV[a+2] + 0 then q.status = -1 end
+    local ki = ko + ARGV[a]
+    local c = st[ki]
+    if not c then
+      c = open(ki)
+      c.expire = ARGV[a+3]
+      st[ki] = c
+    end
+    q.cs[i], q.grant[i], q.mins[i] = c, ARGV[a+4] + 0, ARGV[a+5] + 0
+    a = a + 6
+  end
+  for j = 1, m do
+    if q.status == 1 and ARGV[a+2] == '0' then
+      local i = ARGV[a] + 0
+      local c = q.cs[i]
+      local room = ARGV[a+1] - c.s - c.r
+      if room < q.grant[i] then q.grant[i] = room end
+      if q.grant[i] < q.mins[i] then q.status, q.refused, q.by = 0, j, c end
+    end
+    a = a + 3
+  end
+  return q, a
+end
+
+local function commit(q, ok, out)
+  local o = #out
+  out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = q.status, now, q.refused, 0, 0
+  if q.status == 0 then out[o+4], out[o+5] = q.by.s, q.by.r end
+  for i = 1, q.n do
+    local g = 0
+    if q.status == 1 and ok then
+      local c = q.cs[i]
+      g = q.grant[i]
+      c.r, c.l, c.dirty = c.r + g, c.l + g, true
+      if not c.o or e < c.o then c.o = e end
+    end
+    out[o+5+i] = g
+  end
+end
+
+local function finish()
+  for _, c in pairs(st) do
+    if c.dirty then
+      if c.new then
+        redis.call('HSET', c.h, 'r', c.r, 'o', c.o, lf, c.l, 'p', pad)
+        redis.call('PEXPIREAT', c.h, c.expire)
+      else
+        redis.call('HSET', c.h, 'r', c.r, 'o', c.o, lf, c.l)
+      end
+    end
+  end
+end
+
+return {decide = decide, commit = commit, finish = finish, release = release, gone = gone, f = f}
+end
 `
 
 // admitScript admits many requests in one call: a replica sends what
 // arrives while its last call is out (group commit), so that a busy
 // budget's hash is read and written once per call, not once per request.
-// KEYS are the counters' hashes. ARGV after the lease and its bucket width
-// are the number of requests and, per request, its number of counters n
+// KEYS are the counters' hashes. ARGV are the lease and its bucket width
+// (µs), the number of requests and, per request, its number of counters n
 // and of budgets m; per counter its hash (index in KEYS), its period's
 // start and end (µs), the hash's expiry (Unix ms), and the amount wanted
 // and the least that will do; per budget its counter (1-based within the
@@ -132,70 +213,7 @@ end
 // now, refusing budget (1-based within the request), spent, reserved,
 // then per counter the amount reserved}: status -1 when a period does not
 // contain the server's time, 0 on refusal, 1 when it reserved.
-var admitScript = redis.NewScript(luaLeases + `
-local e = math.floor((now + lease + lw - 1) / lw)
-local lf = 'l' .. f(e)
-local st, out = {}, {}
-local function open(ki)
-  local h = KEYS[ki]
-  local v = redis.call('HMGET', h, 's', 'r', 'o', 'p', lf)
-  local c = {h = h, s = (v[1] or 0) + 0, r = (v[2] or 0) + 0, o = v[3] and v[3] + 0, l = (v[5] or 0) + 0, new = not v[4]}
-  if c.o and c.o <= gone then c.s, c.r, c.o = release(h) end
-  return c
-end
-local a = 4
-for q = 1, ARGV[3] + 0 do
-  local n, m = ARGV[a] + 0, ARGV[a+1] + 0
-  a = a + 2
-  local cs, grant, mins = {}, {}, {}
-  local status, refused, by = 1, 0, nil
-  for i = 1, n do
-    if now < ARGV[a+1] + 0 or now >= ARGV[a+2] + 0 then status = -1 end
-    local ki = ARGV[a] + 0
-    local c = st[ki]
-    if not c then
-      c = open(ki)
-      c.expire = ARGV[a+3]
-      st[ki] = c
-    end
-    cs[i], grant[i], mins[i] = c, ARGV[a+4] + 0, ARGV[a+5] + 0
-    a = a + 6
-  end
-  for j = 1, m do
-    if status == 1 and ARGV[a+2] == '0' then
-      local i = ARGV[a] + 0
-      local room = ARGV[a+1] - cs[i].s - cs[i].r
-      if room < grant[i] then grant[i] = room end
-      if grant[i] < mins[i] then status, refused, by = 0, j, cs[i] end
-    end
-    a = a + 3
-  end
-  local o = #out
-  out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = status, now, refused, 0, 0
-  if status == 0 then out[o+4], out[o+5] = by.s, by.r end
-  for i = 1, n do
-    local g = 0
-    if status == 1 then
-      local c = cs[i]
-      g = grant[i]
-      c.r, c.l, c.dirty = c.r + g, c.l + g, true
-      if not c.o or e < c.o then c.o = e end
-    end
-    out[o+5+i] = g
-  end
-end
-for _, c in pairs(st) do
-  if c.dirty then
-    if c.new then
-      redis.call('HSET', c.h, 'r', c.r, 'o', c.o, lf, c.l, 'p', pad)
-      redis.call('PEXPIREAT', c.h, c.expire)
-    else
-      redis.call('HSET', c.h, 'r', c.r, 'o', c.o, lf, c.l)
-    end
-  end
-end
-return out
-`)
+var admitScript = redis.NewScript(LuaLeases + script.Alone("leases"))
 
 // settleScript: KEYS are counters' hashes. ARGV after the lease and its
 // bucket width are, per counter, its hash's expiry (Unix ms), the amount
@@ -203,7 +221,9 @@ return out
 // count k of budgets and k pairs (limit, softness). It returns per counter
 // its spent and reserved amounts, then for each of its budgets 1 if this
 // settlement took spent to the limit first in the period, else 0.
-var settleScript = redis.NewScript(luaLeases + `
+var settleScript = redis.NewScript(LuaLeases + script.Now + `
+local L = leases(ARGV[1] + 0, ARGV[2] + 0, now, 0)
+local gone, f = L.gone, L.f
 local out = {}
 local a = 3
 for i = 1, #KEYS do
@@ -220,7 +240,7 @@ for i = 1, #KEYS do
   local s, r, o = (v[1] or 0) + 0, (v[2] or 0) + 0, v[3] and v[3] + 0
   local existed = v[1] or v[2] or v[4]
   if o and o <= gone then
-    s, r, o = release(h)
+    s, r, o = L.release(h)
     v = redis.call('HMGET', h, unpack(fields))
   end
   local w = {}
@@ -266,10 +286,11 @@ return 1
 `)
 
 // statusScript: KEYS are the counter's hash; it returns {spent, reserved}.
-var statusScript = redis.NewScript(luaLeases + `
+var statusScript = redis.NewScript(LuaLeases + script.Now + `
+local L = leases(ARGV[1] + 0, ARGV[2] + 0, now, 0)
 local v = redis.call('HMGET', KEYS[1], 's', 'r', 'o')
 local s, r, o = (v[1] or 0) + 0, (v[2] or 0) + 0, v[3] and v[3] + 0
-if o and o <= gone then s, r = release(KEYS[1]) end
+if o and o <= L.gone then s, r = L.release(KEYS[1]) end
 return {s, r}
 `)
 
@@ -338,15 +359,30 @@ func (r *Redis) prepare(budgets []Budget, want func(period) (Nanos, Nanos), wors
 // its hash tag). A busy budget's hash is then read and written once for
 // all of them.
 func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pending) {
-	cmds := map[string]*shared{}
-	var order []*shared
+	for _, sc := range r.Groups(ctx, ps) {
+		args := append(make([]any, 0, 3+len(sc.reqs)*16), r.lease.Microseconds(), r.bucket.Microseconds(), len(sc.reqs))
+		for _, req := range sc.reqs {
+			args = append(args, req...)
+		}
+		sc.args = args
+		sc.cmd = admitScript.EvalSha(ctx, pipe, sc.keys, sc.args...)
+	}
+}
+
+// Groups splits admissions made by Prepare into slot groups (one for
+// everything on a standalone server, one per scope on a cluster), for a
+// caller that sends each group in a script of its own making (see
+// LuaLeases) and hands its replies to Group.SetReply.
+func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
+	cmds := map[string]*Group{}
+	var order []*Group
 	for _, p := range ps {
 		p.ctx = ctx
 		if p.done() {
 			continue
 		}
 		p.parts = p.parts[:0]
-		byCmd := map[*shared]int{}
+		byCmd := map[*Group]int{}
 		for i, c := range p.res.periods {
 			g := ""
 			if r.cluster {
@@ -354,7 +390,7 @@ func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pendin
 			}
 			sc := cmds[g]
 			if sc == nil {
-				sc = &shared{r: r, keyIndex: map[string]int{}}
+				sc = &Group{r: r, slot: g, keyIndex: map[string]int{}}
 				cmds[g] = sc
 				order = append(order, sc)
 			}
@@ -396,65 +432,84 @@ func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pendin
 			sc.sizes[pt.req] = len(pt.idx)
 		}
 	}
-	for _, sc := range order {
-		sc.args = append(make([]any, 0, 3+len(sc.reqs)*16), r.lease.Microseconds(), r.bucket.Microseconds(), len(sc.reqs))
-		for _, req := range sc.reqs {
-			sc.args = append(sc.args, req...)
-		}
-		sc.reqs = nil
-		sc.cmd = admitScript.EvalSha(ctx, pipe, sc.keys, sc.args...)
-	}
+	return order
 }
 
-// shared is one admission script carrying several requests.
-type shared struct {
+// Group is the budget part of a batch of admissions in one slot group,
+// sent in one script.
+type Group struct {
 	r        *Redis
+	slot     string
 	keys     []string
 	keyIndex map[string]int // 1-based, as Lua counts
-	reqs     [][]any        // while building: each request's arguments
+	reqs     [][]any        // each request's arguments
 	sizes    []int          // counters per request
 	args     []any
 	cmd      *redis.Cmd
-
-	once sync.Once
-	vals []int64
-	at   []int // where each request's reply starts in vals
-	err  error
+	replies  script.Batch
 }
 
-// reply decodes the script's reply once, running it again with EVAL if
-// the server did not have it (NOSCRIPT: once after each server start or
-// SCRIPT FLUSH).
-func (c *shared) reply(ctx context.Context, q int) ([]int64, error) {
-	c.once.Do(func() {
+// Slot names the group's slot: "" on a standalone server, the scope whose
+// hash tag its keys share on a cluster.
+func (c *Group) Slot() string { return c.slot }
+
+// Keys returns the group's hashes; a request names them by their place
+// here, from 1.
+func (c *Group) Keys() []string { return c.keys }
+
+// Params returns the lease and its bucket width in µs, leases' first two
+// arguments.
+func (c *Group) Params() (lease, bucket int64) {
+	return c.r.lease.Microseconds(), c.r.bucket.Microseconds()
+}
+
+// Len returns how many requests the group holds.
+func (c *Group) Len() int { return len(c.sizes) }
+
+// Request returns request q's arguments, as decide reads them at ARGV[a].
+func (c *Group) Request(q int) []any { return c.reqs[q] }
+
+// ReplyLen returns how many integers commit appends for request q.
+func (c *Group) ReplyLen(q int) int { return 5 + c.sizes[q] }
+
+// SetReply hands the group its replies, every request's in order, or the
+// error that stopped them; call it before the admissions' Result.
+func (c *Group) SetReply(vals []int64, err error) { c.replies.Set(vals, err, c.Len(), c.ReplyLen) }
+
+// reply returns request q's reply, from SetReply or else from the group's
+// own script, run again with EVAL if the server did not have it
+// (NOSCRIPT: once after each server start or SCRIPT FLUSH).
+func (c *Group) reply(ctx context.Context, q int) ([]int64, error) {
+	c.replies.Load(func() ([]int64, error) {
 		cmd := c.cmd
 		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 			cmd = admitScript.Eval(ctx, c.r.client, c.keys, c.args...)
 		}
-		c.vals, c.err = cmd.Int64Slice()
-		if c.err != nil {
-			return
-		}
-		c.at = make([]int, len(c.sizes))
-		n := 0
-		for i, k := range c.sizes {
-			c.at[i] = n
-			n += 5 + k
-		}
-		if n != len(c.vals) {
-			c.err = fmt.Errorf("unexpected reply %v", c.vals)
-		}
-	})
-	if c.err != nil {
-		return nil, c.err
-	}
-	return c.vals[c.at[q] : c.at[q]+5+c.sizes[q]], nil
+		return cmd.Int64Slice()
+	}, c.Len(), c.ReplyLen)
+	return c.replies.Request(q, c.ReplyLen(q))
 }
 
-// part is what of one admission a shared script carries: its request
+// Slots returns, for each slot group the admission reaches, the group and
+// its request number there, after Groups or QueueAll.
+func (p *Pending) Slots() []Slot {
+	out := make([]Slot, len(p.parts))
+	for i, pt := range p.parts {
+		out[i] = Slot{pt.cmd, pt.req}
+	}
+	return out
+}
+
+// Slot is an admission's request in one group.
+type Slot struct {
+	Group *Group
+	Req   int
+}
+
+// part is what of one admission a group carries: its request
 // number there and the admission's counters it holds, in order.
 type part struct {
-	cmd *shared
+	cmd *Group
 	req int
 	idx []int
 }

@@ -123,6 +123,15 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, budgets, hot [
 // all of them in one script per slot group (see Redis.QueueAll), with
 // what closed slices release.
 func (s *Slices) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*SlicedPending) {
+	if rs := s.QueueReturns(ctx, pipe, ps); len(rs) > 0 {
+		s.r.QueueAll(ctx, pipe, rs)
+	}
+}
+
+// QueueReturns adds to pipe what closed slices release, and returns the
+// parts of the admissions to check on Redis, for Redis.Groups or
+// Redis.QueueAll: QueueAll in two steps.
+func (s *Slices) QueueReturns(ctx context.Context, pipe redis.Pipeliner, ps []*SlicedPending) []*Pending {
 	var rs []*Pending
 	for _, p := range ps {
 		p.ctx = ctx
@@ -134,9 +143,7 @@ func (s *Slices) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Slice
 			rs = append(rs, p.redis)
 		}
 	}
-	if len(rs) > 0 {
-		s.r.QueueAll(ctx, pipe, rs)
-	}
+	return rs
 }
 
 // Prepare readies an admission under budgets, checked on Redis, and hot,
@@ -321,8 +328,8 @@ func (p *SlicedPending) install(rres *Reservation) {
 			continue
 		}
 		at := slices.IndexFunc(p.periods, func(q period) bool { return idOf(q) == id })
-		if at < 0 {
-			continue
+		if at < 0 || rres.amounts[i] == 0 {
+			continue // not there, or nothing reserved: the admission's other part refused it
 		}
 		var limits []limitKey
 		for j, b := range p.budgets {
@@ -416,3 +423,7 @@ func (p *SlicedPending) Abandon() {
 	s.mu.Unlock()
 	p.backBatch = nil
 }
+
+// Remote returns the part of the admission checked on Redis, nil when it
+// is all admitted from slices (or invalid).
+func (p *SlicedPending) Remote() *Pending { return p.redis }

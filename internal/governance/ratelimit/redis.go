@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/junctionhq/junction/internal/governance/script"
 )
 
 // Buckets is how many parts a window is cut into on Redis: a charge is
@@ -71,14 +72,20 @@ func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) *Redi
 // Key returns the hash that holds scope's window.
 func (r *Redis) Key(scope string) string { return r.tag + scope + "}:rl" }
 
-// luaWindow is shared by the scripts: ARGV[1] is the window and ARGV[2]
-// the bucket width, in µs. scan reads a scope's whole hash into a state s,
-// dropping the buckets that left the window, and store writes back what
-// s.w holds.
-const luaWindow = `
-local tm = redis.call('TIME')
-local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
-local win, bw = tonumber(ARGV[1]), tonumber(ARGV[2])
+// LuaWindows is a Lua chunk that defines windows(win, bw, now, ko): the
+// rate-limit side of the admission scripts, over the hashes KEYS[ko+1],
+// KEYS[ko+2], ... with a window of win and buckets of bw µs at the server
+// time now (µs). It returns a table w: w.decide(a) reads one request's
+// entries at ARGV[a] (see admitScript) and decides it, charging nothing,
+// returning the decision and where the next request starts; w.commit(q,
+// ok, out) appends q's reply to out and charges it when it was allowed and
+// ok (false: another part of the admission refused, and this one reports
+// itself allowed having charged nothing); w.finish() writes back every
+// hash the call touched. w.open, w.charge and w.store serve the other
+// scripts. The governance package combines it with budgets' chunk in one
+// script per slot group.
+const LuaWindows = `
+local function windows(win, bw, now, ko)
 local cur = math.floor(now / bw)
 local first = math.floor((now - win) / bw)
 local function f(x) return string.format('%d', x) end
@@ -87,6 +94,8 @@ local function f(x) return string.format('%d', x) end
 -- many buckets the hash holds; as a listpack every field is a linear scan.
 local pad = '------------------------------------------------------------------------'
 
+-- scan reads a scope's whole hash into a state s, dropping the buckets
+-- that left the window.
 local function scan(s)
   local all = redis.call('HGETALL', s.h)
   local dead = {}
@@ -110,6 +119,7 @@ local function scan(s)
   if #dead > 0 then redis.call('HDEL', s.h, unpack(dead)) end
 end
 
+-- store writes back what s.w holds.
 local function store(s)
   local args = {}
   for k, v in pairs(s.w) do
@@ -168,22 +178,6 @@ local function charge(s, b, dr, dt)
   if not s.n or b > s.n then s.n, s.w.n, s.expire = b, b, true end
 end
 
-`
-
-// admitScript admits many requests in one call: a replica sends what
-// arrives while its last call is out (group commit), so that a busy
-// scope's hash is read and written once per call, not once per request.
-// KEYS are the scopes' hashes; ARGV after the window and bucket width are
-// the number of requests and, per request, its number of entries and per
-// entry the scope (its index in KEYS), RPM and TPM, the requests and
-// tokens wanted and the least of each that will do, and how many buckets
-// ahead of now to stamp the charge. Requests are decided in order, each on
-// every scope or on none, as if each were a call of its own. It returns,
-// per request, {allowed, now, refusing entry (1-based; 0 when allowed),
-// wait in µs (-1: too large), then per entry its scope's requests and
-// tokens, µs until its oldest bucket leaves the window, and the requests
-// and tokens charged}.
-var admitScript = redis.NewScript(luaWindow + `
 local function waitFor(s, needR, needT)
   -- The hash must hold what this call charged before it is read whole.
   store(s)
@@ -203,15 +197,13 @@ local function waitFor(s, needR, needT)
   return win
 end
 
-local st, out = {}, {}
-local a = 4
-for q = 1, ARGV[3] + 0 do
+local st = {}
+local function decide(a)
   local k = ARGV[a] + 0
   a = a + 1
-  local refuse, wait = 0, 0
-  local es, eb, gr, gt = {}, {}, {}, {}
+  local q = {k = k, refuse = 0, wait = 0, es = {}, eb = {}, gr = {}, gt = {}}
   for j = 1, k do
-    local ki, b = ARGV[a] + 0, cur + ARGV[a+7]
+    local ki, b = ko + ARGV[a], cur + ARGV[a+7]
     local s = st[ki]
     if not s then
       s = open(KEYS[ki], {b})
@@ -219,72 +211,97 @@ for q = 1, ARGV[3] + 0 do
     else
       need(s, b)
     end
-    es[j], eb[j], gr[j], gt[j] = s, b, 0, 0
-    if wait ~= -1 then
+    q.es[j], q.eb[j], q.gr[j], q.gt[j] = s, b, 0, 0
+    if q.wait ~= -1 then
       local rpm, tpm, minR, minT = ARGV[a+1] + 0, ARGV[a+2] + 0, ARGV[a+5] + 0, ARGV[a+6] + 0
       if tpm > 0 and minT > tpm then
-        refuse, wait = j, -1
+        q.refuse, q.wait = j, -1
       else
         local r, t = ARGV[a+3] + 0, ARGV[a+4] + 0
         if rpm > 0 and rpm - s.R < r then r = rpm - s.R end
         if tpm > 0 and tpm - s.T < t then t = tpm - s.T end
         if r >= minR and t >= minT then
-          gr[j], gt[j] = r, t
+          q.gr[j], q.gt[j] = r, t
         else
           local needR, needT = minR - r, minT - t
           if needR < 0 then needR = 0 end
           if needT < 0 then needT = 0 end
           local w = waitFor(s, needR, needT)
-          if refuse == 0 or w > wait then refuse, wait = j, w end
+          if q.refuse == 0 or w > q.wait then q.refuse, q.wait = j, w end
         end
       end
     end
     a = a + 8
   end
+  return q, a
+end
+
+local function commit(q, ok, out)
   local o = #out
-  out[o+1], out[o+2], out[o+3], out[o+4] = refuse == 0 and 1 or 0, now, refuse, wait
+  out[o+1], out[o+2], out[o+3], out[o+4] = q.refuse == 0 and 1 or 0, now, q.refuse, q.wait
   o = o + 4
-  for j = 1, k do
-    local s = es[j]
-    if refuse == 0 then
-      charge(s, eb[j], gr[j], gt[j])
+  for j = 1, q.k do
+    local s = q.es[j]
+    if q.refuse == 0 and ok then
+      charge(s, q.eb[j], q.gr[j], q.gt[j])
     else
-      gr[j], gt[j] = 0, 0
+      q.gr[j], q.gt[j] = 0, 0
     end
-    out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = s.R, s.T, s.o and (s.o + 1) * bw + win - now or 0, gr[j], gt[j]
+    out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = s.R, s.T, s.o and (s.o + 1) * bw + win - now or 0, q.gr[j], q.gt[j]
     o = o + 5
   end
 end
-for _, s in pairs(st) do store(s) end
-return out
-`)
+
+local function finish()
+  for _, s in pairs(st) do store(s) end
+end
+
+return {decide = decide, commit = commit, finish = finish, open = open, charge = charge, store = store, cur = cur, first = first}
+end
+`
+
+// admitScript admits many requests in one call: a replica sends what
+// arrives while its last call is out (group commit), so that a busy
+// scope's hash is read and written once per call, not once per request.
+// KEYS are the scopes' hashes; ARGV are the window and bucket width (µs),
+// the number of requests and, per request, its number of entries and per
+// entry the scope (its index in KEYS), RPM and TPM, the requests and
+// tokens wanted and the least of each that will do, and how many buckets
+// ahead of now to stamp the charge. Requests are decided in order, each on
+// every scope or on none, as if each were a call of its own. It returns,
+// per request, {allowed, now, refusing entry (1-based; 0 when allowed),
+// wait in µs (-1: too large), then per entry its scope's requests and
+// tokens, µs until its oldest bucket leaves the window, and the requests
+// and tokens charged}.
+var admitScript = redis.NewScript(LuaWindows + script.Alone("windows"))
 
 // adjustScript: KEYS are scopes' hashes; ARGV after the window and bucket
 // width are, per scope, a count m and then m adjustments (bucket, requests,
 // tokens given back, extra tokens). An adjustment to a bucket still in
 // the window applies there; one whose bucket has left it charges only its
 // extra tokens, to the current bucket.
-var adjustScript = redis.NewScript(luaWindow + `
+var adjustScript = redis.NewScript(LuaWindows + script.Now + `
+local w = windows(ARGV[1] + 0, ARGV[2] + 0, now, 0)
 local a = 3
 for i = 1, #KEYS do
   local m = ARGV[a] + 0
   a = a + 1
-  local want, adj = {cur}, {}
+  local want, adj = {w.cur}, {}
   for j = 1, m do
     adj[j] = {ARGV[a] + 0, ARGV[a+1] + 0, ARGV[a+2] + 0, ARGV[a+3] + 0}
     want[#want+1] = adj[j][1]
     a = a + 4
   end
-  local s = open(KEYS[i], want)
+  local s = w.open(KEYS[i], want)
   for _, d in ipairs(adj) do
     local b = d[1]
-    if b >= first and (s.r[b] or s.t[b]) then
-      charge(s, b, d[2], d[3] + d[4])
+    if b >= w.first and (s.r[b] or s.t[b]) then
+      w.charge(s, b, d[2], d[3] + d[4])
     elseif d[4] > 0 then
-      charge(s, cur, 0, d[4])
+      w.charge(s, w.cur, 0, d[4])
     end
   end
-  store(s)
+  w.store(s)
 end
 return 1
 `)
@@ -356,15 +373,31 @@ func (r *Redis) prepare(limits []Limit, charge func(Limit) want) *Pending {
 // standalone server, one per scope on a cluster. A busy scope's hash is
 // then read and written once for all of them.
 func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pending) {
-	cmds := map[string]*shared{} // by slot group: "" on one server, the scope on a cluster
-	var order []*shared
+	for _, c := range r.Groups(ctx, ps) {
+		args := append(make([]any, 0, 3+len(c.reqs)*9), r.window.Microseconds(), r.bucket.Microseconds(), len(c.reqs))
+		for q := range c.reqs {
+			args = append(args, c.Request(q)...)
+		}
+		c.reqs = nil
+		c.cmd = admitScript.EvalSha(ctx, pipe, c.keys, args...)
+		c.args = args
+	}
+}
+
+// Groups splits admissions made by Prepare into slot groups (one for
+// everything on a standalone server, one per scope on a cluster), for a
+// caller that sends each group in a script of its own making (see
+// LuaWindows) and hands its replies to Group.SetReply.
+func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
+	cmds := map[string]*Group{} // by slot group: "" on one server, the scope on a cluster
+	var order []*Group
 	for _, p := range ps {
 		p.ctx = ctx
 		if p.err != nil || len(p.limits) == 0 {
 			continue
 		}
 		p.parts = p.parts[:0]
-		byCmd := map[*shared]int{} // the part of p in each command
+		byCmd := map[*Group]int{} // the part of p in each command
 		for i, l := range p.limits {
 			g := ""
 			if r.cluster {
@@ -372,7 +405,7 @@ func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pendin
 			}
 			c := cmds[g]
 			if c == nil {
-				c = &shared{keyIndex: map[string]int{}}
+				c = &Group{r: r, slot: g, keyIndex: map[string]int{}}
 				cmds[g] = c
 				order = append(order, c)
 			}
@@ -397,71 +430,96 @@ func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pendin
 		}
 	}
 	for _, c := range order {
-		c.args = make([]any, 0, 3+len(c.reqs)*9)
-		c.args = append(c.args, r.window.Microseconds(), r.bucket.Microseconds(), len(c.reqs))
 		c.sizes = make([]int, len(c.reqs))
 		for q, entries := range c.reqs {
 			c.sizes[q] = len(entries) / 8
-			c.args = append(c.args, c.sizes[q])
-			for _, v := range entries {
-				c.args = append(c.args, v)
-			}
 		}
-		c.reqs = nil
-		c.r = r
-		c.cmd = admitScript.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
+	return order
 }
 
-// shared is one admission script carrying several requests.
-type shared struct {
+// Group is the rate-limit part of a batch of admissions in one slot
+// group, sent in one script.
+type Group struct {
 	r        *Redis
+	slot     string
 	keys     []string
 	keyIndex map[string]int // 1-based, as Lua counts
-	reqs     [][]int64      // while building: each request's entries
+	reqs     [][]int64      // each request's entries
 	args     []any
 	sizes    []int // entries per request
 	cmd      *redis.Cmd
-
-	once sync.Once
-	vals []int64
-	at   []int // where each request's reply starts in vals
-	err  error
+	replies  script.Batch
 }
 
-// reply decodes the script's reply once, running it again with EVAL if
-// the server did not have it (NOSCRIPT: once after each server start or
-// SCRIPT FLUSH).
-func (c *shared) reply(ctx context.Context, q int) ([]int64, error) {
-	c.once.Do(func() {
+// Slot names the group's slot: "" on a standalone server, the scope whose
+// hash tag its keys share on a cluster.
+func (c *Group) Slot() string { return c.slot }
+
+// Keys returns the group's hashes; a request names them by their place
+// here, from 1.
+func (c *Group) Keys() []string { return c.keys }
+
+// Params returns the window and the bucket width in µs, windows' first
+// two arguments.
+func (c *Group) Params() (window, bucket int64) {
+	return c.r.window.Microseconds(), c.r.bucket.Microseconds()
+}
+
+// Len returns how many requests the group holds.
+func (c *Group) Len() int { return len(c.sizes) }
+
+// Request returns request q's arguments, as decide reads them at ARGV[a].
+func (c *Group) Request(q int) []any {
+	args := make([]any, 0, 1+len(c.reqs[q]))
+	args = append(args, c.sizes[q])
+	for _, v := range c.reqs[q] {
+		args = append(args, v)
+	}
+	return args
+}
+
+// ReplyLen returns how many integers commit appends for request q.
+func (c *Group) ReplyLen(q int) int { return 4 + 5*c.sizes[q] }
+
+// SetReply hands the group its replies, every request's in order, or the
+// error that stopped them; call it before the admissions' Result.
+func (c *Group) SetReply(vals []int64, err error) { c.replies.Set(vals, err, c.Len(), c.ReplyLen) }
+
+// reply returns request q's reply, from SetReply or else from the group's
+// own script, run again with EVAL if the server did not have it
+// (NOSCRIPT: once after each server start or SCRIPT FLUSH).
+func (c *Group) reply(ctx context.Context, q int) ([]int64, error) {
+	c.replies.Load(func() ([]int64, error) {
 		cmd := c.cmd
 		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 			cmd = admitScript.Eval(ctx, c.r.client, c.keys, c.args...)
 		}
-		c.vals, c.err = cmd.Int64Slice()
-		if c.err != nil {
-			return
-		}
-		c.at = make([]int, len(c.sizes))
-		n := 0
-		for i, k := range c.sizes {
-			c.at[i] = n
-			n += 4 + 5*k
-		}
-		if n != len(c.vals) {
-			c.err = fmt.Errorf("unexpected reply %v", c.vals)
-		}
-	})
-	if c.err != nil {
-		return nil, c.err
-	}
-	return c.vals[c.at[q] : c.at[q]+4+5*c.sizes[q]], nil
+		return cmd.Int64Slice()
+	}, c.Len(), c.ReplyLen)
+	return c.replies.Request(q, c.ReplyLen(q))
 }
 
-// part is what of one admission a shared script carries: its request
+// Slots returns, for each slot group the admission reaches, the group and
+// its request number there, after Groups or QueueAll.
+func (p *Pending) Slots() []Slot {
+	out := make([]Slot, len(p.parts))
+	for i, pt := range p.parts {
+		out[i] = Slot{pt.cmd, pt.req}
+	}
+	return out
+}
+
+// Slot is an admission's request in one group.
+type Slot struct {
+	Group *Group
+	Req   int
+}
+
+// part is what of one admission a group carries: its request
 // number there and the admission's limits it holds, in order.
 type part struct {
-	cmd *shared
+	cmd *Group
 	req int
 	idx []int
 }

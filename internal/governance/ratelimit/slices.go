@@ -150,6 +150,15 @@ func (s *Slices) Queue(ctx context.Context, pipe redis.Pipeliner, limits, hot []
 // all of them in one script per slot group (see Redis.QueueAll), with
 // what closed slices return.
 func (s *Slices) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*SlicedPending) {
+	if rs := s.QueueReturns(ctx, pipe, ps); len(rs) > 0 {
+		s.r.QueueAll(ctx, pipe, rs)
+	}
+}
+
+// QueueReturns adds to pipe what closed slices return, and returns the
+// parts of the admissions to check on Redis, for Redis.Groups or
+// Redis.QueueAll: QueueAll in two steps.
+func (s *Slices) QueueReturns(ctx context.Context, pipe redis.Pipeliner, ps []*SlicedPending) []*Pending {
 	var rs []*Pending
 	for _, p := range ps {
 		if p.backBatch != nil {
@@ -160,9 +169,7 @@ func (s *Slices) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Slice
 			rs = append(rs, p.redis)
 		}
 	}
-	if len(rs) > 0 {
-		s.r.QueueAll(ctx, pipe, rs)
-	}
+	return rs
 }
 
 // Prepare readies an admission under limits, checked on Redis, and hot,
@@ -355,6 +362,10 @@ func (p *SlicedPending) install() {
 			continue
 		}
 		g := rp.granted[i]
+		if g[0] == 0 && g[1] == 0 {
+			// Nothing charged: the admission's other part refused it.
+			continue
+		}
 		// The slice may admit until its bucket ends, by the server's
 		// clock; counted from when the request was sent, which was
 		// before the server read its clock, so the local deadline is
@@ -463,3 +474,7 @@ func (p *SlicedPending) Abandon() {
 	s.mu.Unlock()
 	p.backBatch = nil
 }
+
+// Remote returns the part of the admission checked on Redis, nil when it
+// is all admitted from slices (or invalid).
+func (p *SlicedPending) Remote() *Pending { return p.redis }
