@@ -242,6 +242,7 @@ func run(ctx context.Context, s *settings) (*report, error) {
 	targets = append(targets, others...)
 
 	rep := newReport(s)
+	rep.LoadAverage = []string{loadAvg()}
 	type pass struct {
 		c        int
 		duration time.Duration
@@ -298,6 +299,7 @@ func run(ctx context.Context, s *settings) (*report, error) {
 		return nil, fmt.Errorf("reading the ledger: %w", err)
 	}
 	rep.Ledger = ledgerCheck{Records: n, Sent: sentThrough}
+	rep.LoadAverage = append(rep.LoadAverage, loadAvg())
 	rep.compare()
 	return rep, nil
 }

@@ -35,13 +35,16 @@ const (
 // report is one run: the machine, the settings, every scenario and the
 // comparisons drawn from them.
 type report struct {
-	Date     string      `json:"date"`
-	Machine  machine     `json:"machine"`
-	Settings *settings   `json:"settings"`
-	Results  []Result    `json:"results"`
-	Loaded   *comparison `json:"loaded"`
-	Unloaded *comparison `json:"unloaded,omitempty"`
-	Goals    []goal      `json:"goals"`
+	Date    string  `json:"date"`
+	Machine machine `json:"machine"`
+	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute averages as the
+	// measurements start and as they end: how busy the shared machine was.
+	LoadAverage []string    `json:"load_average"`
+	Settings    *settings   `json:"settings"`
+	Results     []Result    `json:"results"`
+	Loaded      *comparison `json:"loaded"`
+	Unloaded    *comparison `json:"unloaded,omitempty"`
+	Goals       []goal      `json:"goals"`
 	// VsProxy are each Junction lane's figures against the bare proxy at
 	// each concurrency, and ProxyGoals issue #21's goals judged on them.
 	VsProxy    []laneFigures `json:"vs_proxy,omitempty"`
@@ -294,7 +297,7 @@ func sign(v float64) float64 {
 func (r *report) print(out io.Writer) {
 	s := r.Settings
 	fmt.Fprintf(out, "\nJunction bench, %s: %d CPUs (%s), %s\n", r.Date, r.Machine.CPUs, r.Machine.CPUModel, r.Machine.GoVersion)
-	fmt.Fprintf(out, "gateway: %s; fake upstream in the harness, %d chunks per stream\n", s.Gateway, s.Chunks)
+	fmt.Fprintf(out, "gateway: %s; fake upstream in the harness, %d chunks per stream; load average %s\n", s.Gateway, s.Chunks, strings.Join(r.LoadAverage, " → "))
 	r.printPass(out, r.Loaded, fmt.Sprintf("%d connections, %v each after %v warmup", s.Concurrency, s.Duration, s.Warmup))
 	if r.Unloaded != nil {
 		r.printPass(out, r.Unloaded, fmt.Sprintf("1 connection (no queueing), %v each", s.Unloaded))
