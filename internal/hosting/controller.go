@@ -43,6 +43,9 @@ type Options struct {
 	// ReplicaID names this replica in the lease; empty means host name,
 	// process id and a random suffix.
 	ReplicaID string
+	// Lease is the hosting lease; nil means a row in the store's
+	// hosting_lease table, held as ReplicaID for LeaseTTL.
+	Lease Lease
 	// AlarmCheck is how often an update's alarms are evaluated
 	// (DefaultAlarmCheck).
 	AlarmCheck time.Duration
@@ -118,7 +121,7 @@ type Controller struct {
 	self   string
 	log    *slog.Logger
 	client *http.Client
-	lease  *lease
+	lease  Lease
 
 	mu  sync.Mutex                           // serialises changes to eps
 	eps atomic.Pointer[map[string]*endpoint] // read lock-free on the invocation path
@@ -185,7 +188,10 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 		c.client = newClient()
 	}
 	c.meter = newMeter(store, types, c.opts.MeterInterval, opts.Log)
-	c.lease = newLease(store.DB, opts.ReplicaID, c.opts.LeaseTTL)
+	c.lease = opts.Lease
+	if c.lease == nil {
+		c.lease = newLease(store.DB, opts.ReplicaID, c.opts.LeaseTTL)
+	}
 	empty, none := map[string]*endpoint{}, map[string]*endpoint{}
 	c.eps.Store(&empty)
 	c.remote.Store(&none)

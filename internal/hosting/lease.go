@@ -17,7 +17,19 @@ import (
 // to live. A holder that fails to renew stops reconciling (and stops its
 // model servers) before its lease can have passed to another replica.
 
-// lease is this replica's side of the hosting lease.
+// Lease is this replica's side of the hosting lease, wherever it is kept:
+// a row in the store (the default), or a Kubernetes Lease object when the
+// Kubernetes runtime is used (Options.Lease).
+type Lease interface {
+	// Acquire takes or renews the lease and reports whether this replica
+	// holds it now. It must return within the lease's time to live.
+	Acquire(ctx context.Context) (bool, error)
+	// Release gives the lease up, if this replica holds it, so that
+	// another replica takes over at once.
+	Release()
+}
+
+// lease is the hosting lease as a row of the store's hosting_lease table.
 type lease struct {
 	db     *sql.DB
 	holder string
@@ -36,9 +48,9 @@ func newLease(db *sql.DB, holder string, ttl time.Duration) *lease {
 	return &lease{db: db, holder: holder, ttl: ttl}
 }
 
-// acquire takes or renews the lease and reports whether this replica
+// Acquire takes or renews the lease and reports whether this replica
 // holds it now.
-func (l *lease) acquire(ctx context.Context) (bool, error) {
+func (l *lease) Acquire(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
 	defer cancel()
 	now := time.Now()
@@ -55,8 +67,8 @@ func (l *lease) acquire(ctx context.Context) (bool, error) {
 	return holder == l.holder, nil
 }
 
-// release gives the lease up, so that another replica takes over at once.
-func (l *lease) release() {
+// Release gives the lease up, so that another replica takes over at once.
+func (l *lease) Release() {
 	ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
 	defer cancel()
 	l.db.ExecContext(ctx, `DELETE FROM hosting_lease WHERE name = ? AND holder = ?`, leaseName, l.holder)
@@ -81,7 +93,7 @@ func (c *Controller) leaseLoop() {
 			return
 		case <-t.C:
 		}
-		held, err := c.lease.acquire(c.ctx)
+		held, err := c.lease.Acquire(c.ctx)
 		if c.ctx.Err() != nil {
 			return
 		}

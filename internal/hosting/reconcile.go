@@ -23,7 +23,7 @@ type term struct {
 // reconciles every stored endpoint before returning; otherwise it waits
 // in the background for the lease to be free.
 func (c *Controller) Start(ctx context.Context) error {
-	held, err := c.lease.acquire(ctx)
+	held, err := c.lease.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("hosting lease: %w", err)
 	}
@@ -427,7 +427,7 @@ func (c *Controller) Close(ctx context.Context) error {
 	defer c.rt.Detach()
 	c.stopAll(ctx, c.opts.KeepInstancesOnClose)
 	if t != nil {
-		c.lease.release()
+		c.lease.Release()
 	}
 	return nil
 }

@@ -34,9 +34,10 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, capture
 		gpus = hostGPUs()
 	}
 	var rt hostrt.Runtime
+	var lease hosting.Lease // nil: the store's
 	var err error
 	if cfg.Hosting.Runtime == config.RuntimeKubernetes {
-		rt, err = newKubernetesRuntime(cfg, log)
+		rt, lease, err = newKubernetesRuntime(cfg, log)
 	} else {
 		rt, err = process.New(filepath.Join(cfg.Server.DataDir, "instances"), process.WithLogger(log), process.WithGPUs(gpus))
 	}
@@ -69,7 +70,7 @@ func newHosting(cfg *config.Config, db *sql.DB, catalog *ledger.Catalog, capture
 		Self: self, HealthInterval: cfg.Hosting.HealthInterval, StopGrace: cfg.Hosting.StopGrace,
 		MeterInterval: cfg.Hosting.MeterInterval, KeepInstancesOnClose: cfg.Hosting.KeepInstancesOnShutdown, Log: log,
 		DrainTimeout: cfg.Hosting.InvocationTimeout, HoldQueue: cfg.Hosting.ColdStart.QueueSize, HoldTimeout: cfg.Hosting.ColdStart.MaxWait,
-		ServerlessUSDPerGBSecond: catalog.Serverless.USDPerGBSecond, Capture: capture,
+		ServerlessUSDPerGBSecond: catalog.Serverless.USDPerGBSecond, Capture: capture, Lease: lease,
 	}), nil
 }
 

@@ -114,6 +114,11 @@ func TestEndpointOnKubernetes(t *testing.T) {
 	if pods := k.pods("ep"); len(pods) != 2 {
 		t.Fatalf("pods %v, want 2", pods)
 	}
+	// The hosting lease is a Lease object in the pods' namespace.
+	lease, err := k.cluster.Client.CoordinationV1().Leases(k.ns).Get(context.Background(), kubernetes.DefaultLeaseName, metav1.GetOptions{})
+	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		t.Fatalf("hosting lease: %+v %v", lease, err)
+	}
 	for _, in := range ep.Variants[0].Instances {
 		if !strings.HasPrefix(in.Addr, "127.0.0.") || in.Addr == "127.0.0.1" {
 			t.Fatalf("instance %+v is not on its pod's address", in)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/junctionhq/junction/internal/hosting"
 	"github.com/junctionhq/junction/internal/hostrt"
 	"github.com/junctionhq/junction/internal/hostrt/kubernetes"
 	"github.com/junctionhq/junction/internal/platform/config"
@@ -13,12 +14,13 @@ import (
 
 // newKubernetesRuntime connects to the cluster hosting.kubernetes names
 // and starts the pod runtime; artifacts are shared with the pods through
-// the volume mounted at DATA_DIR/artifacts (see docs/kubernetes.md).
-func newKubernetesRuntime(cfg *config.Config, log *slog.Logger) (hostrt.Runtime, error) {
+// the volume mounted at DATA_DIR/artifacts (see docs/kubernetes.md). The
+// replicas' hosting lease is a Lease object in the pods' namespace.
+func newKubernetesRuntime(cfg *config.Config, log *slog.Logger) (hostrt.Runtime, hosting.Lease, error) {
 	k := cfg.Hosting.Kubernetes
 	client, ns, err := kubernetes.Connect(k.Kubeconfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if k.Namespace != "" {
 		ns = k.Namespace
@@ -30,5 +32,13 @@ func newKubernetesRuntime(cfg *config.Config, log *slog.Logger) (hostrt.Runtime,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return kubernetes.New(ctx, client, opts)
+	rt, err := kubernetes.New(ctx, client, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	name := kubernetes.DefaultLeaseName
+	if k.Owner != "" && k.Owner != "junction" {
+		name += "-" + k.Owner
+	}
+	return rt, kubernetes.NewLease(client, ns, name, "", hosting.DefaultLeaseTTL), nil
 }
