@@ -230,12 +230,19 @@ func (in *Instance) observe(p *corev1.Pod) {
 		if why := podProblem(p, ctr); why != "" {
 			st.LastError = why
 		}
+		if p.DeletionTimestamp != nil {
+			// Deleted behind Junction's back: out of rotation now, and
+			// replaced once it is gone.
+			st.LastError = fmt.Sprintf("pod %s is being deleted", p.Name)
+		}
 		running := ctr != nil && ctr.State.Running != nil && p.DeletionTimestamp == nil
 		st.Addr = ""
 		if running && p.Status.PodIP != "" {
 			st.Addr = net.JoinHostPort(p.Status.PodIP, strconv.Itoa(in.rt.opts.Port))
 		}
 		switch {
+		case p.DeletionTimestamp != nil:
+			st.State = hostrt.StateRestarting
 		case podReady(p):
 			st.State = hostrt.StateReady
 			in.everReady = true
@@ -333,8 +340,8 @@ func (in *Instance) stop() {
 		return
 	}
 	in.change(func(st *hostrt.Status) { st.State, st.Addr = hostrt.StateStopping, "" })
-	grace := int64(seconds(in.spec.StopGrace, 0))
-	ctx, cancel := context.WithTimeout(context.Background(), in.spec.StopGrace+goneGrace)
+	grace := in.rt.grace(in.spec)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(grace)*time.Second+goneGrace)
 	err := in.rt.deletePod(ctx, name, &grace)
 	if err == nil {
 		err = in.rt.waitGone(ctx, name)

@@ -136,6 +136,16 @@ func seconds(d time.Duration, min int32) int32 {
 	return s
 }
 
+// grace is a pod's termination grace period in seconds: the preStop
+// sleep, then the stop grace between SIGTERM and SIGKILL.
+func (r *Runtime) grace(spec hostrt.Spec) int64 {
+	g := int64(seconds(spec.StopGrace, 0))
+	if r.opts.PreStopSleep > 0 {
+		g += int64(seconds(r.opts.PreStopSleep, 1))
+	}
+	return g
+}
+
 // buildPod is the pod that runs one instance of spec (defaults applied).
 func (r *Runtime) buildPod(spec hostrt.Spec) (*corev1.Pod, error) {
 	saved, err := json.Marshal(spec)
@@ -199,7 +209,11 @@ func (r *Runtime) buildPod(spec hostrt.Spec) (*corev1.Pod, error) {
 	if sa == "" {
 		sa = r.opts.ServiceAccount
 	}
-	grace := int64(seconds(spec.StopGrace, 0))
+	if r.opts.PreStopSleep > 0 {
+		ctr.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+			Sleep: &corev1.SleepAction{Seconds: int64(seconds(r.opts.PreStopSleep, 1))}}}
+	}
+	grace := r.grace(spec)
 	no := false
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{

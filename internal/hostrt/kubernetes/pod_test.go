@@ -13,7 +13,7 @@ import (
 )
 
 func TestPodCarriesTheContainerContract(t *testing.T) {
-	r := &Runtime{opts: Options{Namespace: "ml", Owner: "junction", DefaultImage: "ghcr.io/x/junction:1", Port: 8080,
+	r := &Runtime{opts: Options{Namespace: "ml", Owner: "junction", DefaultImage: "ghcr.io/x/junction:1", Port: 8080, PreStopSleep: DefaultPreStopSleep,
 		ImagePullPolicy: "IfNotPresent", ServiceAccount: "models",
 		Artifacts: ArtifactVolume{Root: "/var/lib/junction/artifacts", Claim: "junction-artifacts"}}}
 	secs := int64(60)
@@ -81,8 +81,13 @@ func TestPodCarriesTheContainerContract(t *testing.T) {
 	}
 	if pod.Spec.ServiceAccountName != "models" || *pod.Spec.AutomountServiceAccountToken || pod.Spec.NodeSelector["gpu"] != "a10g" ||
 		pod.Spec.Tolerations[0].Key != "nvidia.com/gpu" || *pod.Spec.Tolerations[0].TolerationSeconds != 60 ||
-		*pod.Spec.TerminationGracePeriodSeconds != 30 || pod.Spec.RestartPolicy != corev1.RestartPolicyAlways {
+		*pod.Spec.TerminationGracePeriodSeconds != 32 || pod.Spec.RestartPolicy != corev1.RestartPolicyAlways {
 		t.Errorf("pod spec %+v", pod.Spec)
+	}
+	// Deleted, the pod answers two seconds more before its SIGTERM, and
+	// its grace period covers that and the stop grace.
+	if l := c.Lifecycle; l == nil || l.PreStop == nil || l.PreStop.Sleep == nil || l.PreStop.Sleep.Seconds != 2 {
+		t.Errorf("lifecycle %+v, want a 2 s preStop sleep", l)
 	}
 }
 

@@ -48,6 +48,11 @@ import (
 // SageMaker.
 const DefaultPort = 8080
 
+// DefaultPreStopSleep is Options.PreStopSleep's default: long enough for
+// the replicas that follow the lease holder's routing (about a second
+// behind) to drop a deleted pod.
+const DefaultPreStopSleep = 2 * time.Second
+
 // ErrDetached is returned by a Runtime, and its instances' Stop, after
 // Detach.
 var ErrDetached = errors.New("kubernetes runtime: detached")
@@ -73,6 +78,13 @@ type Options struct {
 	// ArtifactVolume. Without one, SM_MODEL_DIR is /opt/ml/model and the
 	// image must carry its model there.
 	Artifacts ArtifactVolume
+	// PreStopSleep keeps a pod's server answering this long after the
+	// pod is deleted, before it is sent SIGTERM (a preStop sleep hook):
+	// every Junction replica takes the pod out of rotation meanwhile,
+	// so that no call is sent to a server that has stopped listening.
+	// Zero means DefaultPreStopSleep; negative, none. The pod's grace
+	// period is the stop grace plus this.
+	PreStopSleep time.Duration
 	// Log receives pod failures and replacements; default slog.Default().
 	Log *slog.Logger
 }
@@ -123,6 +135,9 @@ func New(ctx context.Context, client kubeclient.Interface, opts Options) (*Runti
 	}
 	if opts.Owner == "" {
 		opts.Owner = "junction"
+	}
+	if opts.PreStopSleep == 0 {
+		opts.PreStopSleep = DefaultPreStopSleep
 	}
 	if opts.Port <= 0 {
 		opts.Port = DefaultPort

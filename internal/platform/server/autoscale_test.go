@@ -24,33 +24,14 @@ func TestStepLoadScalesOutAndBackInAndPoliciesSurviveRestart(t *testing.T) {
 	j.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
 	j.waitEndpoint("ep", 30*time.Second, inService)
 
-	out, in := 1.0, 3.0
-	policy := autoscale.Policy{MinCapacity: 1, MaxCapacity: 3, TargetTracking: &autoscale.TargetTracking{
-		Metric: autoscale.ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: &out, ScaleInCooldown: &in}}
-	path := "/api/v1/endpoints/ep/variants/v/scaling"
-	j.admin("PUT", path, policy, http.StatusOK, nil)
-
-	// Six clients, each request 50 ms: about six in flight, three
-	// instances' worth at two each.
-	l := startLoad(j, "ep", 6)
-	scaled := j.waitEndpoint("ep", 30*time.Second, func(ep *hosting.Endpoint) bool {
-		return converged(ep) && ep.Variants[0].DesiredInstanceCount == 3 && ep.Variants[0].CurrentInstanceCount == 3
-	})
-	l.waitOK(t, 20)
-	ok, failed, errs := l.finish()
-	if failed != 0 {
-		t.Fatalf("%d of %d requests failed while scaling out: %v", failed, ok+failed, errs)
-	}
-	if !strings.Contains(j.events("ep"), "ConcurrentRequestsPerInstance") || !strings.Contains(j.events("ep"), "scale-out: instances 1 -> ") {
-		t.Fatalf("no scale-out event: %s", j.events("ep"))
-	}
+	scaled := scaleOutUnderStepLoad(t, j, "ep")
 
 	// Restart: the policy and the count come back.
 	desired := scaled.Variants[0].DesiredInstanceCount
 	j.stop()
 	j2 := startHosted(t, dir, "", scalingHosting)
 	var got autoscale.Policy
-	j2.admin("GET", path, nil, http.StatusOK, &got)
+	j2.admin("GET", "/api/v1/endpoints/ep/variants/v/scaling", nil, http.StatusOK, &got)
 	if got.MaxCapacity != 3 || got.TargetTracking == nil || got.TargetTracking.TargetValue != 2 || *got.TargetTracking.ScaleInCooldown != 3 {
 		t.Fatalf("policy after restart: %+v", got)
 	}
@@ -64,20 +45,7 @@ func TestStepLoadScalesOutAndBackInAndPoliciesSurviveRestart(t *testing.T) {
 		}
 	}
 
-	// With no load, it scales back in to min_capacity, draining first.
-	l2 := startLoad(j2, "ep", 1) // a trickle, well under the target
-	j2.waitEndpoint("ep", 30*time.Second, func(ep *hosting.Endpoint) bool {
-		return converged(ep) && ep.Variants[0].DesiredInstanceCount == 1 && len(ep.Variants[0].Instances) == 1
-	})
-	l2.waitOK(t, 5)
-	if ok, failed, errs := l2.finish(); failed != 0 {
-		t.Fatalf("%d of %d requests failed while scaling in: %v", failed, ok+failed, errs)
-	}
-	// One step (3 -> 1) when the idle window is clean; on a loaded machine
-	// the trickle can make it two steps, or a step out and back.
-	if !regexp.MustCompile(`scale-in: instances [23] -> 1`).MatchString(j2.events("ep")) {
-		t.Fatalf("no scale-in event: %s", j2.events("ep"))
-	}
+	scaleInWhenIdle(t, j2, "ep")
 }
 
 // Scaling policies are checked field by field, for a variant that
@@ -164,4 +132,53 @@ func TestScaleInDoesNotCutLongRequests(t *testing.T) {
 		}
 	}
 	j.waitEndpoint("ep", 20*time.Second, func(ep *hosting.Endpoint) bool { return converged(ep) && len(ep.Variants[0].Instances) == 1 })
+}
+
+// scaleOutUnderStepLoad puts a target-tracking policy (two concurrent
+// requests per instance, one to three instances) on variant v of an
+// endpoint of one instance whose model answers in 50 ms, and a step load
+// of six clients: the variant scales out to three with no request
+// failed, and the events say why. It is run on both runtimes.
+func scaleOutUnderStepLoad(t *testing.T, j *junction, endpoint string) *hosting.Endpoint {
+	t.Helper()
+	out, in := 1.0, 3.0
+	policy := autoscale.Policy{MinCapacity: 1, MaxCapacity: 3, TargetTracking: &autoscale.TargetTracking{
+		Metric: autoscale.ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: &out, ScaleInCooldown: &in}}
+	j.admin("PUT", "/api/v1/endpoints/"+endpoint+"/variants/v/scaling", policy, http.StatusOK, nil)
+
+	// Six clients, each request 50 ms: about six in flight, three
+	// instances' worth at two each.
+	l := startLoad(j, endpoint, 6)
+	scaled := j.waitEndpoint(endpoint, 60*time.Second, func(ep *hosting.Endpoint) bool {
+		return converged(ep) && ep.Variants[0].DesiredInstanceCount == 3 && ep.Variants[0].CurrentInstanceCount == 3
+	})
+	l.waitOK(t, 20)
+	ok, failed, errs := l.finish()
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed while scaling out: %v", failed, ok+failed, errs)
+	}
+	if ev := j.events(endpoint); !strings.Contains(ev, "ConcurrentRequestsPerInstance") || !strings.Contains(ev, "scale-out: instances 1 -> ") {
+		t.Fatalf("no scale-out event: %s", ev)
+	}
+	return scaled
+}
+
+// scaleInWhenIdle: under a trickle well below the target, the variant
+// scaled out by scaleOutUnderStepLoad scales back in to one instance,
+// draining first, with no request failed.
+func scaleInWhenIdle(t *testing.T, j *junction, endpoint string) {
+	t.Helper()
+	l := startLoad(j, endpoint, 1)
+	j.waitEndpoint(endpoint, 60*time.Second, func(ep *hosting.Endpoint) bool {
+		return converged(ep) && ep.Variants[0].DesiredInstanceCount == 1 && len(ep.Variants[0].Instances) == 1
+	})
+	l.waitOK(t, 5)
+	if ok, failed, errs := l.finish(); failed != 0 {
+		t.Fatalf("%d of %d requests failed while scaling in: %v", failed, ok+failed, errs)
+	}
+	// One step (3 -> 1) when the idle window is clean; on a loaded machine
+	// the trickle can make it two steps, or a step out and back.
+	if ev := j.events(endpoint); !regexp.MustCompile(`scale-in: instances [23] -> 1`).MatchString(ev) {
+		t.Fatalf("no scale-in event: %s", ev)
+	}
 }

@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"github.com/junctionhq/junction/internal/hosting/modelserver"
 	"github.com/junctionhq/junction/internal/hosting/refmodel"
 	"github.com/junctionhq/junction/internal/hostrt/kubernetes"
+	"github.com/junctionhq/junction/internal/platform/store"
 	"github.com/junctionhq/junction/internal/testkit/kubetest"
 )
 
@@ -46,10 +50,22 @@ func startKubeHosted(t *testing.T) *kubeJunction {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	extra := fmt.Sprintf("hosting: {health_interval: 100ms, stop_grace: 3s, meter_interval: 100ms, invocation_timeout: 5s, runtime: kubernetes, "+
+		"autoscale: {interval: 100ms, window: 1s}, "+
 		"kubernetes: {kubeconfig: %q, default_image: junction:test, port: %d, artifact_claim: artifacts}}\n", kubeconfig, port)
 	dataDir := t.TempDir()
 	j := startHosted(t, dataDir, "", extra)
 	return &kubeJunction{junction: j, cluster: c, ns: ns, kubelet: kubelet}
+}
+
+// serve runs endpoint "ep" of one variant of the reference model, with
+// env added to its server's, on instances pods, and waits until it is
+// in service.
+func (k *kubeJunction) serve(variant string, instances int, env map[string]string) *hosting.Endpoint {
+	k.t.Helper()
+	k.model("m", k.artifact(), env)
+	k.endpointConfig("c1", hosting.Variant{Name: variant, Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: instances})
+	k.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
+	return k.waitEndpoint("ep", 2*time.Minute, inService)
 }
 
 // artifact writes the reference model's artifact inside Junction's
@@ -92,6 +108,16 @@ func (k *kubeJunction) pods(endpoint string) []string {
 	return out
 }
 
+// podsLeft counts the namespace's pods, those being deleted too.
+func (k *kubeJunction) podsLeft() int {
+	k.t.Helper()
+	list, err := k.cluster.Client.CoreV1().Pods(k.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return len(list.Items)
+}
+
 func readyInstances(e *hosting.Endpoint) int {
 	n := 0
 	for _, v := range e.Variants {
@@ -106,11 +132,7 @@ func readyInstances(e *hosting.Endpoint) int {
 
 func TestEndpointOnKubernetes(t *testing.T) {
 	k := startKubeHosted(t)
-	art := k.artifact()
-	k.model("m", art, nil)
-	k.endpointConfig("c1", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
-	k.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c1"}, http.StatusCreated, nil)
-	ep := k.waitEndpoint("ep", 2*time.Minute, inService)
+	ep := k.serve("primary", 2, nil)
 	if pods := k.pods("ep"); len(pods) != 2 {
 		t.Fatalf("pods %v, want 2", pods)
 	}
@@ -136,42 +158,6 @@ func TestEndpointOnKubernetes(t *testing.T) {
 		t.Fatalf("InvokeEndpoint: %s %s", aws.ToString(out.InvokedProductionVariant), out.Body)
 	}
 
-	// A pod lost under load is replaced; once the replacement is ready no
-	// request fails.
-	l := startLoad(k.junction, "ep", 4)
-	l.waitOK(t, 50)
-	lost := k.pods("ep")[0]
-	if err := k.kubelet.KillPod(lost); err != nil {
-		t.Fatal(err)
-	}
-	k.waitEndpoint("ep", time.Minute, func(e *hosting.Endpoint) bool {
-		pods := k.pods("ep")
-		return readyInstances(e) == 2 && len(pods) == 2 && pods[0] != lost && pods[1] != lost
-	})
-	l.mark()
-	l.waitOK(t, 100)
-	ok, failed, errs := l.finish()
-	if failed > 4 || l.failedAfter.Load() != 0 {
-		t.Fatalf("%d of %d requests failed around the lost pod, %d after its replacement was ready: %v", failed, ok+failed, l.failedAfter.Load(), errs)
-	}
-	t.Logf("lost pod: %d ok, %d failed", ok, failed)
-
-	// Scale out and back in, under load, without a failed request.
-	l = startLoad(k.junction, "ep", 4)
-	k.admin("PUT", "/api/v1/endpoints/ep/variants", map[string]any{"variants": []map[string]any{{"variant": "primary", "instance_count": 3}}}, http.StatusOK, nil)
-	k.waitEndpoint("ep", 2*time.Minute, func(e *hosting.Endpoint) bool { return converged(e) && readyInstances(e) == 3 })
-	if pods := k.pods("ep"); len(pods) != 3 {
-		t.Fatalf("scaled out to %v", pods)
-	}
-	l.waitOK(t, 50)
-	k.admin("PUT", "/api/v1/endpoints/ep/variants", map[string]any{"variants": []map[string]any{{"variant": "primary", "instance_count": 1}}}, http.StatusOK, nil)
-	k.waitEndpoint("ep", 2*time.Minute, func(e *hosting.Endpoint) bool { return converged(e) && len(k.pods("ep")) == 1 })
-	l.waitOK(t, 50)
-	ok, failed, errs = l.finish()
-	if failed != 0 {
-		t.Fatalf("%d of %d requests failed while scaling: %v", failed, ok+failed, errs)
-	}
-
 	// Deleting the endpoint deletes its pods and stops their servers; their
 	// time is in the ledger.
 	k.admin("DELETE", "/api/v1/endpoints/ep", nil, http.StatusAccepted, nil)
@@ -179,6 +165,180 @@ func TestEndpointOnKubernetes(t *testing.T) {
 	if h := k.hostingUsage(); len(h) != 1 || h[0].Endpoint != "ep" || h[0].InstanceHours <= 0 || h[0].CostUSD <= 0 {
 		t.Fatalf("hosting usage %+v", h)
 	}
+}
+
+// TestPodDeletedOrLostUnderLoadOnKubernetes: with clients invoking
+// steadily, one pod is deleted (kubectl delete pod, an eviction, a node
+// drain): it leaves rotation as soon as it is marked for deletion and its
+// server answers what it holds through its preStop sleep, so no request
+// fails; a replacement pod comes up and takes traffic. Then a pod is lost
+// with its node (SIGKILL, removed at once): only requests in flight on it
+// may fail (a request that may have killed a server is not replayed onto
+// another), none once the replacement is ready. The events say what
+// happened.
+func TestPodDeletedOrLostUnderLoadOnKubernetes(t *testing.T) {
+	k := startKubeHosted(t)
+	k.serve("primary", 2, nil)
+	replaced := func(gone string) *hosting.Endpoint {
+		t.Helper()
+		return k.waitEndpoint("ep", time.Minute, func(e *hosting.Endpoint) bool {
+			pods := k.pods("ep")
+			return readyInstances(e) == 2 && len(pods) == 2 && !slices.Contains(pods, gone)
+		})
+	}
+
+	l := startLoad(k.junction, "ep", 4)
+	l.waitOK(t, 50)
+	deleted := k.pods("ep")[0]
+	if err := k.cluster.Client.CoreV1().Pods(k.ns).Delete(context.Background(), deleted, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ep := replaced(deleted)
+	l.waitOK(t, 100)
+	ok, failed, errs := l.finish()
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed while pod %s was deleted and replaced: %v", failed, ok+failed, deleted, errs)
+	}
+	// The replacement takes traffic.
+	for range 20 {
+		if status, _, b := k.invoke("ep", `{"inputs":"hello"}`); status != 200 {
+			t.Fatalf("after the replacement: %d %s", status, b)
+		}
+	}
+	for _, in := range ep.Variants[0].Instances {
+		if n := podInvocations(t, in.Addr); n == 0 {
+			t.Fatalf("instance %s at %s took no invocation", in.ID, in.Addr)
+		}
+	}
+	t.Logf("pod deleted: %d ok, 0 failed", ok)
+
+	l = startLoad(k.junction, "ep", 4)
+	l.waitOK(t, 50)
+	lost := k.pods("ep")[0]
+	if err := k.kubelet.KillPod(lost); err != nil {
+		t.Fatal(err)
+	}
+	replaced(lost)
+	l.mark()
+	l.waitOK(t, 100)
+	ok, failed, errs = l.finish()
+	if failed > 4 || l.failedAfter.Load() != 0 {
+		t.Fatalf("%d of %d requests failed around the lost pod, %d after its replacement was ready: %v", failed, ok+failed, l.failedAfter.Load(), errs)
+	}
+	t.Logf("pod lost: %d ok, %d failed (in flight on it)", ok, failed)
+
+	// The lost pod's event names its SIGKILL or its deletion, whichever
+	// the watch brought first.
+	ev := k.events("ep")
+	for _, want := range []string{regexp.QuoteMeta("pod " + deleted + " is being deleted; draining it"),
+		"(pod " + lost + "|container exited with status 137).*; draining it", regexp.QuoteMeta("ready again after 1 restart(s)")} {
+		if !regexp.MustCompile(want).MatchString(ev) {
+			t.Fatalf("events lack %q:\n%s", want, ev)
+		}
+	}
+}
+
+// podInvocations is how many invocations the reference server at addr
+// has answered (its GET /stats).
+func podInvocations(t *testing.T, addr string) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Invocations int64 `json:"invocations"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Invocations
+}
+
+// TestScaleOutAndInOnKubernetesMetersPodsFromReadiness: the variant's
+// capacity (UpdateEndpointWeightsAndCapacities) goes from one instance to
+// three and back to one under load: pods are created and deleted, the
+// new pods take traffic, no request fails, and each instance that came
+// and went is metered from the moment its pod was ready to its deletion,
+// in contiguous segments, none twice.
+func TestScaleOutAndInOnKubernetesMetersPodsFromReadiness(t *testing.T) {
+	k := startKubeHosted(t)
+	k.serve("primary", 1, nil)
+
+	l := startLoad(k.junction, "ep", 4)
+	l.waitOK(t, 20)
+	k.admin("PUT", "/api/v1/endpoints/ep/variants", map[string]any{"variants": []map[string]any{{"variant": "primary", "instance_count": 3}}}, http.StatusOK, nil)
+	out := k.waitEndpoint("ep", 2*time.Minute, func(e *hosting.Endpoint) bool { return converged(e) && readyInstances(e) == 3 })
+	if pods := k.pods("ep"); len(pods) != 3 {
+		t.Fatalf("scaled out to pods %v", pods)
+	}
+	l.waitOK(t, 100)
+	readyAt := map[string]time.Time{}
+	for _, in := range out.Variants[0].Instances {
+		if podInvocations(t, in.Addr) == 0 {
+			t.Fatalf("instance %s at %s took no invocation", in.ID, in.Addr)
+		}
+		readyAt[in.ID] = in.Since
+	}
+	scaleIn := time.Now()
+	k.admin("PUT", "/api/v1/endpoints/ep/variants", map[string]any{"variants": []map[string]any{{"variant": "primary", "instance_count": 1}}}, http.StatusOK, nil)
+	in := k.waitEndpoint("ep", 2*time.Minute, func(e *hosting.Endpoint) bool {
+		return converged(e) && len(e.Variants[0].Instances) == 1 && k.podsLeft() == 1
+	})
+	goneBy := time.Now()
+	// Load goes on for two seconds more: an instance metered past its
+	// deletion would show it.
+	for time.Since(goneBy) < 2*time.Second {
+		l.waitOK(t, 10)
+	}
+	ok, failed, errs := l.finish()
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed while scaling: %v", failed, ok+failed, errs)
+	}
+	delete(readyAt, in.Variants[0].Instances[0].ID)
+	if len(readyAt) != 2 {
+		t.Fatalf("scaled in to %+v", in.Variants[0].Instances)
+	}
+
+	k.stop()
+	db, err := store.Open(t.Context(), filepath.Join(k.dataDir, "junction.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	assertMeteredOnce(t, db)
+	for id, ready := range readyAt {
+		var first, last, sum int64
+		if err := db.QueryRow(`SELECT MIN(start_ts), MAX(end_ts), SUM(end_ts - start_ts) FROM hosting_usage WHERE instance_id = ?`, id).
+			Scan(&first, &last, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if d := first - ready.UnixMilli(); d < -1 || d > 1 {
+			t.Errorf("instance %s: metered from %s, ready at %s", id, time.UnixMilli(first).Format(time.StampMilli), ready.Format(time.StampMilli))
+		}
+		if last < scaleIn.UnixMilli() || last > goneBy.Add(500*time.Millisecond).UnixMilli() {
+			t.Errorf("instance %s: metered until %s, scaled in between %s and %s", id, time.UnixMilli(last).Format(time.StampMilli),
+				scaleIn.Format(time.StampMilli), goneBy.Format(time.StampMilli))
+		}
+		if sum != last-first {
+			t.Errorf("instance %s: segments sum to %d ms over a span of %d ms", id, sum, last-first)
+		}
+	}
+}
+
+// TestAutoscalingOnKubernetes runs the process runtime's autoscaling
+// steps on pods: a step load scales the variant out to three pods by its
+// target-tracking policy, and a trickle back in to one.
+func TestAutoscalingOnKubernetes(t *testing.T) {
+	k := startKubeHosted(t)
+	k.serve("v", 1, map[string]string{modelserver.EnvDelay: "50ms"})
+	scaleOutUnderStepLoad(t, k.junction, "ep")
+	if pods := k.pods("ep"); len(pods) != 3 {
+		t.Fatalf("scaled out to pods %v", pods)
+	}
+	scaleInWhenIdle(t, k.junction, "ep")
+	k.waitEndpoint("ep", time.Minute, func(*hosting.Endpoint) bool { return len(k.pods("ep")) == 1 })
 }
 
 func TestCanaryOnKubernetesRollsBack(t *testing.T) {

@@ -43,8 +43,8 @@ const restartBackoff = 200 * time.Millisecond
 // reports the pod's IP, phase, container state and readiness through the
 // API server's status subresource. A container that exits is restarted
 // (its restart count and last state reported, CrashLoopBackOff while it
-// waits); a pod being deleted has its process stopped (SIGTERM, SIGKILL
-// after the grace period) and is then removed.
+// waits); a pod being deleted has its process stopped (its preStop
+// sleep, SIGTERM, SIGKILL after the grace period) and is then removed.
 //
 // Images are not pulled: the container's command must be an executable on
 // this machine. Volumes are not mounted: a path a container reads must

@@ -209,11 +209,23 @@ func exitCode(err error) int {
 	return 0
 }
 
-// finish stops the process (SIGTERM, SIGKILL after grace) when one runs,
+// finish stops the process (its preStop sleep, then SIGTERM, SIGKILL
+// after the rest of grace) when one runs,
 // and removes the pod from the API, as a kubelet confirms a graceful
 // deletion.
 func (w *podWorker) finish(exited chan error, running *corev1.ContainerState, grace time.Duration) {
 	if exited != nil {
+		// A preStop sleep runs first, within the grace period.
+		if l := w.pod.Spec.Containers[0].Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
+			sleep := min(time.Duration(l.PreStop.Sleep.Seconds)*time.Second, grace)
+			select {
+			case <-time.After(sleep):
+				grace -= sleep
+			case err := <-exited:
+				exited <- err
+			case <-w.ctx.Done():
+			}
+		}
 		w.signal(syscall.SIGTERM)
 		select {
 		case <-exited:
