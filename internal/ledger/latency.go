@@ -12,13 +12,14 @@ import (
 	"github.com/junctionhq/junction/internal/platform/store"
 )
 
-// Latency percentiles are read from a roll-up too: usage_latency_hourly
-// counts answered requests (status below 400) per UTC hour, model,
-// surface, route, tags and latency bucket. Buckets grow geometrically,
-// bucketsPerDoubling to each doubling of the latency, so a percentile
-// read from them is within 4.5% of the exact one (half a bucket's width,
-// as a ratio) at any scale, and a month of traffic is a few thousand rows
-// however many requests it held.
+// Latency percentiles are read from roll-ups too: usage_latency_hourly
+// and usage_latency_daily count answered requests (status below 400) per
+// UTC hour or day, model, surface, route, tags and latency bucket.
+// Buckets grow geometrically, bucketsPerDoubling to each doubling of the
+// latency, so a percentile read from them is within 4.5% of the exact one
+// (half a bucket's width, as a ratio) at any scale, and a day of traffic
+// is at most a few thousand rows of the daily roll-up however many
+// requests it held.
 
 // bucketsPerDoubling is how many latency buckets span each doubling.
 const bucketsPerDoubling = 8
@@ -40,9 +41,13 @@ func bucketMS(b int) float64 {
 	return math.Exp2((float64(b) + 0.5) / bucketsPerDoubling)
 }
 
+// latencyGrains are the latency roll-ups, in the order of grains: the
+// same periods, so a window is covered by them as by the usage roll-ups.
+var latencyGrains = [len(grains)]grain{{"usage_latency_daily", "day", dayMS}, {"usage_latency_hourly", "hour", hourMS}}
+
 // latencyKey is one latency roll-up row's dimensions.
 type latencyKey struct {
-	hour                        int64
+	period                      int64
 	model, surface, route, tags string
 	bucket                      int
 }
@@ -50,51 +55,56 @@ type latencyKey struct {
 // compare orders keys as the roll-up's unique index does, so replicas
 // lock rows in one order.
 func (k latencyKey) compare(o latencyKey) int {
-	return cmp.Or(cmp.Compare(k.hour, o.hour), strings.Compare(k.model, o.model), strings.Compare(k.surface, o.surface),
+	return cmp.Or(cmp.Compare(k.period, o.period), strings.Compare(k.model, o.model), strings.Compare(k.surface, o.surface),
 		strings.Compare(k.route, o.route), strings.Compare(k.tags, o.tags), cmp.Compare(k.bucket, o.bucket))
 }
 
-// latencyCounts counts a batch's answered records by latency row.
+// latencyCounts counts a batch's answered records by latency row of one
+// latency roll-up.
 type latencyCounts map[latencyKey]int64
 
-// add counts r, whose tags are already encoded as tags, when it was
-// answered.
-func (lc latencyCounts) add(r *Record, tags string) {
+// add counts r, whose tags are already encoded as tags, in the period of
+// length unit that holds it, when it was answered.
+func (lc latencyCounts) add(r *Record, tags string, unit int64) {
 	if r.Status >= 400 {
 		return
 	}
-	lc[latencyKey{hour: floorTo(r.Time.UnixMilli(), hourMS), model: r.Model, surface: r.Surface, route: r.Route,
+	lc[latencyKey{period: floorTo(r.Time.UnixMilli(), unit), model: r.Model, surface: r.Surface, route: r.Route,
 		tags: tags, bucket: latencyBucket(r.LatencyMS)}]++
 }
 
-// latencyUpsert adds n rows' counts to the latency roll-up.
-func latencyUpsert(d store.Dialect, n int) string {
+// latencyUpsert adds n rows' counts to the latency roll-up g.
+func latencyUpsert(d store.Dialect, g grain, n int) string {
 	tags := "tags"
 	if d == store.Postgres {
 		tags = "md5(tags)"
 	}
 	tuple := "(?,?,?,?,?,?,?)"
-	return `INSERT INTO usage_latency_hourly(` + strings.Join(latencyColumns, ", ") + `)
+	return `INSERT INTO ` + g.table + `(` + strings.Join(latencyColumns(g), ", ") + `)
 	VALUES ` + strings.TrimSuffix(strings.Repeat(tuple+",", n), ",") + `
-	ON CONFLICT (hour, model, surface, route, ` + tags + `, bucket)
-	DO UPDATE SET requests = usage_latency_hourly.requests + excluded.requests`
+	ON CONFLICT (` + g.period + `, model, surface, route, ` + tags + `, bucket)
+	DO UPDATE SET requests = ` + g.table + `.requests + excluded.requests`
 }
 
-// latencyUpserts caches latencyUpsert by dialect and row count: SQLite
-// adds a row a statement, prepared once; PostgreSQL up to upsertRows a
-// statement, a round trip each.
-var latencyUpserts = func() (m [2][upsertRows + 1]string) {
+// latencyUpserts caches latencyUpsert by dialect, latency roll-up and row
+// count: SQLite adds a row a statement, prepared once; PostgreSQL up to
+// upsertRows a statement, a round trip each.
+var latencyUpserts = func() (m [2][len(latencyGrains)][upsertRows + 1]string) {
 	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
-		for n := 1; n <= upsertRows; n++ {
-			m[d][n] = latencyUpsert(d, n)
+		for i, g := range latencyGrains {
+			for n := 1; n <= upsertRows; n++ {
+				m[d][i][n] = latencyUpsert(d, g, n)
+			}
 		}
 	}
 	return m
 }()
 
-// latencyColumns are the latency roll-up's columns, in the order of
+// latencyColumns are the latency roll-up g's columns, in the order of
 // latencyCounts.rows' values.
-var latencyColumns = []string{"hour", "model", "surface", "route", "tags", "bucket", "requests"}
+func latencyColumns(g grain) []string {
+	return []string{g.period, "model", "surface", "route", "tags", "bucket", "requests"}
+}
 
 // rows returns the counts as roll-up rows, in index order.
 func (lc latencyCounts) rows() [][]any {
@@ -105,19 +115,19 @@ func (lc latencyCounts) rows() [][]any {
 	slices.SortFunc(keys, latencyKey.compare)
 	out := make([][]any, len(keys))
 	for i, k := range keys {
-		out[i] = []any{k.hour, k.model, k.surface, k.route, k.tags, k.bucket, lc[k]}
+		out[i] = []any{k.period, k.model, k.surface, k.route, k.tags, k.bucket, lc[k]}
 	}
 	return out
 }
 
-// addTo adds the counts to the roll-up inside tx, in index order.
-func (lc latencyCounts) addTo(ctx context.Context, tx *sql.Tx, d store.Dialect) error {
+// addTo adds the counts to latency roll-up i inside tx, in index order.
+func (lc latencyCounts) addTo(ctx context.Context, tx *sql.Tx, d store.Dialect, i int) error {
 	if len(lc) == 0 {
 		return nil
 	}
 	rows := lc.rows()
 	if d == store.SQLite {
-		st, err := tx.PrepareContext(ctx, latencyUpserts[d][1])
+		st, err := tx.PrepareContext(ctx, latencyUpserts[d][i][1])
 		if err != nil {
 			return err
 		}
@@ -129,14 +139,14 @@ func (lc latencyCounts) addTo(ctx context.Context, tx *sql.Tx, d store.Dialect) 
 		}
 		return nil
 	}
-	args := make([]any, 0, upsertRows*len(latencyColumns))
+	args := make([]any, 0, upsertRows*len(rows[0]))
 	for len(rows) > 0 {
 		n := min(len(rows), upsertRows)
 		args = args[:0]
 		for _, r := range rows[:n] {
 			args = append(args, r...)
 		}
-		if _, err := tx.ExecContext(ctx, latencyUpserts[d][n], args...); err != nil {
+		if _, err := tx.ExecContext(ctx, latencyUpserts[d][i][n], args...); err != nil {
 			return err
 		}
 		rows = rows[n:]
@@ -198,11 +208,12 @@ func latencyGroupColumn(d store.Dialect, groupBy string) (string, []any, bool) {
 }
 
 // Latency returns the latency percentiles of the answered requests that q
-// selects, by q.GroupBy's group and in all. It reads whole hours from the
-// latency roll-up and the ragged edges, under an hour each, from the raw
-// records. Groups by provider, key, deployment or status have no
-// per-group percentiles (the roll-up does not keep them): byGroup is nil
-// and total is still given.
+// selects, by q.GroupBy's group and in all. It reads the window as
+// Report does: whole days from the daily latency roll-up, whole hours
+// left from the hourly one, and the ragged edges, under an hour each,
+// from the raw records. Groups by provider, key, deployment or status
+// have no per-group percentiles (the roll-ups do not keep them): byGroup
+// is nil and total is still given.
 func Latency(ctx context.Context, db *sql.DB, q Query) (byGroup map[string]Percentiles, total Percentiles, err error) {
 	d := store.DialectOf(db)
 	col, colArgs, grouped := latencyGroupColumn(d, q.GroupBy)
@@ -210,9 +221,9 @@ func Latency(ctx context.Context, db *sql.DB, q Query) (byGroup map[string]Perce
 		col, colArgs = "''", nil
 	}
 	conds, condArgs := tagConds(d, q.Tags)
-	and := ""
+	where, and := "", ""
 	if len(conds) > 0 {
-		and = " AND " + strings.Join(conds, " AND ")
+		where, and = " WHERE "+strings.Join(conds, " AND "), " AND "+strings.Join(conds, " AND ")
 	}
 	hists := map[string]histogram{}
 	count := func(g string, b int, n int64) {
@@ -223,11 +234,22 @@ func Latency(ctx context.Context, db *sql.DB, q Query) (byGroup map[string]Perce
 		}
 		h[b] += n
 	}
-	f, t := q.From.UnixMilli(), q.To.UnixMilli()
-	a, b := ceilTo(f, hourMS), floorTo(t, hourMS)
-	if a < b {
-		rows, err := db.QueryContext(ctx, `SELECT `+col+` AS g, bucket, SUM(requests) FROM usage_latency_hourly
-			WHERE hour >= ? AND hour < ?`+and+` GROUP BY g, bucket`, slices.Concat(colArgs, []any{a, b}, condArgs)...)
+	var parts []string
+	var partArgs []any
+	var edges []segment
+	for _, s := range cover(q.From.UnixMilli(), q.To.UnixMilli()) {
+		if s.level == len(grains) {
+			edges = append(edges, s)
+			continue
+		}
+		g := latencyGrains[s.level]
+		parts = append(parts, `SELECT model, surface, route, tags, bucket, requests FROM `+g.table+
+			` WHERE `+g.period+` >= ? AND `+g.period+` < ?`)
+		partArgs = append(partArgs, s.from, s.to)
+	}
+	if len(parts) > 0 {
+		rows, err := db.QueryContext(ctx, `SELECT `+col+` AS g, bucket, SUM(requests) FROM (`+strings.Join(parts, " UNION ALL ")+
+			`) u`+where+` GROUP BY g, bucket`, slices.Concat(colArgs, partArgs, condArgs)...)
 		if err != nil {
 			return nil, Percentiles{}, fmt.Errorf("latency roll-up: %w", err)
 		}
@@ -245,15 +267,10 @@ func Latency(ctx context.Context, db *sql.DB, q Query) (byGroup map[string]Perce
 		if err := rows.Err(); err != nil {
 			return nil, Percentiles{}, err
 		}
-	} else {
-		a, b = f, f // no whole hour: the raw records cover [f, t)
 	}
-	for _, edge := range [][2]int64{{f, a}, {b, t}} {
-		if edge[0] >= edge[1] {
-			continue
-		}
+	for _, edge := range edges {
 		rows, err := db.QueryContext(ctx, `SELECT `+col+` AS g, latency_ms FROM usage
-			WHERE ts >= ? AND ts < ? AND status < 400`+and, slices.Concat(colArgs, []any{edge[0], edge[1]}, condArgs)...)
+			WHERE ts >= ? AND ts < ? AND status < 400`+and, slices.Concat(colArgs, []any{edge.from, edge.to}, condArgs)...)
 		if err != nil {
 			return nil, Percentiles{}, fmt.Errorf("latency records: %w", err)
 		}

@@ -46,7 +46,7 @@ func testLatencyPercentiles(t *testing.T, be storetest.Backend) {
 	defer db.Close()
 	rng := rand.New(rand.NewPCG(7, 7))
 	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	recs := randomRecords(rng, start, 2, 3000)
+	recs := randomRecords(rng, start, 3, 4500)
 	for i := range recs {
 		// A long tail: most answers fast, some slow, one in fifty very slow.
 		switch p := rng.IntN(50); {
@@ -60,10 +60,13 @@ func testLatencyPercentiles(t *testing.T, be storetest.Backend) {
 	}
 	write(t, db, recs)
 
-	// A window with ragged ends reads whole hours from the roll-up and the
-	// rest from raw records; one under an hour reads raw records alone.
+	// A window with ragged ends reads whole days from the daily roll-up,
+	// whole hours from the hourly one and the rest from raw records; one
+	// under an hour reads raw records alone.
 	windows := []Query{
 		{From: start.Add(37 * time.Minute), To: start.Add(41*time.Hour + 12*time.Minute)},
+		{From: start.Add(37 * time.Minute), To: start.Add(65*time.Hour + 12*time.Minute)},
+		{From: start, To: start.Add(72 * time.Hour)},
 		{From: start.Add(5*time.Hour + 10*time.Minute), To: start.Add(5*time.Hour + 50*time.Minute)},
 		{From: start.Add(37 * time.Minute), To: start.Add(30 * time.Hour), Tags: map[string]string{"team": "ads"}},
 	}

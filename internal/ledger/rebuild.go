@@ -15,7 +15,8 @@ import (
 // chunk, not by the ledger's size.
 var rebuildChunk = 100_000
 
-// Rebuild recomputes the roll-ups (hourly, daily and latency) from the
+// Rebuild recomputes the roll-ups (hourly, daily and latency hourly and
+// daily) from the
 // raw usage records, in one transaction, and reports how many records
 // it read. Afterwards a report reads from the roll-ups what it would by
 // summing the raw records. It is for records that did not come through
@@ -27,7 +28,7 @@ func Rebuild(ctx context.Context, db *sql.DB) (int64, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	for _, table := range []string{"usage_hourly", "usage_daily", "usage_latency_hourly"} {
+	for _, table := range []string{"usage_hourly", "usage_daily", "usage_latency_hourly", "usage_latency_daily"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
 			return 0, err
 		}

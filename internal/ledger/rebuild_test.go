@@ -70,6 +70,7 @@ func rollupTables(t *testing.T, db *sql.DB) map[string][][]any {
 		"usage_hourly":         "hour, model, provider, key_id, key_name, surface, status, route, deployment, tags",
 		"usage_daily":          "day, model, provider, key_id, key_name, surface, status, route, deployment, tags",
 		"usage_latency_hourly": "hour, model, surface, route, tags, bucket",
+		"usage_latency_daily":  "day, model, surface, route, tags, bucket",
 	} {
 		rows, err := db.Query(`SELECT * FROM ` + table + ` ORDER BY ` + order)
 		if err != nil {

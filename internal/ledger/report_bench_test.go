@@ -209,10 +209,12 @@ func loadBenchLedger(b *testing.B, db *sql.DB, n int) Query {
 		}
 		b.Logf("%s: %d rows", g.table, len(ru.sums[i]))
 	}
-	if _, err := store.CopyFrom(ctx, db, "usage_latency_hourly", latencyColumns, slices.Values(ru.latency.rows())); err != nil {
-		b.Fatal(err)
+	for i, g := range latencyGrains {
+		if _, err := store.CopyFrom(ctx, db, g.table, latencyColumns(g), slices.Values(ru.latency[i].rows())); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%s: %d rows", g.table, len(ru.latency[i]))
 	}
-	b.Logf("usage_latency_hourly: %d rows", len(ru.latency))
 	analyze := `ANALYZE`
 	if store.DialectOf(db) == store.Postgres {
 		analyze = `VACUUM ANALYZE`

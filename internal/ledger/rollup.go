@@ -90,16 +90,17 @@ func (s *rollupSums) add(r *Record) {
 }
 
 // rollup sums records by roll-up row, for each grain, and counts the
-// answered ones by latency bucket.
+// answered ones by latency bucket, for each grain.
 type rollup struct {
 	sums    [len(grains)]map[rollupKey]*rollupSums
-	latency latencyCounts
+	latency [len(grains)]latencyCounts
 }
 
 func newRollup() *rollup {
-	ru := &rollup{latency: latencyCounts{}}
+	ru := &rollup{}
 	for i := range ru.sums {
 		ru.sums[i] = map[rollupKey]*rollupSums{}
+		ru.latency[i] = latencyCounts{}
 	}
 	return ru
 }
@@ -116,8 +117,8 @@ func (ru *rollup) add(r *Record, tags string) {
 			ru.sums[i][k] = s
 		}
 		s.add(r)
+		ru.latency[i].add(r, tags, g.ms)
 	}
-	ru.latency.add(r, tags)
 }
 
 // rows returns grain i's rows, in index order, as values in the order of
@@ -220,7 +221,12 @@ func (ru *rollup) addTo(ctx context.Context, tx *sql.Tx, d store.Dialect) error 
 			rows = rows[n:]
 		}
 	}
-	return ru.latency.addTo(ctx, tx, d)
+	for i, lc := range ru.latency {
+		if err := lc.addTo(ctx, tx, d, i); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rawAsRollup selects raw usage rows shaped as roll-up rows (less the
@@ -232,37 +238,61 @@ const rawAsRollup = `SELECT key_id, key_name, tags, surface, model, provider, ro
 	counterfactual_cost_usd AS counterfactual_usd
 	FROM usage WHERE ts >= ? AND ts < ?`
 
-// usageSource returns a subquery, with its arguments, of the usage in
-// [from, to) shaped as roll-up rows without their period: the daily
-// roll-up for the whole days in the window, the hourly one for the whole
-// hours left, the raw records for the rest. Summing its measures gives
-// what summing the raw records would.
-func usageSource(from, to time.Time) (string, []any) {
-	var parts []string
-	var args []any
-	var cover func(f, t int64, level int)
-	cover = func(f, t int64, level int) {
+// A segment is a part of a window read from one source: roll-up
+// grains[level], or the raw records when level is len(grains).
+type segment struct {
+	level    int
+	from, to int64
+}
+
+// cover splits [f, t) into the segments a report reads, in time order:
+// the whole days from the daily roll-up, the whole hours left from the
+// hourly one, the rest, under an hour at each end, from the raw records.
+// An empty window has no segments.
+func cover(f, t int64) []segment {
+	var out []segment
+	var split func(f, t int64, level int)
+	split = func(f, t int64, level int) {
+		if f >= t {
+			return
+		}
 		if level == len(grains) {
-			if f < t {
-				parts = append(parts, rawAsRollup)
-				args = append(args, f, t)
-			}
+			out = append(out, segment{level, f, t})
 			return
 		}
 		g := grains[level]
 		a, b := ceilTo(f, g.ms), floorTo(t, g.ms)
 		if a >= b {
-			cover(f, t, level+1)
+			split(f, t, level+1)
 			return
 		}
-		cover(f, a, level+1)
-		parts = append(parts, `SELECT `+strings.Join(slices.Concat(dimensions, measures), ", ")+` FROM `+g.table+
-			` WHERE `+g.period+` >= ? AND `+g.period+` < ?`)
-		args = append(args, a, b)
-		cover(b, t, level+1)
+		split(f, a, level+1)
+		out = append(out, segment{level, a, b})
+		split(b, t, level+1)
 	}
+	split(f, t, 0)
+	return out
+}
+
+// usageSource returns a subquery, with its arguments, of the usage in
+// [from, to) shaped as roll-up rows without their period, read from the
+// segments cover gives. Summing its measures gives what summing the raw
+// records would.
+func usageSource(from, to time.Time) (string, []any) {
+	var parts []string
+	var args []any
 	f, t := from.UnixMilli(), to.UnixMilli()
-	if cover(f, t, 0); len(parts) == 0 { // an empty window still needs a query
+	for _, s := range cover(f, t) {
+		if s.level == len(grains) {
+			parts = append(parts, rawAsRollup)
+		} else {
+			g := grains[s.level]
+			parts = append(parts, `SELECT `+strings.Join(slices.Concat(dimensions, measures), ", ")+` FROM `+g.table+
+				` WHERE `+g.period+` >= ? AND `+g.period+` < ?`)
+		}
+		args = append(args, s.from, s.to)
+	}
+	if len(parts) == 0 { // an empty window still needs a query
 		return rawAsRollup, []any{f, t}
 	}
 	return strings.Join(parts, "\nUNION ALL\n"), args

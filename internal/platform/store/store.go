@@ -401,7 +401,28 @@ var migrations = []string{
 		status_message  TEXT NOT NULL DEFAULT ''
 	)`,
 	`CREATE INDEX scaling_activities_endpoint ON scaling_activities(endpoint, started_at)`,
+	// The latency roll-up per UTC day, kept beside the hourly one by the
+	// ledger writer: percentiles over weeks read a row per day, bucket
+	// and combination rather than one per hour.
+	`CREATE TABLE usage_latency_daily (
+		day       INTEGER NOT NULL,
+		model     TEXT NOT NULL,
+		surface   TEXT NOT NULL,
+		route     TEXT NOT NULL,
+		tags      TEXT NOT NULL,
+		bucket    INTEGER NOT NULL,
+		requests  INTEGER NOT NULL
+	)`,
+	withPostgres(
+		`CREATE UNIQUE INDEX usage_latency_daily_dims ON usage_latency_daily(day, model, surface, route, tags, bucket)`,
+		`CREATE UNIQUE INDEX usage_latency_daily_dims ON usage_latency_daily(day, model, surface, route, md5(tags), bucket)`),
+	latencyDailyBackfill,
 }
+
+// latencyDailyBackfill sums the hourly latency roll-up into the daily one.
+const latencyDailyBackfill = `INSERT INTO usage_latency_daily(day, model, surface, route, tags, bucket, requests)
+	SELECT hour / 86400000 * 86400000, model, surface, route, tags, bucket, SUM(requests)
+	FROM usage_latency_hourly GROUP BY 1, 2, 3, 4, 5, 6`
 
 // rollupBackfill rolls up the usage recorded before the roll-up existed.
 const rollupBackfill = `INSERT INTO usage_hourly(hour, key_id, key_name, tags, surface, model, provider, route, deployment, status,

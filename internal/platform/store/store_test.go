@@ -368,3 +368,53 @@ func TestRollupBackfill(t *testing.T) {
 		})
 	}
 }
+
+// The daily latency roll-up's migration sums the hourly one kept before
+// it: run again here over hourly rows.
+func TestLatencyDailyBackfill(t *testing.T) {
+	for _, b := range storetest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			db := open(t, b.DSN(t))
+			const hour, day = 3600000, 24 * 3600000
+			for _, r := range []struct {
+				hour          int64
+				model, tags   string
+				bucket, count int
+			}{
+				{5 * hour, "a", `{}`, 40, 3},
+				{6 * hour, "a", `{}`, 40, 2},   // same day, model, tags and bucket: added
+				{6 * hour, "a", `{}`, 41, 1},   // another bucket
+				{7 * hour, "b", `{}`, 40, 4},   // another model
+				{day + hour, "a", `{}`, 40, 5}, // the next day
+			} {
+				if _, err := db.Exec(`INSERT INTO usage_latency_hourly(hour, model, surface, route, tags, bucket, requests)
+					VALUES (?, ?, 's', '', ?, ?, ?)`, r.hour, r.model, r.tags, r.bucket, r.count); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.Exec(`DELETE FROM usage_latency_daily`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(forDialect(latencyDailyBackfill, DialectOf(db))); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := db.Query(`SELECT day, model, bucket, requests FROM usage_latency_daily ORDER BY day, model, bucket`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var d, bucket, n int64
+				var model string
+				if err := rows.Scan(&d, &model, &bucket, &n); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, fmt.Sprintf("%d %s %d %d", d/day, model, bucket, n))
+			}
+			if want := []string{"0 a 40 5", "0 a 41 1", "0 b 40 4", "1 a 40 5"}; !slices.Equal(got, want) {
+				t.Fatalf("daily latency roll-up %q, want %q", got, want)
+			}
+		})
+	}
+}
