@@ -46,12 +46,14 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	end := now.Add(time.Second)
 	day := now.Truncate(24 * time.Hour)
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	today, err := h.usage(ctx, day, end, "model")
+	// No page shows the percentiles of a model or team here, only the
+	// totals'.
+	today, err := h.usageTotals(ctx, day, end, "model")
 	if err != nil {
 		h.fail(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
-	m, err := h.usage(ctx, month, end, "model")
+	m, err := h.usageTotals(ctx, month, end, "model")
 	if err != nil {
 		h.fail(w, r, http.StatusInternalServerError, err.Error())
 		return
@@ -62,7 +64,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		d.MaxModelCost = max(d.MaxModelCost, row.CostUSD)
 	}
 	if viewerFrom(ctx).Team() == "" {
-		teams, err := h.usage(ctx, month, end, "tag:team")
+		teams, err := h.usageTotals(ctx, month, end, "tag:team")
 		if err != nil {
 			h.fail(w, r, http.StatusInternalServerError, err.Error())
 			return

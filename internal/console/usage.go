@@ -14,7 +14,16 @@ import (
 // usage is the admin API's usage report (GET /api/v1/usage, what
 // `junction usage` prints), confined to the viewer's team when it has one.
 func (h *Handler) usage(ctx context.Context, from, to time.Time, groupBy string) (*admin.UsageResponse, error) {
-	q := ledger.Query{From: from, To: to, GroupBy: groupBy}
+	return h.report(ctx, ledger.Query{From: from, To: to, GroupBy: groupBy})
+}
+
+// usageTotals is usage with latency percentiles for the total only, not
+// per group: a chart's period, or a list that shows none.
+func (h *Handler) usageTotals(ctx context.Context, from, to time.Time, groupBy string) (*admin.UsageResponse, error) {
+	return h.report(ctx, ledger.Query{From: from, To: to, GroupBy: groupBy, TotalPercentilesOnly: true})
+}
+
+func (h *Handler) report(ctx context.Context, q ledger.Query) (*admin.UsageResponse, error) {
 	if team := viewerFrom(ctx).Team(); team != "" {
 		q.Tags = map[string]string{"team": team}
 	}
@@ -99,7 +108,7 @@ func (h *Handler) series(ctx context.Context, whole *admin.UsageResponse, bs []b
 		}
 	}
 	for _, b := range bs {
-		u, err := h.usage(ctx, b.From, b.To, reportGroup(groupBy))
+		u, err := h.usageTotals(ctx, b.From, b.To, reportGroup(groupBy))
 		if err != nil {
 			return nil, err
 		}

@@ -49,6 +49,10 @@ type Query struct {
 	// Tags keeps only the records that carry every one of these tags with
 	// these values (a team's own usage, say); empty keeps all.
 	Tags map[string]string
+	// TotalPercentilesOnly asks Latency for the percentiles of the whole
+	// selection only, not of each group: cheaper, where the groups' are
+	// not shown (a chart's periods).
+	TotalPercentilesOnly bool
 }
 
 // groupColumn returns the SQL expression, and its arguments, for a
