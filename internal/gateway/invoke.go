@@ -73,7 +73,9 @@ func (g *Gateway) Invoke(ctx context.Context, c *Call, inv *hosting.Invocation) 
 // begun to answer. A failure to begin ends the call. Otherwise the call
 // stays open: the caller reads the stream and ends the call with Finish
 // (nil when the stream ended whole, else a *hosting.Error or the
-// context's error), and defers End in case it does not.
+// context's error), and defers End in case it does not. A caller whose
+// stream ended whole sets c.ModelLatency from res.ModelLatency() first,
+// so that the metrics split the call's latency as Invoke's.
 //
 // Waiting for the stream to begin is bounded by ctx alone; a caller that
 // bounds it should cancel ctx with the cause hosting.ErrTimedOut, and the

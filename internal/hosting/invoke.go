@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,21 @@ type Result struct {
 type StreamResult struct {
 	Variant, Instance, ContentType, CustomAttributes string
 	Body                                             io.ReadCloser
+	// model is the time spent waiting on the model server; nil where
+	// the body is not a model server's.
+	model *atomic.Int64
+}
+
+// ModelLatency is the time the model server has taken so far: from
+// sending the request to the instance until its answer began, plus every
+// wait in the Body's Read for the next part of it. Time the caller spends
+// between reads (writing to its own client) is not the model's. Read it
+// once the Body has ended; zero where it is not a model server's.
+func (r *StreamResult) ModelLatency() time.Duration {
+	if r.model == nil {
+		return 0
+	}
+	return time.Duration(r.model.Load())
 }
 
 // Error codes, as the SageMaker runtime API names its errors.

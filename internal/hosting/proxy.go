@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/junctionhq/junction/internal/platform/tracing"
@@ -350,11 +351,14 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 			return false, false, err
 		}
 		setInvocationHeaders(req, inv)
+		sent := time.Now()
 		resp, err := c.client.Do(req)
 		if err != nil {
 			terr, retry := c.transportError(ctx, in, err)
 			return false, retry, terr
 		}
+		model := new(atomic.Int64)
+		model.Store(int64(time.Since(sent)))
 		if resp.StatusCode/100 != 2 {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
@@ -363,7 +367,7 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 		// The stream keeps the instance until the caller closes it.
 		out = &StreamResult{Variant: v.spec.Name, Instance: in.ID(), ContentType: resp.Header.Get("Content-Type"),
 			CustomAttributes: resp.Header.Get("X-Amzn-SageMaker-Custom-Attributes"),
-			Body:             &streamBody{ReadCloser: resp.Body, in: in, start: start}}
+			Body:             &streamBody{ReadCloser: resp.Body, in: in, start: start, model: model}, model: model}
 		return true, false, nil
 	})
 	if err == nil && out != nil {
@@ -377,17 +381,21 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 }
 
 // streamBody releases the instance and records the call when the stream
-// is closed.
+// is closed, and adds the time each Read waits on the model server to
+// model.
 type streamBody struct {
 	io.ReadCloser
 	in     *instance
 	start  time.Time
+	model  *atomic.Int64
 	failed bool
 	closed bool
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
+	began := time.Now()
 	n, err := b.ReadCloser.Read(p)
+	b.model.Add(int64(time.Since(began)))
 	if err != nil && err != io.EOF {
 		b.failed = true
 	}

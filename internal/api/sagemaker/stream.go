@@ -143,6 +143,7 @@ func (h *Handler) invokeStream(w http.ResponseWriter, r *http.Request, c *call) 
 			}
 		}
 		if rerr == io.EOF {
+			c.ModelLatency = res.ModelLatency()
 			h.Gateway.Finish(c.Call, llm.Usage{}, ttft, nil)
 			return
 		}

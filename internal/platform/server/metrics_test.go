@@ -72,9 +72,10 @@ next:
 // After real invocations of a running endpoint, /metrics counts them by
 // endpoint, variant and status, times them, and shows the fleet: desired
 // and current instances, instances by state, restarts. A name a client
-// makes up does not become a label. An answered invocation's latency is
-// split into the model server's time, which includes the delay the
-// model server was told to add, and Junction's overhead.
+// makes up does not become a label. An answered invocation's latency,
+// plain or streamed, is split into the model server's time, which
+// includes the delay the model server was told to add, and Junction's
+// overhead.
 func TestSageMakerAndFleetMetrics(t *testing.T) {
 	const delay = 60 * time.Millisecond
 	j := startHosted(t, t.TempDir(), "", "")
@@ -88,6 +89,11 @@ func TestSageMakerAndFleetMetrics(t *testing.T) {
 			t.Fatalf("invoke: %d %s", status, b)
 		}
 	}
+	for range 3 {
+		if status, _, b := j.do("POST", "/endpoints/ep/invocations-response-stream", adminKey, `{"inputs":"the site is down"}`); status != http.StatusOK {
+			t.Fatalf("streamed invoke: %d %s", status, b)
+		}
+	}
 	if status, _, _ := j.invoke("ep", `{"inputs":"x"}`, "X-Amzn-SageMaker-Custom-Attributes", "fault=error"); status != http.StatusFailedDependency {
 		t.Fatalf("a model error: %d, want 424", status)
 	}
@@ -98,8 +104,8 @@ func TestSageMakerAndFleetMetrics(t *testing.T) {
 
 	m := j.scrape()
 	ok := map[string]string{"endpoint": "ep", "variant": "primary"}
-	if n, _ := sum(m, "junction_sagemaker_invocations_total", map[string]string{"endpoint": "ep", "variant": "primary", "status": "200"}); n != 7 {
-		t.Errorf("invocations with status 200: %g, want 7", n)
+	if n, _ := sum(m, "junction_sagemaker_invocations_total", map[string]string{"endpoint": "ep", "variant": "primary", "status": "200"}); n != 10 {
+		t.Errorf("invocations with status 200: %g, want 10", n)
 	}
 	if n, _ := sum(m, "junction_sagemaker_invocations_total", map[string]string{"endpoint": "ep", "variant": "primary", "status": "424"}); n != 1 {
 		t.Errorf("invocations with status 424: %g, want 1", n)
@@ -107,19 +113,19 @@ func TestSageMakerAndFleetMetrics(t *testing.T) {
 	if n, _ := sum(m, "junction_sagemaker_invocations_total", map[string]string{"endpoint": "", "status": strconv.Itoa(unknown)}); n != 1 {
 		t.Errorf("the unknown endpoint's invocation under endpoint=\"\": %g, want 1", n)
 	}
-	if n, _ := sum(m, "junction_sagemaker_invocation_duration_seconds_count", ok); n != 8 {
-		t.Errorf("latency histogram count: %g, want 8", n)
+	if n, _ := sum(m, "junction_sagemaker_invocation_duration_seconds_count", ok); n != 11 {
+		t.Errorf("latency histogram count: %g, want 11", n)
 	}
-	// The split counts the 7 answered invocations, once each; the 424
-	// had no answer to time.
+	// The split counts the 10 answered invocations, 3 of them streamed,
+	// once each; the 424 had no answer to time.
 	for _, h := range []string{"junction_sagemaker_model_latency_seconds", "junction_sagemaker_overhead_latency_seconds"} {
-		if n, _ := sum(m, h+"_count", ok); n != 7 {
-			t.Errorf("%s count: %g, want 7", h, n)
+		if n, _ := sum(m, h+"_count", ok); n != 10 {
+			t.Errorf("%s count: %g, want 10", h, n)
 		}
 	}
 	modelSum, _ := sum(m, "junction_sagemaker_model_latency_seconds_sum", ok)
-	if modelSum < 7*delay.Seconds() {
-		t.Errorf("model latency sum %gs, want at least 7 × the model server's %s delay", modelSum, delay)
+	if modelSum < 10*delay.Seconds() {
+		t.Errorf("model latency sum %gs, want at least 10 × the model server's %s delay", modelSum, delay)
 	}
 	total, _ := sum(m, "junction_sagemaker_invocation_duration_seconds_sum", ok)
 	overhead, _ := sum(m, "junction_sagemaker_overhead_latency_seconds_sum", ok)
