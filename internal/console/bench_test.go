@@ -15,13 +15,15 @@ import (
 	"github.com/junctionhq/junction/internal/platform/store"
 )
 
-// generateUsage inserts the records numbered ?1 to ?2: times spread
-// over the ?4 milliseconds before ?3, five models, four teams, costs up
-// to half a cent, latencies up to 900 ms, one request in fifty failed.
+// generateUsage inserts the records numbered ?1 to ?2 of ?6: times
+// spread evenly over the ?4 milliseconds before ?3, in time order as a
+// ledger is written (record i at the i/?6th of the span, with up to a
+// second of jitter), five models, four teams, costs up to half a cent,
+// latencies up to 900 ms, one request in fifty failed.
 const generateUsage = `WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
 	INSERT INTO usage(ts, request_id, key_id, key_name, tags, surface, model, provider, upstream_model, stream,
 		input_tokens, output_tokens, cached_tokens, status, error_type, latency_ms, cost_usd)
-	SELECT ?3 - abs(random()) % ?4, 'r' || i, ?5, 'k',
+	SELECT ?3 - ?4 + i * ?4 / ?6 + abs(random()) % 1000, 'r' || i, ?5, 'k',
 		'{"team":"' || (CASE abs(random()) % 4 WHEN 0 THEN 'search' WHEN 1 THEN 'ads' WHEN 2 THEN 'infra' ELSE 'support' END) || '"}',
 		'openai', m, 'openai', m, 0, abs(random()) % 2000, abs(random()) % 500, 0,
 		CASE WHEN abs(random()) % 50 = 0 THEN 500 ELSE 200 END, '', (abs(random()) % 900000) / 1000.0, (abs(random()) % 5000) / 1e6
@@ -61,7 +63,7 @@ func BenchmarkPages(b *testing.B) {
 	start := time.Now()
 	const chunk = 1_000_000
 	for from := 0; from < rows; from += chunk {
-		if _, err := db.ExecContext(ctx, generateUsage, from, min(from+chunk, rows)-1, time.Now().UnixMilli(), int64(30*24*time.Hour/time.Millisecond), admin.ID); err != nil {
+		if _, err := db.ExecContext(ctx, generateUsage, from, min(from+chunk, rows)-1, time.Now().UnixMilli(), int64(30*24*time.Hour/time.Millisecond), admin.ID, rows); err != nil {
 			b.Fatal(err)
 		}
 	}
