@@ -130,6 +130,29 @@ func (s *Store) CreateVersion(ctx context.Context, id string) (*Record, error) {
 	return s.Get(ctx, id, strconv.Itoa(next))
 }
 
+// Delete removes a guardrail, by id or name: its draft and every frozen
+// version. It returns the draft it removed, whose ID and Policy.Name a
+// Registry must Forget.
+func (s *Store) Delete(ctx context.Context, identifier string) (*Record, error) {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	r, err := scanRecord(tx.QueryRowContext(ctx, `SELECT id, version, policy, created_at, updated_at FROM guardrails
+		WHERE (id = ? OR name = ?) AND version = 0`, identifier, identifier))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM guardrails WHERE id = ?`, r.ID); err != nil {
+		return nil, err
+	}
+	return r, tx.Commit()
+}
+
 // parseVersion turns "DRAFT" or "3" into the stored number (0 for DRAFT).
 func parseVersion(v string) (int, error) {
 	if v == Draft {

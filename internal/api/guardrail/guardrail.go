@@ -42,6 +42,7 @@ func (h *Handler) Register(mux *http.ServeMux, adminAuth func(http.Handler) http
 	mux.Handle("PUT /api/v1/guardrails/{id}", adminAuth(http.HandlerFunc(h.update)))
 	mux.Handle("POST /api/v1/guardrails/{id}/versions", adminAuth(http.HandlerFunc(h.freeze)))
 	mux.Handle("GET /api/v1/guardrails/{id}/versions/{version}", adminAuth(http.HandlerFunc(h.get)))
+	mux.Handle("DELETE /api/v1/guardrails/{id}", adminAuth(http.HandlerFunc(h.delete)))
 }
 
 // ApplyRequest is ApplyGuardrail's body.
@@ -223,15 +224,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
+// errNoStore refuses a change where guardrails are defined by the config
+// alone.
+var errNoStore = llm.Errorf(http.StatusNotImplemented, llm.ErrInvalidRequest, "this Junction stores no guardrails; define them in the config")
+
 func (h *Handler) store(w http.ResponseWriter) *guardrail.Store {
 	s := h.Registry.Store()
 	if s == nil {
-		writeError(w, llm.Errorf(http.StatusNotImplemented, llm.ErrInvalidRequest, "this Junction stores no guardrails; define them in the config"))
+		writeError(w, errNoStore)
 	}
 	return s
 }
 
-// readPolicy decodes and validates a policy body.
+// readPolicy decodes a policy body.
 func (h *Handler) readPolicy(w http.ResponseWriter, r *http.Request) (guardrail.Policy, bool) {
 	var p guardrail.Policy
 	body, e := api.ReadBody(w, r, 1<<20)
@@ -239,51 +244,124 @@ func (h *Handler) readPolicy(w http.ResponseWriter, r *http.Request) (guardrail.
 		writeError(w, e)
 		return p, false
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		writeError(w, llm.BadRequest("", "request body is not a guardrail policy: %v", err))
-		return p, false
-	}
-	if probs := p.Validate("policy"); len(probs) > 0 {
-		writeError(w, llm.BadRequest("", "%s", strings.Join(probs, "; ")))
+	if e := DecodePolicy(body, &p); e != nil {
+		writeError(w, e)
 		return p, false
 	}
 	return p, true
 }
 
-func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
-	s := h.store(w)
-	if s == nil {
-		return
+// DecodePolicy reads a policy as POST and PUT /api/v1/guardrails take it:
+// JSON, with no field the policy does not have.
+func DecodePolicy(body []byte, p *guardrail.Policy) *llm.Error {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		return llm.BadRequest("", "request body is not a guardrail policy: %v", err)
 	}
+	return nil
+}
+
+// notFound is the answer for an unknown guardrail.
+func notFound(id string) *llm.Error {
+	return llm.Errorf(http.StatusNotFound, llm.ErrNotFound, "guardrail %s does not exist", id)
+}
+
+// CreatePolicy validates p and stores it as a new guardrail's draft, as
+// POST /api/v1/guardrails does.
+func (h *Handler) CreatePolicy(ctx context.Context, p guardrail.Policy) (*guardrail.Record, *llm.Error) {
+	s := h.Registry.Store()
+	if s == nil {
+		return nil, errNoStore
+	}
+	if probs := p.Validate("policy"); len(probs) > 0 {
+		return nil, llm.BadRequest("", "%s", strings.Join(probs, "; "))
+	}
+	rec, err := s.Create(ctx, p)
+	if err != nil {
+		return nil, llm.AsError(err)
+	}
+	return rec, nil
+}
+
+// UpdatePolicy validates p and makes it guardrail id's draft, as PUT
+// /api/v1/guardrails/{id} does.
+func (h *Handler) UpdatePolicy(ctx context.Context, id string, p guardrail.Policy) (*guardrail.Record, *llm.Error) {
+	s := h.Registry.Store()
+	if s == nil {
+		return nil, errNoStore
+	}
+	if probs := p.Validate("policy"); len(probs) > 0 {
+		return nil, llm.BadRequest("", "%s", strings.Join(probs, "; "))
+	}
+	rec, err := s.UpdateDraft(ctx, id, p)
+	if errors.Is(err, guardrail.ErrNotFound) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, llm.AsError(err)
+	}
+	h.Registry.Forget(rec.ID)
+	return rec, nil
+}
+
+// DeletePolicy removes stored guardrail id (or name), its draft and
+// every version, as DELETE /api/v1/guardrails/{id} does. A guardrail of
+// the config cannot be deleted here.
+func (h *Handler) DeletePolicy(ctx context.Context, id string) *llm.Error {
+	for _, c := range h.Registry.Configured() {
+		if c.ID == id {
+			return llm.BadRequest("", "guardrail %s is defined in the config; remove it there", id)
+		}
+	}
+	s := h.Registry.Store()
+	if s == nil {
+		return errNoStore
+	}
+	rec, err := s.Delete(ctx, id)
+	if errors.Is(err, guardrail.ErrNotFound) {
+		return notFound(id)
+	}
+	if err != nil {
+		return llm.AsError(err)
+	}
+	h.Registry.Forget(rec.ID)
+	h.Registry.Forget(rec.Policy.Name)
+	return nil
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	p, ok := h.readPolicy(w, r)
 	if !ok {
 		return
 	}
-	rec, err := s.Create(r.Context(), p)
-	if err != nil {
-		writeError(w, llm.AsError(err))
+	rec, e := h.CreatePolicy(r.Context(), p)
+	if e != nil {
+		writeError(w, e)
 		return
 	}
 	writeJSON(w, http.StatusCreated, rec)
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
-	s := h.store(w)
-	if s == nil {
-		return
-	}
 	p, ok := h.readPolicy(w, r)
 	if !ok {
 		return
 	}
-	rec, err := s.UpdateDraft(r.Context(), r.PathValue("id"), p)
-	if h.storeError(w, r, err) {
+	rec, e := h.UpdatePolicy(r.Context(), r.PathValue("id"), p)
+	if e != nil {
+		writeError(w, e)
 		return
 	}
-	h.Registry.Forget(rec.ID)
 	writeJSON(w, http.StatusOK, rec)
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	if e := h.DeletePolicy(r.Context(), r.PathValue("id")); e != nil {
+		writeError(w, e)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *Handler) freeze(w http.ResponseWriter, r *http.Request) {

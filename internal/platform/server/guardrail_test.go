@@ -265,4 +265,29 @@ func TestGuardrailVersions(t *testing.T) {
 	if status, _ := g.adminDo(t, "POST", "/api/v1/guardrails/nope/versions", ""); status != http.StatusNotFound {
 		t.Errorf("freeze unknown: %d", status)
 	}
+
+	// Deleted, it is gone with every version, cached ones included; the
+	// config's guardrails are deleted in the config, not here.
+	if status, b := g.adminDo(t, "DELETE", "/api/v1/guardrails/"+rec.ID, ""); status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", status, b)
+	}
+	for _, version := range []string{"1", "DRAFT"} {
+		in := applyText(types.GuardrailContentSourceInput, "alpha")
+		in.GuardrailIdentifier, in.GuardrailVersion = aws.String(rec.ID), aws.String(version)
+		if _, err := client.ApplyGuardrail(ctx, in); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("version %s answers after the delete: %v", version, err)
+		}
+	}
+	if status, _ := g.adminDo(t, "GET", "/api/v1/guardrails/"+rec.ID+"/versions/1", ""); status != http.StatusNotFound {
+		t.Errorf("get a deleted version: %d", status)
+	}
+	if status, b := g.adminDo(t, "DELETE", "/api/v1/guardrails/"+rec.ID, ""); status != http.StatusNotFound {
+		t.Errorf("delete twice: %d %s", status, b)
+	}
+	if status, b := g.adminDo(t, "DELETE", "/api/v1/guardrails/support", ""); status != http.StatusBadRequest || !strings.Contains(string(b), "config") {
+		t.Errorf("delete a config guardrail: %d %s", status, b)
+	}
+	if status, b := g.adminDo(t, "POST", "/api/v1/guardrails", policy("gamma")); status != http.StatusCreated {
+		t.Errorf("its name is free again: %d %s", status, b)
+	}
 }
