@@ -62,6 +62,9 @@ type Handler struct {
 	// Guardrails lists the guardrails as GET /api/v1/guardrails does;
 	// nil hides them.
 	Guardrails func(r *http.Request) ([]*guardrail.Record, error)
+	// GuardrailEditor, when set, lets an admin create, edit and delete
+	// stored guardrails from the Guardrails page.
+	GuardrailEditor GuardrailEditor
 	// Audit lists the audit log as GET /api/v1/audit does for r's query
 	// (since, limit); nil hides it.
 	Audit func(r *http.Request) ([]audit.Entry, *llm.Error)
@@ -124,6 +127,11 @@ func (h *Handler) Register(mux *http.ServeMux, wrapChange func(http.Handler) htt
 	}
 	mux.Handle("GET /ui/advisor", h.signedIn(true, http.HandlerFunc(h.advisorPage)))
 	mux.Handle("GET /ui/guardrails", h.signedIn(true, http.HandlerFunc(h.guardrails)))
+	if h.GuardrailEditor != nil && h.Guardrails != nil {
+		mux.Handle("POST /ui/guardrails", h.signedIn(true, wrapChange(http.HandlerFunc(h.createGuardrail))))
+		mux.Handle("POST /ui/guardrails/{id}", h.signedIn(true, wrapChange(http.HandlerFunc(h.updateGuardrail))))
+		mux.Handle("POST /ui/guardrails/{id}/delete", h.signedIn(true, wrapChange(http.HandlerFunc(h.deleteGuardrail))))
+	}
 	mux.Handle("GET /ui/audit", h.signedIn(true, http.HandlerFunc(h.auditPage)))
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "There is no console page at "+r.URL.Path+".")

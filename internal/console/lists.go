@@ -6,21 +6,6 @@ import (
 	"github.com/junctionhq/junction/internal/governance/audit"
 )
 
-// guardrails lists the guardrails as GET /api/v1/guardrails does: the
-// config's, then the stored ones.
-func (h *Handler) guardrails(w http.ResponseWriter, r *http.Request) {
-	if h.Guardrails == nil {
-		h.renderStatus(w, r, http.StatusServiceUnavailable, "guardrails", page{Title: "Guardrails", Error: "Guardrails are not available on this server."})
-		return
-	}
-	list, err := h.Guardrails(r)
-	if err != nil {
-		h.fail(w, r, http.StatusInternalServerError, err.Error())
-		return
-	}
-	h.render(w, r, "guardrails", page{Title: "Guardrails", Data: list})
-}
-
 // auditPage shows the latest audit entries as GET /api/v1/audit gives
 // them, for the same since and limit.
 func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {

@@ -36,6 +36,9 @@ func (s *Server) registerConsole(mux *http.ServeMux, auditLog *audit.Log, adm *a
 	c := &console.Handler{Keys: s.keys, DB: s.db, Box: box, Log: s.log, Budgets: s.gov.Budgets, Governor: s.gov}
 	c.Advise, c.Audit = adm.Advise, adm.AuditEntries
 	c.Guardrails = func(r *http.Request) ([]*guardrail.Record, error) { return gr.List(r.Context()) }
+	if gr.Registry.Store() != nil {
+		c.GuardrailEditor = gr
+	}
 	if s.hosting != nil {
 		c.Endpoints = func() []*hosting.Endpoint { return s.hosting.Endpoints() }
 		activities := &autoscale.Store{DB: s.db}
