@@ -164,9 +164,12 @@ func assertMeteredOnce(t *testing.T, db *sql.DB) {
 // one database. The first holds the hosting lease and runs the model
 // servers; the second starts nothing, yet routes invocations to the
 // holder's instances, which it describes as the holder published them.
-// When the first is killed, the second takes the lease and brings the
-// endpoint back within seconds; a third replica then routes to the new
-// holder's instances. No stretch of instance time is metered twice.
+// Clients invoke through both when the first is killed: the second takes
+// the lease and brings the endpoint back within seconds, and calls
+// through it go on being answered (at most told to retry meanwhile); a
+// third replica then routes to the new holder's instances. No
+// instance-second is metered twice: not by one instance's segments, nor
+// by the two holders' instances over each other.
 func TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver(t *testing.T) {
 	pg := storetest.Postgres(t)
 	art := filepath.Join(t.TempDir(), "model")
@@ -203,12 +206,33 @@ func TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver(t *testing.T) {
 	b.waitEndpoint("ep", 10*time.Second, runBy(b, pa.Pid()))
 	invokeAll(t, "before the kill", a, b)
 
+	// Clients invoke through both replicas; the holder is killed under
+	// them. Through the survivor, calls keep being answered: by the old
+	// instances while it follows, by its own once it has taken over.
+	la, lb := startLoad(a, "ep", 2), startLoad(b, "ep", 2)
+	la.waitOK(t, 50)
+	lb.waitOK(t, 50)
 	pa.Kill()
 	killed := time.Now()
+	la.finish()
 	took := b.waitEndpoint("ep", 30*time.Second, runBy(b, pb.Pid()))
 	killOnCleanup(t, took)
+	lb.mark()
+	lb.waitOK(t, 100)
+	ok, failed, errs := lb.finish()
+	t.Logf("the second replica took over and served in %s; through it %d calls ok, %d failed during the takeover", time.Since(killed).Round(100*time.Millisecond), ok, failed)
+	if lb.failedAfter.Load() != 0 {
+		t.Fatalf("%d calls through the survivor failed after its instances were ready: %v", lb.failedAfter.Load(), errs)
+	}
+	// During the takeover a call may only be told to retry: the new
+	// holder's instances not ready yet (429 ModelNotReady), or no route
+	// within the wait (503 ServiceUnavailable).
+	for _, e := range errs {
+		if !(strings.HasPrefix(e, "429 ") && strings.Contains(e, "ModelNotReady")) && !(strings.HasPrefix(e, "503 ") && strings.Contains(e, "ServiceUnavailable")) {
+			t.Fatalf("a call through the survivor failed during the takeover with %q, not a retryable ModelNotReady or ServiceUnavailable", e)
+		}
+	}
 	invokeAll(t, "after the takeover", b)
-	t.Logf("the second replica took over and served in %s", time.Since(killed).Round(100*time.Millisecond))
 
 	// A replica started now follows the new holder.
 	pc := junctiontest.Start(t, junctiontest.Options{Config: hostingYAML(pg)})
@@ -224,6 +248,50 @@ func TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver(t *testing.T) {
 	}
 	defer db.Close()
 	assertMeteredOnce(t, db)
+	// The ledger's hosting cost counts no instance-second twice: the
+	// killed holder's instances are metered until it died at the latest,
+	// the new holder's from after it took over, and at no moment are
+	// more instances metered than the endpoint's two.
+	var killedEnd, tookStart int64
+	if err := db.QueryRow(`SELECT MAX(end_ts) FROM hosting_usage WHERE instance_id IN (?, ?)`,
+		ep.Variants[0].Instances[0].ID, ep.Variants[0].Instances[1].ID).Scan(&killedEnd); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT MIN(start_ts) FROM hosting_usage WHERE instance_id IN (?, ?)`,
+		took.Variants[0].Instances[0].ID, took.Variants[0].Instances[1].ID).Scan(&tookStart); err != nil {
+		t.Fatal(err)
+	}
+	if killedEnd > killed.UnixMilli() || tookStart < killed.UnixMilli() {
+		t.Fatalf("the killed holder's instances metered until %d, the new holder's from %d; killed at %d", killedEnd, tookStart, killed.UnixMilli())
+	}
+	if n := maxConcurrentlyMetered(t, db); n > 2 {
+		t.Fatalf("%d instances metered at one moment, for an endpoint of two", n)
+	}
+}
+
+// maxConcurrentlyMetered is the most instances the ledger meters at any
+// one moment.
+func maxConcurrentlyMetered(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	rows, err := db.Query(`SELECT start_ts, 1 FROM hosting_usage UNION ALL SELECT end_ts, -1 FROM hosting_usage ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n, most := 0, 0
+	for rows.Next() {
+		var ts int64
+		var d int
+		if err := rows.Scan(&ts, &d); err != nil {
+			t.Fatal(err)
+		}
+		n += d
+		most = max(most, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return most
 }
 
 // invokeAll sends invocations through each replica; every one must
