@@ -35,8 +35,12 @@ type relay struct {
 	cur   *attempt
 	queue []llm.Event
 	// sent is the text forwarded to the client; other is set once a tool
-	// call was, which no continuation can extend.
+	// call was, which no continuation can extend. tools holds the tool
+	// calls' names and arguments forwarded (by the last attempt: no other
+	// follows a tool call), for counting the tokens of a stream cut before
+	// its usage.
 	sent    strings.Builder
+	tools   strings.Builder
 	other   bool
 	started bool
 	stopped bool
@@ -262,6 +266,10 @@ func (r *relay) accept(ev *llm.Event) bool {
 			return false
 		}
 		r.other = true
+		if tc := ev.ToolCall; tc != nil {
+			r.tools.WriteString(tc.Name)
+			r.tools.WriteString(tc.Arguments)
+		}
 		r.content()
 	case llm.EventStop:
 		if r.skip != "" {
@@ -391,7 +399,8 @@ func (r *relay) endAttempt(err error) {
 }
 
 // usageOf is an attempt's usage: the upstream's, or when it sent none,
-// Junction's count of the prompt and of the text the attempt delivered.
+// Junction's count of the prompt and of the text and tool calls the
+// attempt delivered.
 func (r *relay) usageOf(a *attempt) usage {
 	if a.usage != nil {
 		return usage{Usage: *a.usage}
@@ -401,11 +410,18 @@ func (r *relay) usageOf(a *attempt) usage {
 		to = r.sent.Len()
 	}
 	text := r.sent.String()[a.from:to]
-	if text == "" {
+	var tools string
+	if a == r.cur {
+		tools = r.tools.String()
+	}
+	if text == "" && tools == "" {
 		return usage{}
 	}
-	return usage{Usage: llm.Usage{InputTokens: tokens.Request(a.d.UpstreamModel, a.req),
-		OutputTokens: tokens.Count(a.d.UpstreamModel, text)}, estimated: true}
+	out := tokens.Count(a.d.UpstreamModel, text)
+	if tools != "" {
+		out += tokens.Count(a.d.UpstreamModel, tools)
+	}
+	return usage{Usage: llm.Usage{InputTokens: tokens.Request(a.d.UpstreamModel, a.req), OutputTokens: out}, estimated: true}
 }
 
 // usage is an attempt's token counts, and whether Junction estimated them.
