@@ -22,7 +22,8 @@ import (
 	"github.com/junctionhq/junction/internal/hosting/modelserver"
 	"github.com/junctionhq/junction/internal/hosting/refmodel"
 	"github.com/junctionhq/junction/internal/hostrt/kubernetes"
-	"github.com/junctionhq/junction/internal/platform/store"
+	"github.com/junctionhq/junction/internal/platform/store/storetest"
+	"github.com/junctionhq/junction/internal/testkit/junctiontest"
 	"github.com/junctionhq/junction/internal/testkit/kubetest"
 )
 
@@ -302,18 +303,9 @@ func TestScaleOutAndInOnKubernetesMetersPodsFromReadiness(t *testing.T) {
 	}
 
 	k.stop()
-	db, err := store.Open(t.Context(), filepath.Join(k.dataDir, "junction.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	assertMeteredOnce(t, db)
+	db := meteredOnce(t, filepath.Join(k.dataDir, "junction.db"))
 	for id, ready := range readyAt {
-		var first, last, sum int64
-		if err := db.QueryRow(`SELECT MIN(start_ts), MAX(end_ts), SUM(end_ts - start_ts) FROM hosting_usage WHERE instance_id = ?`, id).
-			Scan(&first, &last, &sum); err != nil {
-			t.Fatal(err)
-		}
+		first, last, sum := meteredSpan(t, db, id)
 		if d := first - ready.UnixMilli(); d < -1 || d > 1 {
 			t.Errorf("instance %s: metered from %s, ready at %s", id, time.UnixMilli(first).Format(time.StampMilli), ready.Format(time.StampMilli))
 		}
@@ -339,6 +331,97 @@ func TestAutoscalingOnKubernetes(t *testing.T) {
 	}
 	scaleInWhenIdle(t, k.junction, "ep")
 	k.waitEndpoint("ep", time.Minute, func(*hosting.Endpoint) bool { return len(k.pods("ep")) == 1 })
+}
+
+// TestLeaderKilledOnKubernetesTheOtherAdoptsItsPods: two junction serve
+// replicas on one PostgreSQL and the Kubernetes runtime, the hosting
+// lease a Lease object. Clients invoke through both; the holder is
+// killed (SIGKILL). Its pods outlive it: the other replica takes the
+// Lease, adopts them as they are (no pod is replaced), and calls through
+// it never fail. Instance time goes on from where the dead holder's
+// metering stopped: each instance's segments are contiguous, none twice.
+func TestLeaderKilledOnKubernetesTheOtherAdoptsItsPods(t *testing.T) {
+	c := kubetest.Start(t)
+	ns := c.Namespace(t)
+	kubeconfig := c.GrantRuntimeUser(t, ns, kubernetes.Rules())
+	c.StartKubelet(t, ns, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")})
+	pg := storetest.Postgres(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := hostingYAML(pg, "runtime: kubernetes", fmt.Sprintf("kubernetes: {kubeconfig: %q, default_image: junction:test, port: %d, artifact_claim: artifacts}", kubeconfig, port))
+	pa := junctiontest.Start(t, junctiontest.Options{Config: cfg})
+	pb := junctiontest.Start(t, junctiontest.Options{Config: cfg})
+	a, b := childJunction(t, pa), childJunction(t, pb)
+	k := &kubeJunction{junction: a, cluster: c, ns: ns}
+	holder := func() string {
+		t.Helper()
+		lease, err := c.Client.CoordinationV1().Leases(ns).Get(context.Background(), kubernetes.DefaultLeaseName, metav1.GetOptions{})
+		if err != nil || lease.Spec.HolderIdentity == nil {
+			t.Fatalf("hosting lease: %+v %v", lease, err)
+		}
+		return *lease.Spec.HolderIdentity
+	}
+	first := holder()
+
+	// The pods read the model from the holder's artifact volume.
+	art := filepath.Join(pa.DataDir, "artifacts", "src")
+	if err := refmodel.WriteDemoArtifact(art); err != nil {
+		t.Fatal(err)
+	}
+	b.refModel("m", art)
+	b.endpointConfig("c", hosting.Variant{Name: "primary", Model: "m", InstanceType: "ml.g6.xlarge", InstanceCount: 2})
+	b.admin("POST", "/api/v1/endpoints", map[string]string{"name": "ep", "config": "c"}, http.StatusCreated, nil)
+	two := func(e *hosting.Endpoint) bool { return converged(e) && readyInstances(e) == 2 }
+	ep := a.waitEndpoint("ep", 2*time.Minute, two)
+	b.waitEndpoint("ep", 10*time.Second, two)
+	pods := k.pods("ep")
+	slices.Sort(pods)
+	invokeAll(t, "before the kill", a, b)
+
+	lb, killed := killUnderLoad(t, pa, a, b)
+	deadline := time.Now().Add(30 * time.Second)
+	for h := holder(); h == first || h == ""; h = holder() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Lease is still held by %q", h)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the Lease; nothing to wait on
+	}
+	took := time.Since(killed)
+	// Its own description of the endpoint (not the dead holder's
+	// published one): both instances adopted.
+	after := b.waitEndpoint("ep", 30*time.Second, func(e *hosting.Endpoint) bool {
+		return two(e) && !slices.ContainsFunc(e.Variants[0].Instances, func(s hosting.InstanceSummary) bool { return !s.Adopted })
+	})
+	lb.waitOK(t, 100)
+	ok, failed, errs := lb.finish()
+	if failed != 0 {
+		t.Fatalf("%d of %d calls through the survivor failed: %v", failed, ok+failed, errs)
+	}
+	t.Logf("the Lease moved %s after the kill; through the survivor %d calls, none failed", took.Round(100*time.Millisecond), ok)
+	now := k.pods("ep")
+	slices.Sort(now)
+	if !slices.Equal(now, pods) {
+		t.Fatalf("pods %v after the takeover, %v before: adopted pods are not replaced", now, pods)
+	}
+	for i, in := range after.Variants[0].Instances {
+		if !slices.ContainsFunc(ep.Variants[0].Instances, func(s hosting.InstanceSummary) bool { return s.ID == in.ID }) {
+			t.Fatalf("instance %d after the takeover %+v is not one of the killed holder's", i, in)
+		}
+	}
+	invokeAll(t, "after the takeover", b)
+
+	pb.Stop()
+	db := meteredOnce(t, pg)
+	for _, in := range ep.Variants[0].Instances {
+		first, last, sum := meteredSpan(t, db, in.ID)
+		if sum != last-first || last < killed.Add(took).UnixMilli() {
+			t.Errorf("instance %s: segments sum to %d ms over a span of %d ms, until %d (killed at %d)", in.ID, sum, last-first, last, killed.UnixMilli())
+		}
+	}
 }
 
 func TestCanaryOnKubernetesRollsBack(t *testing.T) {

@@ -21,8 +21,9 @@ import (
 )
 
 // hostingYAML is the config of a junction serve child process with fast
-// hosting timings; database, when set, is shared with other replicas.
-func hostingYAML(database string) string {
+// hosting timings; database, when set, is shared with other replicas;
+// hosting adds fields to the hosting section.
+func hostingYAML(database string, hosting ...string) string {
 	db := ""
 	if database != "" {
 		db = fmt.Sprintf(", database: %q", database)
@@ -31,8 +32,8 @@ func hostingYAML(database string) string {
 server: {upstream_timeout: 5s, shutdown_timeout: 10s%s}
 auth: {admin_key: %q}
 log: {level: warn}
-hosting: {health_interval: 100ms, stop_grace: 3s, meter_interval: 100ms, invocation_timeout: 5s}
-`, db, adminKey)
+hosting: {health_interval: 100ms, stop_grace: 3s, meter_interval: 100ms, invocation_timeout: 5s%s}
+`, db, adminKey, strings.Join(append([]string{""}, hosting...), ", "))
 }
 
 // childJunction wraps a junction serve process in the test helpers.
@@ -209,12 +210,7 @@ func TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver(t *testing.T) {
 	// Clients invoke through both replicas; the holder is killed under
 	// them. Through the survivor, calls keep being answered: by the old
 	// instances while it follows, by its own once it has taken over.
-	la, lb := startLoad(a, "ep", 2), startLoad(b, "ep", 2)
-	la.waitOK(t, 50)
-	lb.waitOK(t, 50)
-	pa.Kill()
-	killed := time.Now()
-	la.finish()
+	lb, killed := killUnderLoad(t, pa, a, b)
 	took := b.waitEndpoint("ep", 30*time.Second, runBy(b, pb.Pid()))
 	killOnCleanup(t, took)
 	lb.mark()
@@ -242,12 +238,7 @@ func TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver(t *testing.T) {
 
 	pc.Stop()
 	pb.Stop()
-	db, err := store.Open(t.Context(), pg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	assertMeteredOnce(t, db)
+	db := meteredOnce(t, pg)
 	// The ledger's hosting cost counts no instance-second twice: the
 	// killed holder's instances are metered until it died at the latest,
 	// the new holder's from after it took over, and at no moment are
@@ -267,6 +258,45 @@ func TestOnlyTheLeaseHolderReconcilesAndAnotherTakesOver(t *testing.T) {
 	if n := maxConcurrentlyMetered(t, db); n > 2 {
 		t.Fatalf("%d instances metered at one moment, for an endpoint of two", n)
 	}
+}
+
+// meteredOnce opens the ledger's database at dsn, closed when the test
+// ends, and fails if two metered segments of one instance overlap.
+func meteredOnce(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	db, err := store.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	assertMeteredOnce(t, db)
+	return db
+}
+
+// meteredSpan is an instance's metered time: where its first segment
+// starts, where its last ends, and the sum of their lengths, in Unix
+// milliseconds.
+func meteredSpan(t *testing.T, db *sql.DB, instance string) (first, last, sum int64) {
+	t.Helper()
+	if err := db.QueryRow(`SELECT MIN(start_ts), MAX(end_ts), SUM(end_ts - start_ts) FROM hosting_usage WHERE instance_id = ?`, instance).
+		Scan(&first, &last, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return first, last, sum
+}
+
+// killUnderLoad starts clients invoking endpoint "ep" through replicas a
+// (process p) and b, kills p (SIGKILL) once both have served, and returns
+// b's load, still running, and the time of the kill.
+func killUnderLoad(t *testing.T, p *junctiontest.Process, a, b *junction) (*load, time.Time) {
+	t.Helper()
+	la, lb := startLoad(a, "ep", 2), startLoad(b, "ep", 2)
+	la.waitOK(t, 50)
+	lb.waitOK(t, 50)
+	p.Kill()
+	killed := time.Now()
+	la.finish()
+	return lb, killed
 }
 
 // maxConcurrentlyMetered is the most instances the ledger meters at any
