@@ -248,12 +248,22 @@ func Latency(ctx context.Context, db *sql.DB, q Query) (byGroup map[string]Perce
 		partArgs = append(partArgs, s.from, s.to)
 	}
 	if len(parts) > 0 {
-		group := "g, bucket"
-		if !grouped {
-			group = "bucket" // one group: sorting by a constant too costs time
+		union := `(` + strings.Join(parts, " UNION ALL ") + `) u` + where
+		query := `SELECT ` + col + ` AS g, bucket, SUM(requests) FROM ` + union + ` GROUP BY g, bucket`
+		args := slices.Concat(colArgs, partArgs, condArgs)
+		switch {
+		case !grouped:
+			// One group: sorting by a constant too costs time.
+			query = `SELECT '' AS g, bucket, SUM(requests) FROM ` + union + ` GROUP BY bucket`
+			args = slices.Concat(partArgs, condArgs)
+		case d == store.Postgres && strings.HasPrefix(q.GroupBy, "tag:"):
+			// PostgreSQL parses the tags as JSON for each row it reads a
+			// tag from: sum by tag set first, then read the tag from each
+			// of the few sets.
+			query = `SELECT ` + col + ` AS g, bucket, SUM(requests) FROM (SELECT tags, bucket, SUM(requests) AS requests FROM ` + union +
+				` GROUP BY tags, bucket) v GROUP BY g, bucket`
 		}
-		rows, err := db.QueryContext(ctx, `SELECT `+col+` AS g, bucket, SUM(requests) FROM (`+strings.Join(parts, " UNION ALL ")+
-			`) u`+where+` GROUP BY `+group, slices.Concat(colArgs, partArgs, condArgs)...)
+		rows, err := db.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, Percentiles{}, fmt.Errorf("latency roll-up: %w", err)
 		}
