@@ -34,31 +34,6 @@ func (c *Controller) takeAdopted(endpoint string, v *variant) []*instance {
 	return out
 }
 
-func (c *Controller) endpoints() map[string]*endpoint { return *c.eps.Load() }
-
-func (c *Controller) put(ep *endpoint) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := map[string]*endpoint{}
-	for k, v := range c.endpoints() {
-		next[k] = v
-	}
-	next[ep.name] = ep
-	c.eps.Store(&next)
-}
-
-func (c *Controller) remove(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := map[string]*endpoint{}
-	for k, v := range c.endpoints() {
-		if k != name {
-			next[k] = v
-		}
-	}
-	c.eps.Store(&next)
-}
-
 // eventLater appends a line to an endpoint's history from the effects
 // worker, for callers that may not wait on the database.
 func (c *Controller) eventLater(endpoint, msg string) { c.later(func() { c.event(endpoint, msg) }) }

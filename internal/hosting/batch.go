@@ -100,15 +100,15 @@ func mediaType(ct string) string {
 }
 
 // batcherOf returns the instance's batcher, made on first use.
-func (c *Controller) batcherOf(in *instance) *batcher.Batcher {
+func (p *plane) batcherOf(in *instance) *batcher.Batcher {
 	if b := in.batch.Load(); b != nil {
 		return b
 	}
 	cfg := in.v.model.Server.Batching
-	m := c.batchMetrics()
+	m := p.batchMetrics()
 	size := m.size.WithLabelValues(in.endpoint, in.v.spec.Name)
 	wait := m.wait.WithLabelValues(in.endpoint, in.v.spec.Name)
-	b := batcher.New(c.ctx, batcher.Options{
+	b := batcher.New(p.ctx, batcher.Options{
 		MaxBatchSize: cfg.MaxBatchSize, MaxQueueDelay: cfg.delay(), Preferred: cfg.PreferredBatchSizes,
 		MaxConcurrent: cfg.MaxConcurrentBatches,
 		Observe: func(n int, oldest time.Duration) {
@@ -116,7 +116,7 @@ func (c *Controller) batcherOf(in *instance) *batcher.Batcher {
 			wait.Observe(oldest.Seconds())
 		},
 	}, func(ctx context.Context, items [][]byte) ([]batcher.Result, error) {
-		return c.sendBatch(ctx, in, items)
+		return p.sendBatch(ctx, in, items)
 	})
 	if in.batch.CompareAndSwap(nil, b) {
 		return b
@@ -132,8 +132,8 @@ func (e errBatchRefused) Error() string { return e.err.Error() }
 
 // sendBatched puts an invocation into its instance's next batch. retry
 // is true when the batch never reached the server.
-func (c *Controller) sendBatched(ctx context.Context, in *instance, inv *Invocation) (*Result, error, bool) {
-	r := c.batcherOf(in).Do(ctx, inv.Body)
+func (p *plane) sendBatched(ctx context.Context, in *instance, inv *Invocation) (*Result, error, bool) {
+	r := p.batcherOf(in).Do(ctx, inv.Body)
 	if r.Err != nil {
 		var refused errBatchRefused
 		if errors.As(r.Err, &refused) {
@@ -147,9 +147,9 @@ func (c *Controller) sendBatched(ctx context.Context, in *instance, inv *Invocat
 // sendBatch makes one batch call to an instance. A batch the server
 // refuses whole with a 4xx is sent again item by item, so that one bad
 // item fails alone even on a server that cannot report items' errors.
-func (c *Controller) sendBatch(ctx context.Context, in *instance, items [][]byte) ([]batcher.Result, error) {
+func (p *plane) sendBatch(ctx context.Context, in *instance, items [][]byte) ([]batcher.Result, error) {
 	format := in.v.model.Server.Batching.Format
-	status, body, err := c.postBatch(ctx, in, format, items)
+	status, body, err := p.postBatch(ctx, in, format, items)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (c *Controller) sendBatch(ctx context.Context, in *instance, items [][]byte
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rs, err := c.sendBatch(ctx, in, items[i:i+1])
+				rs, err := p.sendBatch(ctx, in, items[i:i+1])
 				if err != nil {
 					out[i] = batcher.Result{Err: err}
 				} else {
@@ -191,7 +191,7 @@ func (c *Controller) sendBatch(ctx context.Context, in *instance, items [][]byte
 }
 
 // postBatch sends a batch and reads the answer.
-func (c *Controller) postBatch(ctx context.Context, in *instance, format string, items [][]byte) (int, []byte, error) {
+func (p *plane) postBatch(ctx context.Context, in *instance, format string, items [][]byte) (int, []byte, error) {
 	base := in.base.Load()
 	if base == nil {
 		return 0, nil, errBatchRefused{Unavailable("instance %s has no address", in.ID())}
@@ -203,9 +203,9 @@ func (c *Controller) postBatch(ctx context.Context, in *instance, format string,
 	}
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("Accept", ctype)
-	resp, err := c.client.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
-		terr, retry := c.transportError(ctx, in, err)
+		terr, retry := p.transportError(ctx, in, err)
 		if he, ok := terr.(*Error); ok && retry {
 			return 0, nil, errBatchRefused{he}
 		}
@@ -232,8 +232,8 @@ type batchMetrics struct {
 	wait *prometheus.HistogramVec
 }
 
-func (c *Controller) batchMetrics() *batchMetrics {
-	m := &c.batching
+func (p *plane) batchMetrics() *batchMetrics {
+	m := &p.batching
 	m.once.Do(func() {
 		m.size = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "junction_sagemaker_batch_size",
 			Help:    "Invocations per batch Junction sent to a model server, by endpoint and variant.",
@@ -246,7 +246,7 @@ func (c *Controller) batchMetrics() *batchMetrics {
 }
 
 // BatchCollectors are the batching metrics, for the server to register.
-func (c *Controller) BatchCollectors() []prometheus.Collector {
-	m := c.batchMetrics()
+func (p *plane) BatchCollectors() []prometheus.Collector {
+	m := p.batchMetrics()
 	return []prometheus.Collector{m.size, m.wait}
 }

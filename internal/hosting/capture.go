@@ -131,8 +131,8 @@ type Capturer interface {
 
 // capture hands an answered invocation to the Capturer when the fleet's
 // config captures traffic. With capture off it costs one nil check.
-func (c *Controller) capture(f *fleet, inv *Invocation, res *Result) {
-	if d := f.config.DataCapture; d != nil && c.opts.Capture != nil && d.Enabled() {
-		c.opts.Capture.Capture(d, inv, res, time.Now())
+func (p *plane) capture(f *fleet, inv *Invocation, res *Result) {
+	if d := f.config.DataCapture; d != nil && p.opts.Capture != nil && d.Enabled() {
+		p.opts.Capture.Capture(d, inv, res, time.Now())
 	}
 }

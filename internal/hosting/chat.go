@@ -24,15 +24,15 @@ type chatClient struct {
 // newChatClient builds the adapter for an instance's address and learns
 // the model id it serves (the configured one, else the first that GET
 // /v1/models lists, else the endpoint's name).
-func (c *Controller) newChatClient(in *instance, base string) *chatClient {
-	cc := &chatClient{p: openai.New(openai.Config{Name: "endpoint " + in.endpoint, BaseURL: base + "/v1", Client: c.client, PassThrough: true}),
+func (p *plane) newChatClient(in *instance, base string) *chatClient {
+	cc := &chatClient{p: openai.New(openai.Config{Name: "endpoint " + in.endpoint, BaseURL: base + "/v1", Client: p.client, PassThrough: true}),
 		model: in.v.model.Server.ServedModel, base: base}
 	if cc.model == "" {
 		cc.model = in.endpoint
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/models", nil)
-		if resp, err := c.client.Do(req); err == nil {
+		if resp, err := p.client.Do(req); err == nil {
 			var list struct {
 				Data []struct {
 					ID string `json:"id"`
@@ -51,12 +51,12 @@ func (c *Controller) newChatClient(in *instance, base string) *chatClient {
 // model ids are endpoint names. Endpoints whose server is OpenAI-compatible
 // serve chat completions through it, so they can sit in routes beside
 // provider models.
-func (c *Controller) Provider() llm.Provider { return endpointProvider{c} }
+func (p *plane) Provider() llm.Provider { return endpointProvider{p} }
 
 // Serves reports whether name is an endpoint with an OpenAI-compatible
 // server, which the gateway can route chat requests to.
-func (c *Controller) Serves(name string) bool {
-	r := c.lookup(name)
+func (p *plane) Serves(name string) bool {
+	r := p.lookup(name)
 	if r == nil {
 		return false
 	}
@@ -68,18 +68,18 @@ func (c *Controller) Serves(name string) bool {
 
 // ChatEndpoints names the endpoints in service whose server is
 // OpenAI-compatible, in order.
-func (c *Controller) ChatEndpoints() []string {
-	eps := c.routable()
+func (p *plane) ChatEndpoints() []string {
+	eps := p.routable()
 	var out []string
 	for _, name := range sortedKeys(eps) {
-		if c.Serves(name) {
+		if p.Serves(name) {
 			out = append(out, name)
 		}
 	}
 	return out
 }
 
-type endpointProvider struct{ c *Controller }
+type endpointProvider struct{ c *plane }
 
 // variant chooses the variant of the endpoint named by the request, or
 // the error the gateway gets.

@@ -113,24 +113,20 @@ type Artifacts interface {
 // to reconcile, which converges its fleets on the spec. Other replicas
 // store specs and describe endpoints from the store.
 type Controller struct {
-	store  *Store
-	rt     hostrt.Runtime
-	blobs  Artifacts
-	types  InstanceTypes
-	opts   Options
-	self   string
-	log    *slog.Logger
-	client *http.Client
-	lease  Lease
+	// routes is the routing snapshot this controller publishes;
+	// plane serves invocations from it (plane.go).
+	*routes
+	*plane
 
-	mu  sync.Mutex                           // serialises changes to eps
-	eps atomic.Pointer[map[string]*endpoint] // read lock-free on the invocation path
-	// remote are the endpoints another replica runs, as it published
-	// them, while this replica does not hold the lease (replicas.go).
-	remote atomic.Pointer[map[string]*endpoint]
-	// routeWaiters counts the invocations waiting for an endpoint to
-	// become routable (awaitRoute).
-	routeWaiters atomic.Int64
+	store *Store
+	rt    hostrt.Runtime
+	blobs Artifacts
+	types InstanceTypes
+	opts  Options
+	self  string
+	log   *slog.Logger
+	lease Lease
+
 	// publish asks the holder's publishLoop to write routing now.
 	publish chan struct{}
 	// effects runs what instance changes set off off the runtime's
@@ -148,12 +144,9 @@ type Controller struct {
 	ownMu sync.Mutex
 	own   *term
 
-	shadowSem  chan struct{}
-	batching   batchMetrics // batch.go
-	multiModel mmeMetrics   // mme_metrics.go
-	ctx        context.Context
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // endpoint is one endpoint's live fleets and its last read spec and
@@ -182,22 +175,22 @@ type routing struct {
 // it, brings back stored endpoints.
 func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, opts Options) *Controller {
 	opts = opts.withDefaults()
-	c := &Controller{store: store, rt: rt, blobs: blobs, types: types, opts: opts, self: opts.Self, log: opts.Log, client: opts.Client,
-		adopted: map[string][]hostrt.Instance{}, shadowSem: make(chan struct{}, 64)}
-	if c.client == nil {
-		c.client = newClient()
+	c := &Controller{store: store, rt: rt, blobs: blobs, types: types, opts: opts, self: opts.Self, log: opts.Log,
+		adopted: map[string][]hostrt.Instance{}, routes: newRoutes()}
+	client := opts.Client
+	if client == nil {
+		client = newClient()
 	}
 	c.meter = newMeter(store, types, c.opts.MeterInterval, opts.Log)
 	c.lease = opts.Lease
 	if c.lease == nil {
 		c.lease = newLease(store.DB, opts.ReplicaID, c.opts.LeaseTTL)
 	}
-	empty, none := map[string]*endpoint{}, map[string]*endpoint{}
-	c.eps.Store(&empty)
-	c.remote.Store(&none)
 	c.publish = make(chan struct{}, 1)
 	c.effects = newEffects()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.plane = &plane{routes: c.routes, store: store, blobs: blobs, client: client, opts: opts, log: opts.Log, meter: c.meter,
+		spec: c, shadowSem: make(chan struct{}, 64), ctx: c.ctx, wg: &c.wg}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.effects.run(c.ctx.Done()) }()
 	return c

@@ -67,9 +67,9 @@ func (q *holdQueue) wake() {
 
 // readied is told that an instance of endpoint became ready: its held
 // calls go.
-func (c *Controller) readied(in *instance) {
+func (p *plane) readied(in *instance) {
 	in.v.scale.starting.Store(false)
-	if ep := c.endpoints()[in.endpoint]; ep != nil {
+	if ep := p.endpoints()[in.endpoint]; ep != nil {
 		ep.hold.wake()
 	}
 }
@@ -82,21 +82,21 @@ func holdErr(status int, code, format string, args ...any) *Error {
 // awaitReady returns a variant with a ready instance for a call to
 // endpoint: v (of fleet f) itself when it has one, else, after holding the call until
 // an instance is ready, the one the endpoint's routing chooses then.
-func (c *Controller) awaitReady(ctx context.Context, endpoint, target string, v *variant, f *fleet) (*variant, *fleet, error) {
+func (p *plane) awaitReady(ctx context.Context, endpoint, target string, v *variant, f *fleet) (*variant, *fleet, error) {
 	for v.readyCount() == 0 {
-		ep := c.lookup(endpoint)
+		ep := p.lookup(endpoint)
 		if ep == nil {
-			return nil, nil, c.unroutable(ctx, endpoint, nil)
+			return nil, nil, p.unroutable(ctx, endpoint, nil)
 		}
-		ch, ok := ep.hold.join(c.opts.HoldQueue)
+		ch, ok := ep.hold.join(p.opts.HoldQueue)
 		if !ok {
 			return nil, nil, holdErr(http.StatusTooManyRequests, ErrModelNotReady,
-				"Endpoint %s is starting an instance and already holds %d requests; retry shortly.", endpoint, c.opts.HoldQueue)
+				"Endpoint %s is starting an instance and already holds %d requests; retry shortly.", endpoint, p.opts.HoldQueue)
 		}
-		if err := c.holdOn(ctx, ep, v, ch); err != nil {
+		if err := p.holdOn(ctx, ep, v, ch); err != nil {
 			return nil, nil, err
 		}
-		r, err := c.route(ctx, endpoint)
+		r, err := p.route(ctx, endpoint)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -109,11 +109,11 @@ func (c *Controller) awaitReady(ctx context.Context, endpoint, target string, v 
 
 // holdOn waits in ep's hold queue until ch is closed or v has a ready
 // instance, asking for a start while v has none.
-func (c *Controller) holdOn(ctx context.Context, ep *endpoint, v *variant, ch chan struct{}) error {
+func (p *plane) holdOn(ctx context.Context, ep *endpoint, v *variant, ch chan struct{}) error {
 	v.scale.held.Add(1)
 	defer v.scale.held.Add(-1)
-	c.coldStart(ep, v)
-	limit := time.NewTimer(c.opts.HoldTimeout)
+	p.coldStart(ep, v)
+	limit := time.NewTimer(p.opts.HoldTimeout)
 	defer limit.Stop()
 	tick := time.NewTicker(holdRecheck)
 	defer tick.Stop()
@@ -126,11 +126,11 @@ func (c *Controller) holdOn(ctx context.Context, ep *endpoint, v *variant, ch ch
 				ep.hold.leave(ch)
 				return nil
 			}
-			c.coldStart(ep, v)
+			p.coldStart(ep, v)
 		case <-limit.C:
 			ep.hold.leave(ch)
 			v.scale.starting.Store(false) // a start that never came may be asked for again
-			return unavailable("No instance of variant %s of endpoint %s became ready within %s (cold start); retry shortly.", v.spec.Name, ep.name, c.opts.HoldTimeout)
+			return unavailable("No instance of variant %s of endpoint %s became ready within %s (cold start); retry shortly.", v.spec.Name, ep.name, p.opts.HoldTimeout)
 		case <-ctx.Done():
 			ep.hold.leave(ch)
 			return ctx.Err()
@@ -141,33 +141,33 @@ func (c *Controller) holdOn(ctx context.Context, ep *endpoint, v *variant, ch ch
 // coldStart asks for one instance of a variant scaled to zero, once: the
 // first held call asks, the rest find the start under way. A variant
 // whose instances are merely starting needs nothing asked.
-func (c *Controller) coldStart(ep *endpoint, v *variant) {
+func (p *plane) coldStart(ep *endpoint, v *variant) {
 	if v.count.Load() > 0 || !v.scale.starting.CompareAndSwap(false, true) {
 		return
 	}
-	c.wg.Add(1)
+	p.wg.Add(1)
 	go func() {
-		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(c.ctx, specTimeout)
+		defer p.wg.Done()
+		ctx, cancel := context.WithTimeout(p.ctx, specTimeout)
 		defer cancel()
 		held := v.scale.held.Load()
-		if err := c.SetInstanceCount(ctx, ep.name, v.spec.Name, 1); err != nil {
+		if err := p.spec.SetInstanceCount(ctx, ep.name, v.spec.Name, 1); err != nil {
 			// Busy (an update or a scale-in under way): a held call asks
 			// again at its next recheck.
 			v.scale.starting.Store(false)
-			if c.log != nil {
-				c.log.Info("hosting: cold start not asked yet", "endpoint", ep.name, "variant", v.spec.Name, "err", err)
+			if p.log != nil {
+				p.log.Info("hosting: cold start not asked yet", "endpoint", ep.name, "variant", v.spec.Name, "err", err)
 			}
 			return
 		}
-		c.event(ep.name, fmt.Sprintf("cold start: variant %s had no instance and %d request(s) held; asked for 1 instance", v.spec.Name, held))
+		p.spec.Event(ep.name, fmt.Sprintf("cold start: variant %s had no instance and %d request(s) held; asked for 1 instance", v.spec.Name, held))
 	}()
 }
 
 // awaitChat holds a chat call for an endpoint's variant v as awaitReady
 // does, with the gateway's error shape.
-func (c *Controller) awaitChat(ctx context.Context, endpoint string, v *variant) (*variant, error) {
-	v, _, err := c.awaitReady(ctx, endpoint, "", v, nil)
+func (p *plane) awaitChat(ctx context.Context, endpoint string, v *variant) (*variant, error) {
+	v, _, err := p.awaitReady(ctx, endpoint, "", v, nil)
 	var he *Error
 	if errors.As(err, &he) {
 		typ := llm.ErrOverloaded
@@ -188,8 +188,8 @@ func (c *Controller) awaitChat(ctx context.Context, endpoint string, v *variant)
 // there is nothing to go on: no such endpoint, no ready instance (see
 // Cold), or no call answered yet. The router spills a call whose
 // predicted wait exceeds its latency budget (spill:queue).
-func (c *Controller) Wait(name string) (time.Duration, bool) {
-	ep := c.endpoints()[name]
+func (p *plane) Wait(name string) (time.Duration, bool) {
+	ep := p.endpoints()[name]
 	if ep == nil {
 		return 0, false
 	}
@@ -218,8 +218,8 @@ func (c *Controller) Wait(name string) (time.Duration, bool) {
 // the variant a call would go to, and if so asks for a start, as a held
 // call would: the router spills to another model meanwhile, and traffic
 // returns once an instance is ready.
-func (c *Controller) Cold(name string) bool {
-	ep := c.endpoints()[name]
+func (p *plane) Cold(name string) bool {
+	ep := p.endpoints()[name]
 	if ep == nil {
 		return false
 	}
@@ -231,6 +231,6 @@ func (c *Controller) Cold(name string) bool {
 	if err != nil || v.readyCount() > 0 {
 		return false
 	}
-	c.coldStart(ep, v)
+	p.coldStart(ep, v)
 	return true
 }

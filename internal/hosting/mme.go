@@ -159,7 +159,7 @@ func modelKey(target string) string {
 // places the target model (an instance that has it, else the least
 // loaded, loading it there once however many ask at once), then invokes
 // it through POST /models/{name}/invoke.
-func (c *Controller) invokeMultiModel(ctx context.Context, v *variant, inv *Invocation) (*Result, error) {
+func (p *plane) invokeMultiModel(ctx context.Context, v *variant, inv *Invocation) (*Result, error) {
 	if v.spec.Mode != ModeMultiModel {
 		return nil, Validation("Endpoint %s is not a multi-model endpoint: send the request without %s.", inv.Endpoint, headerTargetModel)
 	}
@@ -170,11 +170,11 @@ func (c *Controller) invokeMultiModel(ctx context.Context, v *variant, inv *Invo
 		return nil, Validation("%s: %s.", headerTargetModel, msg)
 	}
 	start := time.Now()
-	mm, met := v.multi(), c.mmeMetrics().of(inv.Endpoint, v.spec.Name)
+	mm, met := v.multi(), p.mmeMetrics().of(inv.Endpoint, v.spec.Name)
 	var tried []*instance
 	var lastErr error
 	for attempt := 0; attempt < maxAttempts+1; attempt++ {
-		in, hm, err := c.placeModel(ctx, v, mm, inv.TargetModel, tried)
+		in, hm, err := p.placeModel(ctx, v, mm, inv.TargetModel, tried)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +203,7 @@ func (c *Controller) invokeMultiModel(ctx context.Context, v *variant, inv *Invo
 			tried = append(tried, in)
 			continue
 		}
-		res, err, retry := c.post(ctx, in, inv, "/models/"+hm.key+"/invoke")
+		res, err, retry := p.post(ctx, in, inv, "/models/"+hm.key+"/invoke")
 		mm.done(hm)
 		in.release()
 		if err == nil {
@@ -233,7 +233,7 @@ func (c *Controller) invokeMultiModel(ctx context.Context, v *variant, inv *Invo
 // placeModel picks the instance a target model is invoked on and holds
 // it (the instance's outstanding count and the model's in-use count). It
 // returns no instance when none is ready.
-func (c *Controller) placeModel(ctx context.Context, v *variant, mm *multiModel, target string, tried []*instance) (*instance, *hostedModel, error) {
+func (p *plane) placeModel(ctx context.Context, v *variant, mm *multiModel, target string, tried []*instance) (*instance, *hostedModel, error) {
 	var live []*instance
 	for _, in := range v.instances() {
 		if in.ready.Load() && !in.draining.Load() && !slices.Contains(tried, in) {
@@ -253,7 +253,7 @@ func (c *Controller) placeModel(ctx context.Context, v *variant, mm *multiModel,
 	mm.mu.Unlock()
 	if !ok {
 		var err error
-		if found, err = c.findModel(ctx, v, target); err != nil {
+		if found, err = p.findModel(ctx, v, target); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -286,8 +286,8 @@ func (c *Controller) placeModel(ctx context.Context, v *variant, mm *multiModel,
 			ready: make(chan struct{}), inUse: 1, last: mm.tick}
 		im.models[target] = hm
 		im.used += hm.size
-		c.wg.Add(1)
-		go c.loadModel(v, mm, in, hm, found.dir, victims)
+		p.wg.Add(1)
+		go p.loadModel(v, mm, in, hm, found.dir, victims)
 		return in, hm, nil
 	}
 	return nil, nil, Unavailable("No instance of variant %s has room for model %s: the models loaded on each are serving or pinned; try again shortly.", v.spec.Name, target)
@@ -441,9 +441,9 @@ func (mm *multiModel) evictOne(in *instance) *hostedModel {
 // findModel resolves a target model's artifact under the variant's
 // prefix; one that cannot be found or unpacked is the caller's 400, as in
 // SageMaker.
-func (c *Controller) findModel(ctx context.Context, v *variant, target string) (foundModel, error) {
+func (p *plane) findModel(ctx context.Context, v *variant, target string) (foundModel, error) {
 	uri := strings.TrimSuffix(v.spec.ModelDataPrefix, "/") + "/" + target
-	dir, err := c.blobs.Resolve(ctx, uri)
+	dir, err := p.blobs.Resolve(ctx, uri)
 	if err != nil {
 		return foundModel{}, Validation("Failed to download model data for target model %s (%s): ensure an artifact is at that path under the endpoint's model data prefix.", target, unwrapBlob(err))
 	}
@@ -470,18 +470,18 @@ func unwrapBlob(err error) string {
 
 // loadModel unloads the victims from in, then loads hm there, evicting
 // further on a 507, and wakes whoever waits for it.
-func (c *Controller) loadModel(v *variant, mm *multiModel, in *instance, hm *hostedModel, dir string, victims []*hostedModel) {
-	defer c.wg.Done()
-	met := c.mmeMetrics().of(in.endpoint, v.spec.Name)
+func (p *plane) loadModel(v *variant, mm *multiModel, in *instance, hm *hostedModel, dir string, victims []*hostedModel) {
+	defer p.wg.Done()
+	met := p.mmeMetrics().of(in.endpoint, v.spec.Name)
 	timeout := v.startupTimeout()
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	ctx, cancel := context.WithTimeout(p.ctx, timeout)
 	defer cancel()
 	for _, x := range victims {
-		c.unloadModel(ctx, v, in, x)
+		p.unloadModel(ctx, v, in, x)
 	}
 	start := time.Now()
 	for {
-		status, body, err := c.modelCall(ctx, in, http.MethodPost, "/models", fmt.Sprintf(`{"model_name":%q,"url":%q}`, hm.key, dir))
+		status, body, err := p.modelCall(ctx, in, http.MethodPost, "/models", fmt.Sprintf(`{"model_name":%q,"url":%q}`, hm.key, dir))
 		switch {
 		case err != nil:
 			hm.err = Unavailable("Loading model %s on instance %s failed: %v", hm.target, in.ID(), err)
@@ -490,7 +490,7 @@ func (c *Controller) loadModel(v *variant, mm *multiModel, in *instance, hm *hos
 			// Junction).
 		case status == http.StatusInsufficientStorage:
 			if x := mm.evictOne(in); x != nil {
-				c.unloadModel(ctx, v, in, x)
+				p.unloadModel(ctx, v, in, x)
 				continue
 			}
 			hm.err = Unavailable("Instance %s has no memory left for model %s, and every model loaded there is serving or pinned; try again shortly.", in.ID(), hm.target)
@@ -503,26 +503,26 @@ func (c *Controller) loadModel(v *variant, mm *multiModel, in *instance, hm *hos
 		mm.forget(in, hm)
 	} else {
 		met.loads.Inc()
-		c.event(in.endpoint, fmt.Sprintf("model %s loaded on instance %s in %s", hm.target, in.ID(), time.Since(start).Round(time.Millisecond)))
+		p.spec.Event(in.endpoint, fmt.Sprintf("model %s loaded on instance %s in %s", hm.target, in.ID(), time.Since(start).Round(time.Millisecond)))
 	}
 	close(hm.ready)
 }
 
 // unloadModel asks the server to unload an evicted model.
-func (c *Controller) unloadModel(ctx context.Context, v *variant, in *instance, hm *hostedModel) {
-	status, body, err := c.modelCall(ctx, in, http.MethodDelete, "/models/"+hm.key, "")
+func (p *plane) unloadModel(ctx context.Context, v *variant, in *instance, hm *hostedModel) {
+	status, body, err := p.modelCall(ctx, in, http.MethodDelete, "/models/"+hm.key, "")
 	if err == nil && (status/100 == 2 || status == http.StatusNotFound) {
-		c.mmeMetrics().of(in.endpoint, v.spec.Name).unloads.Inc()
-		c.event(in.endpoint, fmt.Sprintf("model %s unloaded from instance %s (least recently used)", hm.target, in.ID()))
+		p.mmeMetrics().of(in.endpoint, v.spec.Name).unloads.Inc()
+		p.spec.Event(in.endpoint, fmt.Sprintf("model %s unloaded from instance %s (least recently used)", hm.target, in.ID()))
 		return
 	}
-	if c.log != nil {
-		c.log.Warn("hosting: unload model", "instance", in.ID(), "model", hm.target, "status", status, "body", body, "err", err)
+	if p.log != nil {
+		p.log.Warn("hosting: unload model", "instance", in.ID(), "model", hm.target, "status", status, "body", body, "err", err)
 	}
 }
 
 // modelCall makes one management call to an instance.
-func (c *Controller) modelCall(ctx context.Context, in *instance, method, path, body string) (int, string, error) {
+func (p *plane) modelCall(ctx context.Context, in *instance, method, path, body string) (int, string, error) {
 	base := in.base.Load()
 	if base == nil {
 		return 0, "", fmt.Errorf("instance %s has no address", in.ID())
@@ -534,7 +534,7 @@ func (c *Controller) modelCall(ctx context.Context, in *instance, method, path, 
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.client.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		return 0, "", err
 	}

@@ -22,8 +22,8 @@ type mmeSeries struct {
 	wait                         prometheus.Observer
 }
 
-func (c *Controller) mmeMetrics() *mmeMetrics {
-	m := &c.multiModel
+func (p *plane) mmeMetrics() *mmeMetrics {
+	m := &p.multiModel
 	m.once.Do(func() {
 		labels := []string{"endpoint", "variant"}
 		counter := func(name, help string) *prometheus.CounterVec {
@@ -49,7 +49,7 @@ func (m *mmeMetrics) of(endpoint, variant string) mmeSeries {
 
 // MultiModelCollectors are the multi-model metrics, for the server to
 // register.
-func (c *Controller) MultiModelCollectors() []prometheus.Collector {
-	m := c.mmeMetrics()
+func (p *plane) MultiModelCollectors() []prometheus.Collector {
+	m := p.mmeMetrics()
 	return []prometheus.Collector{m.loads, m.unloads, m.hits, m.misses, m.wait}
 }

@@ -10,8 +10,8 @@ import (
 // optional routes, such as the GET /execution-parameters batch transform
 // asks for its defaults. It is no invocation: nothing is metered or
 // recorded.
-func (c *Controller) Probe(ctx context.Context, endpoint, path string) (status int, body string, err error) {
-	r, err := c.route(ctx, endpoint)
+func (p *plane) Probe(ctx context.Context, endpoint, path string) (status int, body string, err error) {
+	r, err := p.route(ctx, endpoint)
 	if err != nil {
 		return 0, "", err
 	}
@@ -21,7 +21,7 @@ func (c *Controller) Probe(ctx context.Context, endpoint, path string) (status i
 	}
 	_, err = v.try(func(in *instance) (bool, bool, error) {
 		var cerr error
-		status, body, cerr = c.modelCall(ctx, in, http.MethodGet, path, "")
+		status, body, cerr = p.modelCall(ctx, in, http.MethodGet, path, "")
 		return false, cerr != nil && refused(cerr), cerr
 	})
 	if err == nil && status == 0 {

@@ -32,14 +32,14 @@ func newClient() *http.Client {
 
 // route finds an endpoint's routing now, or the error an invocation of
 // it gets now (unroutable's).
-func (c *Controller) route(ctx context.Context, name string) (*routing, error) {
-	ep := c.lookup(name)
+func (p *plane) route(ctx context.Context, name string) (*routing, error) {
+	ep := p.lookup(name)
 	if ep != nil {
 		if r := ep.route.Load(); r != nil {
 			return r, nil
 		}
 	}
-	return nil, c.unroutable(ctx, name, ep)
+	return nil, p.unroutable(ctx, name, ep)
 }
 
 // unroutable is the error of an invocation of an endpoint this replica
@@ -49,7 +49,7 @@ func (c *Controller) route(ctx context.Context, name string) (*routing, error) {
 // yet — being created, brought back after a restart, or not yet followed
 // on this replica. An endpoint is never told not to exist while its spec
 // is stored.
-func (c *Controller) unroutable(ctx context.Context, name string, ep *endpoint) *Error {
+func (p *plane) unroutable(ctx context.Context, name string, ep *endpoint) *Error {
 	status := StatusCreating
 	if ep != nil {
 		ep.mu.Lock()
@@ -58,7 +58,7 @@ func (c *Controller) unroutable(ctx context.Context, name string, ep *endpoint) 
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 		defer cancel()
-		sp, err := c.store.spec(ctx, name)
+		sp, err := p.store.spec(ctx, name)
 		switch {
 		case err != nil:
 			return unavailable("Endpoint %s cannot be looked up now; retry shortly.", name)
@@ -87,16 +87,16 @@ const (
 // cannot be routed to yet is waited for, briefly (routeWait, and at most
 // half of what is left of ctx), before the retryable 503 is returned.
 // Calls waiting at once are bounded by the hold queue's size.
-func (c *Controller) awaitRoute(ctx context.Context, name string) (*routing, error) {
-	r, err := c.route(ctx, name)
+func (p *plane) awaitRoute(ctx context.Context, name string) (*routing, error) {
+	r, err := p.route(ctx, name)
 	if r != nil || !retryable(err) {
 		return r, err
 	}
-	if c.routeWaiters.Add(1) > int64(c.opts.HoldQueue) {
-		c.routeWaiters.Add(-1)
+	if p.routeWaiters.Add(1) > int64(p.opts.HoldQueue) {
+		p.routeWaiters.Add(-1)
 		return nil, err
 	}
-	defer c.routeWaiters.Add(-1)
+	defer p.routeWaiters.Add(-1)
 	wait := routeWait
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl)/2 < wait {
 		wait = time.Until(dl) / 2
@@ -115,14 +115,14 @@ func (c *Controller) awaitRoute(ctx context.Context, name string) (*routing, err
 		}
 		// Only the in-memory view is read again: the store said the
 		// endpoint exists.
-		ep := c.lookup(name)
+		ep := p.lookup(name)
 		if ep == nil {
 			continue
 		}
 		if r := ep.route.Load(); r != nil {
 			return r, nil
 		}
-		if err = c.unroutable(ctx, name, ep); !retryable(err) {
+		if err = p.unroutable(ctx, name, ep); !retryable(err) {
 			return nil, err
 		}
 	}
@@ -159,8 +159,8 @@ func (r *routing) choose(endpoint, target string) (*variant, *fleet, error) {
 
 // Invoke sends an invocation to one of the endpoint's instances and
 // copies it to the shadow variants.
-func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
-	r, err := c.awaitRoute(ctx, inv.Endpoint)
+func (p *plane) Invoke(ctx context.Context, inv *Invocation) (*Result, error) {
+	r, err := p.awaitRoute(ctx, inv.Endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -173,36 +173,36 @@ func (c *Controller) Invoke(ctx context.Context, inv *Invocation) (*Result, erro
 		return nil, err
 	}
 	defer release()
-	if v, f, err = c.awaitReady(ctx, inv.Endpoint, inv.TargetVariant, v, f); err != nil {
+	if v, f, err = p.awaitReady(ctx, inv.Endpoint, inv.TargetVariant, v, f); err != nil {
 		return nil, err
 	}
-	res, err := c.invokeVariant(ctx, v, inv)
+	res, err := p.invokeVariant(ctx, v, inv)
 	var he *Error
 	if errors.As(err, &he) && he.Code == ErrServiceUnavailable {
 		// The fleet chosen may have been retired while this call was on
 		// its way (an update finished and its instances stopped): the
 		// call never reached a server, so it goes to the current fleet.
-		if now, rerr := c.route(ctx, inv.Endpoint); rerr == nil && now != r {
+		if now, rerr := p.route(ctx, inv.Endpoint); rerr == nil && now != r {
 			if v, f, err = now.choose(inv.Endpoint, inv.TargetVariant); err != nil {
 				return nil, err
 			}
-			res, err = c.invokeVariant(ctx, v, inv)
+			res, err = p.invokeVariant(ctx, v, inv)
 		}
 	}
 	if len(f.shadows) > 0 {
-		c.mirror(f, inv)
+		p.mirror(f, inv)
 	}
 	if err == nil {
-		c.capture(f, inv, res)
+		p.capture(f, inv, res)
 	}
 	return res, err
 }
 
 // invokeVariant calls a variant's instances until one answers; a
 // connection that fails before the request is sent moves on to another.
-func (c *Controller) invokeVariant(ctx context.Context, v *variant, inv *Invocation) (*Result, error) {
+func (p *plane) invokeVariant(ctx context.Context, v *variant, inv *Invocation) (*Result, error) {
 	if v.spec.Mode == ModeMultiModel || inv.TargetModel != "" {
-		return c.invokeMultiModel(ctx, v, inv)
+		return p.invokeMultiModel(ctx, v, inv)
 	}
 	start := time.Now()
 	var res *Result
@@ -210,15 +210,15 @@ func (c *Controller) invokeVariant(ctx context.Context, v *variant, inv *Invocat
 		var err error
 		var retry bool
 		if batchable(v, inv) {
-			res, err, retry = c.sendBatched(ctx, in, inv)
+			res, err, retry = p.sendBatched(ctx, in, inv)
 		} else {
-			res, err, retry = c.send(ctx, in, inv)
+			res, err, retry = p.send(ctx, in, inv)
 		}
 		return false, retry, err
 	})
 	if err == nil && res != nil {
 		v.stats.record(msSince(start), false)
-		c.billServerless(inv.Endpoint, v, res.Instance, start, time.Now())
+		p.billServerless(inv.Endpoint, v, res.Instance, start, time.Now())
 		return res, nil
 	}
 	if err == nil {
@@ -237,12 +237,12 @@ func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds())
 
 // send makes one call to an instance. retry is true when the request
 // never reached the server, so another instance can take it.
-func (c *Controller) send(ctx context.Context, in *instance, inv *Invocation) (*Result, error, bool) {
-	return c.post(ctx, in, inv, "/invocations")
+func (p *plane) send(ctx context.Context, in *instance, inv *Invocation) (*Result, error, bool) {
+	return p.post(ctx, in, inv, "/invocations")
 }
 
 // post sends an invocation to path on an instance.
-func (c *Controller) post(ctx context.Context, in *instance, inv *Invocation, path string) (*Result, error, bool) {
+func (p *plane) post(ctx context.Context, in *instance, inv *Invocation, path string) (*Result, error, bool) {
 	base := in.base.Load()
 	if base == nil {
 		return nil, Unavailable("instance %s has no address", in.ID()), true
@@ -253,9 +253,9 @@ func (c *Controller) post(ctx context.Context, in *instance, inv *Invocation, pa
 	}
 	setInvocationHeaders(req, inv)
 	sent := time.Now()
-	resp, err := c.client.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
-		terr, retry := c.transportError(ctx, in, err)
+		terr, retry := p.transportError(ctx, in, err)
 		return nil, terr, retry
 	}
 	defer resp.Body.Close()
@@ -302,7 +302,7 @@ func setInvocationHeaders(req *http.Request, inv *Invocation) {
 
 // transportError classifies a failed call: a refused connection never
 // reached the server (retry elsewhere); a cut connection did (report it).
-func (c *Controller) transportError(ctx context.Context, in *instance, err error) (error, bool) {
+func (p *plane) transportError(ctx context.Context, in *instance, err error) (error, bool) {
 	if ctx.Err() != nil {
 		return ctx.Err(), false
 	}
@@ -324,8 +324,8 @@ func unwrapURL(err error) string {
 
 // InvokeStream sends an invocation and returns the model server's answer
 // as it arrives.
-func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*StreamResult, error) {
-	r, err := c.awaitRoute(ctx, inv.Endpoint)
+func (p *plane) InvokeStream(ctx context.Context, inv *Invocation) (*StreamResult, error) {
+	r, err := p.awaitRoute(ctx, inv.Endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 	if err != nil {
 		return nil, err
 	}
-	if v, _, err = c.awaitReady(ctx, inv.Endpoint, inv.TargetVariant, v, nil); err != nil {
+	if v, _, err = p.awaitReady(ctx, inv.Endpoint, inv.TargetVariant, v, nil); err != nil {
 		return nil, err
 	}
 	if v.spec.Mode == ModeMultiModel || inv.TargetModel != "" {
@@ -352,9 +352,9 @@ func (c *Controller) InvokeStream(ctx context.Context, inv *Invocation) (*Stream
 		}
 		setInvocationHeaders(req, inv)
 		sent := time.Now()
-		resp, err := c.client.Do(req)
+		resp, err := p.client.Do(req)
 		if err != nil {
-			terr, retry := c.transportError(ctx, in, err)
+			terr, retry := p.transportError(ctx, in, err)
 			return false, retry, terr
 		}
 		model := new(atomic.Int64)
@@ -415,22 +415,22 @@ func (b *streamBody) Close() error {
 // are discarded; their latency and errors are recorded. When too many
 // shadow calls are in flight, the copy is dropped rather than slowing
 // live traffic.
-func (c *Controller) mirror(f *fleet, inv *Invocation) {
+func (p *plane) mirror(f *fleet, inv *Invocation) {
 	cp := *inv
 	cp.TargetVariant = ""
 	for _, sv := range f.shadows {
 		select {
-		case c.shadowSem <- struct{}{}:
+		case p.shadowSem <- struct{}{}:
 		default:
 			continue
 		}
-		c.wg.Add(1)
+		p.wg.Add(1)
 		go func() {
-			defer c.wg.Done()
-			defer func() { <-c.shadowSem }()
-			ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
+			defer p.wg.Done()
+			defer func() { <-p.shadowSem }()
+			ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
 			defer cancel()
-			c.invokeVariant(ctx, sv, &cp)
+			p.invokeVariant(ctx, sv, &cp)
 		}()
 	}
 }

@@ -212,26 +212,6 @@ func (c *Controller) followOnce(seen map[string]string) {
 	c.ownMu.Unlock()
 }
 
-// followed is this replica's view of the endpoints another replica runs.
-func (c *Controller) followed() map[string]*endpoint { return *c.remote.Load() }
-
-// lookup finds an endpoint this replica runs or follows.
-func (c *Controller) lookup(name string) *endpoint {
-	if ep := c.endpoints()[name]; ep != nil {
-		return ep
-	}
-	return c.followed()[name]
-}
-
-// routable is every endpoint this replica routes to: those it runs, or,
-// while another replica holds the lease, those it follows.
-func (c *Controller) routable() map[string]*endpoint {
-	if eps := c.endpoints(); len(eps) > 0 {
-		return eps
-	}
-	return c.followed()
-}
-
 // follow builds (or updates, keeping its instances and their outstanding
 // counts) a followed endpoint from the routing its holder published.
 func (c *Controller) follow(ctx context.Context, row routingRow, old *endpoint) (*endpoint, error) {

@@ -87,17 +87,17 @@ func (v *variant) admit(endpoint string) (release func(), err error) {
 // billServerless meters one call's processing time on a serverless
 // variant at the catalog's price per GB-second; the segment is written
 // with the next meter tick.
-func (c *Controller) billServerless(endpoint string, v *variant, in string, start, end time.Time) {
+func (p *plane) billServerless(endpoint string, v *variant, in string, start, end time.Time) {
 	s := v.spec.Serverless
 	if s == nil || !end.After(start) {
 		return
 	}
 	g := Segment{Endpoint: endpoint, Variant: v.spec.Name, InstanceID: in, InstanceType: serverlessType(s), Start: start, End: end}
-	if p := c.opts.ServerlessUSDPerGBSecond; p > 0 {
-		perHour := p * float64(s.MemorySizeMB) / 1024 * 3600
+	if price := p.opts.ServerlessUSDPerGBSecond; price > 0 {
+		perHour := price * float64(s.MemorySizeMB) / 1024 * 3600
 		g.USDPerHour = &perHour
 	}
-	c.meter.bill(g)
+	p.meter.bill(g)
 }
 
 // unmetered takes a serverless instance out of instance-time metering:
