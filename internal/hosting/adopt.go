@@ -15,7 +15,7 @@ func recoveredKey(in hostrt.Instance) string {
 
 // takeAdopted returns the recovered instances that match a variant,
 // wrapped for the controller and observed from now on.
-func (c *Controller) takeAdopted(endpoint string, v *variant) []*instance {
+func (c *reconciler) takeAdopted(endpoint string, v *variant) []*instance {
 	c.adoptMu.Lock()
 	k := adoptKey(endpoint, v)
 	found := c.adopted[k]
@@ -36,16 +36,16 @@ func (c *Controller) takeAdopted(endpoint string, v *variant) []*instance {
 
 // eventLater appends a line to an endpoint's history from the effects
 // worker, for callers that may not wait on the database.
-func (c *Controller) eventLater(endpoint, msg string) { c.later(func() { c.event(endpoint, msg) }) }
+func (c *reconciler) eventLater(endpoint, msg string) { c.later(func() { c.api.event(endpoint, msg) }) }
 
 // event appends a line to an endpoint's history.
-func (c *Controller) event(endpoint, msg string) {
+func (a *api) event(endpoint, msg string) {
 	ctx, cancel := storeContext()
 	defer cancel()
-	if err := c.store.addEvent(ctx, endpoint, msg); err != nil && c.log != nil {
-		c.log.Warn("hosting: event not stored", "endpoint", endpoint, "err", err)
+	if err := a.store.addEvent(ctx, endpoint, msg); err != nil && a.log != nil {
+		a.log.Warn("hosting: event not stored", "endpoint", endpoint, "err", err)
 	}
-	if c.log != nil {
-		c.log.Info("hosting: "+msg, "endpoint", endpoint)
+	if a.log != nil {
+		a.log.Info("hosting: "+msg, "endpoint", endpoint)
 	}
 }

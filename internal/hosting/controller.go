@@ -2,7 +2,6 @@ package hosting
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -107,16 +106,33 @@ type Artifacts interface {
 	Resolve(ctx context.Context, uri string) (string, error)
 }
 
-// Controller keeps endpoints at their desired state and serves their
-// invocations. The replica holding the hosting lease reconciles: a work
-// queue hands each endpoint whose spec changed (or is due for a resync)
-// to reconcile, which converges its fleets on the spec. Other replicas
-// store specs and describe endpoints from the store.
+// Controller is hosting: it owns the parts, each with one job, and its
+// method set is theirs. The api (api.go) validates and stores specs and
+// describes endpoints; the reconciler (reconcile.go) converges the world
+// on the specs while this replica holds the hosting lease — a work queue
+// hands each endpoint whose spec changed (or is due for a resync) to
+// reconcile, which starts and stops instances, shifts traffic, rolls back
+// and adopts — and publishes the routing snapshot (routes.go); the data
+// plane (plane.go) serves invocations and chat calls from that snapshot;
+// the meter (meter.go) writes instance time. Other replicas store specs,
+// describe endpoints from the store and route by the holder's published
+// routing.
 type Controller struct {
-	// routes is the routing snapshot this controller publishes;
-	// plane serves invocations from it (plane.go).
-	*routes
+	*api
 	*plane
+	*reconciler
+}
+
+// reconciler is the part of hosting that acts on the world: it takes part
+// in the hosting lease and, holding it, converges each endpoint on its
+// spec, runs the instances, publishes the routing snapshot and meters.
+type reconciler struct {
+	// routes is the routing snapshot it publishes.
+	*routes
+	// api is asked for history lines and fleets resolved from configs;
+	// plane is told when an instance is ready (held calls go).
+	api   *api
+	plane *plane
 
 	store *Store
 	rt    hostrt.Runtime
@@ -175,7 +191,7 @@ type routing struct {
 // it, brings back stored endpoints.
 func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, opts Options) *Controller {
 	opts = opts.withDefaults()
-	c := &Controller{store: store, rt: rt, blobs: blobs, types: types, opts: opts, self: opts.Self, log: opts.Log,
+	c := &reconciler{store: store, rt: rt, blobs: blobs, types: types, opts: opts, self: opts.Self, log: opts.Log,
 		adopted: map[string][]hostrt.Instance{}, routes: newRoutes()}
 	client := opts.Client
 	if client == nil {
@@ -189,141 +205,10 @@ func New(store *Store, rt hostrt.Runtime, blobs Artifacts, types InstanceTypes, 
 	c.publish = make(chan struct{}, 1)
 	c.effects = newEffects()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.api = &api{routes: c.routes, store: store, types: types, log: opts.Log, changed: c.changed}
 	c.plane = &plane{routes: c.routes, store: store, blobs: blobs, client: client, opts: opts, log: opts.Log, meter: c.meter,
-		spec: c, shadowSem: make(chan struct{}, 64), ctx: c.ctx, wg: &c.wg}
+		spec: c.api, shadowSem: make(chan struct{}, 64), ctx: c.ctx, wg: &c.wg}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.effects.run(c.ctx.Done()) }()
-	return c
-}
-
-// Types is the instance catalog.
-func (c *Controller) Types() InstanceTypes { return c.types }
-
-// Store is the controller's resource store.
-func (c *Controller) Store() *Store { return c.store }
-
-// CreateModel validates and stores a model.
-func (c *Controller) CreateModel(ctx context.Context, m *Model) error {
-	if err := m.Validate(); err != nil {
-		return Validation("%s", err)
-	}
-	return c.store.CreateModel(ctx, m)
-}
-
-// UpdateModel changes a model no endpoint serves. A running endpoint's
-// models stay as they are: make a new model and endpoint config and
-// update the endpoint to it, so that traffic moves safely.
-func (c *Controller) UpdateModel(ctx context.Context, m *Model) error {
-	if err := m.Validate(); err != nil {
-		return Validation("%s", err)
-	}
-	if ep := c.servedBy(m.Name); ep != "" {
-		return conflict(ErrInUse, "model %q is served by endpoint %q; create a new model and update the endpoint to a config that uses it", m.Name, ep)
-	}
-	return c.store.UpdateModel(ctx, m)
-}
-
-// UpdateConfig changes an endpoint config no endpoint uses.
-func (c *Controller) UpdateConfig(ctx context.Context, cfg *EndpointConfig) error {
-	if err := cfg.Validate(c.types.Known); err != nil {
-		return Validation("%s", err)
-	}
-	if ep, err := c.store.configInUse(ctx, cfg.Name); err != nil {
-		return err
-	} else if ep != "" {
-		return conflict(ErrInUse, "endpoint config %q is used by endpoint %q; create a new config and update the endpoint to it", cfg.Name, ep)
-	}
-	for _, v := range append(append([]Variant(nil), cfg.Variants...), cfg.Shadow...) {
-		if _, err := c.store.Model(ctx, v.Model); err != nil {
-			return Validation("variant %s: model %q does not exist; create it first", v.Name, v.Model)
-		}
-	}
-	return c.store.UpdateConfig(ctx, cfg)
-}
-
-// servedBy names a live endpoint one of whose fleets runs model, or "".
-func (c *Controller) servedBy(model string) string {
-	for _, ep := range c.routable() {
-		ep.mu.Lock()
-		fleets := []*fleet{ep.active, ep.pending}
-		ep.mu.Unlock()
-		for _, f := range fleets {
-			if f == nil {
-				continue
-			}
-			for _, v := range f.all() {
-				if v.model.Name == model {
-					return ep.name
-				}
-			}
-		}
-	}
-	return ""
-}
-
-// DeleteModel removes a model no endpoint config of a live endpoint uses.
-func (c *Controller) DeleteModel(ctx context.Context, name string) error {
-	if ep := c.servedBy(name); ep != "" {
-		return conflict(ErrInUse, "model %q is served by endpoint %q; delete or update the endpoint first", name, ep)
-	}
-	return c.store.DeleteModel(ctx, name)
-}
-
-// CreateConfig validates and stores an endpoint config.
-func (c *Controller) CreateConfig(ctx context.Context, cfg *EndpointConfig) error {
-	if err := cfg.Validate(c.types.Known); err != nil {
-		return Validation("%s", err)
-	}
-	for _, v := range append(append([]Variant(nil), cfg.Variants...), cfg.Shadow...) {
-		if _, err := c.store.Model(ctx, v.Model); err != nil {
-			return Validation("variant %s: model %q does not exist; create it first", v.Name, v.Model)
-		}
-	}
-	return c.store.CreateConfig(ctx, cfg)
-}
-
-// DeleteConfig removes an endpoint config no endpoint uses.
-func (c *Controller) DeleteConfig(ctx context.Context, name string) error {
-	if ep, err := c.store.configInUse(ctx, name); err != nil {
-		return err
-	} else if ep != "" {
-		return conflict(ErrInUse, "endpoint config %q is used by endpoint %q", name, ep)
-	}
-	return c.store.DeleteConfig(ctx, name)
-}
-
-// Logs returns the tail of each instance's log of an endpoint this
-// replica runs, by instance id; a log that cannot be read says why.
-func (c *Controller) Logs(name string, tail int64) (map[string]io.ReadCloser, map[string]error, error) {
-	ep := c.endpoints()[name]
-	if ep == nil {
-		if _, err := c.Endpoint(name); err != nil {
-			return nil, nil, err
-		}
-		return map[string]io.ReadCloser{}, map[string]error{}, nil
-	}
-	logs, errs := map[string]io.ReadCloser{}, map[string]error{}
-	ep.mu.Lock()
-	fleets := []*fleet{ep.active, ep.pending}
-	ep.mu.Unlock()
-	for _, f := range fleets {
-		if f == nil {
-			continue
-		}
-		for _, v := range f.all() {
-			for _, in := range v.instances() {
-				if r, err := in.Logs(tail); err != nil {
-					errs[in.ID()] = err
-				} else {
-					logs[in.ID()] = r
-				}
-			}
-		}
-	}
-	return logs, errs, nil
-}
-
-// errBusy says an endpoint cannot take an operation now.
-func errBusy(ep *Endpoint) error {
-	return conflict(ErrInUse, "endpoint %q is %s; wait until it is InService", ep.Name, ep.Status)
+	return &Controller{api: c.api, plane: c.plane, reconciler: c}
 }

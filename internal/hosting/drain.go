@@ -35,7 +35,7 @@ const drainPoll = 5 * time.Millisecond
 // call, or until the controller's drain timeout has passed (a call that
 // outlives it is cut when the instance stops). It reports whether the
 // instance drained fully.
-func (c *Controller) drain(in *instance) bool {
+func (c *reconciler) drain(in *instance) bool {
 	in.draining.Store(true)
 	in.ready.Store(false)
 	c.routesChanged()

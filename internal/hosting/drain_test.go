@@ -6,7 +6,7 @@ import (
 )
 
 func TestDrainWaitsForCallsInFlightAndRefusesNewOnes(t *testing.T) {
-	c := &Controller{opts: Options{DrainTimeout: time.Minute}}
+	c := &reconciler{opts: Options{DrainTimeout: time.Minute}}
 	in := &instance{}
 	in.ready.Store(true)
 	if !in.acquire() {
@@ -39,7 +39,7 @@ func TestDrainWaitsForCallsInFlightAndRefusesNewOnes(t *testing.T) {
 }
 
 func TestDrainGivesUpAtItsTimeout(t *testing.T) {
-	c := &Controller{opts: Options{DrainTimeout: 20 * time.Millisecond}}
+	c := &reconciler{opts: Options{DrainTimeout: 20 * time.Millisecond}}
 	in := &instance{}
 	in.acquire()
 	if c.drain(in) {

@@ -65,7 +65,7 @@ func (e *effects) run(done <-chan struct{}) {
 }
 
 // later hands f to the effects worker.
-func (c *Controller) later(f func()) {
+func (c *reconciler) later(f func()) {
 	if !c.effects.add(f) && c.log != nil {
 		c.log.Warn("hosting: too much work waiting on instance changes; one task dropped")
 	}

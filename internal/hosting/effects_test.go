@@ -38,7 +38,7 @@ func TestObserveLeavesNetworkWorkToTheEffectsWorker(t *testing.T) {
 	}
 	defer db.Close()
 	c := New(&Store{DB: db}, nil, nil, nil, Options{})
-	defer func() { c.cancel(); c.wg.Wait() }()
+	defer func() { c.reconciler.cancel(); c.reconciler.wg.Wait() }()
 
 	v := &variant{model: &Model{Name: "m", Server: Server{Type: ServerOpenAI}}}
 	in := &instance{v: v, endpoint: "ep"}

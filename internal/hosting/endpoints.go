@@ -10,34 +10,34 @@ import (
 // CreateEndpoint stores a new endpoint's spec and returns it Creating;
 // the reconciler starts its fleet and turns it InService when every
 // instance is ready, or Failed with the reason.
-func (c *Controller) CreateEndpoint(ctx context.Context, name, config string) (*Endpoint, error) {
+func (a *api) CreateEndpoint(ctx context.Context, name, config string) (*Endpoint, error) {
 	ctx, cancel := specContext(ctx)
 	defer cancel()
 	if e := validName("name", name); e != "" {
 		return nil, Validation("%s", e)
 	}
-	cfg, err := c.store.Config(ctx, config)
+	cfg, err := a.store.Config(ctx, config)
 	if err != nil {
 		return nil, Validation("endpoint config %q does not exist; create it first", config)
 	}
-	if _, err := c.newFleet(ctx, cfg); err != nil {
+	if _, err := a.newFleet(ctx, cfg); err != nil {
 		return nil, Validation("%s", err)
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	if err := c.store.insertSpec(ctx, &endpointSpec{Name: name, Config: config, CreatedAt: now, UpdatedAt: now}); err != nil {
+	if err := a.store.insertSpec(ctx, &endpointSpec{Name: name, Config: config, CreatedAt: now, UpdatedAt: now}); err != nil {
 		return nil, err
 	}
-	c.event(name, fmt.Sprintf("create asked on config %s", config))
-	c.changed(name)
-	return c.Endpoint(name)
+	a.event(name, fmt.Sprintf("create asked on config %s", config))
+	a.changed(name)
+	return a.Endpoint(name)
 }
 
 // DeleteEndpoint asks for an endpoint to be stopped and forgotten; an
 // update in progress is interrupted.
-func (c *Controller) DeleteEndpoint(ctx context.Context, name string) error {
+func (a *api) DeleteEndpoint(ctx context.Context, name string) error {
 	ctx, cancel := specContext(ctx)
 	defer cancel()
-	sp, err := c.store.spec(ctx, name)
+	sp, err := a.store.spec(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -47,55 +47,55 @@ func (c *Controller) DeleteEndpoint(ctx context.Context, name string) error {
 	if sp.Deleting {
 		return nil
 	}
-	if _, err := c.store.changeSpec(ctx, name, func(sp *endpointSpec, _ *endpointStatus) error {
+	if _, err := a.store.changeSpec(ctx, name, func(sp *endpointSpec, _ *endpointStatus) error {
 		sp.Deleting = true
 		return nil
 	}); err != nil {
 		return err
 	}
-	c.event(name, "deleting")
-	c.changed(name)
+	a.event(name, "deleting")
+	a.changed(name)
 	return nil
 }
 
 // Endpoint describes an endpoint: its spec and status as stored, and the
 // live fleets when this replica runs them.
-func (c *Controller) Endpoint(name string) (*Endpoint, error) {
+func (a *api) Endpoint(name string) (*Endpoint, error) {
 	ctx, cancel := storeContext()
 	defer cancel()
-	sp, err := c.store.spec(ctx, name)
+	sp, err := a.store.spec(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	if sp == nil {
 		return nil, notFound("endpoint", name)
 	}
-	st, err := c.store.status(ctx, name)
+	st, err := a.store.status(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return c.describe(sp, st, c.lookup(name)), nil
+	return a.describe(sp, st, a.lookup(name)), nil
 }
 
 // Endpoints describes every endpoint, by name.
-func (c *Controller) Endpoints() []*Endpoint {
+func (a *api) Endpoints() []*Endpoint {
 	ctx, cancel := storeContext()
 	defer cancel()
-	specs, err := c.store.specs(ctx)
+	specs, err := a.store.specs(ctx)
 	if err != nil {
-		if c.log != nil {
-			c.log.Error("hosting: endpoints not read", "err", err)
+		if a.log != nil {
+			a.log.Error("hosting: endpoints not read", "err", err)
 		}
 		return []*Endpoint{}
 	}
-	eps := c.routable()
+	eps := a.routable()
 	out := make([]*Endpoint, 0, len(specs))
 	for _, sp := range specs {
-		st, err := c.store.status(ctx, sp.Name)
+		st, err := a.store.status(ctx, sp.Name)
 		if err != nil {
 			continue
 		}
-		out = append(out, c.describe(sp, st, eps[sp.Name]))
+		out = append(out, a.describe(sp, st, eps[sp.Name]))
 	}
 	return out
 }
@@ -106,7 +106,7 @@ func (c *Controller) Endpoints() []*Endpoint {
 // as Updating. An endpoint this replica cannot route to yet (just
 // restarted, or not yet followed) shows as Creating, whatever was stored:
 // InService promises that an invocation through this replica is served.
-func (c *Controller) describe(sp *endpointSpec, st *endpointStatus, ep *endpoint) *Endpoint {
+func (a *api) describe(sp *endpointSpec, st *endpointStatus, ep *endpoint) *Endpoint {
 	out := &Endpoint{Name: sp.Name, Config: st.ActiveConfig, Status: st.Status, FailureReason: st.FailureReason,
 		PendingConfig: st.PendingConfig, LastDeployment: sp.Deployment, Generation: sp.Generation, ObservedGeneration: st.ObservedGeneration,
 		CreatedAt: sp.CreatedAt, UpdatedAt: sp.UpdatedAt, Variants: []VariantSummary{}}

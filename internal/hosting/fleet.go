@@ -194,14 +194,14 @@ func specHash(config string, v Variant, m *Model) string {
 }
 
 // newFleet resolves an endpoint config's models.
-func (c *Controller) newFleet(ctx context.Context, cfg *EndpointConfig) (*fleet, error) {
+func (a *api) newFleet(ctx context.Context, cfg *EndpointConfig) (*fleet, error) {
 	f := &fleet{config: cfg, random: cfg.Routing == RoutingRandom}
 	add := func(v Variant, shadow bool) error {
-		m, err := c.store.Model(ctx, v.Model)
+		m, err := a.store.Model(ctx, v.Model)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", v.Name, err)
 		}
-		it, ok := c.types[v.InstanceType]
+		it, ok := a.types[v.InstanceType]
 		if v.Serverless != nil {
 			it, ok = serverlessInstance(v.Serverless), true
 		}
@@ -235,7 +235,7 @@ func (c *Controller) newFleet(ctx context.Context, cfg *EndpointConfig) (*fleet,
 // start brings a fleet up to its instance counts (adopting leftovers
 // first) and waits until every instance is ready, or fails with the
 // reason the first one did not come up.
-func (c *Controller) startFleet(ctx context.Context, endpoint string, f *fleet) error {
+func (c *reconciler) startFleet(ctx context.Context, endpoint string, f *fleet) error {
 	for _, v := range f.all() {
 		dir, err := c.blobs.Resolve(ctx, v.model.Artifact)
 		if err != nil {
@@ -280,7 +280,7 @@ func (c *Controller) startFleet(ctx context.Context, endpoint string, f *fleet) 
 }
 
 // startInstance starts one model-server process for a variant.
-func (c *Controller) startInstance(ctx context.Context, endpoint string, v *variant, modelDir string) (*instance, error) {
+func (c *reconciler) startInstance(ctx context.Context, endpoint string, v *variant, modelDir string) (*instance, error) {
 	var suffix [3]byte
 	crand.Read(suffix[:])
 	id := fmt.Sprintf("%s.%s.%s.%s", endpoint, v.config, v.spec.Name, hex.EncodeToString(suffix[:]))
@@ -323,7 +323,7 @@ func (c *Controller) startInstance(ctx context.Context, endpoint string, v *vari
 // runtime's callback, so it returns at once: an OpenAI-compatible server
 // on a new address is ready only once the effects worker has learnt its
 // model id, and history lines are written there too.
-func (c *Controller) observe(in *instance, st hostrt.Status) {
+func (c *reconciler) observe(in *instance, st hostrt.Status) {
 	in.last.Store(&st)
 	ready := st.State == hostrt.StateReady && st.Addr != "" && !in.draining.Load()
 	if ready {
@@ -338,7 +338,7 @@ func (c *Controller) observe(in *instance, st hostrt.Status) {
 					if b := in.base.Load(); b == nil || *b != base {
 						return // moved on meanwhile; its own task follows
 					}
-					in.chat.Store(c.newChatClient(in, base))
+					in.chat.Store(c.plane.newChatClient(in, base))
 					c.observe(in, *in.last.Load())
 				})
 			}
@@ -358,7 +358,7 @@ func (c *Controller) observe(in *instance, st hostrt.Status) {
 		c.eventLater(in.endpoint, fmt.Sprintf("instance %s of variant %s is %s: %s; draining it", st.ID, in.v.spec.Name, st.State, st.LastError))
 	}
 	if !was && ready {
-		c.readied(in)
+		c.plane.readied(in)
 	}
 	if !was && ready && st.Restarts > 0 {
 		c.eventLater(in.endpoint, fmt.Sprintf("instance %s of variant %s is ready again after %d restart(s)", st.ID, in.v.spec.Name, st.Restarts))
@@ -389,7 +389,7 @@ func (in *instance) serving(ctx context.Context) error {
 
 // stopInstance drains an instance, stops it and meters its last
 // stretch.
-func (c *Controller) stopInstance(in *instance) {
+func (c *reconciler) stopInstance(in *instance) {
 	c.drain(in)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.StopGrace+10*time.Second)
 	defer cancel()
@@ -400,7 +400,7 @@ func (c *Controller) stopInstance(in *instance) {
 }
 
 // stopFleet stops every instance of a fleet in parallel.
-func (c *Controller) stopFleet(f *fleet) {
+func (c *reconciler) stopFleet(f *fleet) {
 	if f == nil {
 		return
 	}

@@ -75,7 +75,7 @@ func (l *lease) Release() {
 }
 
 // Holder reports whether this replica reconciles hosting now.
-func (c *Controller) Holder() bool {
+func (c *reconciler) Holder() bool {
 	c.ownMu.Lock()
 	defer c.ownMu.Unlock()
 	return c.own != nil
@@ -83,7 +83,7 @@ func (c *Controller) Holder() bool {
 
 // leaseLoop keeps the lease: it renews it while held and takes it when
 // it is free, starting or ending this replica's term as reconciler.
-func (c *Controller) leaseLoop() {
+func (c *reconciler) leaseLoop() {
 	t := time.NewTicker(c.opts.LeaseTTL / 3)
 	defer t.Stop()
 	lastRenew := time.Now()

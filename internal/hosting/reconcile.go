@@ -22,7 +22,7 @@ type term struct {
 // replica), it recovers the model servers a previous run left and
 // reconciles every stored endpoint before returning; otherwise it waits
 // in the background for the lease to be free.
-func (c *Controller) Start(ctx context.Context) error {
+func (c *reconciler) Start(ctx context.Context) error {
 	held, err := c.lease.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("hosting lease: %w", err)
@@ -46,7 +46,7 @@ func (c *Controller) Start(ctx context.Context) error {
 
 // lead starts a term as reconciler: model servers left running that the
 // stored endpoints still want are adopted, then every endpoint is queued.
-func (c *Controller) lead(ctx context.Context) error {
+func (c *reconciler) lead(ctx context.Context) error {
 	specs, err := c.store.specs(ctx)
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func (c *Controller) lead(ctx context.Context) error {
 
 // abdicate ends this replica's term: reconciling stops, and the model
 // servers it ran are stopped for the next holder to replace.
-func (c *Controller) abdicate() {
+func (c *reconciler) abdicate() {
 	c.ownMu.Lock()
 	t := c.own
 	c.own = nil
@@ -140,7 +140,7 @@ func (c *Controller) abdicate() {
 // progress (a long update) is interrupted and the endpoint reconciled
 // again at once. On a replica that does not hold the lease, the holder
 // finds the change at its next resync.
-func (c *Controller) changed(name string) {
+func (c *reconciler) changed(name string) {
 	c.ownMu.Lock()
 	t := c.own
 	c.ownMu.Unlock()
@@ -154,7 +154,7 @@ func (c *Controller) changed(name string) {
 // dispatch hands each queued endpoint to its own reconcile run; the queue
 // never hands out one endpoint twice at once. A run that fails is retried
 // after a second.
-func (c *Controller) dispatch(t *term) {
+func (c *reconciler) dispatch(t *term) {
 	var runs sync.WaitGroup
 	defer runs.Wait()
 	for {
@@ -182,7 +182,7 @@ func (c *Controller) dispatch(t *term) {
 // resyncLoop queues endpoints whose spec generation is ahead of what this
 // replica last saw (changed through another replica), and every endpoint
 // now and then.
-func (c *Controller) resyncLoop(t *term) {
+func (c *reconciler) resyncLoop(t *term) {
 	tick := time.NewTicker(c.opts.Resync)
 	defer tick.Stop()
 	for n := 1; ; n++ {
@@ -218,7 +218,7 @@ func (c *Controller) resyncLoop(t *term) {
 // forgets a deleted endpoint. It returns an error only for what a retry
 // may mend (the store); an endpoint that cannot reach its spec has its
 // status say why.
-func (c *Controller) reconcile(ctx context.Context, name string) error {
+func (c *reconciler) reconcile(ctx context.Context, name string) error {
 	sp, err := c.store.spec(ctx, name)
 	if err != nil {
 		return err
@@ -273,7 +273,7 @@ func (c *Controller) reconcile(ctx context.Context, name string) error {
 
 // fleetFor resolves the fleet an endpoint runs on config: the config's
 // shape, with the spec's capacities when config is the spec's.
-func (c *Controller) fleetFor(ctx context.Context, sp *endpointSpec, config string) (*fleet, error) {
+func (c *reconciler) fleetFor(ctx context.Context, sp *endpointSpec, config string) (*fleet, error) {
 	if config == "" {
 		config = sp.Config
 	}
@@ -281,7 +281,7 @@ func (c *Controller) fleetFor(ctx context.Context, sp *endpointSpec, config stri
 	if err != nil {
 		return nil, fmt.Errorf("config %s or one of its models no longer exists", config)
 	}
-	f, err := c.newFleet(ctx, cfg)
+	f, err := c.api.newFleet(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (c *Controller) fleetFor(ctx context.Context, sp *endpointSpec, config stri
 
 // bringUp starts an endpoint's fleet on config and puts it in service;
 // it reports whether it did.
-func (c *Controller) bringUp(ctx context.Context, ep *endpoint, sp *endpointSpec, config string) bool {
+func (c *reconciler) bringUp(ctx context.Context, ep *endpoint, sp *endpointSpec, config string) bool {
 	start := time.Now()
 	ep.mu.Lock()
 	verb := "restarted"
@@ -303,9 +303,9 @@ func (c *Controller) bringUp(ctx context.Context, ep *endpoint, sp *endpointSpec
 	interrupted := ep.status.PendingConfig
 	ep.mu.Unlock()
 	if verb == "created" {
-		c.event(ep.name, fmt.Sprintf("creating on config %s", config))
+		c.api.event(ep.name, fmt.Sprintf("creating on config %s", config))
 	} else if interrupted != "" {
-		c.event(ep.name, fmt.Sprintf("update to config %s was interrupted by a restart; back on config %s first", interrupted, config))
+		c.api.event(ep.name, fmt.Sprintf("update to config %s was interrupted by a restart; back on config %s first", interrupted, config))
 	}
 	c.setStatus(ep, func(st *endpointStatus) { st.Status, st.FailureReason, st.PendingConfig = StatusCreating, "", "" })
 	f, err := c.fleetFor(ctx, sp, config)
@@ -321,7 +321,7 @@ func (c *Controller) bringUp(ctx context.Context, ep *endpoint, sp *endpointSpec
 		c.setStatus(ep, func(st *endpointStatus) {
 			st.Status, st.FailureReason, st.ObservedGeneration = StatusFailed, err.Error(), sp.Generation
 		})
-		c.event(ep.name, "failed: "+err.Error())
+		c.api.event(ep.name, "failed: "+err.Error())
 		return false
 	}
 	ep.mu.Lock()
@@ -334,12 +334,12 @@ func (c *Controller) bringUp(ctx context.Context, ep *endpoint, sp *endpointSpec
 			st.ObservedGeneration = sp.Generation
 		}
 	})
-	c.event(ep.name, fmt.Sprintf("%s: InService on config %s after %s", verb, config, time.Since(start).Round(time.Millisecond)))
+	c.api.event(ep.name, fmt.Sprintf("%s: InService on config %s after %s", verb, config, time.Since(start).Round(time.Millisecond)))
 	return true
 }
 
 // teardown stops a deleted endpoint's fleets and forgets it.
-func (c *Controller) teardown(name string, ep *endpoint) {
+func (c *reconciler) teardown(name string, ep *endpoint) {
 	if ep != nil {
 		ep.route.Store(nil)
 		ep.mu.Lock()
@@ -354,11 +354,11 @@ func (c *Controller) teardown(name string, ep *endpoint) {
 		c.log.Error("hosting: deleted endpoint not forgotten", "endpoint", name, "err", err)
 	}
 	c.remove(name)
-	c.event(name, "deleted")
+	c.api.event(name, "deleted")
 }
 
 // setStatus changes an endpoint's status and stores it when it changed.
-func (c *Controller) setStatus(ep *endpoint, change func(*endpointStatus)) {
+func (c *reconciler) setStatus(ep *endpoint, change func(*endpointStatus)) {
 	ep.mu.Lock()
 	before := ep.status
 	change(&ep.status)
@@ -379,7 +379,7 @@ func (c *Controller) setStatus(ep *endpoint, change func(*endpointStatus)) {
 // stopAll stops every fleet this replica runs, or leaves them for the
 // next start to adopt with KeepInstancesOnClose, and lets go of
 // recovered leftovers no endpoint took.
-func (c *Controller) stopAll(ctx context.Context, keep bool) {
+func (c *reconciler) stopAll(ctx context.Context, keep bool) {
 	if keep {
 		return
 	}
@@ -411,7 +411,7 @@ func (c *Controller) stopAll(ctx context.Context, keep bool) {
 // is left for the next start to converge), the last instance time is
 // metered, model servers are stopped (or left for the next start to
 // adopt, with KeepInstancesOnClose) and the lease is given up.
-func (c *Controller) Close(ctx context.Context) error {
+func (c *reconciler) Close(ctx context.Context) error {
 	c.ownMu.Lock()
 	t := c.own
 	c.ownMu.Unlock()

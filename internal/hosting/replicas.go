@@ -102,7 +102,7 @@ func fleetStateOf(f *fleet) *fleetState {
 
 // routesChanged asks the holder to publish its routing now rather than at
 // the next tick: an instance became ready, failed or began to drain.
-func (c *Controller) routesChanged() {
+func (c *reconciler) routesChanged() {
 	select {
 	case c.publish <- struct{}{}:
 	default:
@@ -112,7 +112,7 @@ func (c *Controller) routesChanged() {
 // publishLoop writes, for each endpoint this term runs, its routing when
 // it differs from what was last written, at once when asked and every
 // Resync otherwise.
-func (c *Controller) publishLoop(t *term) {
+func (c *reconciler) publishLoop(t *term) {
 	tick := time.NewTicker(c.opts.Resync)
 	defer tick.Stop()
 	written := map[string]string{}
@@ -152,7 +152,7 @@ func (c *Controller) publishLoop(t *term) {
 // of the endpoints the holder runs: every Resync it reads the published
 // routing and rebuilds an endpoint's fleets when it changed. seen is what
 // was built already (follow's first pass, made by Start).
-func (c *Controller) followLoop(seen map[string]string) {
+func (c *reconciler) followLoop(seen map[string]string) {
 	tick := time.NewTicker(c.opts.Resync)
 	defer tick.Stop()
 	for {
@@ -172,7 +172,7 @@ func (c *Controller) followLoop(seen map[string]string) {
 // followOnce reads the published routing and rebuilds the endpoints whose
 // status or routing differ from seen (endpoint -> status and routing last
 // built).
-func (c *Controller) followOnce(seen map[string]string) {
+func (c *reconciler) followOnce(seen map[string]string) {
 	ctx, cancel := context.WithTimeout(c.ctx, storeTimeout)
 	defer cancel()
 	rows, err := c.store.routings(ctx)
@@ -214,7 +214,7 @@ func (c *Controller) followOnce(seen map[string]string) {
 
 // follow builds (or updates, keeping its instances and their outstanding
 // counts) a followed endpoint from the routing its holder published.
-func (c *Controller) follow(ctx context.Context, row routingRow, old *endpoint) (*endpoint, error) {
+func (c *reconciler) follow(ctx context.Context, row routingRow, old *endpoint) (*endpoint, error) {
 	ep := &endpoint{name: row.name, status: endpointStatus{Status: row.status}}
 	if old != nil {
 		ep = old
@@ -256,7 +256,7 @@ func (c *Controller) follow(ctx context.Context, row routingRow, old *endpoint) 
 // followFleet is the fleet a published fleetState describes: one of the
 // fleets followed before when its config is the same, else a new one
 // resolved from the stored config.
-func (c *Controller) followFleet(ctx context.Context, endpoint string, fs *fleetState, before ...*fleet) (*fleet, error) {
+func (c *reconciler) followFleet(ctx context.Context, endpoint string, fs *fleetState, before ...*fleet) (*fleet, error) {
 	var f *fleet
 	for _, b := range before {
 		if b != nil && b.config.Name == fs.Config {
@@ -269,7 +269,7 @@ func (c *Controller) followFleet(ctx context.Context, endpoint string, fs *fleet
 		if err != nil {
 			return nil, err
 		}
-		if f, err = c.newFleet(ctx, cfg); err != nil {
+		if f, err = c.api.newFleet(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -292,7 +292,7 @@ func (c *Controller) followFleet(ctx context.Context, endpoint string, fs *fleet
 
 // followInstances are a variant's instances as published, reusing the
 // ones already followed (their outstanding counts stay).
-func (c *Controller) followInstances(endpoint string, v *variant, states []instanceState) []*instance {
+func (c *reconciler) followInstances(endpoint string, v *variant, states []instanceState) []*instance {
 	had := map[string]*instance{}
 	for _, in := range v.instances() {
 		had[in.ID()] = in
@@ -311,7 +311,7 @@ func (c *Controller) followInstances(endpoint string, v *variant, states []insta
 				addr := s.Addr
 				in.base.Store(&addr)
 				if v.model.Server.Type == ServerOpenAI {
-					in.chat.Store(c.newChatClient(in, addr))
+					in.chat.Store(c.plane.newChatClient(in, addr))
 				}
 			}
 		}

@@ -24,15 +24,15 @@ type VariantCapacity struct {
 // once; new instances take traffic once ready; surplus ones leave the
 // rotation, finish what they hold and stop. They hold across restarts
 // until the endpoint is updated to another config.
-func (c *Controller) UpdateCapacities(ctx context.Context, name string, caps []VariantCapacity) (*Endpoint, error) {
+func (a *api) UpdateCapacities(ctx context.Context, name string, caps []VariantCapacity) (*Endpoint, error) {
 	ctx, cancel := specContext(ctx)
 	defer cancel()
 	var changes []string
-	_, err := c.store.changeSpec(ctx, name, func(sp *endpointSpec, st *endpointStatus) error {
+	_, err := a.store.changeSpec(ctx, name, func(sp *endpointSpec, st *endpointStatus) error {
 		if st.Status != StatusInService || st.PendingConfig != "" || (sp.Config != st.ActiveConfig) {
 			return errBusy(&Endpoint{Name: name, Status: st.Status})
 		}
-		cfg, err := c.store.Config(ctx, st.ActiveConfig)
+		cfg, err := a.store.Config(ctx, st.ActiveConfig)
 		if err != nil {
 			return err
 		}
@@ -63,9 +63,9 @@ func (c *Controller) UpdateCapacities(ctx context.Context, name string, caps []V
 	if err != nil {
 		return nil, err
 	}
-	c.event(name, "capacities asked: "+strings.Join(changes, ", "))
-	c.changed(name)
-	return c.Endpoint(name)
+	a.event(name, "capacities asked: "+strings.Join(changes, ", "))
+	a.changed(name)
+	return a.Endpoint(name)
 }
 
 // checkCapacities reports every problem with a capacity change of cfg.
@@ -100,7 +100,7 @@ func checkCapacities(name string, cfg *EndpointConfig, caps []VariantCapacity) e
 
 // applyCapacities brings the active fleet's weights and instance counts
 // to the spec's.
-func (c *Controller) applyCapacities(ctx context.Context, ep *endpoint, sp *endpointSpec) {
+func (c *reconciler) applyCapacities(ctx context.Context, ep *endpoint, sp *endpointSpec) {
 	ep.mu.Lock()
 	f := ep.active
 	ep.mu.Unlock()
@@ -139,14 +139,14 @@ func (c *Controller) applyCapacities(ctx context.Context, ep *endpoint, sp *endp
 		st.Status, st.FailureReason, st.ObservedGeneration = StatusInService, reason, sp.Generation
 	})
 	if len(changes) > 0 {
-		c.event(ep.name, "capacities: "+strings.Join(changes, ", "))
+		c.api.event(ep.name, "capacities: "+strings.Join(changes, ", "))
 	}
 }
 
 // scale brings a variant to n instances: new ones are started and
 // waited for; surplus ones (not ready ones first) leave the rotation and
 // are stopped.
-func (c *Controller) scale(ctx context.Context, endpoint string, v *variant, n int) error {
+func (c *reconciler) scale(ctx context.Context, endpoint string, v *variant, n int) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.count.Store(int64(n))

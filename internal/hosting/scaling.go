@@ -45,7 +45,7 @@ type variantScale struct {
 
 // Load samples the load of every production variant this replica runs
 // (the lease holder runs them all), endpoint by endpoint.
-func (c *Controller) Load() []VariantLoad {
+func (c *reconciler) Load() []VariantLoad {
 	var out []VariantLoad
 	eps := c.endpoints()
 	for _, name := range sortedKeys(eps) {
@@ -83,14 +83,14 @@ func (s *stats) count() int64 {
 
 // SetInstanceCount asks for a variant's instance count (0 allowed) as
 // UpdateCapacities does, on behalf of an autoscaler or a cold start.
-func (c *Controller) SetInstanceCount(ctx context.Context, endpoint, variant string, n int) error {
-	_, err := c.UpdateCapacities(ctx, endpoint, []VariantCapacity{{Variant: variant, InstanceCount: &n}})
+func (a *api) SetInstanceCount(ctx context.Context, endpoint, variant string, n int) error {
+	_, err := a.UpdateCapacities(ctx, endpoint, []VariantCapacity{{Variant: variant, InstanceCount: &n}})
 	return err
 }
 
 // Event appends a line to an endpoint's history (GET
 // /api/v1/endpoints/{name}/events), as the controller's own are.
-func (c *Controller) Event(endpoint, msg string) { c.event(endpoint, msg) }
+func (a *api) Event(endpoint, msg string) { a.event(endpoint, msg) }
 
 // specTimeout bounds a spec change made in the background.
 const specTimeout = 10 * time.Second

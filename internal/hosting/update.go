@@ -11,21 +11,21 @@ import (
 // beside the old one, shifts traffic by the deployment policy, and rolls
 // back while the alarms watch it bake. An update asked for while another
 // is in progress supersedes it: the endpoint converges on the last one.
-func (c *Controller) UpdateEndpoint(ctx context.Context, name, config string, dep Deployment) (*Endpoint, error) {
+func (a *api) UpdateEndpoint(ctx context.Context, name, config string, dep Deployment) (*Endpoint, error) {
 	ctx, cancel := specContext(ctx)
 	defer cancel()
 	if err := dep.Validate(); err != nil {
 		return nil, Validation("%s", err)
 	}
-	cfg, err := c.store.Config(ctx, config)
+	cfg, err := a.store.Config(ctx, config)
 	if err != nil {
 		return nil, Validation("endpoint config %q does not exist; create it first", config)
 	}
-	if _, err := c.newFleet(ctx, cfg); err != nil {
+	if _, err := a.newFleet(ctx, cfg); err != nil {
 		return nil, Validation("%s", err)
 	}
 	var from string
-	_, err = c.store.changeSpec(ctx, name, func(sp *endpointSpec, st *endpointStatus) error {
+	_, err = a.store.changeSpec(ctx, name, func(sp *endpointSpec, st *endpointStatus) error {
 		if st.Status != StatusInService && st.Status != StatusUpdating {
 			return errBusy(&Endpoint{Name: name, Status: st.Status})
 		}
@@ -39,9 +39,9 @@ func (c *Controller) UpdateEndpoint(ctx context.Context, name, config string, de
 	if err != nil {
 		return nil, err
 	}
-	c.event(name, fmt.Sprintf("update asked: from config %s to %s (%s)", from, config, dep.Type))
-	c.changed(name)
-	return c.Endpoint(name)
+	a.event(name, fmt.Sprintf("update asked: from config %s to %s (%s)", from, config, dep.Type))
+	a.changed(name)
+	return a.Endpoint(name)
 }
 
 // steps are the traffic shares the new fleet takes, in order.
@@ -60,7 +60,7 @@ func (d Deployment) steps() []float64 {
 }
 
 // update moves an endpoint's traffic to the spec's config.
-func (c *Controller) update(ctx context.Context, ep *endpoint, sp *endpointSpec) {
+func (c *reconciler) update(ctx context.Context, ep *endpoint, sp *endpointSpec) {
 	start := time.Now()
 	dep := Deployment{}
 	if sp.Deployment != nil {
@@ -73,7 +73,7 @@ func (c *Controller) update(ctx context.Context, ep *endpoint, sp *endpointSpec)
 	c.setStatus(ep, func(st *endpointStatus) {
 		st.Status, st.PendingConfig, st.FailureReason = StatusUpdating, sp.Config, ""
 	})
-	c.event(ep.name, fmt.Sprintf("updating from config %s to %s (%s)", old.config.Name, sp.Config, dep.Type))
+	c.api.event(ep.name, fmt.Sprintf("updating from config %s to %s (%s)", old.config.Name, sp.Config, dep.Type))
 	next, err := c.fleetFor(ctx, sp, sp.Config)
 	if err != nil {
 		c.rollback(ep, nil, sp, fmt.Sprintf("the new fleet did not start: %s", err))
@@ -90,11 +90,11 @@ func (c *Controller) update(ctx context.Context, ep *endpoint, sp *endpointSpec)
 		c.rollback(ep, next, sp, fmt.Sprintf("the new fleet did not start: %s", err))
 		return
 	}
-	c.event(ep.name, fmt.Sprintf("new fleet on config %s is ready after %s", next.config.Name, time.Since(start).Round(time.Millisecond)))
+	c.api.event(ep.name, fmt.Sprintf("new fleet on config %s is ready after %s", next.config.Name, time.Since(start).Round(time.Millisecond)))
 	wait := time.Duration(dep.WaitSeconds * float64(time.Second))
 	for _, share := range dep.steps() {
 		ep.route.Store(&routing{active: old, pending: next, share: share})
-		c.event(ep.name, fmt.Sprintf("shifted %.0f%% of traffic to config %s; baking %s", share*100, next.config.Name, wait))
+		c.api.event(ep.name, fmt.Sprintf("shifted %.0f%% of traffic to config %s; baking %s", share*100, next.config.Name, wait))
 		if reason := c.bake(ctx, next, dep.Alarms, wait); reason != "" {
 			c.endBake(ctx, ep, next, sp, reason)
 			return
@@ -120,12 +120,12 @@ func (c *Controller) update(ctx context.Context, ep *endpoint, sp *endpointSpec)
 	c.setStatus(ep, func(st *endpointStatus) {
 		st.Status, st.ActiveConfig, st.PendingConfig, st.ObservedGeneration = StatusInService, sp.Config, "", sp.Generation
 	})
-	c.event(ep.name, fmt.Sprintf("update complete: InService on config %s after %s; the old fleet is stopped", next.config.Name, time.Since(start).Round(time.Millisecond)))
+	c.api.event(ep.name, fmt.Sprintf("update complete: InService on config %s after %s; the old fleet is stopped", next.config.Name, time.Since(start).Round(time.Millisecond)))
 }
 
 // endBake rolls back on an alarm, or abandons the update when its run was
 // interrupted.
-func (c *Controller) endBake(ctx context.Context, ep *endpoint, next *fleet, sp *endpointSpec, reason string) {
+func (c *reconciler) endBake(ctx context.Context, ep *endpoint, next *fleet, sp *endpointSpec, reason string) {
 	if ctx.Err() != nil {
 		c.abandon(ep, next)
 		return
@@ -135,7 +135,7 @@ func (c *Controller) endBake(ctx context.Context, ep *endpoint, next *fleet, sp 
 
 // bake waits d while watching the new fleet's alarms; it returns why it
 // tripped, or "".
-func (c *Controller) bake(ctx context.Context, f *fleet, a Alarms, d time.Duration) string {
+func (c *reconciler) bake(ctx context.Context, f *fleet, a Alarms, d time.Duration) string {
 	deadline := time.Now().Add(d)
 	t := time.NewTicker(c.opts.AlarmCheck)
 	defer t.Stop()
@@ -175,7 +175,7 @@ func alarm(f *fleet, a Alarms) string {
 
 // rollback returns all traffic to the old fleet and stops the new one;
 // the spec's generation counts as handled, so it is not tried again.
-func (c *Controller) rollback(ep *endpoint, next *fleet, sp *endpointSpec, reason string) {
+func (c *reconciler) rollback(ep *endpoint, next *fleet, sp *endpointSpec, reason string) {
 	ep.mu.Lock()
 	old := ep.active
 	ep.mu.Unlock()
@@ -183,7 +183,7 @@ func (c *Controller) rollback(ep *endpoint, next *fleet, sp *endpointSpec, reaso
 		ep.route.Store(&routing{active: old})
 	}
 	c.setStatus(ep, func(st *endpointStatus) { st.Status, st.FailureReason = StatusRollingBack, reason })
-	c.event(ep.name, "rolling back: "+reason)
+	c.api.event(ep.name, "rolling back: "+reason)
 	c.stopFleet(next)
 	ep.mu.Lock()
 	ep.pending = nil
@@ -191,14 +191,14 @@ func (c *Controller) rollback(ep *endpoint, next *fleet, sp *endpointSpec, reaso
 	c.setStatus(ep, func(st *endpointStatus) {
 		st.Status, st.PendingConfig, st.FailureReason, st.ObservedGeneration = StatusInService, "", "update rolled back: "+reason, sp.Generation
 	})
-	c.event(ep.name, fmt.Sprintf("rolled back: InService on config %s", old.config.Name))
+	c.api.event(ep.name, fmt.Sprintf("rolled back: InService on config %s", old.config.Name))
 }
 
 // abandon stops an update whose run was interrupted — by a newer spec, a
 // deletion or a shutdown — and returns its traffic to the old fleet. The
 // spec's generation is not marked handled: the next run converges on the
 // spec as it is then.
-func (c *Controller) abandon(ep *endpoint, next *fleet) {
+func (c *reconciler) abandon(ep *endpoint, next *fleet) {
 	ep.mu.Lock()
 	old := ep.active
 	ep.mu.Unlock()
@@ -212,5 +212,5 @@ func (c *Controller) abandon(ep *endpoint, next *fleet) {
 	if c.ctx.Err() == nil {
 		c.setStatus(ep, func(st *endpointStatus) { st.Status, st.PendingConfig = StatusInService, "" })
 	}
-	c.event(ep.name, fmt.Sprintf("update to config %s interrupted; traffic is back on config %s", next.config.Name, old.config.Name))
+	c.api.event(ep.name, fmt.Sprintf("update to config %s interrupted; traffic is back on config %s", next.config.Name, old.config.Name))
 }
