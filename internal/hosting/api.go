@@ -69,17 +69,9 @@ func (a *api) UpdateConfig(ctx context.Context, cfg *EndpointConfig) error {
 // servedBy names a live endpoint one of whose fleets runs model, or "".
 func (a *api) servedBy(model string) string {
 	for _, ep := range a.routable() {
-		ep.mu.Lock()
-		fleets := []*fleet{ep.active, ep.pending}
-		ep.mu.Unlock()
-		for _, f := range fleets {
-			if f == nil {
-				continue
-			}
-			for _, v := range f.all() {
-				if v.model.Name == model {
-					return ep.name
-				}
+		for _, v := range ep.variants() {
+			if v.model.Name == model {
+				return ep.name
 			}
 		}
 	}
@@ -128,20 +120,12 @@ func (a *api) Logs(name string, tail int64) (map[string]io.ReadCloser, map[strin
 		return map[string]io.ReadCloser{}, map[string]error{}, nil
 	}
 	logs, errs := map[string]io.ReadCloser{}, map[string]error{}
-	ep.mu.Lock()
-	fleets := []*fleet{ep.active, ep.pending}
-	ep.mu.Unlock()
-	for _, f := range fleets {
-		if f == nil {
-			continue
-		}
-		for _, v := range f.all() {
-			for _, in := range v.instances() {
-				if r, err := in.Logs(tail); err != nil {
-					errs[in.ID()] = err
-				} else {
-					logs[in.ID()] = r
-				}
+	for _, v := range ep.variants() {
+		for _, in := range v.instances() {
+			if r, err := in.Logs(tail); err != nil {
+				errs[in.ID()] = err
+			} else {
+				logs[in.ID()] = r
 			}
 		}
 	}
@@ -151,4 +135,19 @@ func (a *api) Logs(name string, tail int64) (map[string]io.ReadCloser, map[strin
 // errBusy says an endpoint cannot take an operation now.
 func errBusy(ep *Endpoint) error {
 	return conflict(ErrInUse, "endpoint %q is %s; wait until it is InService", ep.Name, ep.Status)
+}
+
+// variants are every variant of an endpoint's fleets, the active one's
+// first.
+func (ep *endpoint) variants() []*variant {
+	ep.mu.Lock()
+	fleets := []*fleet{ep.active, ep.pending}
+	ep.mu.Unlock()
+	var out []*variant
+	for _, f := range fleets {
+		if f != nil {
+			out = append(out, f.all()...)
+		}
+	}
+	return out
 }
