@@ -7,28 +7,21 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/junctionhq/junction/internal/platform/tracing"
+	"github.com/junctionhq/junction/internal/provider/upstream"
 )
 
 // maxResponseBytes bounds a model server's answer held in memory.
 const maxResponseBytes = 64 << 20
 
-func newClient() *http.Client {
-	// Model servers continue the invocation's trace (W3C traceparent).
-	return &http.Client{Transport: tracing.Transport(&http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        4096,
-		MaxIdleConnsPerHost: 512,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	})}
-}
+// newClient is the client that calls model servers: upstream's one
+// client setup, sized for local servers, continuing the invocation's
+// trace (W3C traceparent).
+func newClient() *http.Client { return upstream.NewClient(0, upstream.Local(), upstream.Traced()) }
 
 // route finds an endpoint's routing now, or the error an invocation of
 // it gets now (unroutable's).

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/platform/config"
-	"github.com/junctionhq/junction/internal/platform/tracing"
 	"github.com/junctionhq/junction/internal/provider/anthropic"
 	"github.com/junctionhq/junction/internal/provider/azure"
 	"github.com/junctionhq/junction/internal/provider/bedrock"
@@ -25,13 +24,13 @@ func New(ctx context.Context, p config.Provider, defaultTimeout time.Duration) (
 	if timeout == 0 {
 		timeout = defaultTimeout
 	}
-	client := upstream.NewClient(timeout)
+	opts := []upstream.Option{upstream.Traced()} // upstreams continue the request's trace
 	if p.Type == config.TypeOpenAI {
 		// The hot path: OpenAI-compatible servers are often on plain
 		// HTTP (vLLM, llama.cpp), where the lean transport carries calls.
-		client = upstream.Lean(client)
+		opts = append(opts, upstream.Lean())
 	}
-	client.Transport = tracing.Transport(client.Transport) // upstreams continue the request's trace
+	client := upstream.NewClient(timeout, opts...)
 	switch p.Type {
 	case config.TypeOpenAI:
 		return openai.New(openai.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client,

@@ -16,50 +16,88 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/junctionhq/junction/internal/platform/tracing"
 	"github.com/junctionhq/junction/internal/provider/upstream/h1"
 	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
-// NewClient returns the HTTP client used to call upstreams. timeout bounds
-// the wait for response headers; a streamed body may take longer, bounded
-// by the caller's context.
-func NewClient(timeout time.Duration) *http.Client {
+// NewClient returns the HTTP client used to call upstreams — the one
+// client setup in Junction: timeouts, keep-alive, pool sizes and trace
+// propagation are set here. timeout bounds the wait for response headers;
+// a streamed body may take longer, bounded by the caller's context. opts
+// say what differs from the defaults, which suit remote provider APIs.
+func NewClient(timeout time.Duration, opts ...Option) *http.Client {
+	var o clientSetup
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
 	}
 	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer().DialContext,
+		DialContext:           dialer(dialTimeout).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       idleTimeout,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &http.Client{Transport: t}
+	if o.local {
+		t.Proxy = nil
+		t.DialContext = dialer(localDialTimeout).DialContext
+		t.ForceAttemptHTTP2 = false
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 4096, 512
+		t.DisableCompression = true
+		t.ResponseHeaderTimeout = 0
+	}
+	c := &http.Client{Transport: t}
+	if o.lean {
+		c.Transport = &h1.Transport{Fallback: t, Proxy: t.Proxy, ResponseHeaderTimeout: t.ResponseHeaderTimeout,
+			IdleTimeout: t.IdleConnTimeout, MaxIdlePerHost: t.MaxIdleConnsPerHost, Dialer: dialer(dialTimeout)}
+	}
+	if o.traced {
+		c.Transport = tracing.Transport(c.Transport)
+	}
+	return c
 }
 
-// Lean puts the lean HTTP/1.1 transport (internal/provider/upstream/h1) in front of a
-// client made by NewClient: requests to plain-HTTP upstreams (a vLLM or
-// llama.cpp server, a sidecar) are written and read on the calling
-// goroutine, without net/http's per-connection goroutines; the rest
-// (https, proxies) go to the client's own transport as before. A client
-// whose transport is not net/http's is returned as it is.
-func Lean(c *http.Client) *http.Client {
-	t, ok := c.Transport.(*http.Transport)
-	if !ok {
-		return c
-	}
-	lc := *c
-	lc.Transport = &h1.Transport{Fallback: t, Proxy: t.Proxy, ResponseHeaderTimeout: t.ResponseHeaderTimeout,
-		IdleTimeout: t.IdleConnTimeout, MaxIdlePerHost: t.MaxIdleConnsPerHost, Dialer: dialer()}
-	return &lc
-}
+// Option is what differs between the clients NewClient builds.
+type Option func(*clientSetup)
+
+type clientSetup struct{ local, lean, traced bool }
+
+// Local sizes the client for servers on this machine or its network —
+// the model servers Junction hosts: connections are dialled within 2 s,
+// kept idle by the hundred per server, never proxied or transparently
+// compressed, and only the caller's context bounds the wait for an
+// answer (an invocation's own timeout, which may be long).
+func Local() Option { return func(o *clientSetup) { o.local = true } }
+
+// Lean puts the lean HTTP/1.1 transport (internal/provider/upstream/h1)
+// in front: requests to plain-HTTP upstreams (a vLLM or llama.cpp server,
+// a sidecar) are written and read on the calling goroutine, without
+// net/http's per-connection goroutines; the rest (https, proxies) go to
+// net/http's transport as before.
+func Lean() Option { return func(o *clientSetup) { o.lean = true } }
+
+// Traced makes every request continue the caller's trace (W3C
+// traceparent).
+func Traced() Option { return func(o *clientSetup) { o.traced = true } }
+
+// The dial and keep-alive settings of NewClient's clients.
+const (
+	dialTimeout      = 10 * time.Second
+	localDialTimeout = 2 * time.Second
+	idleTimeout      = 90 * time.Second
+)
 
 // dialer opens connections to upstreams.
-func dialer() *net.Dialer { return &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second} }
+func dialer(timeout time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+}
 
 // StatusError turns a non-2xx upstream answer into an *llm.Error. message
 // and code are what the upstream's error body said, if it could be read.
