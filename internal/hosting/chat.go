@@ -86,16 +86,10 @@ type endpointProvider struct{ c *plane }
 func (p endpointProvider) variant(ctx context.Context, name string) (*variant, error) {
 	r, err := p.c.route(ctx, name)
 	if err != nil {
-		var he *Error
-		errors.As(err, &he)
 		// Unavailable rather than not found: a route that lists the
 		// endpoint falls back to its other deployments while the endpoint
 		// is being created, has failed or was deleted.
-		msg := err.Error()
-		if he != nil {
-			msg = he.Message
-		}
-		return nil, &llm.Error{Status: http.StatusServiceUnavailable, Type: llm.ErrOverloaded, Message: msg, Provider: "endpoint"}
+		return nil, endpointErr(err, true)
 	}
 	v, _, _ := r.choose(name, "")
 	if v.model.Server.Type != ServerOpenAI {

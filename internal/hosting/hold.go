@@ -168,15 +168,28 @@ func (p *plane) coldStart(ep *endpoint, v *variant) {
 // does, with the gateway's error shape.
 func (p *plane) awaitChat(ctx context.Context, endpoint string, v *variant) (*variant, error) {
 	v, _, err := p.awaitReady(ctx, endpoint, "", v, nil)
-	var he *Error
-	if errors.As(err, &he) {
-		typ := llm.ErrOverloaded
-		if he.Status == http.StatusTooManyRequests {
-			typ = llm.ErrRateLimit
-		}
-		return nil, &llm.Error{Status: he.Status, Type: typ, Message: he.Message, Provider: "endpoint", RetryAfter: he.RetryAfter}
+	if err != nil {
+		return nil, endpointErr(err, false)
 	}
-	return v, err
+	return v, nil
+}
+
+// endpointErr is a chat call's failure to reach an endpoint, in the
+// gateway's taxonomy: a hold refused for room stays a 429 (unless
+// unavailable says every failure is to be a 503); anything else of
+// hosting's is a 503, so that a route falls back to its other
+// deployments.
+func endpointErr(err error, unavailable bool) error {
+	var he *Error
+	if !errors.As(err, &he) {
+		return err
+	}
+	le := he.LLM()
+	le.Provider, le.Code = "endpoint", ""
+	if unavailable || le.Status != http.StatusTooManyRequests {
+		le.Status, le.Type = http.StatusServiceUnavailable, llm.ErrOverloaded
+	}
+	return le
 }
 
 // Wait predicts how long a call to an endpoint would wait now before its

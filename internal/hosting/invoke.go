@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
 // Invocation is one SageMaker-runtime InvokeEndpoint call, as the runtime
@@ -100,6 +102,37 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// LLM is e in Junction's one error taxonomy, for every surface but the
+// SageMaker runtime (which writes e in AWS's shape): the status keeps its
+// meaning, the SageMaker code is kept as the Code, and e is the cause.
+// Hosting's errors are mapped here and nowhere else.
+func (e *Error) LLM() *llm.Error {
+	typ := llm.ErrInternal
+	switch {
+	case e.Status == http.StatusNotFound:
+		typ = llm.ErrNotFound
+	case e.Status == http.StatusConflict:
+		typ = llm.ErrConflict
+	case e.Status == http.StatusRequestEntityTooLarge:
+		typ = llm.ErrTooLarge
+	case e.Status == http.StatusFailedDependency:
+		typ = llm.ErrUpstream
+	case e.Status == http.StatusTooManyRequests:
+		typ = llm.ErrRateLimit
+	case e.Status == http.StatusServiceUnavailable:
+		typ = llm.ErrOverloaded
+	case e.Status == http.StatusGatewayTimeout:
+		typ = llm.ErrTimeout
+	case e.Status >= 400 && e.Status < 500:
+		typ = llm.ErrInvalidRequest
+	}
+	status := e.Status
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	return &llm.Error{Status: status, Type: typ, Message: e.Message, Code: e.Code, RetryAfter: e.RetryAfter, Err: e}
+}
 
 // Validation returns a 400 ValidationError.
 func Validation(format string, args ...any) *Error {

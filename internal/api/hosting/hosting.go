@@ -52,14 +52,7 @@ func (h *Handler) Register(mux *http.ServeMux, auth func(http.Handler) http.Hand
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var he *hosting.Error
 	if errors.As(err, &he) {
-		typ := llm.ErrInvalidRequest
-		switch he.Status {
-		case http.StatusNotFound:
-			typ = llm.ErrNotFound
-		case http.StatusConflict:
-			typ = "conflict_error"
-		}
-		admin.WriteError(w, r, &llm.Error{Status: he.Status, Type: typ, Message: he.Message, Code: he.Code})
+		admin.WriteError(w, r, he.LLM())
 		return
 	}
 	admin.WriteError(w, r, llm.AsError(err))

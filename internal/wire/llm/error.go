@@ -22,6 +22,9 @@ const (
 	ErrTimeout        ErrorType = "timeout_error"
 	ErrInternal       ErrorType = "internal_error"
 	ErrOverloaded     ErrorType = "overloaded_error"
+	// ErrConflict is a change the current state refuses (a resource in
+	// use); it may succeed once that state changes.
+	ErrConflict ErrorType = "conflict_error"
 	// ErrContextWindow is a request too long for the model's context
 	// window; a model with a larger one may serve it.
 	ErrContextWindow ErrorType = "context_length_exceeded"
