@@ -250,6 +250,7 @@ func (in *Instance) observe(p *corev1.Pod) {
 			st.State = hostrt.StateRestarting
 		case running && st.State == hostrt.StateReady:
 			st.State = hostrt.StateUnhealthy
+			st.LastError = fmt.Sprintf("pod %s is not ready (its readiness probe fails)", p.Name)
 		case running && st.State == hostrt.StateUnhealthy:
 		default:
 			st.State = hostrt.StateStarting

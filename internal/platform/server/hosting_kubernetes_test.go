@@ -213,6 +213,32 @@ func TestPodDeletedOrLostUnderLoadOnKubernetes(t *testing.T) {
 	}
 	t.Logf("pod deleted: %d ok, 0 failed", ok)
 
+	// A pod whose readiness probe fails leaves rotation while its server
+	// still answers what it holds; the kubelet restarts it when its
+	// liveness probe fails too, and it comes back. No request fails.
+	l = startLoad(k.junction, "ep", 4)
+	l.waitOK(t, 50)
+	sick := ep.Variants[0].Instances[0]
+	resp, err := http.Post("http://"+sick.Addr+"/faults", "application/json", strings.NewReader(`{"ping_fail": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	k.waitEndpoint("ep", time.Minute, func(e *hosting.Endpoint) bool {
+		for _, in := range e.Variants[0].Instances {
+			if in.ID == sick.ID {
+				return in.Restarts > sick.Restarts && readyInstances(e) == 2
+			}
+		}
+		return false
+	})
+	l.waitOK(t, 100)
+	ok, failed, errs = l.finish()
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed while a pod was unready and restarted: %v", failed, ok+failed, errs)
+	}
+	t.Logf("pod unready: %d ok, 0 failed", ok)
+
 	l = startLoad(k.junction, "ep", 4)
 	l.waitOK(t, 50)
 	lost := k.pods("ep")[0]
@@ -232,6 +258,7 @@ func TestPodDeletedOrLostUnderLoadOnKubernetes(t *testing.T) {
 	// the watch brought first.
 	ev := k.events("ep")
 	for _, want := range []string{regexp.QuoteMeta("pod " + deleted + " is being deleted; draining it"),
+		"is Unhealthy: pod [^ ]+ is not ready \\(its readiness probe fails\\); draining it",
 		"(pod " + lost + "|container exited with status 137).*; draining it", regexp.QuoteMeta("ready again after 1 restart(s)")} {
 		if !regexp.MustCompile(want).MatchString(ev) {
 			t.Fatalf("events lack %q:\n%s", want, ev)
