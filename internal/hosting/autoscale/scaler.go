@@ -142,6 +142,7 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 		return
 	}
 	s.recover(ctx)
+	history := s.history(ctx, loads)
 	byKey := map[string]*Policy{}
 	for _, p := range policies {
 		if s.runScheduled(ctx, p, now) {
@@ -160,6 +161,7 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 		t := s.tracks[key]
 		if t == nil {
 			t = &track{seen: l.Desired, lastBusy: now, open: s.recovered[key]}
+			t.lastOut, t.lastIn = history[key].lastOut, history[key].lastIn
 			delete(s.recovered, key)
 			s.tracks[key] = t
 		}
@@ -336,4 +338,50 @@ func (s *Scaler) act(ctx context.Context, a action) {
 		s.warn("autoscale: activity not recorded", err)
 	}
 	s.eps.Event(a.endpoint, fmt.Sprintf("autoscale: variant %s: %s: instances %d -> %d", a.variant, a.message, a.from, a.to))
+}
+
+// cooldownHistory is when a variant last scaled out and in, as its stored
+// activities say.
+type cooldownHistory struct{ lastOut, lastIn time.Time }
+
+// historyDepth is how many of a variant's latest activities are read to
+// find its last scale-out and scale-in.
+const historyDepth = 20
+
+// history reads, for each variant the Scaler has no track of yet (after a
+// restart, or one new to it), when it last scaled out and in, so that a
+// cooldown begun before a restart is waited out after it. It runs outside
+// the Scaler's lock; a variant whose activities cannot be read starts with
+// no cooldown, as before.
+func (s *Scaler) history(ctx context.Context, loads []hosting.VariantLoad) map[string]cooldownHistory {
+	s.mu.Lock()
+	var missing []hosting.VariantLoad
+	for _, l := range loads {
+		if s.tracks[l.Endpoint+"/"+l.Variant] == nil {
+			missing = append(missing, l)
+		}
+	}
+	s.mu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	out := make(map[string]cooldownHistory, len(missing))
+	for _, l := range missing {
+		acts, err := s.store.Activities(ctx, l.Endpoint, l.Variant, historyDepth)
+		if err != nil {
+			s.warn("autoscale: activities not read; cooldowns start afresh", err)
+			continue
+		}
+		var h cooldownHistory
+		for _, a := range acts {
+			switch {
+			case a.To > a.From && a.StartTime.After(h.lastOut):
+				h.lastOut = a.StartTime
+			case a.To < a.From && a.StartTime.After(h.lastIn):
+				h.lastIn = a.StartTime
+			}
+		}
+		out[l.Endpoint+"/"+l.Variant] = h
+	}
+	return out
 }

@@ -191,6 +191,32 @@ func testScheduledActionRuns(t *testing.T, dsn string) {
 // writers did, each InProgress until the variant runs that many ready
 // instances, or Overridden by a later change; a new Scaler (a restart, or
 // another replica taking the lease) follows those left in progress.
+// A cooldown begun before a restart is waited out after it: a new Scaler
+// over the same store (the restarted process, or the replica that took
+// the lease) reads when the variant last scaled.
+func TestCooldownSurvivesARestart(t *testing.T) {
+	s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 4,
+		TargetTracking: &TargetTracking{Metric: ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: secs(30), ScaleInCooldown: secs(60)}})
+	ctx, now := context.Background(), time.Unix(1000, 0)
+	f.load.InFlight = 6
+	s.Step(ctx, now)
+	if len(f.asked) != 1 || f.asked[0] != 3 {
+		t.Fatalf("asked %v, want [3]", f.asked)
+	}
+	f.load.Ready, f.load.Instances, f.load.InFlight = 3, 3, 0
+
+	s2 := New(f, s.store, s.opts)
+	for _, d := range []time.Duration{5 * time.Second, 30 * time.Second, 59 * time.Second} {
+		if s2.Step(ctx, now.Add(d)); len(f.asked) != 1 {
+			t.Fatalf("%v after a scale-out with a 60 s scale-in cooldown, the restarted scaler asked %v", d, f.asked)
+		}
+	}
+	s2.Step(ctx, now.Add(61*time.Second))
+	if len(f.asked) != 2 || f.asked[1] != 1 {
+		t.Fatalf("after the cooldown: asked %v, want [3 1]", f.asked)
+	}
+}
+
 func TestScalingActivities(t *testing.T) {
 	for _, be := range storetest.Backends {
 		t.Run(be.Name, func(t *testing.T) { testScalingActivities(t, be.DSN(t)) })
