@@ -46,8 +46,8 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	end := now.Add(time.Second)
 	day := now.Truncate(24 * time.Hour)
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	// No page shows the percentiles of a model or team here, only the
-	// totals'.
+	// The page shows the percentiles of today's and this month's
+	// totals, none of a model, team or day.
 	today, err := h.usageTotals(ctx, day, end, "model")
 	if err != nil {
 		h.fail(w, r, http.StatusInternalServerError, err.Error())
@@ -64,7 +64,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		d.MaxModelCost = max(d.MaxModelCost, row.CostUSD)
 	}
 	if viewerFrom(ctx).Team() == "" {
-		teams, err := h.usageTotals(ctx, month, end, "tag:team")
+		teams, err := h.usageCosts(ctx, month, end, "tag:team")
 		if err != nil {
 			h.fail(w, r, http.StatusInternalServerError, err.Error())
 			return
@@ -210,7 +210,7 @@ func (h *Handler) spendCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	var lines [][]string
 	for _, b := range bs {
-		u, err := h.usage(r.Context(), b.From, b.To, reportGroup(q.groupBy))
+		u, err := h.usageCosts(r.Context(), b.From, b.To, reportGroup(q.groupBy))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

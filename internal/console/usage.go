@@ -18,9 +18,15 @@ func (h *Handler) usage(ctx context.Context, from, to time.Time, groupBy string)
 }
 
 // usageTotals is usage with latency percentiles for the total only, not
-// per group: a chart's period, or a list that shows none.
+// per group: for a page that shows the total's alone.
 func (h *Handler) usageTotals(ctx context.Context, from, to time.Time, groupBy string) (*admin.UsageResponse, error) {
-	return h.report(ctx, ledger.Query{From: from, To: to, GroupBy: groupBy, TotalPercentilesOnly: true})
+	return h.report(ctx, ledger.Query{From: from, To: to, GroupBy: groupBy, Percentiles: ledger.PercentilesTotal})
+}
+
+// usageCosts is usage without latency percentiles: a period of a chart,
+// a line of the CSV export or a list, which show none.
+func (h *Handler) usageCosts(ctx context.Context, from, to time.Time, groupBy string) (*admin.UsageResponse, error) {
+	return h.report(ctx, ledger.Query{From: from, To: to, GroupBy: groupBy, Percentiles: ledger.PercentilesNone})
 }
 
 func (h *Handler) report(ctx context.Context, q ledger.Query) (*admin.UsageResponse, error) {
@@ -94,6 +100,8 @@ type series struct {
 // maxSeries bounds a chart's layers; smaller groups add up in "other".
 const maxSeries = 7
 
+// series reads each bucket's report without percentiles: no chart or
+// table of periods shows them.
 func (h *Handler) series(ctx context.Context, whole *admin.UsageResponse, bs []bucket, groupBy string) (*series, error) {
 	s := &series{Buckets: bs}
 	if groupBy == "path" {
@@ -108,7 +116,7 @@ func (h *Handler) series(ctx context.Context, whole *admin.UsageResponse, bs []b
 		}
 	}
 	for _, b := range bs {
-		u, err := h.usageTotals(ctx, b.From, b.To, reportGroup(groupBy))
+		u, err := h.usageCosts(ctx, b.From, b.To, reportGroup(groupBy))
 		if err != nil {
 			return nil, err
 		}

@@ -213,11 +213,12 @@ func latencyGroupColumn(d store.Dialect, groupBy string) (string, []any, bool) {
 // left from the hourly one, and the ragged edges, under an hour each,
 // from the raw records. Groups by provider, key, deployment or status
 // have no per-group percentiles (the roll-ups do not keep them): byGroup
-// is nil and total is still given; so it is when q.TotalPercentilesOnly.
+// is nil and total is still given; so it is when q.Percentiles is not
+// PercentilesByGroup.
 func Latency(ctx context.Context, db *sql.DB, q Query) (byGroup map[string]Percentiles, total Percentiles, err error) {
 	d := store.DialectOf(db)
 	col, colArgs, grouped := latencyGroupColumn(d, q.GroupBy)
-	if grouped = grouped && !q.TotalPercentilesOnly; !grouped {
+	if grouped = grouped && q.Percentiles == PercentilesByGroup; !grouped {
 		col, colArgs = "''", nil
 	}
 	conds, condArgs := tagConds(d, q.Tags)

@@ -49,11 +49,23 @@ type Query struct {
 	// Tags keeps only the records that carry every one of these tags with
 	// these values (a team's own usage, say); empty keeps all.
 	Tags map[string]string
-	// TotalPercentilesOnly asks Latency for the percentiles of the whole
-	// selection only, not of each group: cheaper, where the groups' are
-	// not shown (a chart's periods).
-	TotalPercentilesOnly bool
+	// Percentiles says which latency percentiles the caller wants: those
+	// of the total and of each group (the default), of the total only
+	// (Latency reads the roll-ups without grouping them), or none (the
+	// admin API's Usage then leaves Latency out), where the others are
+	// not shown.
+	Percentiles PercentileScope
 }
+
+// PercentileScope is which latency percentiles a report wants.
+type PercentileScope int
+
+// The scopes of a report's percentiles.
+const (
+	PercentilesByGroup PercentileScope = iota // the total's and each group's
+	PercentilesTotal                          // the total's alone
+	PercentilesNone                           // none
+)
 
 // groupColumn returns the SQL expression, and its arguments, for a
 // group_by value. It reads the columns that raw records and roll-up rows

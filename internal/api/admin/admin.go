@@ -254,14 +254,16 @@ func Usage(ctx context.Context, db *sql.DB, q ledger.Query) (*UsageResponse, err
 	if total.Requests > 0 {
 		total.AvgLatencyMS = latencySum / float64(total.Requests)
 	}
-	byGroup, all, err := ledger.Latency(ctx, db, q)
-	if err != nil {
-		return nil, err
-	}
-	total.P50LatencyMS, total.P99LatencyMS = all.P50MS, all.P99MS
-	for i := range rows {
-		if p, ok := byGroup[rows[i].Group]; ok {
-			rows[i].P50LatencyMS, rows[i].P99LatencyMS = p.P50MS, p.P99MS
+	if q.Percentiles != ledger.PercentilesNone {
+		byGroup, all, err := ledger.Latency(ctx, db, q)
+		if err != nil {
+			return nil, err
+		}
+		total.P50LatencyMS, total.P99LatencyMS = all.P50MS, all.P99MS
+		for i := range rows {
+			if p, ok := byGroup[rows[i].Group]; ok {
+				rows[i].P50LatencyMS, rows[i].P99LatencyMS = p.P50MS, p.P99MS
+			}
 		}
 	}
 	hosted := []hosting.HostingRow{}
