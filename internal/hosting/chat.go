@@ -54,7 +54,11 @@ func (p *plane) newChatClient(in *instance, base string) *chatClient {
 func (p *plane) Provider() llm.Provider { return endpointProvider{p} }
 
 // Serves reports whether name is an endpoint with an OpenAI-compatible
-// server, which the gateway can route chat requests to.
+// server, which the gateway can route chat requests to. An endpoint this
+// replica knows but cannot route to yet (being created, or brought back
+// after a restart) is served too: a chat call to it gets the endpoint's
+// retryable 503, not "model not found"; if its server turns out not to
+// be OpenAI-compatible, the call is told so once it routes.
 func (p *plane) Serves(name string) bool {
 	r := p.lookup(name)
 	if r == nil {
@@ -63,7 +67,7 @@ func (p *plane) Serves(name string) bool {
 	if rt := r.route.Load(); rt != nil {
 		return rt.active.variants[0].model.Server.Type == ServerOpenAI
 	}
-	return false
+	return true
 }
 
 // ChatEndpoints names the endpoints in service whose server is
@@ -72,7 +76,7 @@ func (p *plane) ChatEndpoints() []string {
 	eps := p.routable()
 	var out []string
 	for _, name := range sortedKeys(eps) {
-		if p.Serves(name) {
+		if rt := eps[name].route.Load(); rt != nil && rt.active.variants[0].model.Server.Type == ServerOpenAI {
 			out = append(out, name)
 		}
 	}
