@@ -54,20 +54,35 @@ func (p *plane) newChatClient(in *instance, base string) *chatClient {
 func (p *plane) Provider() llm.Provider { return endpointProvider{p} }
 
 // Serves reports whether name is an endpoint with an OpenAI-compatible
-// server, which the gateway can route chat requests to. An endpoint this
-// replica knows but cannot route to yet (being created, or brought back
-// after a restart) is served too: a chat call to it gets the endpoint's
+// server, which the gateway can route chat requests to. An endpoint that
+// exists but cannot be routed to yet (its spec just stored, being created,
+// or brought back after a restart) is served too: a chat call to it gets the endpoint's
 // retryable 503, not "model not found"; if its server turns out not to
 // be OpenAI-compatible, the call is told so once it routes.
 func (p *plane) Serves(name string) bool {
 	r := p.lookup(name)
 	if r == nil {
-		return false
+		return p.stored(name)
 	}
 	if rt := r.route.Load(); rt != nil {
 		return rt.active.variants[0].model.Server.Type == ServerOpenAI
 	}
 	return true
+}
+
+// storedLookupTimeout bounds the store read of stored.
+const storedLookupTimeout = time.Second
+
+// stored reports whether an endpoint of that name is stored and not being
+// deleted although this replica does not know it yet: its spec was just
+// written and the reconciler has not taken it up. It reads the store, so
+// it costs a query only for a name that is neither a configured model nor
+// an endpoint this replica knows.
+func (p *plane) stored(name string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), storedLookupTimeout)
+	defer cancel()
+	sp, err := p.store.spec(ctx, name)
+	return err == nil && sp != nil && !sp.Deleting
 }
 
 // ChatEndpoints names the endpoints in service whose server is
