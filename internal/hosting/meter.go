@@ -156,12 +156,15 @@ func (m *meter) tick() {
 	m.mu.Unlock()
 	now := time.Now()
 	segs := make([]Segment, 0, len(list))
-	owners := make([]*instance, 0, len(list))
 	for _, in := range list {
+		// The stretch is cut off under the instance's lock, before it is
+		// written: an instance stopped while the write is in flight then
+		// meters only what follows (stopped reads the moved clock), never
+		// the same stretch again.
 		in.clock.mu.Lock()
 		if !in.clock.from.IsZero() && now.Sub(in.clock.from) > 0 {
 			segs = append(segs, m.segment(in, in.clock.from, now))
-			owners = append(owners, in)
+			in.clock.from = now
 		}
 		in.clock.mu.Unlock()
 	}
@@ -174,14 +177,9 @@ func (m *meter) tick() {
 		if m.log != nil {
 			m.log.Warn("hosting: instance time not metered; will retry", "err", err)
 		}
-		return
-	}
-	for _, in := range owners {
-		in.clock.mu.Lock()
-		if !in.clock.from.IsZero() {
-			in.clock.from = now
-		}
-		in.clock.mu.Unlock()
+		m.mu.Lock()
+		m.backlog = append(m.backlog, segs...)
+		m.mu.Unlock()
 	}
 }
 

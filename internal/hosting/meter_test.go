@@ -118,3 +118,56 @@ func usage(t *testing.T, s *Store) []Segment {
 	}
 	return out
 }
+
+// An instance stopped while a tick's write is held up by the database
+// meters only what follows the tick's stretch: no instant twice.
+func TestMeterStopDuringATickMetersNothingTwice(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "j.db")
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := newMeter(&Store{DB: db}, InstanceTypes{"ml.g6.xlarge": {Type: "ml.g6.xlarge", USDPerHour: 0.8}}, time.Hour, nil)
+	v := &variant{spec: Variant{Name: "primary", InstanceType: "ml.g6.xlarge"}}
+	in := &instance{Instance: fakeInstance{"i"}, v: v, endpoint: "ep"}
+	in.clock.from = time.Now().Add(-time.Minute)
+	m.track(in)
+
+	// Another connection holds the write lock, so the tick's write waits.
+	other, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	ticked := make(chan struct{})
+	go func() { m.tick(); close(ticked) }()
+	// The tick takes its stretch at once and then waits on the lock.
+	time.Sleep(100 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { m.stopped(in); close(stopped) }()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	<-ticked
+	<-stopped
+	m.flush()
+
+	rows := usage(t, m.store)
+	if len(rows) != 2 {
+		t.Fatalf("segments %+v, want the tick's and the stop's", rows)
+	}
+	if rows[1].Start.Before(rows[0].End) {
+		t.Fatalf("segments overlap: %v-%v and %v-%v", rows[0].Start, rows[0].End, rows[1].Start, rows[1].End)
+	}
+}
