@@ -56,9 +56,8 @@ echo "== go vet"
 go vet ./...
 # The packages where goroutines share state (admission, budgets, limits,
 # the ledger writer, routing, hosting with its autoscaler and capture, the
-# gateway, the assembled server
-# and the real binary) run under the race detector; the rest run plain.
-# Each package runs once.
+# gateway, the assembled server and the real binary) run under the race
+# detector; the rest run plain. Each package runs once.
 race_pkgs=(
   ./internal/governance/... ./internal/ledger/... ./internal/router/...
   ./internal/hosting/... ./internal/hostrt/... ./internal/gateway/...
