@@ -101,9 +101,9 @@ func TestRequestFaults(t *testing.T) {
 		}
 	})
 	t.Run("hang", func(t *testing.T) {
+		began := time.Now() // before the deadline is set, so that it is measured from no later than it starts
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		began := time.Now()
 		_, err := send(ctx, "POST", ts.url+"/invocations", `{"inputs": "hello"}`, "Content-Type: application/json", customAttributes+": fault=hang")
 		if !errors.Is(err, context.DeadlineExceeded) || time.Since(began) < 200*time.Millisecond {
 			t.Fatalf("hang ended with %v after %v; want the client to give up", err, time.Since(began))

@@ -167,7 +167,10 @@ func TestInstanceRunsAsAPodAndSurvivesCrashesAndDeletion(t *testing.T) {
 		t.Fatal("the crashed instance never reported itself out of rotation")
 	}
 
-	// A pod lost with its node is replaced by a new pod.
+	// A pod lost with its node is replaced by a new pod, counted as a restart
+	// beyond those already counted (the test kubelet may restart a crashed
+	// container more than once, so the count is not fixed in advance).
+	before := inst.Status().Restarts
 	if err := s.kubelet.KillPod(pod); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +178,7 @@ func TestInstanceRunsAsAPodAndSurvivesCrashesAndDeletion(t *testing.T) {
 		in := inst.(*kubernetes.Instance)
 		return in.Pod() != pod && in.Status().State == hostrt.StateReady
 	})
-	if st := inst.Status(); st.Restarts != 2 || !strings.Contains(st.LastError, "was deleted") {
+	if st := inst.Status(); st.Restarts < before+1 || !strings.Contains(st.LastError, "was deleted") {
 		t.Fatalf("after the pod was lost: %+v", st)
 	}
 	invoke(t, inst.Status().Addr)
