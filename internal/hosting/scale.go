@@ -25,6 +25,16 @@ type VariantCapacity struct {
 // rotation, finish what they hold and stop. They hold across restarts
 // until the endpoint is updated to another config.
 func (a *api) UpdateCapacities(ctx context.Context, name string, caps []VariantCapacity) (*Endpoint, error) {
+	if err := a.storeCapacities(ctx, name, caps); err != nil {
+		return nil, err
+	}
+	return a.Endpoint(name)
+}
+
+// storeCapacities is UpdateCapacities without reading the endpoint back:
+// once it returns nil the change is stored, and an error means it was
+// not (short of a commit whose answer was lost).
+func (a *api) storeCapacities(ctx context.Context, name string, caps []VariantCapacity) error {
 	ctx, cancel := specContext(ctx)
 	defer cancel()
 	var changes []string
@@ -61,11 +71,11 @@ func (a *api) UpdateCapacities(ctx context.Context, name string, caps []VariantC
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.event(name, "capacities asked: "+strings.Join(changes, ", "))
 	a.changed(name)
-	return a.Endpoint(name)
+	return nil
 }
 
 // checkCapacities reports every problem with a capacity change of cfg.

@@ -84,8 +84,7 @@ func (s *stats) count() int64 {
 // SetInstanceCount asks for a variant's instance count (0 allowed) as
 // UpdateCapacities does, on behalf of an autoscaler or a cold start.
 func (a *api) SetInstanceCount(ctx context.Context, endpoint, variant string, n int) error {
-	_, err := a.UpdateCapacities(ctx, endpoint, []VariantCapacity{{Variant: variant, InstanceCount: &n}})
-	return err
+	return a.storeCapacities(ctx, endpoint, []VariantCapacity{{Variant: variant, InstanceCount: &n}})
 }
 
 // Event appends a line to an endpoint's history (GET

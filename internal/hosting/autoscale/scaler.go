@@ -72,7 +72,11 @@ type track struct {
 	lastOut, lastIn time.Time
 	lastBusy        time.Time
 	// open is the variant's activity in progress, if any.
-	open                      *Activity
+	open *Activity
+	// unclear is an ask whose call failed: it may still have been
+	// stored (a timeout after the write), so the next step judges it
+	// from the desired count it reads.
+	unclear                   *unclearAsk
 	metric, perInst           float64 // the last evaluation, for Prometheus
 	target                    float64
 	metricName                string
@@ -154,7 +158,8 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 	s.last = loads
 	live := map[string]bool{}
 	var acts []action
-	var ended, seen []*Activity
+	var ended, seen, failed []*Activity
+	var took []unclearAsk
 	for _, l := range loads {
 		key := l.Endpoint + "/" + l.Variant
 		live[key] = true
@@ -172,6 +177,17 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 		t.add(sm, s.opts.Window)
 		if e := t.settle(l, now); e != nil {
 			ended = append(ended, e)
+		}
+		if u := t.unclear; u != nil {
+			t.unclear = nil
+			if l.Desired == u.a.to && l.Desired != t.seen {
+				// The failed call stored the count after all: it is
+				// this autoscaler's change, not another writer's.
+				t.mark(u.a)
+				took = append(took, *u)
+			} else {
+				failed = append(failed, u.act)
+			}
 		}
 		if l.Desired != t.seen {
 			// Another writer scaled it: that is an activity too.
@@ -195,6 +211,14 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 		}
 	}
 	s.mu.Unlock()
+	for _, u := range took {
+		s.took(ctx, u.a, u.act)
+	}
+	for _, a := range failed {
+		if err := s.store.AddActivity(ctx, a); err != nil {
+			s.warn("autoscale: activity not recorded", err)
+		}
+	}
 	for _, a := range ended {
 		if err := s.store.EndActivity(ctx, a.ID, a.StatusCode, a.StatusMessage, *a.EndTime); err != nil {
 			s.warn("autoscale: activity not ended", err)
@@ -312,20 +336,42 @@ func (s *Scaler) act(ctx context.Context, a action) {
 		}
 		end := time.Now().UTC().Truncate(time.Millisecond)
 		act.StatusCode, act.StatusMessage, act.EndTime = Failed, err.Error(), &end
-		if err := s.store.AddActivity(ctx, act); err != nil {
-			s.warn("autoscale: activity not recorded", err)
-		}
+		s.mu.Lock()
+		a.t.unclear = &unclearAsk{a: a, act: act}
+		s.mu.Unlock()
 		return
 	}
 	s.mu.Lock()
-	a.t.seen = a.to
+	a.t.mark(a)
+	s.mu.Unlock()
+	s.took(ctx, a, act)
+}
+
+// mark starts the cooldown of a decision whose count was stored; s.mu is
+// held.
+func (t *track) mark(a action) {
+	t.seen = a.to
 	if a.to > a.from {
-		a.t.lastOut = a.now
-		a.t.decisionsOut++
+		t.lastOut = a.now
+		t.decisionsOut++
 	} else {
-		a.t.lastIn = a.now
-		a.t.decisionsIn++
+		t.lastIn = a.now
+		t.decisionsIn++
 	}
+}
+
+// unclearAsk is an ask whose call reported an error, with the activity
+// that records it as failed unless the count shows it was stored.
+type unclearAsk struct {
+	a   action
+	act *Activity
+}
+
+// took records a decision whose count was stored (its track marked):
+// its activity, which overrides the variant's open one, and its event.
+func (s *Scaler) took(ctx context.Context, a action, act *Activity) {
+	act.StatusCode, act.StatusMessage, act.EndTime = InProgress, "", nil
+	s.mu.Lock()
 	prev := a.t.open
 	a.t.open = act
 	s.mu.Unlock()

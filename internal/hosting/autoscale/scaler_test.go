@@ -2,7 +2,10 @@ package autoscale
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +21,11 @@ type fakeEndpoints struct {
 	load   hosting.VariantLoad
 	asked  []int
 	events []string
+	// fail, when set, is the error every ask reports; stored says
+	// whether the count is stored all the same (a timeout after the
+	// write).
+	fail   error
+	stored bool
 }
 
 func (f *fakeEndpoints) Holder() bool                { return true }
@@ -25,8 +33,10 @@ func (f *fakeEndpoints) Load() []hosting.VariantLoad { return []hosting.VariantL
 func (f *fakeEndpoints) Event(_, msg string)         { f.events = append(f.events, msg) }
 func (f *fakeEndpoints) SetInstanceCount(_ context.Context, _, _ string, n int) error {
 	f.asked = append(f.asked, n)
-	f.load.Desired = n
-	return nil
+	if f.fail == nil || f.stored {
+		f.load.Desired = n
+	}
+	return f.fail
 }
 
 func TestMain(m *testing.M) {
@@ -214,6 +224,47 @@ func TestCooldownSurvivesARestart(t *testing.T) {
 	s2.Step(ctx, now.Add(61*time.Second))
 	if len(f.asked) != 2 || f.asked[1] != 1 {
 		t.Fatalf("after the cooldown: asked %v, want [3 1]", f.asked)
+	}
+}
+
+// An ask that reported an error but was stored (a timeout after the
+// write) is the autoscaler's own change: its cooldown holds and it is not
+// recorded as another writer's. One that was not stored is recorded as
+// failed, and asked again.
+func TestAnAskThatErredIsJudgedByTheCountItLeft(t *testing.T) {
+	for _, stored := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stored=%v", stored), func(t *testing.T) {
+			s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 4,
+				TargetTracking: &TargetTracking{Metric: ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: secs(30), ScaleInCooldown: secs(60)}})
+			ctx, now := context.Background(), time.Unix(1000, 0)
+			f.load.InFlight = 6
+			f.fail, f.stored = errors.New("context deadline exceeded"), stored
+			s.Step(ctx, now)
+			f.fail = nil
+			s.Step(ctx, now.Add(time.Second))
+			as, err := s.store.Activities(ctx, "ep", "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var codes, causes []string
+			for _, a := range as {
+				codes, causes = append(codes, a.StatusCode), append(causes, a.Cause)
+			}
+			if stored {
+				// One ask; the next step saw its count and stayed in the
+				// scale-out cooldown.
+				if len(f.asked) != 1 || len(as) != 1 || as[0].StatusCode != InProgress || strings.Contains(as[0].Cause, "outside") {
+					t.Fatalf("asked %v; activities %v %q, want one ask recorded as the autoscaler's, in progress", f.asked, codes, causes)
+				}
+				if !slices.ContainsFunc(f.events, func(e string) bool { return strings.Contains(e, "instances 1 -> 3") }) {
+					t.Fatalf("events %q, want the scale-out's", f.events)
+				}
+				return
+			}
+			if len(f.asked) != 2 || f.load.Desired != 3 || len(as) != 2 || !slices.Contains(codes, Failed) || !slices.Contains(codes, InProgress) {
+				t.Fatalf("asked %v, desired %d; activities %v %q, want a failed ask and a second that took", f.asked, f.load.Desired, codes, causes)
+			}
+		})
 	}
 }
 
