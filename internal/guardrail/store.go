@@ -1,6 +1,7 @@
 package guardrail
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -237,9 +238,11 @@ func (s *Store) List(ctx context.Context) ([]*Record, error) {
 }
 
 // Registry finds the compiled guard for an identifier and version: the
-// config's guardrails first, then the store's. Frozen versions are
-// compiled once and kept; a draft is re-read after DraftTTL, so that an
-// update through another replica takes effect within it.
+// config's guardrails first, then the store's. A stored guard is compiled
+// once and re-read from the store at most every DraftTTL (a draft) or
+// FrozenTTL (a frozen version, which never changes but may be deleted),
+// so that an update or a delete through another replica takes effect
+// within it. A draft is compiled again only when it changed.
 type Registry struct {
 	opts   Options
 	config map[string]*configured
@@ -249,6 +252,9 @@ type Registry struct {
 	cache map[string]*cached
 	// DraftTTL bounds how stale a cached draft may be (default 2s).
 	DraftTTL time.Duration
+	// FrozenTTL bounds how long a frozen version deleted through another
+	// replica is still served here (default 10s).
+	FrozenTTL time.Duration
 }
 
 type configured struct {
@@ -257,8 +263,11 @@ type configured struct {
 }
 
 type cached struct {
-	g  *Guard
-	at time.Time
+	g *Guard
+	// updated is the stored record's UpdatedAt, which tells a changed
+	// draft from one read again unchanged.
+	updated time.Time
+	at      time.Time
 }
 
 // NewRegistry compiles the config's guardrails (Validate them first) and
@@ -293,7 +302,8 @@ func (r *Registry) Configured() []*Record {
 }
 
 // Lookup returns the guard for identifier (an id or a name) at version
-// (DRAFT or a number). An unknown one is a 404 *llm.Error.
+// (DRAFT or a number). An unknown one is a 404 *llm.Error. While the
+// store cannot be read, a guard read before is served as it was.
 func (r *Registry) Lookup(ctx context.Context, identifier, version string) (*Guard, error) {
 	if c, ok := r.config[identifier]; ok {
 		if version == Draft || version == c.guard.Version {
@@ -309,11 +319,11 @@ func (r *Registry) Lookup(ctx context.Context, identifier, version string) (*Gua
 	r.mu.Lock()
 	c := r.cache[key]
 	r.mu.Unlock()
-	ttl := r.DraftTTL
-	if ttl == 0 {
-		ttl = 2 * time.Second
+	ttl := cmp.Or(r.DraftTTL, 2*time.Second)
+	if version != Draft {
+		ttl = cmp.Or(r.FrozenTTL, 10*time.Second)
 	}
-	if c != nil && (version != Draft || time.Since(c.at) < ttl) {
+	if c != nil && time.Since(c.at) < ttl {
 		return c.g, nil
 	}
 	if r.store == nil {
@@ -321,18 +331,28 @@ func (r *Registry) Lookup(ctx context.Context, identifier, version string) (*Gua
 	}
 	rec, err := r.store.Get(ctx, identifier, version)
 	if errors.Is(err, ErrNotFound) {
+		r.mu.Lock()
+		delete(r.cache, key)
+		r.mu.Unlock()
 		return nil, notFound(identifier, version)
 	}
 	if err != nil {
+		if c != nil && ctx.Err() == nil {
+			return c.g, nil
+		}
 		return nil, err
 	}
-	g, err := Compile(rec.Policy, r.opts)
-	if err != nil {
-		return nil, err
+	var g *Guard
+	if c != nil && c.updated.Equal(rec.UpdatedAt) && c.g.ID == rec.ID {
+		g = c.g // unchanged: guards in use are never written to
+	} else {
+		if g, err = Compile(rec.Policy, r.opts); err != nil {
+			return nil, err
+		}
+		g.ID, g.Version = rec.ID, rec.Version
 	}
-	g.ID, g.Version = rec.ID, rec.Version
 	r.mu.Lock()
-	r.cache[key] = &cached{g: g, at: time.Now()}
+	r.cache[key] = &cached{g: g, updated: rec.UpdatedAt, at: time.Now()}
 	r.mu.Unlock()
 	return g, nil
 }
