@@ -418,9 +418,26 @@ func (in *Instance) monitor(p *proc) (reason string, quit bool) {
 		}
 		reason := fmt.Sprintf("%d health checks failed: %v", fails, err)
 		in.change(func(s *hostrt.Status) { s.State = hostrt.StateUnhealthy; s.LastError = reason })
+		// The server may still answer calls: it keeps running while the
+		// router, told by the change above, stops sending it new ones and
+		// those on their way arrive, as a preStop sleep does on
+		// Kubernetes. A SIGTERM at once closes keep-alive connections a
+		// call was just written to, and the caller sees EOF.
+		drain := time.NewTimer(min(unhealthyDrain, in.spec.StopGrace))
+		defer drain.Stop()
+		select {
+		case <-in.ctx.Done():
+			return "", true
+		case <-p.exited:
+		case <-drain.C:
+		}
 		return reason, false
 	}
 }
+
+// unhealthyDrain is how long an Unhealthy server runs on before it is
+// stopped and restarted.
+const unhealthyDrain = time.Second
 
 // fail records why p failed and takes it down (SIGTERM, StopGrace,
 // SIGKILL) before the restart.
