@@ -19,24 +19,7 @@ import (
 func transcript(evs []llm.Event) []string {
 	out := make([]string, len(evs))
 	for i, ev := range evs {
-		switch ev.Type {
-		case llm.EventStart:
-			out[i] = fmt.Sprintf("start %s %s", ev.ID, ev.Model)
-		case llm.EventText:
-			out[i] = fmt.Sprintf("text %q", ev.Text)
-		case llm.EventToolCall:
-			out[i] = fmt.Sprintf("tool %d %s %s", ev.Index, ev.ToolCall.ID, ev.ToolCall.Name)
-		case llm.EventToolArgs:
-			out[i] = fmt.Sprintf("args %d %q", ev.Index, ev.ToolCall.Arguments)
-		case llm.EventStop:
-			out[i] = fmt.Sprintf("stop %s", ev.StopReason)
-		case llm.EventUsage:
-			u := ev.Usage
-			out[i] = fmt.Sprintf("usage in=%d out=%d cached=%d write=%d",
-				u.InputTokens, u.OutputTokens, u.CachedInputTokens, u.CacheWriteTokens)
-		default:
-			out[i] = fmt.Sprintf("unknown %d", ev.Type)
-		}
+		out[i] = ev.String()
 	}
 	return out
 }

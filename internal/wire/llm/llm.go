@@ -10,6 +10,7 @@ package llm
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 )
 
 // Role is the author of a message.
@@ -235,6 +236,27 @@ type Event struct {
 	ToolCall   *ToolCall
 	StopReason StopReason
 	Usage      *Usage
+}
+
+// String renders the event on one line, in a form that reads like the
+// wire it came from ("text \"Hi\"", "stop end_turn"), for logs and tests.
+func (ev Event) String() string {
+	switch ev.Type {
+	case EventStart:
+		return fmt.Sprintf("start %s %s", ev.ID, ev.Model)
+	case EventText:
+		return fmt.Sprintf("text %q", ev.Text)
+	case EventToolCall:
+		return fmt.Sprintf("tool %d %s %s", ev.Index, ev.ToolCall.ID, ev.ToolCall.Name)
+	case EventToolArgs:
+		return fmt.Sprintf("args %d %q", ev.Index, ev.ToolCall.Arguments)
+	case EventStop:
+		return fmt.Sprintf("stop %s", ev.StopReason)
+	case EventUsage:
+		u := ev.Usage
+		return fmt.Sprintf("usage in=%d out=%d cached=%d write=%d", u.InputTokens, u.OutputTokens, u.CachedInputTokens, u.CacheWriteTokens)
+	}
+	return fmt.Sprintf("unknown %d", ev.Type)
 }
 
 // Stream is a response being received. Recv returns io.EOF after the last
