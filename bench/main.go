@@ -34,6 +34,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 )
@@ -68,8 +69,8 @@ type settings struct {
 	// target before (and before-governed): an A/B in one run.
 	Before string `json:"before_binary,omitempty"`
 
-	out, bin, cpuprofile string
-	inproc, keep         bool
+	out, bin, cpuprofile, trace string
+	inproc, keep                bool
 }
 
 func main() {
@@ -94,6 +95,7 @@ func main() {
 	flag.BoolVar(&s.keep, "keep", false, "keep the temporary directory (Junction's config, data, ledger and logs) and print its path")
 	flag.StringVar(&s.bin, "junction", "", "a built junction binary to run (default: go build ./cmd/junction)")
 	flag.StringVar(&s.cpuprofile, "cpuprofile", "", "with -inproc, write a CPU profile of each scenario to this file, the scenario's name inserted before the extension; goroutines are labelled role=loadgen, upstream or junction")
+	flag.StringVar(&s.trace, "trace", "", "with -inproc, write a runtime execution trace of each scenario to this file, the scenario's name inserted before the extension (go tool trace reads it): where goroutines block and wake")
 	flag.BoolVar(&s.Governed, "governed", true, "also measure the governed lane (junction-governed): a key with RPM/TPM limits, a team budget, a one-regex guardrail and tags, on the same Junction")
 	flag.StringVar(&s.Before, "before", "", "also measure this junction binary, beside the one built or named by -junction, as target before (and before-governed): the two versions side by side in one run")
 	flag.BoolVar(&s.NoJournal, "no-journal", false, "also measure a second Junction with ledger.journal off (junction-nojournal), to see what the durable ledger costs")
@@ -101,12 +103,15 @@ func main() {
 	if s.Concurrency < 1 || s.Duration <= 0 || s.Warmup < 0 || s.Unloaded < 0 || s.Chunks < 1 || s.Rounds < 1 {
 		fail(errors.New("-c, -duration, -rounds and -chunks must be positive; -warmup and -unloaded must not be negative"))
 	}
-	if s.cpuprofile != "" {
-		if !s.inproc {
-			fail(errors.New("-cpuprofile profiles this process: add -inproc so that Junction runs in it"))
+	for _, path := range []string{s.cpuprofile, s.trace} {
+		if path == "" {
+			continue
 		}
-		s.Rounds = 1 // one profile per scenario
-		if err := os.MkdirAll(filepath.Dir(s.cpuprofile), 0o755); err != nil {
+		if !s.inproc {
+			fail(errors.New("-cpuprofile and -trace observe this process: add -inproc so that Junction runs in it"))
+		}
+		s.Rounds = 1 // one profile or trace per scenario
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			fail(err)
 		}
 	}
@@ -272,6 +277,9 @@ func run(ctx context.Context, s *settings) (*report, error) {
 					if s.cpuprofile != "" {
 						hook = profiler(s.cpuprofile, fmt.Sprintf("%s-c%d", m.sc.Name, p.c))
 					}
+					if s.trace != "" {
+						hook = tracer(s.trace, fmt.Sprintf("%s-c%d", m.sc.Name, p.c))
+					}
 					m.measure(ctx, p.duration/time.Duration(s.Rounds), hook)
 				}
 			}
@@ -341,6 +349,30 @@ func profiler(path, name string) func() func() {
 			pprof.StopCPUProfile()
 			f.Close()
 			progress("CPU profile written to %s", file)
+		}
+	}
+}
+
+// tracer returns a hook that writes a runtime execution trace of one
+// measured slice to path with name inserted before its extension.
+func tracer(path, name string) func() func() {
+	ext := filepath.Ext(path)
+	file := strings.TrimSuffix(path, ext) + "-" + name + ext
+	return func() func() {
+		f, err := os.Create(file)
+		if err == nil {
+			if err = trace.Start(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			progress("no trace: %v", err)
+			return func() {}
+		}
+		return func() {
+			trace.Stop()
+			f.Close()
+			progress("trace written to %s", file)
 		}
 	}
 }

@@ -51,6 +51,9 @@ func insert(ctx context.Context, db *sql.DB, batch []Record) error {
 		err = insertMany(ctx, tx, batch, ru)
 	} else {
 		err = insertEach(ctx, tx, batch, ru)
+		// The transaction holds SQLite's write lock now: what follows
+		// waits on no other connection (see insertEach).
+		ctx = context.WithoutCancel(ctx)
 	}
 	if err != nil {
 		return err
@@ -77,6 +80,14 @@ func insertArgs(args []any, r *Record, tags string) []any {
 
 // insertEach inserts the records one statement each (SQLite), adding
 // those inserted to ru.
+//
+// Only the first insert can wait for the database (on another
+// connection's write lock), so only it runs under ctx, which Close
+// cancels to stop that wait. The transaction holds the write lock after
+// it, and the rest run under a context that is never done: for one that
+// can be, modernc's driver starts a goroutine per statement to watch it.
+// A cancel mid-batch still ends the transaction (database/sql rolls it
+// back), and the next insert fails.
 func insertEach(ctx context.Context, tx *sql.Tx, batch []Record, ru *rollup) error {
 	st, err := tx.PrepareContext(ctx, insertOneSQL)
 	if err != nil {
@@ -90,6 +101,9 @@ func insertEach(ctx context.Context, tx *sql.Tx, batch []Record, ru *rollup) err
 		res, err := st.ExecContext(ctx, insertArgs(args[:0], r, tags)...)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			ctx = context.WithoutCancel(ctx)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err

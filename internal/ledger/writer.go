@@ -91,13 +91,24 @@ type entry struct {
 // Writer queues records and writes them to the database in batches from
 // one goroutine. Add never drops a record: when the queue is full it waits
 // for room, and a batch the database refuses is spilled to a file.
+//
+// The writer goroutine sleeps until its flush timer fires or a batch's
+// worth of records waits (Options.BatchSize, or QueueSize if smaller):
+// Add only appends to the queue under a mutex, so a request does not
+// wake another goroutine (and with it an idle P) to hand its record over.
 type Writer struct {
 	db      *sql.DB
 	opt     Options
-	q       chan entry
 	done    chan struct{}
 	log     *slog.Logger
 	journal *journal // nil without Options.JournalDir
+
+	qmu     sync.Mutex
+	queue   []entry       // records waiting for the writer, oldest first
+	room    sync.Cond     // on qmu: signalled when the writer takes records
+	qclosed bool          // Close has queued its last record
+	kick    chan struct{} // capacity 1: wakes the writer before its timer
+	wakeAt  int           // queue length at which Add wakes the writer
 
 	stopPrune context.CancelFunc
 	pruneDone chan struct{}
@@ -132,8 +143,9 @@ func NewWriter(ctx context.Context, db *sql.DB, opt Options) (*Writer, error) {
 	if opt.PruneInterval <= 0 {
 		opt.PruneInterval = 10 * time.Minute
 	}
-	w := &Writer{db: db, opt: opt, q: make(chan entry, opt.QueueSize), done: make(chan struct{}), log: opt.Logger,
-		pruneDone: make(chan struct{})}
+	w := &Writer{db: db, opt: opt, done: make(chan struct{}), log: opt.Logger, pruneDone: make(chan struct{}),
+		kick: make(chan struct{}, 1), wakeAt: min(opt.BatchSize, opt.QueueSize)}
+	w.room.L = &w.qmu
 	w.dbCtx, w.abandon = context.WithCancel(context.Background())
 	last, err := w.replay(ctx)
 	if err != nil {
@@ -182,13 +194,46 @@ func (w *Writer) Add(r Record) error {
 			w.log.Error("ledger: could not journal a record", "request_id", r.RequestID, "err", err)
 		}
 	}
-	select {
-	case w.q <- e:
-	default:
+	w.qmu.Lock()
+	if len(w.queue) >= w.opt.QueueSize {
 		w.waits.Add(1)
-		w.q <- e
+		for len(w.queue) >= w.opt.QueueSize {
+			w.room.Wait()
+		}
+	}
+	w.queue = append(w.queue, e)
+	wake := len(w.queue) >= w.wakeAt
+	w.qmu.Unlock()
+	if wake {
+		w.wakeWriter()
 	}
 	return nil
+}
+
+// wakeWriter wakes the writer goroutine if it is not already due to wake.
+func (w *Writer) wakeWriter() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take moves up to max queued records (the oldest) into batch and segs,
+// and says whether Close has queued its last record.
+func (w *Writer) take(batch []Record, segs []uint64, max int) ([]Record, []uint64, bool) {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	k := min(len(w.queue), max)
+	for _, e := range w.queue[:k] {
+		batch, segs = append(batch, e.r), append(segs, e.seg)
+	}
+	rest := copy(w.queue, w.queue[k:])
+	clear(w.queue[rest:]) // drop the taken records' references
+	w.queue = w.queue[:rest]
+	if k > 0 {
+		w.room.Broadcast()
+	}
+	return batch, segs, w.qclosed
 }
 
 // Stats are the writer's counters. Pruned counts raw records this writer
@@ -201,8 +246,11 @@ type Stats struct {
 
 // Stats returns the writer's counters.
 func (w *Writer) Stats() Stats {
+	w.qmu.Lock()
+	queued := len(w.queue)
+	w.qmu.Unlock()
 	return Stats{Written: w.written.Load(), Spilled: w.spilled.Load(), QueueFullWaits: w.waits.Load(), Pruned: w.pruned.Load(),
-		JournalErrors: w.journalErrs.Load(), Queued: len(w.q)}
+		JournalErrors: w.journalErrs.Load(), Queued: queued}
 }
 
 // Close stops accepting records and pruning, and writes everything
@@ -214,7 +262,10 @@ func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
-		close(w.q)
+		w.qmu.Lock()
+		w.qclosed = true
+		w.qmu.Unlock()
+		w.wakeWriter()
 	}
 	w.mu.Unlock()
 	w.stopPrune()
@@ -237,21 +288,44 @@ func (w *Writer) run() {
 	segs := make([]uint64, 0, w.opt.BatchSize)
 	t := time.NewTimer(w.opt.FlushInterval)
 	defer t.Stop()
-	flush := func() {
-		if len(batch) > 0 {
-			if w.write(batch) && w.journal != nil {
-				if err := w.journal.release(segs); err != nil {
-					w.log.Warn("ledger: journal upkeep failed", "err", err)
-				}
+	tick := func() {
+		if w.journal != nil {
+			// The group commit: one fsync for every record appended
+			// since the last.
+			if err := w.journal.sync(); err != nil {
+				w.log.Warn("ledger: journal fsync failed", "err", err)
 			}
-			batch, segs = batch[:0], segs[:0]
 		}
+		t.Reset(w.opt.FlushInterval)
 	}
 	for {
 		select {
-		case e, ok := <-w.q:
-			if !ok {
-				flush()
+		case <-w.kick:
+		case <-t.C:
+			tick()
+		}
+		// Write what is queued, a batch at a time, until a batch comes
+		// out short: records queued after that wait for the next wake,
+		// so that under steady load batches stay full. The fsync keeps
+		// its schedule however long this lasts.
+		for {
+			select {
+			case <-t.C:
+				tick()
+			default:
+			}
+			var closed bool
+			batch, segs, closed = w.take(batch[:0], segs[:0], w.opt.BatchSize)
+			n := len(batch)
+			if n > 0 {
+				if w.write(batch) && w.journal != nil {
+					if err := w.journal.release(segs); err != nil {
+						w.log.Warn("ledger: journal upkeep failed", "err", err)
+					}
+				}
+				clear(batch) // drop the records' references until the next batch
+			}
+			if closed && n == 0 {
 				if w.journal != nil {
 					if err := w.journal.close(); err != nil {
 						w.log.Warn("ledger: closing the journal failed", "err", err)
@@ -259,20 +333,9 @@ func (w *Writer) run() {
 				}
 				return
 			}
-			batch, segs = append(batch, e.r), append(segs, e.seg)
-			if len(batch) >= w.opt.BatchSize {
-				flush()
+			if n < w.opt.BatchSize && !closed {
+				break
 			}
-		case <-t.C:
-			if w.journal != nil {
-				// The group commit: one fsync for every record appended
-				// since the last.
-				if err := w.journal.sync(); err != nil {
-					w.log.Warn("ledger: journal fsync failed", "err", err)
-				}
-			}
-			flush()
-			t.Reset(w.opt.FlushInterval)
 		}
 	}
 }

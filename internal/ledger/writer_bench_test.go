@@ -27,13 +27,16 @@ func BenchmarkInsert(b *testing.B) {
 			recs := make([]Record, batch)
 			start := time.Now().Truncate(time.Hour)
 			n := 0
+			// The writer's context, which Close can cancel.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			cpu0 := processCPU()
 			for b.Loop() {
 				for i := range recs {
 					recs[i], _ = tr.record(start.Add(time.Duration(n)*time.Second/batch), fmt.Sprint("bench-", n))
 					n++
 				}
-				if err := insert(context.Background(), db, recs); err != nil {
+				if err := insert(ctx, db, recs); err != nil {
 					b.Fatal(err)
 				}
 			}
