@@ -3,8 +3,11 @@ package sse
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // FuzzReader: any bytes an upstream sends read as events and then io.EOF,
@@ -44,6 +47,45 @@ func FuzzReader(f *testing.F) {
 		}
 		if err == nil && !bytes.Equal(ev.Data, data) {
 			t.Fatalf("wrote data %q, read %q", data, ev.Data)
+		}
+	})
+}
+
+// FuzzWholeMatchesLines: the reader gives the same events and the same
+// end whether an event is taken whole from the buffer or line by line,
+// however the bytes arrive.
+func FuzzWholeMatchesLines(f *testing.F) {
+	for _, seed := range []string{
+		"data: {\"a\":1}\n\ndata: [DONE]\n\n",
+		": keep-alive\n\ndata: x\n\n\n\ndata: y\r\n\r\ndata: z\ndata: w\n\nevent: e\ndata: v\n\n",
+		"data: \n\ndata:\n\ndata: cut", "data: a\n", "data: a\n\n\n", "data: a\r\n\n",
+	} {
+		f.Add([]byte(seed), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, how uint8) {
+		read := func(lines bool) string {
+			var in io.Reader = bytes.NewReader(raw)
+			switch how % 3 {
+			case 1:
+				in = iotest.OneByteReader(in)
+			case 2:
+				in = iotest.HalfReader(in)
+			}
+			r := NewReader(in)
+			r.lines = lines
+			var out strings.Builder
+			for n := 0; n <= len(raw)+1; n++ {
+				ev, err := r.Next()
+				if err != nil {
+					fmt.Fprintf(&out, "end %v", err)
+					break
+				}
+				fmt.Fprintf(&out, "%q %q\n", ev.Name, ev.Data)
+			}
+			return out.String()
+		}
+		if a, b := read(false), read(true); a != b {
+			t.Fatalf("whole:\n%s\nlines:\n%s", a, b)
 		}
 	})
 }

@@ -23,6 +23,10 @@ type Reader struct {
 	r    *bufio.Reader
 	data []byte
 	name string
+	// err is a read error met before any byte of the next event.
+	err error
+	// lines turns whole off: tests read with the line reader alone.
+	lines bool
 }
 
 // readerSize is a Reader's buffer: a chunk or two of an LLM stream (a few
@@ -50,6 +54,13 @@ func (r *Reader) Ready() bool {
 // Next returns the next event. It returns io.EOF when the body ends on a
 // message boundary and io.ErrUnexpectedEOF when it ends inside a message.
 func (r *Reader) Next() (Event, error) {
+	if ev, ok := r.whole(); ok {
+		return ev, nil
+	}
+	if err := r.err; err != nil {
+		r.err = nil
+		return Event{}, err // at an event's start: io.EOF is a clean end
+	}
 	r.data = r.data[:0]
 	r.name = ""
 	hasData := false
@@ -99,6 +110,50 @@ func (r *Reader) Next() (Event, error) {
 		}
 	}
 }
+
+// whole returns the next event without copying it when the buffer already
+// holds it whole as one "data: " line and a blank line (how every OpenAI-
+// compatible server frames a chunk): Data then points into the buffer,
+// which the next call may refill. Anything else — a name, several data
+// lines, a comment, CR LF endings, an event not yet all buffered — is
+// left to the line reader in Next.
+func (r *Reader) whole() (Event, bool) {
+	if r.lines {
+		return Event{}, false
+	}
+	n := r.r.Buffered()
+	if n == 0 {
+		// Wait for the next bytes here, where a whole event is most
+		// often what arrives; an error is Next's to return.
+		if _, r.err = r.r.Peek(1); r.err != nil {
+			return Event{}, false
+		}
+		n = r.r.Buffered()
+	}
+	if n < len(dataPrefix)+2 {
+		return Event{}, false
+	}
+	b, _ := r.r.Peek(n)
+	if !bytes.HasPrefix(b, dataPrefix) {
+		return Event{}, false
+	}
+	end := bytes.IndexByte(b[len(dataPrefix):], '\n')
+	if end < 0 {
+		return Event{}, false
+	}
+	end += len(dataPrefix)
+	if end+1 >= len(b) || b[end+1] != '\n' {
+		return Event{}, false
+	}
+	data := b[len(dataPrefix):end]
+	if bytes.IndexByte(data, '\r') >= 0 {
+		return Event{}, false
+	}
+	r.r.Discard(end + 2)
+	return Event{Data: data}, true
+}
+
+var dataPrefix = []byte("data: ")
 
 // Writer writes events to an HTTP response and flushes each one, so a
 // streamed chunk leaves the gateway as soon as it is written.
