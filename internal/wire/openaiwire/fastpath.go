@@ -17,56 +17,66 @@ var textDeltaKey = []byte(`"choices":[{"index":0,"delta":{"content":"`)
 // members it does not know the type of — which then takes the full
 // decoder.
 func textDelta(data []byte) (string, bool) {
+	from, to, ok := textDeltaAt(data)
+	if !ok {
+		return "", false
+	}
+	return string(data[from:to]), true
+}
+
+// textDeltaAt is textDelta, giving where the text lies in data.
+func textDeltaAt(data []byte) (from, to int, ok bool) {
 	i := bytes.Index(data, textDeltaKey)
 	if i < 0 {
-		return "", false
+		return 0, 0, false
 	}
 	// Before the choices: "{" and scalar members, none of which the full
 	// decoder would read as choices, usage or error.
-	head, ok := skipSpace(data[:i]), false
+	head := skipSpace(data[:i])
 	if len(head) == 0 || head[0] != '{' {
-		return "", false
+		return 0, 0, false
 	}
 	if head = bytes.TrimRight(head[1:], " \t\r\n"); len(head) > 0 {
 		// Members, then the comma before "choices".
 		if head[len(head)-1] != ',' {
-			return "", false
+			return 0, 0, false
 		}
 		if head, ok = scalarMembers(head[:len(head)-1], false, chunkMember); !ok || len(skipSpace(head)) != 0 {
-			return "", false
+			return 0, 0, false
 		}
 	}
-	rest := data[i+len(textDeltaKey):]
+	from = i + len(textDeltaKey)
+	rest := data[from:]
 	end := bytes.IndexByte(rest, '"')
 	if end <= 0 {
-		return "", false // no end, or empty text (which carries no event)
+		return 0, 0, false // no end, or empty text (which carries no event)
 	}
 	text := rest[:end]
 	if !plainString(text) {
-		return "", false
+		return 0, 0, false
 	}
 	// The delta closes right after the content; the rest of the choice
 	// holds scalar members, finish_reason only as null.
 	rest = rest[end+1:]
 	if len(rest) == 0 || rest[0] != '}' {
-		return "", false
+		return 0, 0, false
 	}
 	if rest, ok = scalarMembers(rest[1:], true, choiceMember); !ok {
-		return "", false
+		return 0, 0, false
 	}
 	rest = skipSpace(rest)
 	if len(rest) < 2 || rest[0] != '}' || rest[1] != ']' {
-		return "", false
+		return 0, 0, false
 	}
 	// After the choices: more scalar members, then the end.
 	if rest, ok = scalarMembers(rest[2:], true, chunkMember); !ok {
-		return "", false
+		return 0, 0, false
 	}
 	rest = skipSpace(rest)
 	if len(rest) == 0 || rest[0] != '}' || len(skipSpace(rest[1:])) != 0 {
-		return "", false
+		return 0, 0, false
 	}
-	return string(text), true
+	return from, from + end, true
 }
 
 // scalarMembers reads `"key":scalar` members separated by commas — each
@@ -279,4 +289,51 @@ func skipSpace(b []byte) []byte {
 		b = b[1:]
 	}
 	return b
+}
+
+// textShape is the frame of the last chunk textDeltaAt took in a stream:
+// the bytes before its text and after it. A server writes every text
+// chunk of a stream in one frame, so the next one is most often the same
+// bytes around other text, and the frame alone decides what textDeltaAt
+// makes of a chunk: the first match of textDeltaKey lies within the
+// frame's head (a match starting before it would lie wholly in the head
+// too, and the memoised chunk would have matched there), and the text
+// runs to the first quote, where the tail begins. So a chunk in the same
+// frame, with plain text between, is taken by comparing bytes instead of
+// scanning its members again.
+type textShape struct {
+	head, tail []byte
+}
+
+// text returns the text of data when data is in the frame.
+func (f *textShape) text(data []byte) (string, bool) {
+	h, t := len(f.head), len(f.tail)
+	if h == 0 || len(data) <= h+t || !bytes.HasPrefix(data, f.head) || !bytes.HasSuffix(data, f.tail) {
+		return "", false
+	}
+	text := data[h : len(data)-t]
+	if bytes.IndexByte(text, '"') >= 0 || !plainString(text) {
+		return "", false
+	}
+	return string(text), true
+}
+
+// remember takes data's frame, its text lying at data[from:to].
+func (f *textShape) remember(data []byte, from, to int) {
+	f.head = append(f.head[:0], data[:from]...)
+	f.tail = append(f.tail[:0], data[to:]...)
+}
+
+// textDelta reads a text-only chunk by its frame, or else by textDeltaAt,
+// remembering the frame.
+func (f *textShape) textDelta(data []byte) (string, bool) {
+	if text, ok := f.text(data); ok {
+		return text, true
+	}
+	from, to, ok := textDeltaAt(data)
+	if !ok {
+		return "", false
+	}
+	f.remember(data, from, to)
+	return string(data[from:to]), true
 }

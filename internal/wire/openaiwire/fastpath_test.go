@@ -143,3 +143,77 @@ func TestTextDeltaTakesTheBenchmarkChunk(t *testing.T) {
 		t.Fatalf("textDelta = %q, %v; want the fast path", text, ok)
 	}
 }
+
+// agreeAfter decodes second with a fast decoder that has read first (so
+// that first's frame may be remembered) and with the full decoder, and
+// reports how they differ, if they do.
+func agreeAfter(first, second []byte) string {
+	fast := ChunkDecoder{started: true}
+	fast.Decode(first)
+	gotEv, gotErr, gotFail := fast.Decode(second)
+	gotEv = append([]llm.Event(nil), gotEv...)
+	full := ChunkDecoder{Full: true}
+	full.Decode(first)
+	wantEv, wantErr, wantFail := full.Decode(second)
+	if len(wantEv) > 0 && wantEv[0].Type == llm.EventStart {
+		wantEv = wantEv[1:] // first did not decode, so this starts the stream
+	}
+	if (gotFail == nil) != (wantFail == nil) || !reflect.DeepEqual(gotErr, wantErr) {
+		return fmt.Sprintf("fast %v %+v, full %v %+v", gotFail, gotErr, wantFail, wantErr)
+	}
+	if len(gotEv) == 0 && len(wantEv) == 0 {
+		return ""
+	}
+	a, _ := json.Marshal(gotEv)
+	b, _ := json.Marshal(wantEv)
+	if string(a) != string(b) {
+		return fmt.Sprintf("fast %s, full %s", a, b)
+	}
+	return ""
+}
+
+// TestTextShapeTakesTheNextChunkByItsFrame: after one text chunk, the
+// next in the same frame is read by comparing bytes, and one that only
+// looks alike (another member, an escape, a quote, no text) is not.
+func TestTextShapeTakesTheNextChunkByItsFrame(t *testing.T) {
+	const head = `{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","system_fingerprint":"fp_44709d6fcb","choices":[{"index":0,"delta":{"content":"`
+	const tail = `"},"logprobs":null,"finish_reason":null}],"usage":null}`
+	var f textShape
+	if text, ok := f.textDelta([]byte(head + "Hello" + tail)); !ok || text != "Hello" {
+		t.Fatalf("first chunk: %q %v", text, ok)
+	}
+	if text, ok := f.text([]byte(head + " wörld <&>" + tail)); !ok || text != " wörld <&>" {
+		t.Fatalf("a chunk in the same frame: %q %v", text, ok)
+	}
+	for _, text := range []string{``, `a\"b`, `a"b`, "tab\tin", "\xff", `x"},"logprobs":null,"finish_reason":"stop"}],"usage":null} "`} {
+		chunk := []byte(head + text + tail)
+		if got, ok := f.text(chunk); ok {
+			t.Errorf("frame took %q as text %q", chunk, got)
+		}
+		if d := agreeAfter([]byte(head+"Hello"+tail), chunk); d != "" {
+			t.Errorf("%s\n  %s", chunk, d)
+		}
+	}
+	if _, ok := f.text([]byte(`{"usage":{"prompt_tokens":1},` + head[1:] + "x" + tail)); ok {
+		t.Error("frame took a chunk with another head")
+	}
+}
+
+// FuzzTextShape fuzzes a decoder that remembered one chunk's frame against
+// the full decoder on the next chunk.
+func FuzzTextShape(f *testing.F) {
+	gen := generatedChunks()
+	for i, c := range gen {
+		f.Add([]byte(c), []byte(gen[(i+7)%len(gen)]))
+		if j := strings.Index(c, `"content":"`); j >= 0 {
+			// The same frame around other text.
+			k := j + len(`"content":"`)
+			f.Add([]byte(c), []byte(c[:k]+`other text`+c[k+strings.IndexByte(c[k:], '"'):]))
+		}
+	}
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		if d := agreeAfter(first, second); d != "" {
+			t.Errorf("%q after %q\n  %s", second, first, d)
+		}
+	})
+}

@@ -167,13 +167,14 @@ type ChunkDecoder struct {
 	stopped bool
 	opened  map[int]bool
 	pending []llm.Event
+	shape   textShape
 }
 
 // Decode parses one chunk and returns the events it carries. The returned
 // slice is reused by the next call.
 func (d *ChunkDecoder) Decode(data []byte) ([]llm.Event, *ErrorBody, error) {
 	if d.started && !d.Full {
-		if text, ok := textDelta(data); ok {
+		if text, ok := d.shape.textDelta(data); ok {
 			ev := append(d.pending[:0], llm.Event{Type: llm.EventText, Text: text})
 			d.pending = ev
 			return ev, nil, nil
