@@ -240,6 +240,23 @@ func (w *guardedStream) Recv() (llm.Event, error) {
 	}
 }
 
+// Pending reports whether the next event is already at hand, so that the
+// surface may write it with the one before it: an event the guard has
+// queued or the end it met; in async mode also an event the stream under
+// it has at hand, since async text passes at once (sync text may be held
+// back, which would leave the caller waiting on the upstream with a write
+// not flushed).
+func (w *guardedStream) Pending() bool {
+	if len(w.queue) > 0 || w.err != nil {
+		return true
+	}
+	if w.sg.mode != Async || w.blocked {
+		return false
+	}
+	p, ok := w.s.(interface{ Pending() bool })
+	return ok && p.Pending()
+}
+
 func (w *guardedStream) flush() {
 	w.closed = true
 	out, v := w.sg.Close()

@@ -164,3 +164,59 @@ func TestWrapStream(t *testing.T) {
 		t.Errorf("async: %v", err)
 	}
 }
+
+// waitStream is a stream with ready of its events at hand; a Recv beyond
+// them stands for a wait on the network, and is counted.
+type waitStream struct {
+	fakeStream
+	ready, waits int
+}
+
+func (w *waitStream) Recv() (llm.Event, error) {
+	if w.ready > 0 {
+		w.ready--
+	} else {
+		w.waits++
+	}
+	return w.fakeStream.Recv()
+}
+
+func (w *waitStream) Pending() bool { return w.ready > 0 && len(w.evs) > 0 }
+
+// TestWrapStreamPending: a guarded stream says the next event is at hand
+// whenever it is — so that the surface writes events together — and never
+// when reading it would wait on the stream under it with the previous
+// write not flushed.
+func TestWrapStreamPending(t *testing.T) {
+	g := mustCompile(t, testPolicy())
+	for _, mode := range []Mode{Sync, Async} {
+		for _, ready := range []int{0, 3, 100} {
+			for _, chunks := range [][]string{{"Mail ja", "ne@example.com", " today"}, {"Oh ", "sh", "it!"}, {strings.Repeat("word ", 200), "end"}} {
+				up := &waitStream{fakeStream: fakeStream{textEvents(chunks...)}, ready: ready}
+				s := WrapStream(context.Background(), g, up, mode).(interface {
+					llm.Stream
+					Pending() bool
+				})
+				held := 0
+				for {
+					pending, waits := s.Pending(), up.waits
+					_, err := s.Recv()
+					if pending && up.waits > waits {
+						t.Fatalf("%s, %d ready, %q: Pending said the next event was at hand, but Recv waited", mode, ready, chunks)
+					}
+					if pending {
+						held++
+					}
+					if err != nil {
+						break
+					}
+				}
+				// With nothing at hand, async text passes one event at a
+				// time; sync text held back comes out with the stop.
+				if held == 0 && (ready > 0 || mode == Sync) {
+					t.Errorf("%s, %d ready, %q: Pending never said an event was at hand", mode, ready, chunks)
+				}
+			}
+		}
+	}
+}
