@@ -126,6 +126,13 @@ func IncludeUsage(req *llm.Request) bool {
 	if !ok {
 		return false
 	}
+	// The two forms clients send, without a decode; anything else decodes.
+	switch string(v) {
+	case `{"include_usage":true}`:
+		return true
+	case `{"include_usage":false}`, "null":
+		return false
+	}
 	var so StreamOptions
 	return json.Unmarshal(v, &so) == nil && so.IncludeUsage
 }

@@ -92,3 +92,22 @@ func BenchmarkDecodeChatRequest(b *testing.B) {
 		}
 	})
 }
+
+func TestIncludeUsage(t *testing.T) {
+	for opts, want := range map[string]bool{
+		``: false, `null`: false, `{"include_usage":true}`: true, `{"include_usage":false}`: false,
+		`{ "include_usage" : true }`: true, `{"Include_Usage":true}`: true, `{"include_usage":true,"x":1}`: true, `{}`: false,
+	} {
+		body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]`
+		if opts != "" {
+			body += `,"stream_options":` + opts
+		}
+		req, err := DecodeChatRequest([]byte(body + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", opts, err)
+		}
+		if got := IncludeUsage(req); got != want {
+			t.Errorf("stream_options %s: IncludeUsage = %v, want %v", opts, got, want)
+		}
+	}
+}

@@ -169,11 +169,14 @@ func NewWriter(w io.Writer) *Writer {
 	sw := &Writer{w: w, buf: make([]byte, 0, 1024)}
 	sw.f, _ = w.(http.Flusher)
 	if rw, ok := w.(http.ResponseWriter); ok {
+		// The names are canonical already: set them as Header.Set would,
+		// the four values in one array.
 		h := rw.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("Connection", "keep-alive")
-		h.Set("X-Accel-Buffering", "no")
+		v := []string{"text/event-stream", "no-cache", "keep-alive", "no"}
+		h["Content-Type"] = v[0:1:1]
+		h["Cache-Control"] = v[1:2:2]
+		h["Connection"] = v[2:3:3]
+		h["X-Accel-Buffering"] = v[3:4:4]
 	}
 	return sw
 }

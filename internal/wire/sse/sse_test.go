@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -113,3 +114,14 @@ type flushCounter struct {
 }
 
 func (f *flushCounter) Flush() { f.flushes++ }
+
+func TestWriterSetsTheHeaders(t *testing.T) {
+	rec := httptest.NewRecorder()
+	NewWriter(rec).Write("", []byte("x"))
+	h := rec.Result().Header
+	for k, v := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"} {
+		if got := h.Values(k); len(got) != 1 || got[0] != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+}
