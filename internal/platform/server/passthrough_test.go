@@ -104,10 +104,69 @@ var upstreamCases = map[string]upstreamCase{
 	"stream-cut-before-usage": {stream: true, cut: true, body: events(
 		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":"Done."},"logprobs":null,"finish_reason":null}]}`,
 		chunkHead+`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`)},
+	// Keep-alive comments between the events, and an event framed with
+	// CR LF: the SSE reader's line path.
+	"stream-keepalive": {stream: true, body: ": keep-alive\n\n" + events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"One"},"logprobs":null,"finish_reason":null}],"usage":null}`) +
+		":\n\n: ping\n\n" + "data: " + chunkHead + `"choices":[{"index":0,"delta":{"content":" two"},"logprobs":null,"finish_reason":null}],"usage":null}` + "\r\n\r\n" +
+		events(chunkHead+`"choices":[{"index":0,"delta":{"content":" three"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+			chunkHead+`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`,
+			chunkHead+`"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`, `[DONE]`)},
+	// Events split across the upstream's writes (splitHere): mid-text,
+	// right after "data: ", between an event and its blank line.
+	"stream-split": {stream: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`) +
+		"data: " + chunkHead + `"choices":[{"index":0,"delta":{"content":"Spl` + splitHere + `it"},"logprobs":null,"finish_reason":null}],"usage":null}` + "\n\n" +
+		"data: " + splitHere + chunkHead + `"choices":[{"index":0,"delta":{"content":" across"},"logprobs":null,"finish_reason":null}],"usage":null}` + "\n" + splitHere + "\n" +
+		events(chunkHead+`"choices":[{"index":0,"delta":{"content":" reads"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+			chunkHead+`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`,
+			chunkHead+`"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`, `[DONE]`)},
+	// n=2: Junction forwards the first choice only.
+	"stream-two-choices": {stream: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":1,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"Heads"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":1,"delta":{"content":"Tails"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":" wins"},"logprobs":null,"finish_reason":null},{"index":1,"delta":{"content":" loses"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":1,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`,
+		chunkHead+`"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":8,"total_tokens":17}}`, `[DONE]`)},
+	// Text chunks whose frame changes: another id, a member more, an
+	// escape, a quote, then the first frame again.
+	"stream-frames": {stream: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"A"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"B"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		strings.Replace(chunkHead, "chatcmpl-123", "chatcmpl-124", 1)+`"choices":[{"index":0,"delta":{"content":"C"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"D"},"logprobs":null,"finish_reason":null}],"usage":null,"x":1}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"E\u00e9\n"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"\"F\""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"G<&>"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"H"},"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":8,"total_tokens":12}}`,
+		`[DONE]`)},
+	// For the guarded model: a match to mask split across chunks, and one
+	// that blocks the answer.
+	"stream-pii": {stream: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"Your order ORD-12"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"3456 ships today."},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`,
+		chunkHead+`"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"total_tokens":11}}`, `[DONE]`)},
+	"stream-blocked": {stream: true, body: events(
+		chunkHead+`"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"See ticket TCK-"},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{"content":"1234 for it."},"logprobs":null,"finish_reason":null}],"usage":null}`,
+		chunkHead+`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`,
+		chunkHead+`"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"total_tokens":11}}`, `[DONE]`)},
 	// A clean end without [DONE], finish or usage.
 	"stream-eof": {stream: true, body: events(
 		chunkHead + `"choices":[{"index":0,"delta":{"role":"assistant","content":"Ended early"},"logprobs":null,"finish_reason":null}]}`)},
 }
+
+// splitHere in a stream's body is where the upstream flushes what it
+// wrote so far, inside an event.
+const splitHere = "\x00"
 
 // events frames events as an upstream writes them.
 func events(data ...string) string {
@@ -152,9 +211,11 @@ func (u *replayUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
-	for _, ev := range strings.SplitAfter(c.body, "\n\n") {
-		io.WriteString(w, ev)
-		w.(http.Flusher).Flush()
+	for _, part := range strings.Split(c.body, splitHere) {
+		for _, ev := range strings.SplitAfter(part, "\n\n") {
+			io.WriteString(w, ev)
+			w.(http.Flusher).Flush()
+		}
 	}
 	if c.cut {
 		// The server closes the connection without ending the chunked
@@ -183,6 +244,16 @@ providers:
 models:
   - {name: chat, provider: up, upstream_model: gpt-4o-2024-08-06, price: {input_per_1k: 0.0025, output_per_1k: 0.01}}
   - {name: reasoner, provider: up, upstream_model: o3-mini}
+  - {name: guarded, provider: up, upstream_model: gpt-4o-2024-08-06, guardrail: out-guard}
+guardrails:
+  - id: out-guard
+    name: out-guard
+    blocked_input_messaging: "Blocked."
+    blocked_outputs_messaging: "That answer was blocked."
+    sensitive_information_policy:
+      regexes:
+        - {name: TICKET, pattern: '\bTCK-\d{4}\b', action: BLOCK}
+        - {name: ORDER, pattern: '\bORD-\d{6}\b', action: ANONYMIZE}
 `, dir, adminKey, upURL, pass), dir)
 }
 
@@ -201,6 +272,9 @@ func clientRequests(name string, stream bool) []string {
 		`{"model":"chat","stream":true,` + msg + `}`,
 		`{"model":"chat","stream":true,"stream_options":{"include_usage":true},` + msg + `,"max_tokens":40}`,
 		`{"stream_options":{"include_usage":false},"model":"reasoner","stream":true,` + msg + `}`,
+		// An output guardrail: its text is checked (and masked or
+		// blocked) on both paths.
+		`{"model":"guarded","stream":true,"stream_options":{"include_usage":true},` + msg + `}`,
 	}
 }
 
@@ -236,6 +310,9 @@ func TestPassThroughMatchesFullPath(t *testing.T) {
 			fs, fh, fb := full.do("POST", "/v1/chat/completions", adminKey, body)
 			if p, f := normalised(ps, ph, pb), normalised(fs, fh, fb); p != f {
 				t.Errorf("case %s, request %s:\n pass-through:\n%s\n full path:\n%s", name, body, p, f)
+			}
+			if got := string(pb); !strings.Contains(got, caseShows(name, body)) {
+				t.Errorf("case %s, request %s: the answer lacks %q:\n%s", name, body, caseShows(name, body), got)
 			}
 			pairs = append(pairs, pair{name, body, ph.Get("X-Request-Id"), fh.Get("X-Request-Id")})
 			compared++
@@ -279,6 +356,29 @@ func TestPassThroughMatchesFullPath(t *testing.T) {
 	if raw == 0 {
 		t.Error("no request was passed through as the client sent it: the pass-through path was not taken")
 	}
+}
+
+// caseShows is text the client's answer to a case must hold: what shows
+// that the case did what it is there for.
+func caseShows(name, body string) string {
+	guarded := strings.Contains(body, `"model":"guarded"`)
+	switch {
+	case name == "stream-pii" && guarded:
+		return "Your order {ORDER} ships today."
+	case name == "stream-blocked" && guarded:
+		return "That answer was blocked."
+	case guarded:
+		return "" // the guard holds the text back and sends it in one
+	case name == "stream-two-choices":
+		return `"content":" wins"}` // the first choice, alone
+	case name == "stream-split":
+		return `"content":"Split"}`
+	case name == "stream-keepalive":
+		return `"content":" two"}`
+	case name == "stream-frames":
+		return `"content":"G\u003c\u0026\u003e"}`
+	}
+	return ""
 }
 
 // ledgerFacts is what a ledger record says of a request that does not
