@@ -8,6 +8,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/governance/budget"
 	"github.com/junctionhq/junction/internal/governance/ratelimit"
+	"github.com/junctionhq/junction/internal/governance/script"
 )
 
 // admitScript admits a batch of requests in one slot group, rate limits
@@ -47,13 +48,11 @@ return out
 // limit and budget groups (either may be nil) and its requests, each with
 // its number in either group or -1.
 type slotCall struct {
+	script.Call
 	client redis.Scripter
 	rl     *ratelimit.Group
 	bg     *budget.Group
 	reqs   [][2]int
-	keys   []string
-	args   []any
-	cmd    *redis.Cmd
 }
 
 // queueSlots adds to pipe one script per slot group for the admissions
@@ -123,14 +122,14 @@ func queueSlots(ctx context.Context, client redis.Scripter, pipe redis.Pipeliner
 		nk := 0
 		if c.rl != nil {
 			win, bw = c.rl.Params()
-			c.keys = append(c.keys, c.rl.Keys()...)
-			nk = len(c.keys)
+			c.Keys = append(c.Keys, c.rl.Keys...)
+			nk = len(c.Keys)
 		}
 		if c.bg != nil {
 			lease, lw = c.bg.Params()
-			c.keys = append(c.keys, c.bg.Keys()...)
+			c.Keys = append(c.Keys, c.bg.Keys...)
 		}
-		c.args = append(make([]any, 0, 6+len(c.reqs)*24), win, bw, lease, lw, nk, len(c.reqs))
+		c.Args = append(make([]any, 0, 6+len(c.reqs)*24), win, bw, lease, lw, nk, len(c.reqs))
 		for _, r := range c.reqs {
 			sides := 0
 			if r[0] >= 0 {
@@ -139,15 +138,15 @@ func queueSlots(ctx context.Context, client redis.Scripter, pipe redis.Pipeliner
 			if r[1] >= 0 {
 				sides |= 2
 			}
-			c.args = append(c.args, sides)
+			c.Args = append(c.Args, sides)
 			if r[0] >= 0 {
-				c.args = append(c.args, c.rl.Request(r[0])...)
+				c.Args = append(c.Args, c.rl.Request(r[0])...)
 			}
 			if r[1] >= 0 {
-				c.args = append(c.args, c.bg.Request(r[1])...)
+				c.Args = append(c.Args, c.bg.Request(r[1])...)
 			}
 		}
-		c.cmd = admitScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		c.Queue(ctx, pipe, admitScript)
 	}
 	return func() {
 		for _, c := range order {
@@ -156,14 +155,9 @@ func queueSlots(ctx context.Context, client redis.Scripter, pipe redis.Pipeliner
 	}
 }
 
-// reply splits the call's reply between its groups (running the script
-// again with EVAL if the server did not have it).
+// reply splits the call's reply between its groups.
 func (c *slotCall) reply(ctx context.Context) {
-	cmd := c.cmd
-	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		cmd = admitScript.Eval(ctx, c.client, c.keys, c.args...)
-	}
-	vals, err := cmd.Int64Slice()
+	vals, err := c.Result(ctx, c.client, admitScript).Int64Slice()
 	var rv, bv []int64
 	if err == nil {
 		n := 0

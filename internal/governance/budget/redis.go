@@ -364,8 +364,8 @@ func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pendin
 		for _, req := range sc.reqs {
 			args = append(args, req...)
 		}
-		sc.args = args
-		sc.cmd = admitScript.EvalSha(ctx, pipe, sc.keys, sc.args...)
+		sc.Args = args
+		sc.Queue(ctx, pipe, admitScript)
 	}
 }
 
@@ -390,7 +390,7 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 			}
 			sc := cmds[g]
 			if sc == nil {
-				sc = &Group{r: r, slot: g, keyIndex: map[string]int{}}
+				sc = &Group{Group: script.NewGroup(g), r: r}
 				cmds[g] = sc
 				order = append(order, sc)
 			}
@@ -411,15 +411,8 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 			var nb int
 			for j, i := range pt.idx {
 				c := p.res.periods[i]
-				k := r.key(c)
-				ki, ok := sc.keyIndex[k]
-				if !ok {
-					sc.keys = append(sc.keys, k)
-					ki = len(sc.keys)
-					sc.keyIndex[k] = ki
-				}
 				local[i] = j + 1
-				entry = append(entry, ki, c.start.UnixMicro(), c.end.UnixMicro(), r.expireAt(c), int64(p.wants[i][0]), int64(p.wants[i][1]))
+				entry = append(entry, sc.Key(r.key(c)), c.start.UnixMicro(), c.end.UnixMicro(), r.expireAt(c), int64(p.wants[i][0]), int64(p.wants[i][1]))
 			}
 			for b, i := range p.res.index {
 				if j, ok := local[i]; ok {
@@ -428,8 +421,8 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 				}
 			}
 			sc.reqs[pt.req] = append([]any{len(pt.idx), nb}, entry...)
-			sc.sizes = append(sc.sizes, 0)
-			sc.sizes[pt.req] = len(pt.idx)
+			sc.Sizes = append(sc.Sizes, 0)
+			sc.Sizes[pt.req] = len(pt.idx)
 		}
 	}
 	return order
@@ -438,24 +431,10 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 // Group is the budget part of a batch of admissions in one slot group,
 // sent in one script.
 type Group struct {
-	r        *Redis
-	slot     string
-	keys     []string
-	keyIndex map[string]int // 1-based, as Lua counts
-	reqs     [][]any        // each request's arguments
-	sizes    []int          // counters per request
-	args     []any
-	cmd      *redis.Cmd
-	replies  script.Batch
+	script.Group
+	r    *Redis
+	reqs [][]any // each request's arguments
 }
-
-// Slot names the group's slot: "" on a standalone server, the scope whose
-// hash tag its keys share on a cluster.
-func (c *Group) Slot() string { return c.slot }
-
-// Keys returns the group's hashes; a request names them by their place
-// here, from 1.
-func (c *Group) Keys() []string { return c.keys }
 
 // Params returns the lease and its bucket width in µs, leases' first two
 // arguments.
@@ -463,31 +442,20 @@ func (c *Group) Params() (lease, bucket int64) {
 	return c.r.lease.Microseconds(), c.r.bucket.Microseconds()
 }
 
-// Len returns how many requests the group holds.
-func (c *Group) Len() int { return len(c.sizes) }
-
 // Request returns request q's arguments, as decide reads them at ARGV[a].
 func (c *Group) Request(q int) []any { return c.reqs[q] }
 
 // ReplyLen returns how many integers commit appends for request q.
-func (c *Group) ReplyLen(q int) int { return 5 + c.sizes[q] }
+func (c *Group) ReplyLen(q int) int { return 5 + c.Sizes[q] }
 
 // SetReply hands the group its replies, every request's in order, or the
 // error that stopped them; call it before the admissions' Result.
-func (c *Group) SetReply(vals []int64, err error) { c.replies.Set(vals, err, c.Len(), c.ReplyLen) }
+func (c *Group) SetReply(vals []int64, err error) { c.SetReplies(vals, err, c.ReplyLen) }
 
 // reply returns request q's reply, from SetReply or else from the group's
-// own script, run again with EVAL if the server did not have it
-// (NOSCRIPT: once after each server start or SCRIPT FLUSH).
+// own script.
 func (c *Group) reply(ctx context.Context, q int) ([]int64, error) {
-	c.replies.Load(func() ([]int64, error) {
-		cmd := c.cmd
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			cmd = admitScript.Eval(ctx, c.r.client, c.keys, c.args...)
-		}
-		return cmd.Int64Slice()
-	}, c.Len(), c.ReplyLen)
-	return c.replies.Request(q, c.ReplyLen(q))
+	return c.Reply(ctx, c.r.client, admitScript, q, c.ReplyLen)
 }
 
 // Slots returns, for each slot group the admission reaches, the group and
@@ -768,9 +736,8 @@ func (b *Batch) Queue(ctx context.Context, pipe redis.Pipeliner) func() ([][]Sta
 		return func() ([][]Status, error) { return make([][]Status, len(b.settled)), nil }
 	}
 	type group struct {
-		keys []string
-		args []any
-		ids  []counterID
+		script.Call
+		ids []counterID
 	}
 	var gs []*group
 	byScope := map[string]*group{}
@@ -782,35 +749,30 @@ func (b *Batch) Queue(ctx context.Context, pipe redis.Pipeliner) func() ([][]Sta
 		case b.r.cluster && byScope[id.scope] != nil:
 			g = byScope[id.scope]
 		default:
-			g = &group{args: []any{b.r.lease.Microseconds(), b.r.bucket.Microseconds()}}
+			g = &group{Call: script.Call{Args: []any{b.r.lease.Microseconds(), b.r.bucket.Microseconds()}}}
 			gs = append(gs, g)
 			byScope[id.scope] = g
 		}
 		c := b.counters[id]
-		g.keys = append(g.keys, b.r.key(c.p))
+		g.Keys = append(g.Keys, b.r.key(c.p))
 		g.ids = append(g.ids, id)
-		g.args = append(g.args, b.r.expireAt(c.p), int64(c.spend), len(c.buckets))
+		g.Args = append(g.Args, b.r.expireAt(c.p), int64(c.spend), len(c.buckets))
 		for _, e := range c.buckets {
-			g.args = append(g.args, e, int64(c.releases[e]))
+			g.Args = append(g.Args, e, int64(c.releases[e]))
 		}
-		g.args = append(g.args, len(c.limits))
+		g.Args = append(g.Args, len(c.limits))
 		for _, l := range c.limits {
-			g.args = append(g.args, int64(l.limit), soft(Budget{Soft: l.soft}))
+			g.Args = append(g.Args, int64(l.limit), soft(Budget{Soft: l.soft}))
 		}
 	}
-	cmds := make([]*redis.Cmd, len(gs))
-	for i, g := range gs {
-		cmds[i] = settleScript.EvalSha(ctx, pipe, g.keys, g.args...)
+	for _, g := range gs {
+		g.Queue(ctx, pipe, settleScript)
 	}
 	return func() ([][]Status, error) {
 		crossed := make([][]Status, len(b.settled))
 		var errs []error
-		for i, cmd := range cmds {
-			g := gs[i]
-			if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-				cmd = settleScript.Eval(ctx, b.r.client, g.keys, g.args...)
-			}
-			vals, err := cmd.Int64Slice()
+		for _, g := range gs {
+			vals, err := g.Result(ctx, b.r.client, settleScript).Int64Slice()
 			if err != nil {
 				errs = append(errs, err)
 				continue

@@ -379,8 +379,8 @@ func (r *Redis) QueueAll(ctx context.Context, pipe redis.Pipeliner, ps []*Pendin
 			args = append(args, c.Request(q)...)
 		}
 		c.reqs = nil
-		c.cmd = admitScript.EvalSha(ctx, pipe, c.keys, args...)
-		c.args = args
+		c.Args = args
+		c.Queue(ctx, pipe, admitScript)
 	}
 }
 
@@ -405,7 +405,7 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 			}
 			c := cmds[g]
 			if c == nil {
-				c = &Group{r: r, slot: g, keyIndex: map[string]int{}}
+				c = &Group{Group: script.NewGroup(g), r: r}
 				cmds[g] = c
 				order = append(order, c)
 			}
@@ -418,21 +418,14 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 			}
 			pt := &p.parts[at]
 			pt.idx = append(pt.idx, i)
-			k := r.Key(l.Scope)
-			ki, ok := c.keyIndex[k]
-			if !ok {
-				c.keys = append(c.keys, k)
-				ki = len(c.keys)
-				c.keyIndex[k] = ki
-			}
 			w := p.wants[i]
-			c.reqs[pt.req] = append(c.reqs[pt.req], int64(ki), l.RPM, l.TPM, w.reqs, w.tokens, w.minReqs, w.minTokens, w.ahead)
+			c.reqs[pt.req] = append(c.reqs[pt.req], int64(c.Key(r.Key(l.Scope))), l.RPM, l.TPM, w.reqs, w.tokens, w.minReqs, w.minTokens, w.ahead)
 		}
 	}
 	for _, c := range order {
-		c.sizes = make([]int, len(c.reqs))
+		c.Sizes = make([]int, len(c.reqs))
 		for q, entries := range c.reqs {
-			c.sizes[q] = len(entries) / 8
+			c.Sizes[q] = len(entries) / 8
 		}
 	}
 	return order
@@ -441,24 +434,10 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 // Group is the rate-limit part of a batch of admissions in one slot
 // group, sent in one script.
 type Group struct {
-	r        *Redis
-	slot     string
-	keys     []string
-	keyIndex map[string]int // 1-based, as Lua counts
-	reqs     [][]int64      // each request's entries
-	args     []any
-	sizes    []int // entries per request
-	cmd      *redis.Cmd
-	replies  script.Batch
+	script.Group
+	r    *Redis
+	reqs [][]int64 // each request's entries
 }
-
-// Slot names the group's slot: "" on a standalone server, the scope whose
-// hash tag its keys share on a cluster.
-func (c *Group) Slot() string { return c.slot }
-
-// Keys returns the group's hashes; a request names them by their place
-// here, from 1.
-func (c *Group) Keys() []string { return c.keys }
 
 // Params returns the window and the bucket width in µs, windows' first
 // two arguments.
@@ -466,13 +445,10 @@ func (c *Group) Params() (window, bucket int64) {
 	return c.r.window.Microseconds(), c.r.bucket.Microseconds()
 }
 
-// Len returns how many requests the group holds.
-func (c *Group) Len() int { return len(c.sizes) }
-
 // Request returns request q's arguments, as decide reads them at ARGV[a].
 func (c *Group) Request(q int) []any {
 	args := make([]any, 0, 1+len(c.reqs[q]))
-	args = append(args, c.sizes[q])
+	args = append(args, c.Sizes[q])
 	for _, v := range c.reqs[q] {
 		args = append(args, v)
 	}
@@ -480,24 +456,16 @@ func (c *Group) Request(q int) []any {
 }
 
 // ReplyLen returns how many integers commit appends for request q.
-func (c *Group) ReplyLen(q int) int { return 4 + 5*c.sizes[q] }
+func (c *Group) ReplyLen(q int) int { return 4 + 5*c.Sizes[q] }
 
 // SetReply hands the group its replies, every request's in order, or the
 // error that stopped them; call it before the admissions' Result.
-func (c *Group) SetReply(vals []int64, err error) { c.replies.Set(vals, err, c.Len(), c.ReplyLen) }
+func (c *Group) SetReply(vals []int64, err error) { c.SetReplies(vals, err, c.ReplyLen) }
 
 // reply returns request q's reply, from SetReply or else from the group's
-// own script, run again with EVAL if the server did not have it
-// (NOSCRIPT: once after each server start or SCRIPT FLUSH).
+// own script.
 func (c *Group) reply(ctx context.Context, q int) ([]int64, error) {
-	c.replies.Load(func() ([]int64, error) {
-		cmd := c.cmd
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			cmd = admitScript.Eval(ctx, c.r.client, c.keys, c.args...)
-		}
-		return cmd.Int64Slice()
-	}, c.Len(), c.ReplyLen)
-	return c.replies.Request(q, c.ReplyLen(q))
+	return c.Reply(ctx, c.r.client, admitScript, q, c.ReplyLen)
 }
 
 // Slots returns, for each slot group the admission reaches, the group and
@@ -743,32 +711,23 @@ func (b *Batch) Queue(ctx context.Context, pipe redis.Pipeliner) func() error {
 		}
 		per[k.scope] = append(per[k.scope], k.bucket, a.reqs, a.back, a.extra)
 	}
-	type group struct {
-		keys []string
-		args []any
-	}
-	var gs []*group
+	var gs []*script.Call
 	for _, s := range scopes {
 		if b.r.cluster || len(gs) == 0 {
-			gs = append(gs, &group{args: []any{b.r.window.Microseconds(), b.r.bucket.Microseconds()}})
+			gs = append(gs, &script.Call{Args: []any{b.r.window.Microseconds(), b.r.bucket.Microseconds()}})
 		}
 		g := gs[len(gs)-1]
-		g.keys = append(g.keys, b.r.Key(s))
-		g.args = append(g.args, len(per[s])/4)
-		g.args = append(g.args, per[s]...)
+		g.Keys = append(g.Keys, b.r.Key(s))
+		g.Args = append(g.Args, len(per[s])/4)
+		g.Args = append(g.Args, per[s]...)
 	}
-	cmds := make([]*redis.Cmd, len(gs))
-	for i, g := range gs {
-		cmds[i] = adjustScript.EvalSha(ctx, pipe, g.keys, g.args...)
+	for _, g := range gs {
+		g.Queue(ctx, pipe, adjustScript)
 	}
 	return func() error {
 		var errs []error
-		for i, c := range cmds {
-			err := c.Err()
-			if redis.HasErrorPrefix(err, "NOSCRIPT") {
-				err = adjustScript.Eval(ctx, b.r.client, gs[i].keys, gs[i].args...).Err()
-			}
-			if err != nil {
+		for _, g := range gs {
+			if err := g.Result(ctx, b.r.client, adjustScript).Err(); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -1,7 +1,8 @@
 // Package script holds what the Lua admission scripts of rate limits and
 // budgets share: the server's clock, the body of a script that runs one
-// side alone, and the splitting of a batch's reply into each request's
-// part. Each side's admission logic is a Lua chunk of its own package
+// side alone, a script call kept to be run again with EVAL (Call), one
+// side's share of a slot group's batch (Group), and the splitting of a
+// batch's reply into each request's part. Each side's admission logic is a Lua chunk of its own package
 // (ratelimit.LuaWindows, budget.LuaLeases); the governance package runs
 // both in one script per slot group.
 //
