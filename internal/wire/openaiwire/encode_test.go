@@ -2,6 +2,7 @@ package openaiwire
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/junctionhq/junction/internal/wire/llm"
@@ -103,5 +104,34 @@ func TestUsageChunkWritesWhatEncodingJSONWrites(t *testing.T) {
 		if got := appendUsage(nil, u); string(got) != string(want) {
 			t.Errorf("%+v: got %s, want %s", u, got, want)
 		}
+	}
+}
+
+// TestChunkHeadEscapesAsEncodingJSON: the id and model stamped on every
+// chunk are escaped as encoding/json escapes them, and a model changed
+// mid-stream is stamped from then on.
+func TestChunkHeadEscapesAsEncodingJSON(t *testing.T) {
+	for _, name := range []string{"gpt-4o", `a<b>&"c\d`, "line\u2028sep", "bad\xffutf8", "ünï"} {
+		enc := ChunkEncoder{ID: "chatcmpl-" + name, Model: name, Created: 7}
+		var want struct {
+			ID      string `json:"id"`
+			Object  string `json:"object"`
+			Created int64  `json:"created"`
+			Model   string `json:"model"`
+		}
+		want.ID, want.Object, want.Created, want.Model = enc.ID, "chat.completion.chunk", 7, name
+		w, _ := json.Marshal(want)
+		head := string(w[:len(w)-1]) + `,"choices":`
+		for i, ev := range []llm.Event{{Type: llm.EventText, Text: "x"}, {Type: llm.EventStop}} {
+			if got := string(enc.Encode(ev)); !strings.HasPrefix(got, head) {
+				t.Errorf("%q, chunk %d: %s\n want it to start %s", name, i, got, head)
+			}
+		}
+	}
+	enc := ChunkEncoder{ID: "c", Model: "first", Created: 1}
+	enc.Encode(llm.Event{Type: llm.EventText, Text: "a"})
+	enc.SetModel("second")
+	if got := string(enc.Encode(llm.Event{Type: llm.EventText, Text: "b"})); got != `{"id":"c","object":"chat.completion.chunk","created":1,"model":"second","choices":[{"index":0,"delta":{"content":"b"},"finish_reason":null}]}` {
+		t.Errorf("after SetModel: %s", got)
 	}
 }

@@ -258,15 +258,17 @@ func (e *ChunkEncoder) SetModel(model string) {
 // usage-only chunk (choices empty), as OpenAI sends it.
 func (e *ChunkEncoder) Encode(ev llm.Event) []byte {
 	if e.head == nil {
-		id, _ := json.Marshal(e.ID)
-		model, _ := json.Marshal(e.Model)
-		e.head = append(e.head, `{"id":`...)
-		e.head = append(e.head, id...)
-		e.head = append(e.head, `,"object":"chat.completion.chunk","created":`...)
-		e.head = strconv.AppendInt(e.head, e.Created, 10)
-		e.head = append(e.head, `,"model":`...)
-		e.head = append(e.head, model...)
-		e.head = append(e.head, `,"choices":`...)
+		// One array holds the head and, after it, the chunks built on it.
+		h := make([]byte, 0, 512)
+		h = append(h, `{"id":`...)
+		h = jsonenc.AppendString(h, e.ID)
+		h = append(h, `,"object":"chat.completion.chunk","created":`...)
+		h = strconv.AppendInt(h, e.Created, 10)
+		h = append(h, `,"model":`...)
+		h = jsonenc.AppendString(h, e.Model)
+		h = append(h, `,"choices":`...)
+		e.head = h[:len(h):len(h)]
+		e.buf = h[len(h):]
 	}
 	b := append(e.buf[:0], e.head...)
 	switch ev.Type {
