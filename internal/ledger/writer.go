@@ -92,23 +92,20 @@ type entry struct {
 // one goroutine. Add never drops a record: when the queue is full it waits
 // for room, and a batch the database refuses is spilled to a file.
 //
-// The writer goroutine sleeps until its flush timer fires or a batch's
-// worth of records waits (Options.BatchSize, or QueueSize if smaller):
-// Add only appends to the queue under a mutex, so a request does not
-// wake another goroutine (and with it an idle P) to hand its record over.
+// The writer goroutine never waits on the queue itself: it sleeps until
+// its flush timer fires or a batch's worth of records waits (BatchSize,
+// or QueueSize if smaller), then takes what is queued without blocking.
+// So Add's send finds no receiver to hand its record to and wakes no
+// goroutine (nor, with it, an idle P): a request costs no hand-off.
 type Writer struct {
 	db      *sql.DB
 	opt     Options
+	q       chan entry
+	kick    chan struct{} // capacity 1: wakes the writer before its timer
+	wakeAt  int           // queue length at which Add wakes the writer
 	done    chan struct{}
 	log     *slog.Logger
 	journal *journal // nil without Options.JournalDir
-
-	qmu     sync.Mutex
-	queue   []entry       // records waiting for the writer, oldest first
-	room    sync.Cond     // on qmu: signalled when the writer takes records
-	qclosed bool          // Close has queued its last record
-	kick    chan struct{} // capacity 1: wakes the writer before its timer
-	wakeAt  int           // queue length at which Add wakes the writer
 
 	stopPrune context.CancelFunc
 	pruneDone chan struct{}
@@ -143,9 +140,8 @@ func NewWriter(ctx context.Context, db *sql.DB, opt Options) (*Writer, error) {
 	if opt.PruneInterval <= 0 {
 		opt.PruneInterval = 10 * time.Minute
 	}
-	w := &Writer{db: db, opt: opt, done: make(chan struct{}), log: opt.Logger, pruneDone: make(chan struct{}),
-		kick: make(chan struct{}, 1), wakeAt: min(opt.BatchSize, opt.QueueSize)}
-	w.room.L = &w.qmu
+	w := &Writer{db: db, opt: opt, q: make(chan entry, opt.QueueSize), done: make(chan struct{}), log: opt.Logger,
+		pruneDone: make(chan struct{}), kick: make(chan struct{}, 1), wakeAt: min(opt.BatchSize, opt.QueueSize)}
 	w.dbCtx, w.abandon = context.WithCancel(context.Background())
 	last, err := w.replay(ctx)
 	if err != nil {
@@ -194,46 +190,25 @@ func (w *Writer) Add(r Record) error {
 			w.log.Error("ledger: could not journal a record", "request_id", r.RequestID, "err", err)
 		}
 	}
-	w.qmu.Lock()
-	if len(w.queue) >= w.opt.QueueSize {
+	select {
+	case w.q <- e:
+	default:
 		w.waits.Add(1)
-		for len(w.queue) >= w.opt.QueueSize {
-			w.room.Wait()
-		}
+		w.wakeWriter()
+		w.q <- e
 	}
-	w.queue = append(w.queue, e)
-	wake := len(w.queue) >= w.wakeAt
-	w.qmu.Unlock()
-	if wake {
+	if len(w.q) >= w.wakeAt {
 		w.wakeWriter()
 	}
 	return nil
 }
 
-// wakeWriter wakes the writer goroutine if it is not already due to wake.
+// wakeWriter wakes the writer goroutine unless a wake is pending already.
 func (w *Writer) wakeWriter() {
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
-}
-
-// take moves up to max queued records (the oldest) into batch and segs,
-// and says whether Close has queued its last record.
-func (w *Writer) take(batch []Record, segs []uint64, max int) ([]Record, []uint64, bool) {
-	w.qmu.Lock()
-	defer w.qmu.Unlock()
-	k := min(len(w.queue), max)
-	for _, e := range w.queue[:k] {
-		batch, segs = append(batch, e.r), append(segs, e.seg)
-	}
-	rest := copy(w.queue, w.queue[k:])
-	clear(w.queue[rest:]) // drop the taken records' references
-	w.queue = w.queue[:rest]
-	if k > 0 {
-		w.room.Broadcast()
-	}
-	return batch, segs, w.qclosed
 }
 
 // Stats are the writer's counters. Pruned counts raw records this writer
@@ -246,11 +221,8 @@ type Stats struct {
 
 // Stats returns the writer's counters.
 func (w *Writer) Stats() Stats {
-	w.qmu.Lock()
-	queued := len(w.queue)
-	w.qmu.Unlock()
 	return Stats{Written: w.written.Load(), Spilled: w.spilled.Load(), QueueFullWaits: w.waits.Load(), Pruned: w.pruned.Load(),
-		JournalErrors: w.journalErrs.Load(), Queued: queued}
+		JournalErrors: w.journalErrs.Load(), Queued: len(w.q)}
 }
 
 // Close stops accepting records and pruning, and writes everything
@@ -262,9 +234,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
-		w.qmu.Lock()
-		w.qclosed = true
-		w.qmu.Unlock()
+		close(w.q)
 		w.wakeWriter()
 	}
 	w.mu.Unlock()
@@ -305,17 +275,28 @@ func (w *Writer) run() {
 			tick()
 		}
 		// Write what is queued, a batch at a time, until a batch comes
-		// out short: records queued after that wait for the next wake,
-		// so that under steady load batches stay full. The fsync keeps
-		// its schedule however long this lasts.
+		// out short (the queue is empty).
 		for {
 			select {
-			case <-t.C:
+			case <-t.C: // the fsync keeps its schedule however long this lasts
 				tick()
 			default:
 			}
-			var closed bool
-			batch, segs, closed = w.take(batch[:0], segs[:0], w.opt.BatchSize)
+			batch, segs = batch[:0], segs[:0]
+			closed := false
+		take:
+			for len(batch) < w.opt.BatchSize {
+				select {
+				case e, ok := <-w.q:
+					if !ok {
+						closed = true
+						break take
+					}
+					batch, segs = append(batch, e.r), append(segs, e.seg)
+				default:
+					break take
+				}
+			}
 			n := len(batch)
 			if n > 0 {
 				if w.write(batch) && w.journal != nil {
@@ -325,7 +306,7 @@ func (w *Writer) run() {
 				}
 				clear(batch) // drop the records' references until the next batch
 			}
-			if closed && n == 0 {
+			if closed {
 				if w.journal != nil {
 					if err := w.journal.close(); err != nil {
 						w.log.Warn("ledger: closing the journal failed", "err", err)
@@ -333,7 +314,7 @@ func (w *Writer) run() {
 				}
 				return
 			}
-			if n < w.opt.BatchSize && !closed {
+			if n < w.opt.BatchSize {
 				break
 			}
 		}
