@@ -4,9 +4,10 @@ package main
 // and budgets cost where they live: three Junction replicas with no
 // governance, with it in memory, on one redis-server and on a
 // three-master Redis Cluster (those two with and without leases on
-// global), all in one run, each replica on keys of its own. The rules are issue 23's: rate limits on the key and global,
-// hard budgets on global and key:*, all far from their limits so that
-// every request is admitted and settled. The setups' measured
+// global, and with leases on global and every key: "+hot"), all in one
+// run, each replica on keys of its own. The rules are issue 23's: rate
+// limits on the key and global, hard budgets on global and key:*, all
+// far from their limits so that every request is admitted and settled. The setups' measured
 // slices are interleaved like the main scenarios'. Besides governed
 // requests per second and Junction's CPU per request, it reads each
 // redis-server's CPU time from /proc and reports it per request, and the
@@ -164,6 +165,9 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 	redisYAML := fmt.Sprintf("governance:\n  redis_url: %q\n", "redis://"+one.Addr)
 	clusterYAML := fmt.Sprintf("governance:\n  redis_url: %q\n  redis_cluster: true\n", clusterURL)
 	const leases = "  leases: {scopes: [global]}\n"
+	// The lane's keys are hot too (each takes a twelfth of the load):
+	// leasing them as well leaves Redis the slices and the settlements.
+	const hotLeases = "  leases: {scopes: [global, \"key:*\"]}\n"
 	setups := []*govSetup{
 		{name: "none"},
 		{name: "memory", extra: "governance:\n" + govRules},
@@ -171,6 +175,8 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 		{name: "redis+leases", extra: redisYAML + "  redis_prefix: leased\n" + leases + govRules, servers: []*redistest.Server{one}},
 		{name: "cluster", extra: clusterYAML + "  redis_prefix: exact\n" + govRules, servers: cluster.Servers},
 		{name: "cluster+leases", extra: clusterYAML + "  redis_prefix: leased\n" + leases + govRules, servers: cluster.Servers},
+		{name: "redis+hot", extra: redisYAML + "  redis_prefix: hot\n" + hotLeases + govRules, servers: []*redistest.Server{one}},
+		{name: "cluster+hot", extra: clusterYAML + "  redis_prefix: hot\n" + hotLeases + govRules, servers: cluster.Servers},
 	}
 	if *governanceBaseline != "" {
 		setups = append(setups, &govSetup{name: "baseline", bin: *governanceBaseline,

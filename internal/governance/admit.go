@@ -240,7 +240,12 @@ func (p *policy) limitsFor(r *Request, ls, hot []ratelimit.Limit) ([]ratelimit.L
 		}
 	}
 	if own {
-		ls = append(ls, ratelimit.Limit{Scope: "key:" + r.Key, RPM: r.KeyRPM, TPM: r.KeyTPM})
+		l := ratelimit.Limit{Scope: "key:" + r.Key, RPM: r.KeyRPM, TPM: r.KeyTPM}
+		if p.ownLeased {
+			hot = append(hot, l)
+		} else {
+			ls = append(ls, l)
+		}
 	}
 	return ls, hot
 }

@@ -59,7 +59,8 @@ type Config struct {
 type LeaseConfig struct {
 	// Scopes are the scopes, as the rate_limits and budgets name them
 	// ("global", "team:ml", "team:*"), whose limits and budgets are
-	// admitted from slices.
+	// admitted from slices. "key:*" also leases each key's own limits
+	// (set with the key), which no rate_limits entry names.
 	Scopes []string `yaml:"scopes"`
 	// Slice is the share of a limit (its RPM and TPM) or of a budget a
 	// slice takes: 0.01 by default.

@@ -322,6 +322,49 @@ func TestOneScriptPerSlotGroup(t *testing.T) {
 // budget are admitted from slices, each key's on Redis. Together the
 // replicas never admit past the RPM nor reserve past the budget, most
 // admissions take no slice, and the limit is reached.
+// TestLeasedOwnKeyLimits checks that "key:*" among the leased scopes
+// leases a key's own limits too (a busy key's requests then reach Redis
+// only for slices and settlements), and that three replicas sharing the
+// key on the cluster never admit past its RPM.
+func TestLeasedOwnKeyLimits(t *testing.T) {
+	cfg := Config{RedisURL: redistest.ClusterURL(t), RedisCluster: true, RedisPrefix: redistest.Prefix(t),
+		Leases: LeaseConfig{Scopes: []string{"key:*"}, Slice: 0.1, Duration: time.Minute}}
+	var gs []*Governor
+	for range 3 {
+		gs = append(gs, newMemory(t, cfg))
+	}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for c := range 30 {
+		wg.Go(func() {
+			g := gs[c%len(gs)]
+			for range 5 {
+				a, err := g.Admit(context.Background(), &Request{Subject: Subject{Key: "busy"}, KeyRPM: 60, MaxOutput: 10})
+				if err != nil {
+					if llm.AsError(err).Status != 429 {
+						t.Error(err)
+					}
+					continue
+				}
+				admitted.Add(1)
+				a.Record(10, nil)
+				a.Done()
+			}
+		})
+	}
+	wg.Wait()
+	if n := admitted.Load(); n > 60 || n < 60-3*6 {
+		t.Fatalf("admitted %d under the key's RPM of 60 with slices of 6 on 3 replicas", n)
+	}
+	var slices uint64
+	for _, g := range gs {
+		slices += g.Stats().Slices
+	}
+	if slices == 0 || slices > uint64(admitted.Load())/2 {
+		t.Errorf("%d slices for %d admissions: the key's own limit was not leased", slices, admitted.Load())
+	}
+}
+
 func TestLeasesAcrossReplicas(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	cfg := Config{RedisURL: redistest.ClusterURL(t), RedisCluster: true, RedisPrefix: prefix,

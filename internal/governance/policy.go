@@ -15,6 +15,9 @@ type policy struct {
 	limits    []limitRule
 	capacity  map[string]*capacity
 	maxTokens int64
+	// ownLeased: a key's own limits (keys create --rpm/--tpm) are admitted
+	// from slices, because "key:*" is a leased scope.
+	ownLeased bool
 }
 
 // budgetRule is one budget, from the config or the database.
@@ -50,6 +53,7 @@ func (g *Governor) build(stored []StoredBudget) *policy {
 	for _, sc := range g.cfg.Leases.Scopes {
 		leased[MustParseScope(sc).String()] = true
 	}
+	p.ownLeased = leased[MustParseScope("key:*").String()]
 	notifiers := map[string]*budget.Notifier{}
 	add := func(id, source string, b BudgetConfig) {
 		r := budgetRule{id: id, source: source, spec: b, scope: MustParseScope(b.Scope), limit: budget.USD(b.LimitUSD), soft: b.Mode == "soft"}
