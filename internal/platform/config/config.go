@@ -336,6 +336,11 @@ type Server struct {
 	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
 	// IdleTimeout closes a keep-alive connection idle this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// HTTP1 picks the server of cleartext HTTP/1.1: "lean" (the default),
+	// Junction's own (internal/platform/h1srv), which hands HTTP/2 with
+	// prior knowledge, Upgrade and CONNECT to net/http; or "std", net/http
+	// for everything. With TLS, net/http serves everything either way.
+	HTTP1 string `yaml:"http1"`
 	// UpstreamTimeout bounds the wait for an upstream's response headers
 	// (and a whole non-streamed response); past it the client gets 504.
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
@@ -345,6 +350,12 @@ type Server struct {
 	// instead of cleartext HTTP/1.1 and HTTP/2 with prior knowledge.
 	TLS *TLS `yaml:"tls"`
 }
+
+// The servers server.http1 names.
+const (
+	HTTP1Lean = "lean"
+	HTTP1Std  = "std"
+)
 
 // TLS names the certificate and key the server presents.
 type TLS struct {
@@ -556,6 +567,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.IdleTimeout == 0 {
 		c.Server.IdleTimeout = 2 * time.Minute
 	}
+	if c.Server.HTTP1 == "" {
+		c.Server.HTTP1 = HTTP1Lean
+	}
 	if c.Server.UpstreamTimeout == 0 {
 		c.Server.UpstreamTimeout = 10 * time.Minute
 	}
@@ -720,6 +734,9 @@ func (c *Config) Validate(checks ...Check) error {
 	}
 	if c.Server.ReadHeaderTimeout < 0 || c.Server.BodyReadTimeout < 0 || c.Server.IdleTimeout < 0 {
 		add("server.read_header_timeout, body_read_timeout, idle_timeout: must not be negative")
+	}
+	if c.Server.HTTP1 != HTTP1Lean && c.Server.HTTP1 != HTTP1Std {
+		add("server.http1: must be %q or %q, not %q", HTTP1Lean, HTTP1Std, c.Server.HTTP1)
 	}
 	p = append(p, c.Responses.validate()...)
 	if t := c.Server.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {

@@ -34,8 +34,12 @@ func tlsConfig(c *config.TLS) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// serve serves s.http on s.ln, over TLS when it is configured.
+// serve serves s.http on s.ln, over TLS when it is configured, or the
+// lean HTTP/1.1 server when server.http1 picks it.
 func (s *Server) serve() error {
+	if s.lean != nil {
+		return s.lean.Serve(s.ln)
+	}
 	if s.http.TLSConfig != nil {
 		// ServeTLS adds "h2" and "http/1.1" to the ALPN protocols.
 		return s.http.ServeTLS(s.ln, "", "")

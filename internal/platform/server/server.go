@@ -41,6 +41,7 @@ import (
 	"github.com/junctionhq/junction/internal/jobs/async"
 	"github.com/junctionhq/junction/internal/ledger"
 	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/platform/h1srv"
 	"github.com/junctionhq/junction/internal/platform/metrics"
 	"github.com/junctionhq/junction/internal/platform/store"
 	"github.com/junctionhq/junction/internal/platform/tracing"
@@ -76,7 +77,10 @@ type Server struct {
 	// tracer exports traces; nil when tracing is off.
 	tracer *tracing.Tracer
 	http   *http.Server
-	ln     net.Listener
+	// lean serves cleartext HTTP/1.1 (server.http1: lean), handing the
+	// rest to http; nil when http serves everything.
+	lean *h1srv.Server
+	ln   net.Listener
 	// bodies bounds the request bodies held in memory at once.
 	bodies *api.BodyBudget
 	// batch runs batch jobs; nil when batch is disabled.
@@ -292,6 +296,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		Protocols:   protocols(),
 		TLSConfig:   tlsCfg,
+	}
+	if tlsCfg == nil && cfg.Server.HTTP1 == config.HTTP1Lean {
+		s.lean = &h1srv.Server{Handler: s.http.Handler, Fallback: s.http,
+			ReadHeaderTimeout: s.http.ReadHeaderTimeout, ReadTimeout: s.http.ReadTimeout, IdleTimeout: s.http.IdleTimeout,
+			ErrorLog: s.http.ErrorLog}
 	}
 	return s, nil
 }
@@ -571,8 +580,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { errc <- s.serve() }()
 	s.closers.add("http server", func(ctx context.Context) error {
 		s.ready.Store(false)
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.http.Close()
+		var srv interface {
+			Shutdown(context.Context) error
+			Close() error
+		} = s.http
+		if s.lean != nil {
+			srv = s.lean
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
 			return fmt.Errorf("in-flight requests did not finish in time: %w", err)
 		}
 		return nil
