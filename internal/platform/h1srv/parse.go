@@ -190,6 +190,7 @@ func (r *request) interpret() error {
 		// A chunked body's length is its chunks'; a Content-Length beside
 		// it is dropped, as net/http does.
 		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding") // it is Request.TransferEncoding, as in net/http
 		r.chunked, r.contentLength = true, -1
 		return nil
 	}
