@@ -454,3 +454,84 @@ func TestPanickingHandlerClosesTheConnection(t *testing.T) {
 		t.Fatalf("after a panic: %v, want EOF", err)
 	}
 }
+
+// benchServe measures one keep-alive request and its response, sent and
+// read over loopback by a raw client, against the server serve starts.
+func benchServe(b *testing.B, serve func(net.Listener, http.Handler) func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"id":"x","choices":[{"message":{"content":"hello"}}]}`)
+	stop := serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Request-Id", "abc")
+		w.Write(body)
+	}))
+	defer stop()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req := []byte("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" +
+		"Authorization: Bearer k\r\nContent-Length: 20\r\n\r\n{\"model\":\"m\",\"x\":1}\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := -1
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if v, ok := strings.CutPrefix(string(line), "Content-Length: "); ok {
+				fmt.Sscan(v, &n)
+			}
+		}
+		if n != len(body) {
+			b.Fatalf("Content-Length %d", n)
+		}
+		if _, err := br.Discard(n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkServeLean(b *testing.B) {
+	benchServe(b, func(ln net.Listener, h http.Handler) func() {
+		s := &h1srv.Server{Handler: h}
+		go s.Serve(ln)
+		return func() { s.Close() }
+	})
+}
+
+func BenchmarkServeNetHTTP(b *testing.B) {
+	benchServe(b, func(ln net.Listener, h http.Handler) func() {
+		s := &http.Server{Handler: h}
+		go s.Serve(ln)
+		return func() { s.Close() }
+	})
+}
+
+func TestLineBreaksInResponseHeadersBecomeSpaces(t *testing.T) {
+	addr, _, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Note", "a\r\nX-Injected: 1")
+		w.Header().Set("X-Padded", " b ")
+	}), nil)
+	resp, err := http.Get("http://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Injected") != "" || resp.Header.Get("X-Note") != "a  X-Injected: 1" || resp.Header.Get("X-Padded") != "b" {
+		t.Fatalf("headers %q", resp.Header)
+	}
+}

@@ -279,18 +279,29 @@ func (w *response) writeHeaders(final bool) {
 		for _, v := range vs {
 			bw.WriteString(k)
 			bw.WriteString(": ")
-			if strings.ContainsAny(v, "\r\n") {
-				v = strings.Map(func(r rune) rune {
-					if r == '\r' || r == '\n' {
-						return ' '
-					}
-					return r
-				}, v)
-			}
-			bw.WriteString(strings.TrimSpace(v))
+			bw.WriteString(headerValue(v))
 			bw.WriteString("\r\n")
 		}
 	}
+}
+
+// headerValue is v as a response header carries it: line breaks become
+// spaces and surrounding white space goes, as net/http writes it.
+func headerValue(v string) string {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == '\n' {
+			return strings.TrimSpace(strings.Map(func(r rune) rune {
+				if r == '\r' || r == '\n' {
+					return ' '
+				}
+				return r
+			}, v))
+		}
+	}
+	if n := len(v); n > 0 && (v[0] <= ' ' || v[n-1] <= ' ') {
+		return strings.TrimSpace(v)
+	}
+	return v
 }
 
 // finish completes the response after the handler returned and reports
