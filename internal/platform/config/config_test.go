@@ -33,7 +33,7 @@ models:
 	if c.Providers[1].APIKey != "" {
 		t.Fatalf("unset variable should expand to empty, got %q", c.Providers[1].APIKey)
 	}
-	if c.Models[0].Price.OutputPer1K != 0.0006 || c.Server.UpstreamTimeout != 10*time.Minute {
+	if c.Models[0].Price.OutputPer1K != 0.0006 || c.Server.UpstreamTimeout != 10*time.Minute || c.Server.HTTP1 != HTTP1Lean {
 		t.Fatalf("model price or defaults wrong: %+v %v", c.Models[0].Price, c.Server.UpstreamTimeout)
 	}
 }
@@ -50,7 +50,7 @@ func TestPlainEnvValueIsTyped(t *testing.T) {
 
 func TestValidationReportsEveryProblemWithPath(t *testing.T) {
 	y := `
-server: {addr: "nope", tls: {cert_file: cert.pem}}
+server: {addr: "nope", tls: {cert_file: cert.pem}, http1: fast}
 log: {level: loud}
 providers:
   - {name: a, type: openai, base_url: "not a url"}
@@ -67,7 +67,7 @@ tracing: {endpoint: "localhost:4318", sample_ratio: 2}
 		t.Fatalf("err = %v, want *ValidationError", err)
 	}
 	want := []string{
-		"server.addr:", "server.tls:", "log.level:", "providers[0].base_url:", "providers[1].name: \"a\" is used",
+		"server.addr:", "server.tls:", `server.http1: must be "lean" or "std", not "fast"`, "log.level:", "providers[0].base_url:", "providers[1].name: \"a\" is used",
 		"providers[1].type: \"mystery\"", "providers[2].name: required", "models[0].provider: \"ghost\"",
 		"models[1].name: \"m\" is defined twice", "models[1].price:", "tracing.endpoint:", "tracing.sample_ratio:",
 	}
