@@ -103,12 +103,15 @@ func (c *conn) serve() {
 	}
 	maxHead += 4096 // room for the request line, as net/http allows
 	for first := true; ; first = false {
-		if !first && c.br.Buffered() == 0 && !c.hasByte {
-			idle := s.IdleTimeout
-			if idle == 0 {
-				idle = s.ReadHeaderTimeout
+		// Until a request's first byte arrives the connection is idle:
+		// Shutdown may close it. That includes a new one, which a client
+		// may have opened only to keep in its pool.
+		if c.br.Buffered() == 0 && !c.hasByte {
+			wait := s.ReadHeaderTimeout
+			if !first && s.IdleTimeout > 0 {
+				wait = s.IdleTimeout
 			}
-			c.setReadDeadline(idle)
+			c.setReadDeadline(wait)
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}

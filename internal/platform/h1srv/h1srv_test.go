@@ -535,3 +535,24 @@ func TestLineBreaksInResponseHeadersBecomeSpaces(t *testing.T) {
 		t.Fatalf("headers %q", resp.Header)
 	}
 }
+
+func TestShutdownClosesAConnectionThatSentNothing(t *testing.T) {
+	addr, s, ln := start(t, http.HandlerFunc(echo), nil)
+	c, br := dial(t, addr)
+	// Wait until the server has the connection, then shut down: a client
+	// pool's spare connection must not hold Shutdown for ReadHeaderTimeout.
+	for deadline := time.Now().Add(5 * time.Second); ln.n.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("connection not accepted")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a silent connection open: %v", err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("silent connection at shutdown: %v, want EOF", err)
+	}
+	_ = c
+}
