@@ -47,6 +47,9 @@ type conn struct {
 	watchByte [1]byte
 	hasByte   bool
 	cancel    context.CancelFunc // the current request's
+	// linger is set when the connection closes with a request body
+	// unread (see lingerClose).
+	linger bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -71,10 +74,36 @@ func (c *conn) Read(p []byte) (int, error) {
 
 func (c *conn) close() {
 	c.state.Store(stateClosed)
+	if c.linger {
+		c.lingerClose()
+	}
 	c.nc.Close()
 	c.s.remove(c)
 	c.release()
 }
+
+// lingerClose ends a connection whose last request body was left unread:
+// closing it at once would answer the client's unread bytes with a
+// reset, which can destroy the response before the client reads it. So
+// the write side is shut first (the client sees the response, then EOF)
+// and what the client still sends is read and dropped until it closes
+// too, for up to half a second (net/http waits as long).
+func (c *conn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	var buf [4096]byte
+	for {
+		if _, err := c.nc.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// lingerTime bounds lingerClose.
+const lingerTime = 500 * time.Millisecond
 
 func (c *conn) release() {
 	if c.br != nil {
@@ -255,6 +284,7 @@ func (c *conn) serveRequest(r *request) (keep bool) {
 		keep = false
 	}
 	b.closed = true
+	c.linger = !keep && reqBody != http.NoBody && !b.done && w.err == nil
 	return keep && !c.s.shutting.Load()
 }
 

@@ -556,3 +556,20 @@ func TestShutdownClosesAConnectionThatSentNothing(t *testing.T) {
 	}
 	_ = c
 }
+
+func TestAnswerToAnUnreadLargeBodyReachesTheClient(t *testing.T) {
+	addr, _, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	}), nil)
+	body := strings.Repeat("x", 8<<20)
+	for i := range 5 {
+		resp, err := http.Post("http://"+addr, "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("try %d: %v (the answer was lost to a reset)", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+			t.Fatalf("try %d: %d, close %v; want 413 and close", i, resp.StatusCode, resp.Close)
+		}
+	}
+}
