@@ -398,18 +398,18 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 			if !ok {
 				at = len(p.parts)
 				byCmd[sc] = at
-				p.parts = append(p.parts, part{cmd: sc, req: len(sc.reqs)})
+				p.parts = append(p.parts, script.Part[*Group]{Group: sc, Req: len(sc.reqs)})
 				sc.reqs = append(sc.reqs, nil)
 			}
 			pt := &p.parts[at]
-			pt.idx = append(pt.idx, i)
+			pt.Idx = append(pt.Idx, i)
 		}
 		for _, pt := range p.parts {
-			sc := pt.cmd
-			local := make(map[int]int, len(pt.idx)) // counter -> its place in the part, 1-based
+			sc := pt.Group
+			local := make(map[int]int, len(pt.Idx)) // counter -> its place in the part, 1-based
 			var entry []any
 			var nb int
-			for j, i := range pt.idx {
+			for j, i := range pt.Idx {
 				c := p.res.periods[i]
 				local[i] = j + 1
 				entry = append(entry, sc.Key(r.key(c)), c.start.UnixMicro(), c.end.UnixMicro(), r.expireAt(c), int64(p.wants[i][0]), int64(p.wants[i][1]))
@@ -420,9 +420,9 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 					nb++
 				}
 			}
-			sc.reqs[pt.req] = append([]any{len(pt.idx), nb}, entry...)
+			sc.reqs[pt.Req] = append([]any{len(pt.Idx), nb}, entry...)
 			sc.Sizes = append(sc.Sizes, 0)
-			sc.Sizes[pt.req] = len(pt.idx)
+			sc.Sizes[pt.Req] = len(pt.Idx)
 		}
 	}
 	return order
@@ -458,29 +458,11 @@ func (c *Group) reply(ctx context.Context, q int) ([]int64, error) {
 	return c.Reply(ctx, c.r.client, admitScript, q, c.ReplyLen)
 }
 
-// Slots returns, for each slot group the admission reaches, the group and
-// its request number there, after Groups or QueueAll.
-func (p *Pending) Slots() []Slot {
-	out := make([]Slot, len(p.parts))
-	for i, pt := range p.parts {
-		out[i] = Slot{pt.cmd, pt.req}
-	}
-	return out
-}
-
-// Slot is an admission's request in one group.
-type Slot struct {
-	Group *Group
-	Req   int
-}
-
-// part is what of one admission a group carries: its request
-// number there and the admission's counters it holds, in order.
-type part struct {
-	cmd *Group
-	req int
-	idx []int
-}
+// Slots returns, for each slot group the admission reaches, the group,
+// the admission's request number there and which of its counters it holds,
+// after Groups or QueueAll. The slice is the admission's own: read it,
+// do not change it.
+func (p *Pending) Slots() []script.Part[*Group] { return p.parts }
 
 // Pending is an admission queued on a pipeline.
 type Pending struct {
@@ -492,7 +474,7 @@ type Pending struct {
 	res      *Reservation
 	wants    [][2]Nanos // per counter: wanted, least
 	localNow time.Time
-	parts    []part
+	parts    []script.Part[*Group]
 	// After decode: what each counter reserved (zero where none was), in
 	// which lease bucket, and whether the whole admission went through.
 	granted []Nanos
@@ -542,7 +524,7 @@ func (p *Pending) decode() (d Decision, res *Reservation, retry bool, err error)
 	bw := p.r.bucket.Microseconds()
 	leaseUS := p.r.lease.Microseconds()
 	for _, pt := range p.parts {
-		vals, err := pt.cmd.reply(p.ctx, pt.req)
+		vals, err := pt.Group.reply(p.ctx, pt.Req)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -551,13 +533,13 @@ func (p *Pending) decode() (d Decision, res *Reservation, retry bool, err error)
 			retry = true
 		case vals[0] == 1:
 			e := (vals[1] + leaseUS + bw - 1) / bw
-			for j, i := range pt.idx {
+			for j, i := range pt.Idx {
 				p.granted[i] = Nanos(vals[5+j])
 				p.buckets[i] = e
 			}
 		case vals[0] == 0 && vals[2] >= 1:
 			// vals[2] counts the budgets of this part, in order.
-			j := p.partBudget(pt.idx, int(vals[2]))
+			j := p.partBudget(pt.Idx, int(vals[2]))
 			if j < 0 {
 				errs = append(errs, fmt.Errorf("unexpected reply %v", vals))
 				break

@@ -413,13 +413,13 @@ func (r *Redis) Groups(ctx context.Context, ps []*Pending) []*Group {
 			if !ok {
 				at = len(p.parts)
 				byCmd[c] = at
-				p.parts = append(p.parts, part{cmd: c, req: len(c.reqs)})
+				p.parts = append(p.parts, script.Part[*Group]{Group: c, Req: len(c.reqs)})
 				c.reqs = append(c.reqs, nil)
 			}
 			pt := &p.parts[at]
-			pt.idx = append(pt.idx, i)
+			pt.Idx = append(pt.Idx, i)
 			w := p.wants[i]
-			c.reqs[pt.req] = append(c.reqs[pt.req], int64(c.Key(r.Key(l.Scope))), l.RPM, l.TPM, w.reqs, w.tokens, w.minReqs, w.minTokens, w.ahead)
+			c.reqs[pt.Req] = append(c.reqs[pt.Req], int64(c.Key(r.Key(l.Scope))), l.RPM, l.TPM, w.reqs, w.tokens, w.minReqs, w.minTokens, w.ahead)
 		}
 	}
 	for _, c := range order {
@@ -468,29 +468,11 @@ func (c *Group) reply(ctx context.Context, q int) ([]int64, error) {
 	return c.Reply(ctx, c.r.client, admitScript, q, c.ReplyLen)
 }
 
-// Slots returns, for each slot group the admission reaches, the group and
-// its request number there, after Groups or QueueAll.
-func (p *Pending) Slots() []Slot {
-	out := make([]Slot, len(p.parts))
-	for i, pt := range p.parts {
-		out[i] = Slot{pt.cmd, pt.req}
-	}
-	return out
-}
-
-// Slot is an admission's request in one group.
-type Slot struct {
-	Group *Group
-	Req   int
-}
-
-// part is what of one admission a group carries: its request
-// number there and the admission's limits it holds, in order.
-type part struct {
-	cmd *Group
-	req int
-	idx []int
-}
+// Slots returns, for each slot group the admission reaches, the group,
+// the admission's request number there and which of its limits it holds,
+// after Groups or QueueAll. The slice is the admission's own: read it,
+// do not change it.
+func (p *Pending) Slots() []script.Part[*Group] { return p.parts }
 
 // Pending is an admission queued on a pipeline.
 type Pending struct {
@@ -499,7 +481,7 @@ type Pending struct {
 	err    error
 	limits []Limit
 	wants  []want
-	parts  []part
+	parts  []script.Part[*Group]
 	// After Result: the charges made, per scope (zero where none was), and
 	// the buckets they went to.
 	granted [][2]int64
@@ -546,8 +528,8 @@ func (p *Pending) decode() (Decision, error) {
 	bw := p.r.bucket.Microseconds()
 	p.states = st
 	for _, pt := range p.parts {
-		vals, err := pt.cmd.reply(p.ctx, pt.req)
-		if err == nil && (vals[2] < 0 || vals[2] > int64(len(pt.idx))) {
+		vals, err := pt.Group.reply(p.ctx, pt.Req)
+		if err == nil && (vals[2] < 0 || vals[2] > int64(len(pt.Idx))) {
 			err = fmt.Errorf("unexpected reply %v", vals)
 		}
 		if err != nil {
@@ -555,7 +537,7 @@ func (p *Pending) decode() (Decision, error) {
 			continue
 		}
 		now := vals[1]
-		for j, i := range pt.idx {
+		for j, i := range pt.Idx {
 			v := vals[4+5*j:]
 			st[i] = scopeState{reqs: v[0], tokens: v[1], reset: time.Duration(v[2]) * time.Microsecond}
 			p.granted[i] = [2]int64{v[3], v[4]}
@@ -569,7 +551,7 @@ func (p *Pending) decode() (Decision, error) {
 			errs = append(errs, fmt.Errorf("unexpected reply %v", vals))
 			continue
 		}
-		l := p.limits[pt.idx[vals[2]-1]]
+		l := p.limits[pt.Idx[vals[2]-1]]
 		switch wait := time.Duration(vals[3]) * time.Microsecond; {
 		case vals[3] < 0:
 			if !tooLarge {

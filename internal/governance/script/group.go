@@ -77,3 +77,12 @@ func (g *Group) Reply(ctx context.Context, client redis.Scripter, s *redis.Scrip
 	g.replies.Load(func() ([]int64, error) { return g.Result(ctx, client, s).Int64Slice() }, g.Len(), size)
 	return g.replies.Request(q, size(q))
 }
+
+// Part is what of one admission a side's group carries: the group, the
+// admission's request number there, and which of the admission's entries
+// (its limits or budget counters, by place) the request holds, in order.
+type Part[G any] struct {
+	Group G
+	Req   int
+	Idx   []int
+}
