@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -73,10 +74,9 @@ type track struct {
 	lastBusy        time.Time
 	// open is the variant's activity in progress, if any.
 	open *Activity
-	// unclear is an ask whose call failed: it may still have been
-	// stored (a timeout after the write), so the next step judges it
-	// from the desired count it reads.
-	unclear                   *unclearAsk
+	// asked is the variant's last ask until the desired count it reads
+	// shows its outcome (see step).
+	asked                     *ask
 	metric, perInst           float64 // the last evaluation, for Prometheus
 	target                    float64
 	metricName                string
@@ -159,7 +159,7 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 	live := map[string]bool{}
 	var acts []action
 	var ended, seen, failed []*Activity
-	var took []unclearAsk
+	var took []*ask
 	for _, l := range loads {
 		key := l.Endpoint + "/" + l.Variant
 		live[key] = true
@@ -175,19 +175,30 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 			sm.backlog, sm.hasBacklog = backlog(l.Endpoint, l.Variant)
 		}
 		t.add(sm, s.opts.Window)
+		if p := t.asked; p != nil {
+			switch {
+			case l.Desired == p.a.to:
+				t.asked = nil
+				if p.unclear {
+					// The call that erred stored the count after all: it
+					// is this autoscaler's change, not another writer's.
+					t.mark(p.a)
+					took = append(took, p)
+				}
+			case l.Desired == p.a.from && now.Sub(p.a.now) < askLag:
+				// The count asked for is stored but not yet applied
+				// where Load reads it (or, after a timeout, perhaps
+				// never stored): no outcome yet, and no new decision.
+				continue
+			default:
+				t.asked = nil
+				if p.unclear {
+					failed = append(failed, p.act)
+				}
+			}
+		}
 		if e := t.settle(l, now); e != nil {
 			ended = append(ended, e)
-		}
-		if u := t.unclear; u != nil {
-			t.unclear = nil
-			if l.Desired == u.a.to && l.Desired != t.seen {
-				// The failed call stored the count after all: it is
-				// this autoscaler's change, not another writer's.
-				t.mark(u.a)
-				took = append(took, *u)
-			} else {
-				failed = append(failed, u.act)
-			}
 		}
 		if l.Desired != t.seen {
 			// Another writer scaled it: that is an activity too.
@@ -211,8 +222,8 @@ func (s *Scaler) Step(ctx context.Context, now time.Time) {
 		}
 	}
 	s.mu.Unlock()
-	for _, u := range took {
-		s.took(ctx, u.a, u.act)
+	for _, p := range took {
+		s.took(ctx, p.a, p.act)
 	}
 	for _, a := range failed {
 		if err := s.store.AddActivity(ctx, a); err != nil {
@@ -336,15 +347,37 @@ func (s *Scaler) act(ctx context.Context, a action) {
 		}
 		end := time.Now().UTC().Truncate(time.Millisecond)
 		act.StatusCode, act.StatusMessage, act.EndTime = Failed, err.Error(), &end
-		s.mu.Lock()
-		a.t.unclear = &unclearAsk{a: a, act: act}
-		s.mu.Unlock()
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			// It may have been stored all the same: the count says.
+			s.mu.Lock()
+			a.t.asked = &ask{a: a, act: act, unclear: true}
+			s.mu.Unlock()
+			return
+		}
+		if err := s.store.AddActivity(ctx, act); err != nil {
+			s.warn("autoscale: activity not recorded", err)
+		}
 		return
 	}
 	s.mu.Lock()
 	a.t.mark(a)
+	a.t.asked = &ask{a: a}
 	s.mu.Unlock()
 	s.took(ctx, a, act)
+}
+
+// askLag bounds how long an ask's count may take to show in what Load
+// reads: until then the variant's old count is taken for lag, not for
+// another writer's change.
+const askLag = 30 * time.Second
+
+// ask is a count asked for, until Load shows it. unclear marks one whose
+// call reported a timeout, with the activity that records it as failed
+// unless the count shows it was stored.
+type ask struct {
+	a       action
+	act     *Activity
+	unclear bool
 }
 
 // mark starts the cooldown of a decision whose count was stored; s.mu is
@@ -358,13 +391,6 @@ func (t *track) mark(a action) {
 		t.lastIn = a.now
 		t.decisionsIn++
 	}
-}
-
-// unclearAsk is an ask whose call reported an error, with the activity
-// that records it as failed unless the count shows it was stored.
-type unclearAsk struct {
-	a   action
-	act *Activity
 }
 
 // took records a decision whose count was stored (its track marked):

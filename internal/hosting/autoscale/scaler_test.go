@@ -2,7 +2,6 @@ package autoscale
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -26,14 +25,25 @@ type fakeEndpoints struct {
 	// write).
 	fail   error
 	stored bool
+	// lag keeps an asked count out of load until apply, as the
+	// reconciler applies a stored spec after the ask returns.
+	lag     bool
+	pending int
 }
+
+// apply shows the last count asked for in load.
+func (f *fakeEndpoints) apply() { f.load.Desired = f.pending }
 
 func (f *fakeEndpoints) Holder() bool                { return true }
 func (f *fakeEndpoints) Load() []hosting.VariantLoad { return []hosting.VariantLoad{f.load} }
 func (f *fakeEndpoints) Event(_, msg string)         { f.events = append(f.events, msg) }
 func (f *fakeEndpoints) SetInstanceCount(_ context.Context, _, _ string, n int) error {
 	f.asked = append(f.asked, n)
-	if f.fail == nil || f.stored {
+	switch {
+	case f.fail != nil && !f.stored:
+	case f.lag:
+		f.pending = n
+	default:
 		f.load.Desired = n
 	}
 	return f.fail
@@ -227,10 +237,10 @@ func TestCooldownSurvivesARestart(t *testing.T) {
 	}
 }
 
-// An ask that reported an error but was stored (a timeout after the
-// write) is the autoscaler's own change: its cooldown holds and it is not
-// recorded as another writer's. One that was not stored is recorded as
-// failed, and asked again.
+// An ask that timed out but was stored is the autoscaler's own change:
+// its cooldown holds and it is not recorded as another writer's. One that
+// was not stored is recorded as failed once askLag has passed, and asked
+// again.
 func TestAnAskThatErredIsJudgedByTheCountItLeft(t *testing.T) {
 	for _, stored := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stored=%v", stored), func(t *testing.T) {
@@ -238,10 +248,18 @@ func TestAnAskThatErredIsJudgedByTheCountItLeft(t *testing.T) {
 				TargetTracking: &TargetTracking{Metric: ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: secs(30), ScaleInCooldown: secs(60)}})
 			ctx, now := context.Background(), time.Unix(1000, 0)
 			f.load.InFlight = 6
-			f.fail, f.stored = errors.New("context deadline exceeded"), stored
+			f.fail, f.stored = fmt.Errorf("store the count: %w", context.DeadlineExceeded), stored
 			s.Step(ctx, now)
 			f.fail = nil
 			s.Step(ctx, now.Add(time.Second))
+			if !stored {
+				// A timed-out ask may yet show: it is judged failed
+				// only once askLag has passed with the old count.
+				if len(f.asked) != 1 {
+					t.Fatalf("asked %v within askLag of a timed-out ask", f.asked)
+				}
+				s.Step(ctx, now.Add(askLag+time.Second))
+			}
 			as, err := s.store.Activities(ctx, "ep", "", 10)
 			if err != nil {
 				t.Fatal(err)
@@ -265,6 +283,34 @@ func TestAnAskThatErredIsJudgedByTheCountItLeft(t *testing.T) {
 				t.Fatalf("asked %v, desired %d; activities %v %q, want a failed ask and a second that took", f.asked, f.load.Desired, codes, causes)
 			}
 		})
+	}
+}
+
+// The count an ask stored shows in Load only once the reconciler applies
+// it: until then the old count is lag, neither another writer's change
+// nor an override of the autoscaler's own activity.
+func TestAnAskNotYetAppliedIsNotAnOutsideChange(t *testing.T) {
+	s, f := newScaler(t, &Policy{Endpoint: "ep", Variant: "v", MinCapacity: 1, MaxCapacity: 4,
+		TargetTracking: &TargetTracking{Metric: ConcurrentRequestsPerInstance, TargetValue: 2, ScaleOutCooldown: secs(0), DisableScaleIn: true}})
+	ctx, now := context.Background(), time.Unix(1000, 0)
+	f.lag = true
+	f.load.InFlight = 6
+	s.Step(ctx, now)
+	for i := 1; i <= 3; i++ {
+		s.Step(ctx, now.Add(time.Duration(i)*time.Second))
+	}
+	if len(f.asked) != 1 {
+		t.Fatalf("asked %v while its first ask was not yet applied, want one ask", f.asked)
+	}
+	f.apply()
+	f.load.Ready, f.load.Instances, f.load.InFlight = 3, 3, 0
+	s.Step(ctx, now.Add(5*time.Second))
+	as, err := s.store.Activities(ctx, "ep", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 1 || as[0].StatusCode != Successful || strings.Contains(as[0].Cause, "outside") {
+		t.Fatalf("activities %+v, want the one scale-out, Successful", as)
 	}
 }
 
