@@ -573,3 +573,48 @@ func TestAnswerToAnUnreadLargeBodyReachesTheClient(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionLifetimes(t *testing.T) {
+	addr, _, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+		}
+		io.WriteString(w, fmt.Sprint(len(r.Header.Get("X-Big"))))
+	}), nil)
+	big := strings.Repeat("b", 20000) // longer than the read buffer
+	for _, tc := range []struct {
+		name, req string
+		close     bool
+		body      string
+	}{
+		{"HTTP/1.1 keeps alive", "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + big + "\r\n\r\n", false, "20000"},
+		{"Connection: close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", true, "0"},
+		{"HTTP/1.0 closes", "GET / HTTP/1.0\r\n\r\n", true, "0"},
+		{"HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false, "0"},
+		{"HTTP/1.0 stream of unknown length closes", "GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true, "a0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, br := dial(t, addr)
+			io.WriteString(c, tc.req)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if string(b) != tc.body || resp.Close != tc.close {
+				t.Fatalf("body %q, close %v; want %q, %v", b, resp.Close, tc.body, tc.close)
+			}
+			if !tc.close {
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+				if _, err := http.ReadResponse(br, nil); err != nil {
+					t.Fatalf("second request on a kept connection: %v", err)
+				}
+				return
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("after the response: %v, want EOF", err)
+			}
+		})
+	}
+}
