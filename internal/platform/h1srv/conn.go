@@ -131,6 +131,7 @@ func (c *conn) serve() {
 		maxHead = http.DefaultMaxHeaderBytes
 	}
 	maxHead += 4096 // room for the request line, as net/http allows
+	accepted := time.Now()
 	for first := true; ; first = false {
 		// Until a request's first byte arrives the connection is idle:
 		// Shutdown may close it. That includes a new one, which a client
@@ -148,7 +149,12 @@ func (c *conn) serve() {
 		if !c.state.CompareAndSwap(stateIdle, stateActive) {
 			return // Shutdown closed it
 		}
+		// A head's time runs from its first byte; the first request's
+		// from the connection's accept, as in net/http.
 		start := time.Now()
+		if first {
+			start = accepted
+		}
 		if s.ReadHeaderTimeout > 0 {
 			c.nc.SetReadDeadline(start.Add(s.ReadHeaderTimeout))
 		} else if s.ReadTimeout > 0 {

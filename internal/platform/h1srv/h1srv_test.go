@@ -618,3 +618,23 @@ func TestConnectionLifetimes(t *testing.T) {
 		})
 	}
 }
+
+func TestFirstHeadMustArriveWithinReadHeaderTimeoutOfTheAccept(t *testing.T) {
+	addr, _, _ := start(t, http.HandlerFunc(echo), func(s *h1srv.Server) { s.ReadHeaderTimeout = 300 * time.Millisecond })
+	c, br := dial(t, addr)
+	// Most of the timeout in silence, then a first byte, then the rest of
+	// the head trickled past the timeout counted from the accept.
+	began := time.Now()
+	time.Sleep(250 * time.Millisecond)
+	io.WriteString(c, "G")
+	for _, part := range []string{"ET / HTTP/1.1\r\n", "Host: a\r\n", "X: 1\r\n", "\r\n"} {
+		time.Sleep(50 * time.Millisecond)
+		if _, err := io.WriteString(c, part); err != nil {
+			break
+		}
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err == nil && resp.StatusCode == http.StatusOK {
+		t.Fatalf("a head finished %v after the accept was served (timeout 300ms)", time.Since(began))
+	}
+}
