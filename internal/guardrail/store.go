@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,10 +265,11 @@ type configured struct {
 
 type cached struct {
 	g *Guard
-	// updated is the stored record's UpdatedAt, which tells a changed
-	// draft from one read again unchanged.
-	updated time.Time
-	at      time.Time
+	// policy is what g was compiled from, which tells a changed draft
+	// from one read again unchanged (an update may fall in the same
+	// millisecond of updated_at).
+	policy Policy
+	at     time.Time
 }
 
 // NewRegistry compiles the config's guardrails (Validate them first) and
@@ -343,7 +345,7 @@ func (r *Registry) Lookup(ctx context.Context, identifier, version string) (*Gua
 		return nil, err
 	}
 	var g *Guard
-	if c != nil && c.updated.Equal(rec.UpdatedAt) && c.g.ID == rec.ID {
+	if c != nil && c.g.ID == rec.ID && reflect.DeepEqual(c.policy, rec.Policy) {
 		g = c.g // unchanged: guards in use are never written to
 	} else {
 		if g, err = Compile(rec.Policy, r.opts); err != nil {
@@ -352,7 +354,7 @@ func (r *Registry) Lookup(ctx context.Context, identifier, version string) (*Gua
 		g.ID, g.Version = rec.ID, rec.Version
 	}
 	r.mu.Lock()
-	r.cache[key] = &cached{g: g, updated: rec.UpdatedAt, at: time.Now()}
+	r.cache[key] = &cached{g: g, policy: rec.Policy, at: time.Now()}
 	r.mu.Unlock()
 	return g, nil
 }

@@ -34,6 +34,10 @@ func TestReplicasSeeUpdatesAndDeletesWithinTheirTTLs(t *testing.T) {
 	}
 	a, _ := open()
 	_, b := open()
+	// Every write through a falls in one millisecond: a changed draft is
+	// told from an unchanged one by its policy, not its updated_at.
+	fixed := time.Now()
+	a.Now = func() time.Time { return fixed }
 
 	rec, err := a.Create(ctx, Policy{Name: "pins", BlockedInputMessaging: "no", BlockedOutputsMessaging: "no",
 		WordPolicy: WordPolicy{Words: []Word{{Text: "alpha"}}}})
