@@ -117,10 +117,12 @@ func (c *reconciler) update(ctx context.Context, ep *endpoint, sp *endpointSpec)
 	// The old fleet takes no new invocations now; its instances finish
 	// what they hold before they stop.
 	c.stopFleet(old)
+	// The event first, so that whoever sees the endpoint InService on the
+	// new config finds it in the history.
+	c.api.event(ep.name, fmt.Sprintf("update complete: InService on config %s after %s; the old fleet is stopped", next.config.Name, time.Since(start).Round(time.Millisecond)))
 	c.setStatus(ep, func(st *endpointStatus) {
 		st.Status, st.ActiveConfig, st.PendingConfig, st.ObservedGeneration = StatusInService, sp.Config, "", sp.Generation
 	})
-	c.api.event(ep.name, fmt.Sprintf("update complete: InService on config %s after %s; the old fleet is stopped", next.config.Name, time.Since(start).Round(time.Millisecond)))
 }
 
 // endBake rolls back on an alarm, or abandons the update when its run was
@@ -188,10 +190,10 @@ func (c *reconciler) rollback(ep *endpoint, next *fleet, sp *endpointSpec, reaso
 	ep.mu.Lock()
 	ep.pending = nil
 	ep.mu.Unlock()
+	c.api.event(ep.name, fmt.Sprintf("rolled back: InService on config %s", old.config.Name))
 	c.setStatus(ep, func(st *endpointStatus) {
 		st.Status, st.PendingConfig, st.FailureReason, st.ObservedGeneration = StatusInService, "", "update rolled back: "+reason, sp.Generation
 	})
-	c.api.event(ep.name, fmt.Sprintf("rolled back: InService on config %s", old.config.Name))
 }
 
 // abandon stops an update whose run was interrupted — by a newer spec, a
