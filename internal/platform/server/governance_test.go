@@ -497,9 +497,17 @@ budgets: [{scope: "model:other", period: daily, limit_usd: 0.2, mode: hard}, {sc
 	if spent := ledgerCost(recs); countStatus(recs, 200) != ok || spent > 0.2+1e-9 {
 		t.Fatalf("ledgers: %d answers costing $%.6f under a $0.20 budget", countStatus(recs, 200), spent)
 	}
-	// Every replica reports the one shared counter.
-	for _, j := range replicas {
+	// Every replica reports the one shared counter, and how many requests
+	// its admission round trips carried: every request it was sent, in
+	// no more round trips than requests.
+	for i, j := range replicas {
 		j.settled("config-0", float64(ok)*answerCost)
+		m := j.scrape()
+		admitted, _ := sum(m, "junction_governance_admitted_total", nil)
+		batches, _ := sum(m, "junction_governance_admit_batches_total", nil)
+		if int(admitted) != sent[i] || batches < 1 || batches > admitted {
+			t.Errorf("replica %d was sent %d requests; /metrics: %v admitted in %v round trips", i, sent[i], admitted, batches)
+		}
 	}
 }
 
