@@ -132,22 +132,28 @@ func TestLargeAndFlushedResponsesAreChunked(t *testing.T) {
 	}
 }
 
+// answers reads one response per body in want, in order, from br.
+func answers(t *testing.T, br *bufio.Reader, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != w {
+			t.Fatalf("got %q, want %q", b, w)
+		}
+	}
+}
+
 func TestPipelinedRequestsAreAnsweredInOrder(t *testing.T) {
 	addr, _, _ := start(t, http.HandlerFunc(echo), nil)
 	c, br := dial(t, addr)
 	io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"+
 		"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"+
 		"GET /3 HTTP/1.1\r\nHost: a\r\n\r\n")
-	for _, want := range []string{"GET /1 host=a body=", "POST /2 host=a body=abc", "GET /3 host=a body="} {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		if string(b) != want {
-			t.Fatalf("got %q, want %q", b, want)
-		}
-	}
+	answers(t, br, "GET /1 host=a body=", "POST /2 host=a body=abc", "GET /3 host=a body=")
 }
 
 func TestBadRequestHeads(t *testing.T) {
@@ -194,16 +200,7 @@ func TestChunkedUploadWithTrailer(t *testing.T) {
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"+
 		"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nX-Sum: 7\r\n\r\n"+
 		"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
-	for _, want := range []string{"POST /up host=a body=abcdefg", "GET /next host=a body="} {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		if string(b) != want {
-			t.Fatalf("got %q, want %q", b, want)
-		}
-	}
+	answers(t, br, "POST /up host=a body=abcdefg", "GET /next host=a body=")
 }
 
 func TestExpectContinue(t *testing.T) {
@@ -432,16 +429,7 @@ func TestHandsHTTP2AndUpgradeToTheFallback(t *testing.T) {
 	// An Upgrade request after a plain one on the same connection.
 	c, br := dial(t, addr)
 	io.WriteString(c, "GET /plain HTTP/1.1\r\nHost: a\r\n\r\nGET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: example\r\n\r\n")
-	for _, want := range []string{"GET /plain host=a body=", "HTTP/1.1 upgrade=example"} {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		if string(b) != want {
-			t.Fatalf("got %q, want %q", b, want)
-		}
-	}
+	answers(t, br, "GET /plain host=a body=", "HTTP/1.1 upgrade=example")
 }
 
 func TestPanickingHandlerClosesTheConnection(t *testing.T) {
