@@ -340,6 +340,11 @@ func (r *Registry) Lookup(ctx context.Context, identifier, version string) (*Gua
 	}
 	if err != nil {
 		if c != nil && ctx.Err() == nil {
+			// Served as it was, and not asked for again for a TTL, so
+			// that requests do not each wait on a store that fails.
+			r.mu.Lock()
+			r.cache[key] = &cached{g: c.g, policy: c.policy, at: time.Now()}
+			r.mu.Unlock()
 			return c.g, nil
 		}
 		return nil, err
