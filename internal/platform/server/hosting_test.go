@@ -854,15 +854,10 @@ func TestUnhealthyInstanceIsDrainedAndReplaced(t *testing.T) {
 	if failed != 0 {
 		t.Fatalf("%d of %d requests failed while an unhealthy instance was replaced: %v", failed, ok+failed, errs)
 	}
-	var events struct{ Events []hosting.Event }
-	j.admin("GET", "/api/v1/endpoints/ep/events", nil, http.StatusOK, &events)
-	all := ""
-	for _, e := range events.Events {
-		all += e.Message + "\n"
-	}
-	if !strings.Contains(all, "is Unhealthy") || !strings.Contains(all, "health checks failed") || !strings.Contains(all, "ready again after 1 restart") {
-		t.Fatalf("events:\n%s", all)
-	}
+	// The two history lines are written by the effects worker after the
+	// state they report is visible, so they are waited for, not read once.
+	j.waitEvent("ep", "is Unhealthy: 3 health checks failed", 5*time.Second)
+	j.waitEvent("ep", "ready again after 1 restart", 5*time.Second)
 }
 
 func TestScaleAndReweightARunningEndpoint(t *testing.T) {
