@@ -130,37 +130,40 @@ end
 local e = math.floor((now + lease + lw - 1) / lw)
 local lf = 'l' .. f(e)
 local st = {}
-local function open(ki)
+local function open(ki, expire)
   local h = KEYS[ki]
   local v = redis.call('HMGET', h, 's', 'r', 'o', 'p', lf)
-  local c = {h = h, s = (v[1] or 0) + 0, r = (v[2] or 0) + 0, o = v[3] and v[3] + 0, l = (v[5] or 0) + 0, new = not v[4]}
+  local c = {h = h, s = (v[1] or 0) + 0, r = (v[2] or 0) + 0, o = v[3] and v[3] + 0, l = (v[5] or 0) + 0, new = not v[4],
+    expire = expire, dirty = false}
   if c.o and c.o <= gone then c.s, c.r, c.o = release(h) end
   return c
 end
 
+-- A decision q holds, per counter i, its state, the amount to reserve
+-- and the least that will do at q[3i-2] to q[3i].
 local function decide(a)
   local n, m = ARGV[a] + 0, ARGV[a+1] + 0
   a = a + 2
-  local q = {n = n, cs = {}, grant = {}, mins = {}, status = 1, refused = 0}
+  local q = {n = n, status = 1, refused = 0, by = false}
   for i = 1, n do
     if now < ARGV[a+1] + 0 or now >= ARGV[a+2] + 0 then q.status = -1 end
     local ki = ko + ARGV[a]
     local c = st[ki]
     if not c then
-      c = open(ki)
-      c.expire = ARGV[a+3]
+      c = open(ki, ARGV[a+3])
       st[ki] = c
     end
-    q.cs[i], q.grant[i], q.mins[i] = c, ARGV[a+4] + 0, ARGV[a+5] + 0
+    local x = 3 * i
+    q[x-2], q[x-1], q[x] = c, ARGV[a+4] + 0, ARGV[a+5] + 0
     a = a + 6
   end
   for j = 1, m do
     if q.status == 1 and ARGV[a+2] == '0' then
-      local i = ARGV[a] + 0
-      local c = q.cs[i]
+      local x = 3 * ARGV[a]
+      local c = q[x-2]
       local room = ARGV[a+1] - c.s - c.r
-      if room < q.grant[i] then q.grant[i] = room end
-      if q.grant[i] < q.mins[i] then q.status, q.refused, q.by = 0, j, c end
+      if room < q[x-1] then q[x-1] = room end
+      if q[x-1] < q[x] then q.status, q.refused, q.by = 0, j, c end
     end
     a = a + 3
   end
@@ -171,11 +174,13 @@ local function commit(q, ok, out)
   local o = #out
   out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = q.status, now, q.refused, 0, 0
   if q.status == 0 then out[o+4], out[o+5] = q.by.s, q.by.r end
+  local take = q.status == 1 and ok
   for i = 1, q.n do
     local g = 0
-    if q.status == 1 and ok then
-      local c = q.cs[i]
-      g = q.grant[i]
+    if take then
+      local x = 3 * i
+      local c = q[x-2]
+      g = q[x-1]
       c.r, c.l, c.dirty = c.r + g, c.l + g, true
       if not c.o or e < c.o then c.o = e end
     end

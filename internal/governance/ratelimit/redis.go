@@ -88,18 +88,36 @@ const LuaWindows = `
 local function windows(win, bw, now, ko)
 local cur = math.floor(now / bw)
 local first = math.floor((now - win) / bw)
-local function f(x) return string.format('%d', x) end
 -- A value longer than hash-max-listpack-value (64) makes Redis keep a
 -- hash as a hash table, where a field costs the same to find however
 -- many buckets the hash holds; as a listpack every field is a linear scan.
 local pad = '------------------------------------------------------------------------'
 
--- scan reads a scope's whole hash into a state s, dropping the buckets
--- that left the window.
+-- Field names of buckets, made once per call (nearly every charge of a
+-- call goes to the current bucket).
+local rname, tname = {}, {}
+local function names(b)
+  local r = rname[b]
+  if not r then
+    local n = string.format('%d', b)
+    r = 'r' .. n
+    rname[b], tname[b] = r, 't' .. n
+  end
+  return r, tname[b]
+end
+
+-- A scope's state s holds its totals (R, T), oldest and newest bucket
+-- (o, n), the buckets read, by number (r and t; false: read and absent),
+-- and what store must write: the buckets charged (d), whether the totals
+-- changed (dirty), o (wo) or n (expire, which also renews the expiry),
+-- and the padding when the hash is new. Every field is named in its
+-- constructor, so that setting one never grows the table.
+
+-- scan reads a scope's whole hash into s, dropping the buckets that left
+-- the window.
 local function scan(s)
   local all = redis.call('HGETALL', s.h)
-  local dead = {}
-  s.r, s.t, s.o, s.R, s.T, s.scanned = {}, {}, nil, 0, 0, true
+  local dead, r, t, R, T, o = {}, {}, {}, 0, 0, nil
   for i = 1, #all, 2 do
     local k = all[i]
     local kind, b = string.sub(k, 1, 1), tonumber(string.sub(k, 2))
@@ -108,74 +126,83 @@ local function scan(s)
         dead[#dead+1] = k
       else
         local v = tonumber(all[i+1])
-        s[kind][b] = v
-        if kind == 'r' then s.R = s.R + v else s.T = s.T + v end
-        if not s.o or b < s.o then s.o = b end
+        if kind == 'r' then r[b], R = v, R + v else t[b], T = v, T + v end
+        if not o or b < o then o = b end
       end
     end
   end
-  s.w.R, s.w.T = s.R, s.T
-  if s.o then s.w.o = s.o else dead[#dead+1] = 'o' end
+  s.r, s.t, s.R, s.T, s.o, s.scanned, s.dirty = r, t, R, T, o, true, true
+  if o then s.wo = true else dead[#dead+1] = 'o' end
   if #dead > 0 then redis.call('HDEL', s.h, unpack(dead)) end
 end
 
--- store writes back what s.w holds.
+-- store writes back what changed in s.
 local function store(s)
-  local args = {}
-  for k, v in pairs(s.w) do
-    args[#args+1] = k
-    args[#args+1] = v
+  if s.dirty then
+    local args, i = {'R', s.R, 'T', s.T, false, false, false, false, false, false, false, false, false, false}, 4
+    local d = s.d
+    for j = 1, #d do
+      local b = d[j]
+      local rf, tf = names(b)
+      args[i+1], args[i+2], args[i+3], args[i+4], i = rf, s.r[b], tf, s.t[b], i + 4
+    end
+    if s.wo then args[i+1], args[i+2], i = 'o', s.o, i + 2 end
+    if s.expire then args[i+1], args[i+2], i = 'n', s.n, i + 2 end
+    if s.new and #d > 0 then args[i+1], args[i+2], i, s.new = 'x', pad, i + 2, false end
+    redis.call('HSET', s.h, unpack(args, 1, i))
+    if s.expire then redis.call('PEXPIRE', s.h, math.floor(((s.n + 1) * bw + win - now) / 1000) + 1) end
+    s.d, s.dirty, s.wo, s.expire = {}, false, false, false
   end
-  if #args > 0 then redis.call('HSET', s.h, unpack(args)) end
-  if s.expire then redis.call('PEXPIRE', s.h, math.floor(((s.n + 1) * bw + win - now) / 1000) + 1) end
-  s.w, s.expire = {}, false
 end
 
--- Field names of buckets, made once per call.
-local rname, tname = {}, {}
-local function names(b)
-  local r = rname[b]
-  if not r then
-    r = 'r' .. f(b)
-    rname[b], tname[b] = r, 't' .. f(b)
-  end
-  return r, tname[b]
-end
-
--- open reads a scope's totals and the buckets in want, dropping the
--- buckets that left the window; need reads one more bucket later.
-local function open(h, want)
-  local fields = {'R', 'T', 'o', 'n'}
-  for _, b in ipairs(want) do
+-- open reads a scope's totals and the bucket b (or the buckets in want),
+-- dropping the buckets that left the window; need reads one more bucket
+-- later.
+local function open(h, b, want)
+  local v, s
+  if want then
+    local fields = {'R', 'T', 'o', 'n'}
+    for _, x in ipairs(want) do
+      local rf, tf = names(x)
+      fields[#fields+1] = rf
+      fields[#fields+1] = tf
+    end
+    v = redis.call('HMGET', h, unpack(fields))
+  else
     local rf, tf = names(b)
-    fields[#fields+1] = rf
-    fields[#fields+1] = tf
+    v = redis.call('HMGET', h, 'R', 'T', 'o', 'n', rf, tf)
   end
-  local v = redis.call('HMGET', h, unpack(fields))
-  local s = {h = h, R = (v[1] or 0) + 0, T = (v[2] or 0) + 0, o = v[3] and v[3] + 0, n = v[4] and v[4] + 0,
-    r = {}, t = {}, got = {}, w = {}, new = not v[1]}
-  for i, b in ipairs(want) do
-    s.r[b], s.t[b], s.got[b] = v[3+2*i] and v[3+2*i] + 0, v[4+2*i] and v[4+2*i] + 0, true
+  s = {h = h, R = (v[1] or 0) + 0, T = (v[2] or 0) + 0, o = v[3] and v[3] + 0, n = v[4] and v[4] + 0,
+    r = {}, t = {}, d = {}, new = not v[1], scanned = false, dirty = false, wo = false, expire = false}
+  if want then
+    for i, x in ipairs(want) do
+      s.r[x], s.t[x] = v[3+2*i] and v[3+2*i] + 0, v[4+2*i] and v[4+2*i] + 0
+    end
+  else
+    s.r[b], s.t[b] = v[5] and v[5] + 0, v[6] and v[6] + 0
   end
   if s.o and s.o < first then scan(s) end
   return s
 end
 
 local function need(s, b)
-  if s.scanned or s.got[b] then return end
+  if s.scanned or s.r[b] ~= nil then return end
   local rf, tf = names(b)
   local v = redis.call('HMGET', s.h, rf, tf)
-  s.r[b], s.t[b], s.got[b] = v[1] and v[1] + 0, v[2] and v[2] + 0, true
+  s.r[b], s.t[b] = v[1] and v[1] + 0, v[2] and v[2] + 0
 end
 
 local function charge(s, b, dr, dt)
-  if s.new then s.w.x, s.new = pad, false end
   s.r[b], s.t[b] = (s.r[b] or 0) + dr, (s.t[b] or 0) + dt
-  s.R, s.T = s.R + dr, s.T + dt
-  local rf, tf = names(b)
-  s.w[rf], s.w[tf], s.w.R, s.w.T = s.r[b], s.t[b], s.R, s.T
-  if not s.o or b < s.o then s.o, s.w.o = b, b end
-  if not s.n or b > s.n then s.n, s.w.n, s.expire = b, b, true end
+  s.R, s.T, s.dirty = s.R + dr, s.T + dt, true
+  local d = s.d
+  local seen = false
+  for j = 1, #d do
+    if d[j] == b then seen = true break end
+  end
+  if not seen then d[#d+1] = b end
+  if not s.o or b < s.o then s.o, s.wo = b, true end
+  if not s.n or b > s.n then s.n, s.expire = b, true end
 end
 
 local function waitFor(s, needR, needT)
@@ -197,21 +224,23 @@ local function waitFor(s, needR, needT)
   return win
 end
 
+-- A decision q holds, per entry j, its scope's state, bucket and the
+-- requests and tokens granted at q[4j-3] to q[4j].
 local st = {}
 local function decide(a)
   local k = ARGV[a] + 0
   a = a + 1
-  local q = {k = k, refuse = 0, wait = 0, es = {}, eb = {}, gr = {}, gt = {}}
+  local q = {k = k, refuse = 0, wait = 0}
   for j = 1, k do
     local ki, b = ko + ARGV[a], cur + ARGV[a+7]
     local s = st[ki]
     if not s then
-      s = open(KEYS[ki], {b})
+      s = open(KEYS[ki], b)
       st[ki] = s
     else
       need(s, b)
     end
-    q.es[j], q.eb[j], q.gr[j], q.gt[j] = s, b, 0, 0
+    local e, gr, gt = 4 * j, 0, 0
     if q.wait ~= -1 then
       local rpm, tpm, minR, minT = ARGV[a+1] + 0, ARGV[a+2] + 0, ARGV[a+5] + 0, ARGV[a+6] + 0
       if tpm > 0 and minT > tpm then
@@ -221,7 +250,7 @@ local function decide(a)
         if rpm > 0 and rpm - s.R < r then r = rpm - s.R end
         if tpm > 0 and tpm - s.T < t then t = tpm - s.T end
         if r >= minR and t >= minT then
-          q.gr[j], q.gt[j] = r, t
+          gr, gt = r, t
         else
           local needR, needT = minR - r, minT - t
           if needR < 0 then needR = 0 end
@@ -231,6 +260,7 @@ local function decide(a)
         end
       end
     end
+    q[e-3], q[e-2], q[e-1], q[e] = s, b, gr, gt
     a = a + 8
   end
   return q, a
@@ -238,16 +268,19 @@ end
 
 local function commit(q, ok, out)
   local o = #out
-  out[o+1], out[o+2], out[o+3], out[o+4] = q.refuse == 0 and 1 or 0, now, q.refuse, q.wait
+  local allowed = q.refuse == 0
+  out[o+1], out[o+2], out[o+3], out[o+4] = allowed and 1 or 0, now, q.refuse, q.wait
   o = o + 4
   for j = 1, q.k do
-    local s = q.es[j]
-    if q.refuse == 0 and ok then
-      charge(s, q.eb[j], q.gr[j], q.gt[j])
+    local e = 4 * j
+    local s, gr, gt = q[e-3], q[e-1], q[e]
+    if allowed and ok then
+      charge(s, q[e-2], gr, gt)
     else
-      q.gr[j], q.gt[j] = 0, 0
+      gr, gt = 0, 0
+      q[e-1], q[e] = 0, 0
     end
-    out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = s.R, s.T, s.o and (s.o + 1) * bw + win - now or 0, q.gr[j], q.gt[j]
+    out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = s.R, s.T, s.o and (s.o + 1) * bw + win - now or 0, gr, gt
     o = o + 5
   end
 end
@@ -292,7 +325,7 @@ for i = 1, #KEYS do
     want[#want+1] = adj[j][1]
     a = a + 4
   end
-  local s = w.open(KEYS[i], want)
+  local s = w.open(KEYS[i], nil, want)
   for _, d in ipairs(adj) do
     local b = d[1]
     if b >= w.first and (s.r[b] or s.t[b]) then
