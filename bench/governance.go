@@ -29,7 +29,7 @@ import (
 	"github.com/junctionhq/junction/internal/testkit/redistest"
 )
 
-var governanceBaseline = flag.String("baseline", "", "with -governance, also measure one redis-server with this junction binary (an earlier build: its governance config must be the same), as setup baseline")
+var governanceBaseline = flag.String("baseline", "", "with -governance, also measure one redis-server and the cluster with this junction binary (an earlier build: its governance config must be the same), as setups baseline and baseline-cluster")
 
 var governanceLane = flag.Bool("governance", false, "measure governance instead: three Junction replicas with no limits, limits and budgets in memory, on one redis-server and on a three-master Redis Cluster; governed req/s and redis-server CPU per request (writes bench/results/governance-latest.json unless -out says otherwise)")
 
@@ -180,7 +180,9 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 	}
 	if *governanceBaseline != "" {
 		setups = append(setups, &govSetup{name: "baseline", bin: *governanceBaseline,
-			extra: redisYAML + "  redis_prefix: baseline\n" + govRules, servers: []*redistest.Server{one}})
+			extra: redisYAML + "  redis_prefix: baseline\n" + govRules, servers: []*redistest.Server{one}},
+			&govSetup{name: "baseline-cluster", bin: *governanceBaseline,
+				extra: clusterYAML + "  redis_prefix: baseline\n" + govRules, servers: cluster.Servers})
 	}
 	defer func() {
 		for _, st := range setups {
