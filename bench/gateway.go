@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/junctionhq/junction/internal/platform/config"
+	"github.com/junctionhq/junction/internal/platform/logbuf"
 	"github.com/junctionhq/junction/internal/platform/server"
 	"github.com/junctionhq/junction/internal/platform/store"
 	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
@@ -207,8 +208,8 @@ func startChild(ctx context.Context, cmd *exec.Cmd, addr, logPath string) (*gate
 }
 
 // startInProcess runs Junction inside the harness, for -cpuprofile. Its
-// logger is the JSON logger `junction serve` uses, writing to the log
-// file in the data directory.
+// logger is the JSON logger `junction serve` uses, batched as there,
+// writing to the log file in the data directory.
 func startInProcess(ctx context.Context, dir, upstream string) (*gateway, error) {
 	dataDir := filepath.Join(dir, "data")
 	cfg, err := config.Parse([]byte(configYAML("127.0.0.1:0", dataDir, upstream, "")), func(string) string { return "" })
@@ -223,7 +224,10 @@ func startInProcess(ctx context.Context, dir, upstream string) (*gateway, error)
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// Batched as `junction serve` batches it, so a profile shows the
+	// access log's cost in production, not a write(2) per line.
+	logw := logbuf.New(logf, 100*time.Millisecond)
+	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// Every goroutine Junction starts (its connections, its upstream
 	// client's, the ledger writer) inherits this label, so a CPU profile
 	// can be cut down to Junction with -tagfocus role=junction.
@@ -236,11 +240,12 @@ func startInProcess(ctx context.Context, dir, upstream string) (*gateway, error)
 			err = srv.Listen()
 		}
 		if err == nil {
-			go func() { exited <- srv.Serve(sctx); logf.Close() }()
+			go func() { exited <- srv.Serve(sctx); logw.Close(); logf.Close() }()
 		}
 	})
 	if err != nil {
 		cancel()
+		logw.Close()
 		logf.Close()
 		return nil, err
 	}

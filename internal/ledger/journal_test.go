@@ -1,10 +1,13 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +117,54 @@ func TestJournalEmptiesAsRecordsAreWritten(t *testing.T) {
 			t.Fatalf("journal not emptied after its records were written: %d segments, %d bytes, %+v", len(segs), size, w.Stats())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestJournalLeftByACrashReplaysWhole takes a segment as a kill -9
+// would leave it twice: while its records are stored in the mapped part
+// (zero bytes follow the last one, up to the room the file was extended
+// by), and once they run past the mapping (the rest go in with pwrite).
+// Each replays every record once, and nothing is reported torn.
+func TestJournalLeftByACrashReplaysWhole(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "journal")
+	j, err := openJournal(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	r := rec("", "m", map[string]string{"team": "a"}, f(0.5), 200)
+	n := 0
+	appendUntil := func(size int64) {
+		for {
+			j.mu.Lock()
+			done := j.size >= size
+			j.mu.Unlock()
+			if done {
+				return
+			}
+			r.RequestID = fmt.Sprint("c", n)
+			if _, err := j.append(&r); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	for _, size := range []int64{3*journalGrowBytes + 1, journalMapBytes + journalGrowBytes} {
+		appendUntil(size)
+		crashed := copyDir(t, dir)
+		var log bytes.Buffer
+		db := openDB(t, storetest.Backends[0])
+		w, err := NewWriter(context.Background(), db, Options{JournalDir: crashed,
+			Logger: slog.New(slog.NewTextHandler(&log, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close(context.Background())
+		if rows, rolled := countUsage(t, db); rows != n || rolled != n {
+			t.Fatalf("replaying the journal of %d bytes recorded %d rows (%d rolled up), want %d", size, rows, rolled, n)
+		}
+		if strings.Contains(log.String(), "torn") {
+			t.Fatalf("a replay of whole records reported torn lines:\n%s", log.String())
+		}
 	}
 }

@@ -74,7 +74,9 @@ func (w *Writer) replayFile(ctx context.Context, path string) (int, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+		// A journal segment ends in zero bytes: the room it was extended
+		// by and not yet filled (see journal.go).
+		line := strings.TrimSpace(strings.TrimRight(sc.Text(), "\x00"))
 		if line == "" {
 			continue
 		}
