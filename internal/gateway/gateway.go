@@ -519,6 +519,9 @@ func timeoutError(ctx context.Context, c *Call, err error) error {
 // — is recorded as a 500, and the panic goes on.
 func (g *Gateway) End(c *Call) {
 	p := recover()
+	if p == nil && c.ended && c.stream == nil {
+		return // recorded already, as calls end: no error to build
+	}
 	err := error(llm.Errorf(http.StatusInternalServerError, llm.ErrInternal, "the call ended without an outcome"))
 	if p != nil {
 		err = llm.Errorf(http.StatusInternalServerError, llm.ErrInternal, "the call failed: %v", p)

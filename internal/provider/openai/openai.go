@@ -137,7 +137,7 @@ func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, e
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := upstream.ReadBody(resp)
 	if err != nil {
 		return nil, upstream.TransportError(ctx, p.name, err)
 	}

@@ -193,3 +193,25 @@ func describe(err error) string {
 	}
 	return err.Error()
 }
+
+// maxSized is the largest body ReadBody reads into a buffer of the length
+// the upstream announced; a larger one grows as it is read.
+const maxSized = 8 << 20
+
+// ReadBody reads resp's body whole: into one buffer of its length when
+// the upstream sent a Content-Length, rather than the doubling buffers of
+// io.ReadAll. A body shorter than announced is an error
+// (io.ErrUnexpectedEOF), as the transport reports it.
+func ReadBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= maxSized {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(resp.Body)
+}
