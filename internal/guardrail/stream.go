@@ -209,52 +209,61 @@ func (w *guardedStream) Recv() (llm.Event, error) {
 		if w.err != nil {
 			return llm.Event{}, w.err
 		}
-		ev, err := w.s.Recv()
-		if err != nil {
-			if err == io.EOF && !w.closed && !w.blocked {
-				w.flush()
-				w.err = err
-				continue
-			}
-			return ev, err
-		}
-		if w.blocked {
-			// Drain the upstream for its usage; its text is withheld.
-			if ev.Type == llm.EventUsage {
-				return ev, nil
-			}
-			continue
-		}
-		switch ev.Type {
-		case llm.EventText:
-			out, v := w.sg.Push(ev.Text)
-			w.emit(ev, out, v)
-		case llm.EventStop:
+		w.step()
+	}
+}
+
+// step reads one event from the stream under the guard and queues what of
+// it passes, or keeps the error that ended that stream (after what the
+// guard still held, at its end).
+func (w *guardedStream) step() {
+	ev, err := w.s.Recv()
+	if err != nil {
+		if err == io.EOF && !w.closed && !w.blocked {
 			w.flush()
-			if !w.blocked && w.err == nil {
-				w.queue = append(w.queue, ev)
-			}
-		default:
+		}
+		w.err = err
+		return
+	}
+	if w.blocked {
+		// Drain the upstream for its usage; its text is withheld.
+		if ev.Type == llm.EventUsage {
 			w.queue = append(w.queue, ev)
 		}
+		return
+	}
+	switch ev.Type {
+	case llm.EventText:
+		out, v := w.sg.Push(ev.Text)
+		w.emit(ev, out, v)
+	case llm.EventStop:
+		w.flush()
+		if !w.blocked && w.err == nil {
+			w.queue = append(w.queue, ev)
+		}
+	default:
+		w.queue = append(w.queue, ev)
 	}
 }
 
 // Pending reports whether the next event is already at hand, so that the
-// surface may write it with the one before it: an event the guard has
-// queued or the end it met; in async mode also an event the stream under
-// it has at hand, since async text passes at once (sync text may be held
-// back, which would leave the caller waiting on the upstream with a write
-// not flushed).
+// surface may write it with the one before it without flushing. While the
+// stream under the guard has its next event at hand, Pending takes it
+// through the guard now: text the guard holds back (sync mode) yields
+// nothing yet, and the next one is taken, so the answer is known without
+// waiting on the upstream. Were it answered from the stream under the
+// guard alone, held-back text would leave the caller waiting there with
+// a write not flushed; were it answered from the guard's queue alone,
+// every released event would cost the client a write of its own.
 func (w *guardedStream) Pending() bool {
-	if len(w.queue) > 0 || w.err != nil {
-		return true
-	}
-	if w.sg.mode != Async || w.blocked {
-		return false
-	}
 	p, ok := w.s.(interface{ Pending() bool })
-	return ok && p.Pending()
+	for len(w.queue) == 0 && w.err == nil {
+		if !ok || !p.Pending() {
+			return false
+		}
+		w.step()
+	}
+	return true
 }
 
 func (w *guardedStream) flush() {

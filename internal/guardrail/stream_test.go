@@ -197,10 +197,11 @@ func TestWrapStreamPending(t *testing.T) {
 					llm.Stream
 					Pending() bool
 				})
-				held := 0
+				held, calls := 0, 0
 				for {
 					pending, waits := s.Pending(), up.waits
 					_, err := s.Recv()
+					calls++
 					if pending && up.waits > waits {
 						t.Fatalf("%s, %d ready, %q: Pending said the next event was at hand, but Recv waited", mode, ready, chunks)
 					}
@@ -215,6 +216,14 @@ func TestWrapStreamPending(t *testing.T) {
 				// time; sync text held back comes out with the stop.
 				if held == 0 && (ready > 0 || mode == Sync) {
 					t.Errorf("%s, %d ready, %q: Pending never said an event was at hand", mode, ready, chunks)
+				}
+				// With the whole stream at hand, every event goes out
+				// with the next one: only before the end, which the
+				// stream under the guard does not announce, is the
+				// answer no. Text the sync guard holds back must not
+				// make the events it releases a write each.
+				if ready == 100 && held < calls-1 {
+					t.Errorf("%s, the whole stream at hand, %q: Pending said yes before %d of %d reads, want all but the last", mode, chunks, held, calls)
 				}
 			}
 		}
