@@ -317,11 +317,6 @@ func TestOneScriptPerSlotGroup(t *testing.T) {
 	}
 }
 
-// TestLeasesAcrossReplicas runs three Governors on the cluster with
-// leases on global, from many goroutines: global's rate limit and hard
-// budget are admitted from slices, each key's on Redis. Together the
-// replicas never admit past the RPM nor reserve past the budget, most
-// admissions take no slice, and the limit is reached.
 // TestLeasedOwnKeyLimits checks that "key:*" among the leased scopes
 // leases a key's own limits too (a busy key's requests then reach Redis
 // only for slices and settlements), and that three replicas sharing the
@@ -365,6 +360,11 @@ func TestLeasedOwnKeyLimits(t *testing.T) {
 	}
 }
 
+// TestLeasesAcrossReplicas runs three Governors on the cluster with
+// leases on global, from many goroutines: global's rate limit and hard
+// budget are admitted from slices, each key's on Redis. Together the
+// replicas never admit past the RPM nor reserve past the budget, most
+// admissions take no slice, and the limit is reached.
 func TestLeasesAcrossReplicas(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	cfg := Config{RedisURL: redistest.ClusterURL(t), RedisCluster: true, RedisPrefix: prefix,

@@ -54,8 +54,9 @@ func processCPU() time.Duration {
 }
 
 // BenchmarkAdd times what a request pays to hand its record to the
-// ledger (Writer.Add), from 8 goroutines at once, with the journal (one
-// write(2) per record, fsynced once per flush) and without (memory only).
+// ledger (Writer.Add), from 8 goroutines at once, with the journal (a
+// copy into its mapped segment per record, fsynced once per flush) and
+// without (memory only).
 // The writer behind the queue commits to SQLite as in production, on the
 // same CPUs, so ns/op is not Add's cost alone; cpu-ns/record is the
 // process's CPU time per record from the first Add to the end of Close:
