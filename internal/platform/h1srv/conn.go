@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -39,14 +40,22 @@ type conn struct {
 
 	// The watch: while a handler runs with the request fully read, a
 	// goroutine waits on a one-byte read so that a client hanging up
-	// cancels the request's context (net/http's background read). A byte
-	// it reads (the next pipelined request's first) is kept in
-	// watchByte and read first.
-	watching  bool
-	watchDone chan error
-	watchByte [1]byte
-	hasByte   bool
-	cancel    context.CancelFunc // the current request's
+	// cancels the request's context (net/http's background read). It
+	// starts only once the handler has run for watchDelay (watchTimer
+	// fires then), so a request answered sooner costs no goroutine, read
+	// or deadline for it. A byte it reads (the next pipelined request's
+	// first) is kept in watchByte and read first. watching is the conn
+	// goroutine's: startWatch armed a watch that stopWatch has not ended.
+	// watchMu orders the timer's start against stopWatch, and guards
+	// watch, the watch's state.
+	watching   bool
+	watchMu    sync.Mutex
+	watch      int
+	watchTimer *time.Timer
+	watchDone  chan error
+	watchByte  [1]byte
+	hasByte    bool
+	cancel     context.CancelFunc // the current request's
 	// linger is set when the connection closes with a request body
 	// unread (see lingerClose).
 	linger bool
@@ -312,7 +321,21 @@ func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
 	return true
 }
 
-// startWatch starts the watch for a client hanging up, once the request
+// watchDelay is how long a handler runs, its request read whole, before
+// the connection is watched for the client hanging up. Answers sooner
+// than that (most requests to a fast upstream, refusals, errors) never
+// start a watch; a client that hangs up during a longer one cancels it at
+// most watchDelay later than an immediate watch would have.
+const watchDelay = 50 * time.Millisecond
+
+// The watch's states.
+const (
+	watchOff     = iota // no request is being watched
+	watchArmed          // watchTimer runs: the watch starts when it fires
+	watchReading        // the watch goroutine reads
+)
+
+// startWatch arms the watch for a client hanging up, once the request
 // has been read whole. It does not when bytes of a next request are
 // already buffered (a pipelining client is there).
 func (c *conn) startWatch() {
@@ -320,13 +343,34 @@ func (c *conn) startWatch() {
 		return
 	}
 	c.watching = true
+	c.watchMu.Lock()
+	c.watch = watchArmed
+	c.watchMu.Unlock()
+	if c.watchTimer == nil {
+		c.watchTimer = time.AfterFunc(watchDelay, c.watchLater)
+	} else {
+		c.watchTimer.Reset(watchDelay)
+	}
+}
+
+// watchLater, on its timer's goroutine, starts the watch unless the
+// request has ended since.
+func (c *conn) watchLater() {
+	c.watchMu.Lock()
+	if c.watch != watchArmed {
+		c.watchMu.Unlock()
+		return
+	}
+	c.watch = watchReading
+	cancel := c.cancel
 	// The request's read deadline no longer applies: it bounded reading
 	// the request, which is over.
 	c.nc.SetReadDeadline(time.Time{})
-	go c.watch(c.cancel)
+	c.watchMu.Unlock()
+	c.watchRead(cancel)
 }
 
-func (c *conn) watch(cancel context.CancelFunc) {
+func (c *conn) watchRead(cancel context.CancelFunc) {
 	n, err := c.nc.Read(c.watchByte[:])
 	if n == 1 {
 		c.watchDone <- nil
@@ -345,7 +389,16 @@ func (c *conn) stopWatch() bool {
 		return true
 	}
 	c.watching = false
+	c.watchMu.Lock()
+	state := c.watch
+	c.watch = watchOff
+	if state == watchArmed {
+		c.watchMu.Unlock()
+		c.watchTimer.Stop() // a late fire finds the watch off
+		return true
+	}
 	c.nc.SetReadDeadline(aLongTimeAgo)
+	c.watchMu.Unlock()
 	err := <-c.watchDone
 	if err == nil {
 		c.hasByte = true
