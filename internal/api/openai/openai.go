@@ -11,11 +11,13 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/junctionhq/junction/internal/api"
 	"github.com/junctionhq/junction/internal/gateway"
 	"github.com/junctionhq/junction/internal/guardrail"
+	"github.com/junctionhq/junction/internal/wire/jsonenc"
 	"github.com/junctionhq/junction/internal/wire/llm"
 	"github.com/junctionhq/junction/internal/wire/openaiwire"
 	"github.com/junctionhq/junction/internal/wire/sse"
@@ -293,13 +295,62 @@ func withGuardrail(out []byte, c *gateway.Call) []byte {
 	if c.GuardOutput != nil {
 		rep.OutputAction = c.GuardOutput.Action
 	}
-	b, err := json.Marshal(rep)
-	if err != nil || len(out) < 2 {
+	if len(out) < 2 {
 		return out
 	}
-	res := make([]byte, 0, len(out)+len(b)+24)
+	res := make([]byte, 0, len(out)+256)
 	res = append(res, out[:len(out)-1]...)
 	res = append(res, `,"junction_guardrail":`...)
+	if r, ok := appendQuietReport(res, &rep); ok {
+		return append(r, '}')
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return out
+	}
 	res = append(res, b...)
 	return append(res, '}')
+}
+
+// appendQuietReport appends rep as encoding/json would, when its input
+// assessment found nothing (no policy listed, no coverage): what nearly
+// every request's report is. It reports false, appending nothing, for any
+// other report.
+func appendQuietReport(b []byte, rep *GuardrailReport) ([]byte, bool) {
+	in := rep.Input
+	if in != nil && (in.TopicPolicy != nil || in.ContentPolicy != nil || in.WordPolicy != nil ||
+		in.SensitiveInformationPolicy != nil || (in.InvocationMetrics != nil && in.InvocationMetrics.GuardrailCoverage != nil)) {
+		return b, false
+	}
+	b = append(b, `{"id":`...)
+	b = jsonenc.AppendString(b, rep.ID)
+	b = append(b, `,"action":`...)
+	b = jsonenc.AppendString(b, rep.Action)
+	if in != nil {
+		b = append(b, `,"input_assessment":{`...)
+		if m := in.InvocationMetrics; m != nil {
+			u := &m.Usage
+			b = append(b, `"invocationMetrics":{"guardrailProcessingLatency":`...)
+			b = strconv.AppendInt(b, m.GuardrailProcessingLatency, 10)
+			b = append(b, `,"usage":{"topicPolicyUnits":`...)
+			b = strconv.AppendInt(b, int64(u.TopicPolicyUnits), 10)
+			b = append(b, `,"contentPolicyUnits":`...)
+			b = strconv.AppendInt(b, int64(u.ContentPolicyUnits), 10)
+			b = append(b, `,"wordPolicyUnits":`...)
+			b = strconv.AppendInt(b, int64(u.WordPolicyUnits), 10)
+			b = append(b, `,"sensitiveInformationPolicyUnits":`...)
+			b = strconv.AppendInt(b, int64(u.SensitiveInformationPolicyUnits), 10)
+			b = append(b, `,"sensitiveInformationPolicyFreeUnits":`...)
+			b = strconv.AppendInt(b, int64(u.SensitiveInformationPolicyFreeUnits), 10)
+			b = append(b, `,"contextualGroundingPolicyUnits":`...)
+			b = strconv.AppendInt(b, int64(u.ContextualGroundingPolicyUnits), 10)
+			b = append(b, "}}"...)
+		}
+		b = append(b, '}')
+	}
+	if rep.OutputAction != "" {
+		b = append(b, `,"output_action":`...)
+		b = jsonenc.AppendString(b, rep.OutputAction)
+	}
+	return append(b, '}'), true
 }
