@@ -256,7 +256,7 @@ func (c *conn) serveRequest(r *request) (keep bool) {
 	if c.wbuf == nil {
 		c.wbuf = make([]byte, 0, bufferedBody)
 	}
-	w := &response{c: c, status: http.StatusOK, header: make(http.Header, 8), contentLength: -1, buf: c.wbuf[:0]}
+	w := &response{c: c, status: http.StatusOK, header: make(http.Header, 16), contentLength: -1, buf: c.wbuf[:0]}
 	w.head = r.method == http.MethodHead
 	w.wantsClose = r.close
 	w.http10 = r.minor == 0
