@@ -18,6 +18,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/platform/config"
 	"github.com/junctionhq/junction/internal/platform/logbuf"
+	"github.com/junctionhq/junction/internal/platform/logline"
 	"github.com/junctionhq/junction/internal/platform/server"
 	"github.com/junctionhq/junction/internal/platform/store"
 	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
@@ -227,7 +228,7 @@ func startInProcess(ctx context.Context, dir, upstream string) (*gateway, error)
 	// Batched as `junction serve` batches it, so a profile shows the
 	// access log's cost in production, not a write(2) per line.
 	logw := logbuf.New(logf, 100*time.Millisecond)
-	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(logline.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// Every goroutine Junction starts (its connections, its upstream
 	// client's, the ledger writer) inherits this label, so a CPU profile
 	// can be cut down to Junction with -tagfocus role=junction.

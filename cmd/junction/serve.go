@@ -15,6 +15,7 @@ import (
 
 	"github.com/junctionhq/junction/internal/platform/config"
 	"github.com/junctionhq/junction/internal/platform/logbuf"
+	"github.com/junctionhq/junction/internal/platform/logline"
 	"github.com/junctionhq/junction/internal/platform/server"
 )
 
@@ -122,5 +123,5 @@ func newLogger(cfg *config.Config) (*slog.Logger, func(), error) {
 	if cfg.Log.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts)), closeFn, nil
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), closeFn, nil
+	return slog.New(logline.NewJSONHandler(w, opts)), closeFn, nil
 }
