@@ -73,12 +73,7 @@ type Governor struct {
 	// accrued is the last UTC day whose reservation costs were recorded.
 	accrued atomic.Int64
 
-	// admitMu guards admitting (a round trip of admissions is out: its
-	// sender leads) and waiting (the admissions for the next one).
-	admitMu   sync.Mutex
-	admitting bool
-	waiting   []*admitJob
-
+	admits  chan *admitJob
 	settles chan *Admission
 	notices chan notice
 	// queueMu guards sends on settles and notices against Close closing
@@ -121,9 +116,13 @@ func New(ctx context.Context, cfg Config, opt Options) (*Governor, error) {
 			g.rls = g.rl.NewSlices(cfg.Leases.Slice, cfg.Leases.Duration)
 			g.bgs = g.bg.NewSlices(cfg.Leases.Slice, cfg.Leases.Duration)
 		}
-		// Admissions go in batches, sent by the requests themselves (see
-		// admit), and settlements from a few workers, off the request's
-		// path.
+		// Admissions go in batches from a few workers (group commit), and
+		// settlements from a few others, off the request's path.
+		g.admits = make(chan *admitJob, 4096)
+		for range admitWorkers {
+			g.workers.Add(1)
+			go g.admitLoop()
+		}
 		g.settles = make(chan *Admission, 4096)
 		for range settleWorkers {
 			g.workers.Add(1)
@@ -158,6 +157,7 @@ func (g *Governor) Close(ctx context.Context) error {
 	g.queueMu.Lock()
 	g.queuesClosed = true
 	if g.settles != nil {
+		close(g.admits)
 		close(g.settles)
 	}
 	close(g.notices)

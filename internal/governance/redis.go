@@ -82,14 +82,14 @@ func connect(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 	return c, nil
 }
 
-// admitRedis is admitOnce on Redis: both checks prepared here, sent with
-// whatever else is waiting (group commit, see admit), then,
+// admitRedis is admitOnce on Redis: both checks prepared here, sent by an
+// admission worker with whatever else is waiting (group commit), then,
 // when anything refused or failed, whatever was taken given back in one
 // more round trip. The Redis work has cfg.RedisTimeout from when the
 // request is queued; the give-back has its own, and runs even if the
 // request was cancelled.
 func (g *Governor) admitRedis(ctx context.Context, o outcome, ls, hotL []ratelimit.Limit, tokens int64, bs, hotB []budget.Budget, worst budget.Nanos) (outcome, error) {
-	j := &admitJob{deadline: time.Now().Add(g.cfg.RedisTimeout), done: make(chan struct{}, 1)}
+	j := &admitJob{deadline: time.Now().Add(g.cfg.RedisTimeout), done: make(chan struct{})}
 	var pl rlPending
 	var pb bgPending
 	switch {
@@ -108,7 +108,18 @@ func (g *Governor) admitRedis(ctx context.Context, o outcome, ls, hotL []ratelim
 		j.bg = g.bg.Prepare(append(bs, hotB...), worst)
 		pb = j.bg
 	}
-	g.admit(j) // within RedisTimeout; the request waits even if cancelled, to give back what it took
+	queued := g.queue(func() bool {
+		select {
+		case g.admits <- j:
+			return true
+		default: // the workers are far behind: go alone
+			return false
+		}
+	})
+	if !queued {
+		g.sendAdmissions([]*admitJob{j})
+	}
+	<-j.done // within RedisTimeout; the request waits even if cancelled, to give back what it took
 	var errL, errB error
 	if j.err != nil {
 		errL = j.err
@@ -161,16 +172,12 @@ type admitJob struct {
 	bgSliced *budget.SlicedPending
 	deadline time.Time
 	err      error // set when it was not sent in time
-	// done (capacity 1) is signalled once the job has its reply, or when
-	// it is to lead the next round trip: then lead holds that round's
-	// jobs, itself first.
-	done chan struct{}
-	lead []*admitJob
+	done     chan struct{}
 }
 
-// One round trip of admissions is out at a time, carrying at most
-// maxAdmitBatch requests. While it is out, requests queue (up to
-// maxWaiting) and the next round trip takes them together (natural
+// admitWorkers is how many admission round trips run at once, and
+// maxAdmitBatch the most requests one carries. While the round trip is
+// out, requests queue and the next one takes them together (natural
 // batching): at low load a request goes alone and at once; under load a
 // busy scope's hash is read and written once a round trip instead of
 // once a request, and Redis runs one script per slot group for many
@@ -179,69 +186,30 @@ type admitJob struct {
 // 7.6 requests a round trip against 4.8, and 1.9 against 1.3 from 4,
 // for a fifth to a third less Redis CPU per request.
 const (
+	admitWorkers  = 1
 	maxAdmitBatch = 256
-	maxWaiting    = 4096
 )
 
-// admit sends j to Redis and returns when it has its reply. The requests
-// send their round trips themselves, with no worker between (leader and
-// followers): a request that finds none out sends its own, with nothing
-// handed to another goroutine and back; one that finds one out waits in
-// g.waiting, and the sender of that round trip, done, wakes the first
-// waiter to send the next with all that waited. Only under load, when a
-// worker would have been woken too, does a request wake another.
-func (g *Governor) admit(j *admitJob) {
-	g.queueMu.RLock()
-	if g.queuesClosed {
-		g.queueMu.RUnlock()
-		g.sendAdmissions([]*admitJob{j})
-		return
+// admitLoop sends admissions: one, then whatever else is waiting.
+func (g *Governor) admitLoop() {
+	defer g.workers.Done()
+	batch := make([]*admitJob, 0, maxAdmitBatch)
+	for j := range g.admits {
+		batch = append(batch[:0], j)
+	more:
+		for len(batch) < maxAdmitBatch {
+			select {
+			case j, ok := <-g.admits:
+				if !ok {
+					break more
+				}
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		g.sendAdmissions(batch)
 	}
-	g.admitMu.Lock()
-	if !g.admitting {
-		g.admitting = true
-		g.admitMu.Unlock()
-		g.workers.Add(1) // Close waits for the rounds under way
-		g.queueMu.RUnlock()
-		g.rounds([]*admitJob{j})
-		return
-	}
-	if len(g.waiting) >= maxWaiting { // far behind: go alone
-		g.admitMu.Unlock()
-		g.queueMu.RUnlock()
-		g.sendAdmissions([]*admitJob{j})
-		return
-	}
-	g.waiting = append(g.waiting, j)
-	g.admitMu.Unlock()
-	g.queueMu.RUnlock()
-	<-j.done
-	if j.lead != nil {
-		g.rounds(j.lead)
-	}
-}
-
-// rounds sends jobs, maxAdmitBatch a round trip, then hands what queued
-// meanwhile to its first job to send, or ends the leadership.
-func (g *Governor) rounds(jobs []*admitJob) {
-	for len(jobs) > 0 {
-		n := min(len(jobs), maxAdmitBatch)
-		g.sendAdmissions(jobs[:n])
-		jobs = jobs[n:]
-	}
-	g.admitMu.Lock()
-	next := g.waiting
-	g.waiting = nil
-	if len(next) == 0 {
-		g.admitting = false
-	}
-	g.admitMu.Unlock()
-	if len(next) == 0 {
-		g.workers.Done()
-		return
-	}
-	next[0].lead = next
-	next[0].done <- struct{}{}
 }
 
 // errQueued answers an admission that waited past redis_timeout for a
@@ -265,7 +233,7 @@ func (g *Governor) sendAdmissions(jobs []*admitJob) {
 			if j.bgSliced != nil {
 				j.bgSliced.Abandon()
 			}
-			j.done <- struct{}{}
+			close(j.done)
 			continue
 		}
 		if j.deadline.Before(deadline) {
@@ -317,7 +285,7 @@ func (g *Governor) sendAdmissions(jobs []*admitJob) {
 	g.stats.admitBatches.Add(1)
 	g.stats.admitted.Add(uint64(len(live)))
 	for _, j := range live {
-		j.done <- struct{}{}
+		close(j.done)
 	}
 }
 
