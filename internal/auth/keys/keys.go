@@ -14,7 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -274,8 +275,10 @@ func ParseTags(s string) (map[string]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
+	out := make(map[string]string, strings.Count(s, ",")+1)
+	for rest, more := s, true; more; {
+		var kv string
+		kv, rest, more = strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" {
@@ -286,23 +289,34 @@ func ParseTags(s string) (map[string]string, error) {
 	return out, ValidateTags(out)
 }
 
-// ValidateTags checks tag names and values.
+// ValidateTags checks tag names and values. Of several bad tags, the first
+// by name is reported.
 func ValidateTags(tags map[string]string) error {
 	if len(tags) > 32 {
 		return errors.New("at most 32 tags")
 	}
-	names := make([]string, 0, len(tags))
-	for k := range tags {
-		names = append(names, k)
+	// Every request's tags pass through here: the names are sorted, for
+	// the error to name the same tag each time, only when one is bad.
+	for k, v := range tags {
+		if tagError(k, v) != nil {
+			names := slices.Sorted(maps.Keys(tags))
+			for _, k := range names {
+				if err := tagError(k, tags[k]); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		if len(k) > 64 || !tagName(k) {
-			return fmt.Errorf("tag name %q: use 1-64 letters, digits, '_', '-' or '.'", k)
-		}
-		if len(tags[k]) > 256 {
-			return fmt.Errorf("tag %q: value longer than 256 bytes", k)
-		}
+	return nil
+}
+
+// tagError says what is wrong with one tag, if anything.
+func tagError(k, v string) error {
+	if len(k) > 64 || !tagName(k) {
+		return fmt.Errorf("tag name %q: use 1-64 letters, digits, '_', '-' or '.'", k)
+	}
+	if len(v) > 256 {
+		return fmt.Errorf("tag %q: value longer than 256 bytes", k)
 	}
 	return nil
 }

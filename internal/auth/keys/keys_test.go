@@ -66,9 +66,16 @@ func TestParseTags(t *testing.T) {
 	if err != nil || got["team"] != "search" || got["app"] != "faq" {
 		t.Fatalf("%v %v", got, err)
 	}
-	for _, bad := range []string{"team", "=x", "bad tag=1"} {
+	for _, bad := range []string{"team", "=x", "bad tag=1", "a=b,", "v=" + strings.Repeat("x", 257)} {
 		if _, err := ParseTags(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+	// Of several bad tags the first by name is named, every time.
+	bad := map[string]string{"z!": "1", "m": strings.Repeat("x", 257), "b?": "2", "ok": "3"}
+	for range 20 {
+		if err := ValidateTags(bad); err == nil || !strings.Contains(err.Error(), `"b?"`) {
+			t.Fatalf("ValidateTags: %v, want the error about \"b?\"", err)
 		}
 	}
 }
