@@ -95,7 +95,7 @@ func (b *body) read(p []byte) (int, error) {
 }
 
 // end marks the body read whole: the client hanging up from now on
-// cancels the request.
+// cancels the request (once the watch starts, see watchDelay).
 func (b *body) end() {
 	b.done = true
 	b.c.startWatch()
