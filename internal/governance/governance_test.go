@@ -13,13 +13,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/junctionhq/junction/internal/governance/budget"
+	"github.com/junctionhq/junction/internal/testkit/cputime"
 	"github.com/junctionhq/junction/internal/testkit/redistest"
 	"github.com/junctionhq/junction/internal/tokens"
 	"github.com/junctionhq/junction/internal/wire/llm"
@@ -779,11 +779,11 @@ func BenchmarkAdmission(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			own := processCPU()
+			own := cputime.Process()
 			body(b, g)
 			b.StopTimer()
 			g.Close(ctx) // drains the settlements
-			own = processCPU() - own
+			own = cputime.Process() - own
 			after, err := redistest.CPU(ctx, probe)
 			if err != nil {
 				b.Fatal(err)
@@ -802,13 +802,4 @@ func BenchmarkAdmission(b *testing.B) {
 	b.Run("redis", shared(false, run))
 	b.Run("redis/parallel", shared(false, parallel))
 	b.Run("cluster/parallel", shared(true, parallel))
-}
-
-// processCPU is the CPU time this process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/junctionhq/junction/internal/testkit/cputime"
 )
 
 // BenchmarkJournalAppend times what the journal puts on a request's path
@@ -22,7 +24,7 @@ func BenchmarkJournalAppend(b *testing.B) {
 	r, _ := newTraffic(1).record(time.Now(), "bench")
 	segs := make([]uint64, 0, 512)
 	n := 0
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		r.RequestID = "bench-" + strconv.Itoa(n)
 		n++
@@ -37,5 +39,5 @@ func BenchmarkJournalAppend(b *testing.B) {
 			segs = segs[:0]
 		}
 	}
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(n), "cpu-ns/record")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(n), "cpu-ns/record")
 }

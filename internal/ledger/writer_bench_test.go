@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/junctionhq/junction/internal/platform/store/storetest"
+	"github.com/junctionhq/junction/internal/testkit/cputime"
 )
 
 // BenchmarkInsert times the writer's transaction for a batch of 512
@@ -30,7 +30,7 @@ func BenchmarkInsert(b *testing.B) {
 			// The writer's context, which Close can cancel.
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				for i := range recs {
 					recs[i], _ = tr.record(start.Add(time.Duration(n)*time.Second/batch), fmt.Sprint("bench-", n))
@@ -41,16 +41,9 @@ func BenchmarkInsert(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(n), "cpu-ns/record")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(n), "cpu-ns/record")
 		})
 	}
-}
-
-// processCPU is this process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkAdd times what a request pays to hand its record to the
@@ -77,7 +70,7 @@ func BenchmarkAdd(b *testing.B) {
 			base, _ := tr.record(time.Now(), "bench")
 			var seq atomic.Int64
 			b.SetParallelism(4) // 4 × GOMAXPROCS goroutines
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				r := base
@@ -88,7 +81,7 @@ func BenchmarkAdd(b *testing.B) {
 			})
 			b.StopTimer()
 			w.Close(context.Background())
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/record")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/record")
 		})
 	}
 }

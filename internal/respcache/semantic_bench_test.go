@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/junctionhq/junction/internal/testkit/cputime"
 	"github.com/junctionhq/junction/internal/wire/llm"
 )
 
@@ -49,20 +49,13 @@ func BenchmarkSemanticLookup(b *testing.B) {
 			vecs["asked"] = vecs["question 0"]
 			asked := &llm.Request{Messages: text("asked")}
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				if _, _, ok := c.Similar(ctx, c.Probe("team:a", "m", asked)); !ok {
 					b.Fatal("a miss")
 				}
 			}
-			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
-}
-
-// processCPU is the user and system CPU time the process has used.
-func processCPU() time.Duration {
-	var u syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &u)
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }

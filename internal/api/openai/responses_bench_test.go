@@ -3,9 +3,9 @@ package openai
 import (
 	"encoding/json"
 	"io"
-	"syscall"
 	"testing"
 
+	"github.com/junctionhq/junction/internal/testkit/cputime"
 	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
 	"github.com/junctionhq/junction/internal/wire/llm"
 	"github.com/junctionhq/junction/internal/wire/openaiwire"
@@ -128,14 +128,11 @@ func BenchmarkResponsesTranslation(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			var u0, u1 syscall.Rusage
-			syscall.Getrusage(syscall.RUSAGE_SELF, &u0)
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				tc.run()
 			}
-			syscall.Getrusage(syscall.RUSAGE_SELF, &u1)
-			cpu := u1.Utime.Nano() + u1.Stime.Nano() - u0.Utime.Nano() - u0.Stime.Nano()
-			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

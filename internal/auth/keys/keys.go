@@ -299,8 +299,7 @@ func ValidateTags(tags map[string]string) error {
 	// the error to name the same tag each time, only when one is bad.
 	for k, v := range tags {
 		if tagError(k, v) != nil {
-			names := slices.Sorted(maps.Keys(tags))
-			for _, k := range names {
+			for _, k := range slices.Sorted(maps.Keys(tags)) {
 				if err := tagError(k, tags[k]); err != nil {
 					return err
 				}

@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/junctionhq/junction/internal/testkit/cputime"
 	"github.com/junctionhq/junction/internal/testkit/fakeopenai"
 	"github.com/junctionhq/junction/internal/wire/bedrockwire"
 	"github.com/junctionhq/junction/internal/wire/llm"
@@ -88,7 +88,7 @@ func BenchmarkBedrockTranslation(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name+"/plain", func(b *testing.B) {
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				req, err := c.decode(c.body)
 				if err != nil {
@@ -110,7 +110,7 @@ func BenchmarkBedrockTranslation(b *testing.B) {
 		})
 		b.Run(c.name+"/stream", func(b *testing.B) {
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				req, err := c.decode(c.body)
 				if err != nil {
@@ -250,7 +250,7 @@ func (s *surfaceBench) run(b *testing.B, path string, body, want []byte, sigv4 b
 	one() // warm the connection
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for range b.N {
 		one()
 	}
@@ -263,15 +263,6 @@ func (s *surfaceBench) run(b *testing.B, path string, body, want []byte, sigv4 b
 // the time spent waiting for a CPU.
 func reportCPUPerOp(b *testing.B, cpu0 time.Duration) {
 	if b.N > 0 {
-		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 	}
-}
-
-// processCPU returns this process's user plus system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
