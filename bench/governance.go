@@ -26,6 +26,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/junctionhq/junction/internal/testkit/redistest"
 )
 
@@ -86,6 +88,13 @@ type GovResult struct {
 	// RedisCeiling is the requests per second at which the busiest
 	// redis-server would use one core, at this CPU per request.
 	RedisCeiling float64 `json:"redis_ceiling_rps,omitempty"`
+	// ScriptCPU is the time Redis spent in scripts (EVALSHA, by INFO
+	// commandstats) per request, µs, summed over the servers: the rest of
+	// RedisCPU is the network, the event loop and the other commands.
+	ScriptCPU float64 `json:"redis_script_us_per_request,omitempty"`
+	// PerRoundTrip is how many admissions an admission round trip to
+	// Redis carried, from the replicas' /metrics (0 where none went).
+	PerRoundTrip float64 `json:"admissions_per_round_trip,omitempty"`
 }
 
 // govSetup is one setup: its replicas, its loads (one per replica, on the
@@ -101,6 +110,9 @@ type govSetup struct {
 	elapsed     time.Duration
 	junctionCPU time.Duration
 	redisCPU    []time.Duration
+	scriptUsec  int64   // µs the servers spent in scripts
+	admitted    float64 // admissions sent to Redis, and
+	roundTrips  float64 // the round trips that carried them
 	cpuOK       bool
 }
 
@@ -280,6 +292,8 @@ func (st *govSetup) measure(ctx context.Context, d time.Duration) {
 		c, ok := processCPU(g.pid)
 		junction0, st.cpuOK = junction0+c, st.cpuOK && ok
 	}
+	admitted, trips := st.admissions()
+	script0 := st.scriptTime(ctx)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, m := range st.ms {
@@ -293,11 +307,41 @@ func (st *govSetup) measure(ctx context.Context, d time.Duration) {
 		st.cpuOK = st.cpuOK && ok
 	}
 	st.junctionCPU -= junction0
+	st.scriptUsec += st.scriptTime(ctx) - script0
+	a, t := st.admissions()
+	st.admitted += a - admitted
+	st.roundTrips += t - trips
 	for i, srv := range st.servers {
 		c, ok := processCPU(srv.Pid())
 		st.redisCPU[i] += c - before[i]
 		st.cpuOK = st.cpuOK && ok
 	}
+}
+
+// scriptTime sums the µs the setup's redis-servers have spent in
+// scripts.
+func (st *govSetup) scriptTime(ctx context.Context) (usec int64) {
+	for _, srv := range st.servers {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		stats, err := redistest.CommandStats(ctx, c)
+		c.Close()
+		if err != nil {
+			st.cpuOK = false
+		}
+		usec += stats["evalsha"].Usec + stats["eval"].Usec
+	}
+	return usec
+}
+
+// admissions reads the replicas' counts of admissions sent to Redis and
+// of the round trips that carried them.
+func (st *govSetup) admissions() (admitted, trips float64) {
+	for _, g := range st.replicas {
+		m := readMetrics(g.URL, "junction_governance_admitted_total", "junction_governance_admit_batches_total")
+		admitted += m["junction_governance_admitted_total"]
+		trips += m["junction_governance_admit_batches_total"]
+	}
+	return admitted, trips
 }
 
 // result sums the setup's replicas.
@@ -316,6 +360,9 @@ func (st *govSetup) result() GovResult {
 		}
 	}
 	r.Latency = summarise(lat)
+	if st.roundTrips > 0 {
+		r.PerRoundTrip = round2(st.admitted / st.roundTrips)
+	}
 	if r.Requests == 0 {
 		return r
 	}
@@ -332,6 +379,7 @@ func (st *govSetup) result() GovResult {
 		if busiest > 0 {
 			r.RedisCeiling = 1e6 / busiest
 		}
+		r.ScriptCPU = round(float64(st.scriptUsec) / float64(r.Requests))
 	}
 	return r
 }
@@ -341,19 +389,22 @@ func (r *govReport) print(out io.Writer) {
 	fmt.Fprintf(out, "\nGovernance: %d Junction replicas per setup, %d connections in all, %v measured in %d rounds; %d CPUs (%s)\n",
 		r.Replicas, max(s.Concurrency/r.Replicas, 1)*r.Replicas, s.Duration, s.Rounds, r.Machine.CPUs, r.Machine.CPUModel)
 	fmt.Fprintf(out, "rules: rate limits on key:* and global, hard budgets on global and key:*\n\n")
-	fmt.Fprintf(out, "%-14s %9s %7s %9s %9s %15s %12s  %s\n", "setup", "req/s", "errors", "p50", "p99", "junction µs/req", "redis µs/req", "redis ceiling req/s (per node µs/req)")
+	fmt.Fprintf(out, "%-14s %9s %7s %9s %9s %15s %12s %8s %9s  %s\n", "setup", "req/s", "errors", "p50", "p99", "junction µs/req", "redis µs/req", "scripts", "per trip", "redis ceiling req/s (per node µs/req)")
 	for _, g := range r.Results {
-		redis, ceiling := "-", "-"
+		redis, ceiling, trip, scripts := "-", "-", "-", "-"
+		if g.PerRoundTrip > 0 {
+			trip = fmt.Sprintf("%.2f", g.PerRoundTrip)
+		}
 		if g.RedisCPU > 0 {
-			redis = fmt.Sprintf("%.1f", g.RedisCPU)
+			redis, scripts = fmt.Sprintf("%.1f", g.RedisCPU), fmt.Sprintf("%.1f", g.ScriptCPU)
 			nodes := make([]string, len(g.RedisNodes))
 			for i, n := range g.RedisNodes {
 				nodes[i] = fmt.Sprintf("%.1f", n)
 			}
 			ceiling = fmt.Sprintf("%.0f (%s)", g.RedisCeiling, strings.Join(nodes, ", "))
 		}
-		fmt.Fprintf(out, "%-14s %9.0f %7d %9s %9s %15.0f %12s  %s\n", g.Setup, g.RPS, g.Errors, dur(g.Latency.P50), dur(g.Latency.P99),
-			g.JunctionCPU, redis, ceiling)
+		fmt.Fprintf(out, "%-14s %9.0f %7d %9s %9s %15.0f %12s %8s %9s  %s\n", g.Setup, g.RPS, g.Errors, dur(g.Latency.P50), dur(g.Latency.P99),
+			g.JunctionCPU, redis, scripts, trip, ceiling)
 		if g.FirstError != "" {
 			fmt.Fprintf(out, "         first error: %s\n", g.FirstError)
 		}

@@ -62,6 +62,9 @@ type Result struct {
 	// read from /proc, in 10 ms ticks, and are 0 where not measured.
 	HarnessCPU float64 `json:"harness_cpu_us_per_request"`
 	GatewayCPU float64 `json:"gateway_cpu_us_per_request,omitempty"`
+	// GatewaySys is the part of GatewayCPU spent in the kernel: system
+	// calls and the network stack they run.
+	GatewaySys float64 `json:"gateway_kernel_cpu_us_per_request,omitempty"`
 	// sent counts every request sent, warmup included, failed or not,
 	// for checking the ledger.
 	sent int
@@ -96,6 +99,7 @@ type measurement struct {
 
 	warmupSent          int
 	elapsed, cpuH, cpuG time.Duration
+	sysG                time.Duration // of cpuG, in the kernel
 	cpuOK               bool
 }
 
@@ -129,16 +133,17 @@ func (m *measurement) measure(ctx context.Context, d time.Duration, hook func() 
 		stop = hook()
 	}
 	h0, hok := processCPU(0)
-	g0, gok := processCPU(m.sc.pid)
+	gu0, gs0, gok := processTimes(m.sc.pid)
 	m.elapsed += m.l.phase(ctx, m.workers, d)
 	h1, _ := processCPU(0)
-	g1, _ := processCPU(m.sc.pid)
+	gu1, gs1, _ := processTimes(m.sc.pid)
 	if stop != nil {
 		stop()
 	}
 	m.cpuOK = m.cpuOK && hok && gok
 	m.cpuH += h1 - h0
-	m.cpuG += g1 - g0
+	m.cpuG += gu1 + gs1 - gu0 - gs0
+	m.sysG += gs1 - gs0
 }
 
 // result closes the scenario's connections and summarises its slices.
@@ -163,6 +168,7 @@ func (m *measurement) result() Result {
 		r.HarnessCPU = us(int64(m.cpuH)) / float64(r.Requests)
 		if sc.pid != 0 {
 			r.GatewayCPU = us(int64(m.cpuG)) / float64(r.Requests)
+			r.GatewaySys = us(int64(m.sysG)) / float64(r.Requests)
 		}
 	}
 	r.Latency = summarise(lat)

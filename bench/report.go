@@ -74,6 +74,18 @@ type laneFigures struct {
 	ChunkP50    float64 `json:"chunk_delay_added_p50_us"`
 	ProxyChunkD float64 `json:"proxy_chunk_delay_added_p50_us"`
 	ChunkRatio  float64 `json:"chunk_delay_added_p50_ratio_to_proxy"`
+	// KernelPlain and ProxyKernel are the parts of CPUPlain and ProxyCPU
+	// spent in the kernel (system calls and the loopback network stack
+	// they run), and KernelFloor is ProxyKernel over ProxyCPU: what the
+	// ratio to the proxy would be if Junction spent nothing in user space
+	// and made the proxy's system calls.
+	KernelPlain float64 `json:"kernel_cpu_per_plain_request_us,omitempty"`
+	ProxyKernel float64 `json:"proxy_kernel_cpu_per_plain_request_us,omitempty"`
+	KernelFloor float64 `json:"kernel_floor_ratio,omitempty"`
+	// KernelChunk and ProxyKernelChunk are the kernel's part of CPUChunk
+	// and ProxyChunk.
+	KernelChunk      float64 `json:"kernel_cpu_per_chunk_us,omitempty"`
+	ProxyKernelChunk float64 `json:"proxy_kernel_cpu_per_chunk_us,omitempty"`
 }
 
 type machine struct {
@@ -238,12 +250,15 @@ func (r *report) vsProxy(byC map[int]*comparison) {
 			f := laneFigures{Lane: lane, Concurrency: c,
 				CPUPlain: jp.GatewayCPU, ProxyCPU: pp.GatewayCPU, CPURatio: ratio(jp.GatewayCPU, pp.GatewayCPU),
 				CPUStream: js.GatewayCPU, ProxyStream: ps.GatewayCPU,
+				KernelPlain: round(jp.GatewaySys), ProxyKernel: round(pp.GatewaySys), KernelFloor: ratio(pp.GatewaySys, pp.GatewayCPU),
 				AddedP50: jp.Latency.P50 - pd.Latency.P50, ProxyAdded: pp.Latency.P50 - pd.Latency.P50,
 				ChunkP50: js.ChunkDelay.P50 - sd.ChunkDelay.P50, ProxyChunkD: ps.ChunkDelay.P50 - sd.ChunkDelay.P50,
 			}
 			if jp.GatewayCPU > 0 && js.GatewayCPU > 0 {
 				f.CPUChunk = round((js.GatewayCPU - jp.GatewayCPU) / chunks)
 				f.ProxyChunk = round((ps.GatewayCPU - pp.GatewayCPU) / chunks)
+				f.KernelChunk = round((js.GatewaySys - jp.GatewaySys) / chunks)
+				f.ProxyKernelChunk = round((ps.GatewaySys - pp.GatewaySys) / chunks)
 			}
 			f.AddedRatio = ratio(f.AddedP50, f.ProxyAdded)
 			f.ChunkRatio = ratio(f.ChunkP50, f.ProxyChunkD)
@@ -340,6 +355,14 @@ func (r *report) printVsProxy(out io.Writer) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.2fx\t%s\t%s\t%.1fµs\t%.1fµs\t%s\t%s\t%.2fx\t%s\t%s\t%.2fx\t\n", f.Lane, f.Concurrency,
 			cpu(f.CPUPlain), cpu(f.ProxyCPU), f.CPURatio, cpu(f.CPUStream), cpu(f.ProxyStream), f.CPUChunk, f.ProxyChunk,
 			added(f.AddedP50), added(f.ProxyAdded), f.AddedRatio, added(f.ChunkP50), added(f.ProxyChunkD), f.ChunkRatio)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\nin the kernel, per plain request (system calls and the loopback TCP they run); floor = the proxy's kernel time over its CPU\n\n")
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "lane\tc\tkernel/plain req\tproxy's\tfloor\tkernel/chunk\tproxy's\t")
+	for _, f := range r.VsProxy {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.2fx\t%.1fµs\t%.1fµs\t\n", f.Lane, f.Concurrency, cpu(f.KernelPlain), cpu(f.ProxyKernel), f.KernelFloor,
+			f.KernelChunk, f.ProxyKernelChunk)
 	}
 	tw.Flush()
 	printGoals(out, "goals against the bare proxy (issue #21)", r.ProxyGoals)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,28 +137,32 @@ func rssMB(pid int) float64 {
 // goMetrics reads the heap goal (MB) and the goroutine count from a
 // Junction's /metrics; zeros where it cannot.
 func goMetrics(url string) (heapGoalMB float64, goroutines int64) {
+	m := readMetrics(url, "go_memstats_next_gc_bytes", "go_goroutines")
+	return round(m["go_memstats_next_gc_bytes"] / (1 << 20)), int64(m["go_goroutines"])
+}
+
+// readMetrics reads the named unlabelled series from a Junction's
+// /metrics; a series it cannot read is absent from the map.
+func readMetrics(url string, names ...string) map[string]float64 {
+	out := map[string]float64{}
 	req, _ := http.NewRequest(http.MethodGet, url+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		if !ok || !slices.Contains(names, name) {
 			continue
 		}
-		f, _ := strconv.ParseFloat(v, 64)
-		switch name {
-		case "go_memstats_next_gc_bytes":
-			heapGoalMB = round(f / (1 << 20))
-		case "go_goroutines":
-			goroutines = int64(f)
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[name] = f
 		}
 	}
-	return heapGoalMB, goroutines
+	return out
 }
 
 func loadAvg() string {

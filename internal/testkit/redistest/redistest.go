@@ -403,3 +403,38 @@ func (r *RoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		return next(ctx, cmds)
 	}
 }
+
+// CommandTime is what INFO commandstats says of one command: how often
+// it ran and the µs it took in all. A script's time includes that of the
+// commands it called, which are counted under their own names as well.
+type CommandTime struct{ Calls, Usec int64 }
+
+// CommandStats reads a server's INFO commandstats, by command name in
+// lower case ("evalsha", "hmget", "config|resetstat").
+func CommandStats(ctx context.Context, c *redis.Client) (map[string]CommandTime, error) {
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]CommandTime{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		name, isCmd := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isCmd {
+			continue
+		}
+		var t CommandTime
+		for _, f := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
+				t.Calls = n
+			case "usec":
+				t.Usec = n
+			}
+		}
+		out[name] = t
+	}
+	return out, nil
+}
