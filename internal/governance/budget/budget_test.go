@@ -545,6 +545,31 @@ func TestRedisKeysExpire(t *testing.T) {
 	}
 }
 
+// TestRedisStoresExactIntegers reserves an amount with sixteen
+// significant digits: the scripts write it back as that integer, not in
+// a shorter or exponent form (Lua's own number format keeps 14 digits),
+// and read it back exactly.
+func TestRedisStoresExactIntegers(t *testing.T) {
+	c := newRedisClient(t)
+	e := NewRedis(c, testPrefix(t), WithLease(time.Minute))
+	const amount = Nanos(1_234_567_890_123_457) // about $1.2 million
+	b := Budget{Scope: "key:big", Period: Monthly, Limit: 5 * amount}
+	d, r := admit(t, e, []Budget{b}, amount)
+	if !d.Allowed {
+		t.Fatalf("refused: %+v", d)
+	}
+	got, err := c.HGet(context.Background(), e.key(r.periods[0]), "r").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "1234567890123457" {
+		t.Errorf("reserved stored as %q, want 1234567890123457", got)
+	}
+	if s := status(t, e, b); s.Reserved != amount {
+		t.Errorf("status %+v, want %d reserved", s, amount)
+	}
+}
+
 // TestQueueAllDecidesInOrder queues twenty admissions of two keys of one
 // team in one pipeline: one script per slot group carries them all and
 // decides them in order. The team's $1 covers the first ten; the others

@@ -134,7 +134,7 @@ local function open(ki, expire)
   local h = KEYS[ki]
   local v = redis.call('HMGET', h, 's', 'r', 'o', 'p', lf)
   local c = {h = h, s = (v[1] or 0) + 0, r = (v[2] or 0) + 0, o = v[3] and v[3] + 0, l = (v[5] or 0) + 0, new = not v[4],
-    expire = expire, dirty = false}
+    expire = expire, dirty = false, wo = false}
   if c.o and c.o <= gone then c.s, c.r, c.o = release(h) end
   return c
 end
@@ -182,7 +182,7 @@ local function commit(q, ok, out)
       local c = q[x-2]
       g = q[x-1]
       c.r, c.l, c.dirty = c.r + g, c.l + g, true
-      if not c.o or e < c.o then c.o = e end
+      if not c.o or e < c.o then c.o, c.wo = e, true end
     end
     out[o+5+i] = g
   end
@@ -191,11 +191,15 @@ end
 local function finish()
   for _, c in pairs(st) do
     if c.dirty then
+      -- Numbers go as integers formatted here: cheaper than Redis's
+      -- %.17g, and the same digits. o is written when it moved.
       if c.new then
-        redis.call('HSET', c.h, 'r', c.r, 'o', c.o, lf, c.l, 'p', pad)
+        redis.call('HSET', c.h, 'r', f(c.r), 'o', f(c.o), lf, f(c.l), 'p', pad)
         redis.call('PEXPIREAT', c.h, c.expire)
+      elseif c.wo then
+        redis.call('HSET', c.h, 'r', f(c.r), 'o', f(c.o), lf, f(c.l))
       else
-        redis.call('HSET', c.h, 'r', c.r, 'o', c.o, lf, c.l)
+        redis.call('HSET', c.h, 'r', f(c.r), lf, f(c.l))
       end
     end
   end
