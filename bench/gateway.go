@@ -92,24 +92,32 @@ governance:
 // governedKey creates the governed lane's key through the admin API: team
 // bench (whose budget is hard), RPM and TPM limits. It returns the secret.
 func governedKey(ctx context.Context, url string) (string, error) {
+	secret, _, err := createGovernedKey(ctx, url)
+	return secret, err
+}
+
+// createGovernedKey is governedKey, returning the key's id beside its
+// secret.
+func createGovernedKey(ctx context.Context, url string) (secret, id string, err error) {
 	body := `{"name":"bench-governed","tags":{"team":"bench","app":"bench"},"rpm":1000000000,"tpm":1000000000000}`
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v1/keys", strings.NewReader(body))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer resp.Body.Close()
 	var out struct {
 		Key string `json:"key"`
+		ID  string `json:"id"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated || out.Key == "" {
-		return "", fmt.Errorf("creating the governed lane's key: HTTP %d, %v", resp.StatusCode, err)
+		return "", "", fmt.Errorf("creating the governed lane's key: HTTP %d, %v", resp.StatusCode, err)
 	}
-	return out.Key, nil
+	return out.Key, out.ID, nil
 }
 
 // gateway is a running Junction or reference proxy.

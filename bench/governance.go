@@ -101,6 +101,7 @@ type GovResult struct {
 // replica's key) and its redis-servers.
 type govSetup struct {
 	name     string
+	prefix   string // its governance.redis_prefix
 	bin      string // the junction binary, when not the one built
 	extra    string // YAML appended to the replicas' config
 	servers  []*redistest.Server
@@ -183,17 +184,17 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 	setups := []*govSetup{
 		{name: "none"},
 		{name: "memory", extra: "governance:\n" + govRules},
-		{name: "redis", extra: redisYAML + "  redis_prefix: exact\n" + govRules, servers: []*redistest.Server{one}},
-		{name: "redis+leases", extra: redisYAML + "  redis_prefix: leased\n" + leases + govRules, servers: []*redistest.Server{one}},
-		{name: "cluster", extra: clusterYAML + "  redis_prefix: exact\n" + govRules, servers: cluster.Servers},
-		{name: "cluster+leases", extra: clusterYAML + "  redis_prefix: leased\n" + leases + govRules, servers: cluster.Servers},
-		{name: "redis+hot", extra: redisYAML + "  redis_prefix: hot\n" + hotLeases + govRules, servers: []*redistest.Server{one}},
-		{name: "cluster+hot", extra: clusterYAML + "  redis_prefix: hot\n" + hotLeases + govRules, servers: cluster.Servers},
+		{name: "redis", prefix: "exact", extra: redisYAML + "  redis_prefix: exact\n" + govRules, servers: []*redistest.Server{one}},
+		{name: "redis+leases", prefix: "leased", extra: redisYAML + "  redis_prefix: leased\n" + leases + govRules, servers: []*redistest.Server{one}},
+		{name: "cluster", prefix: "exact", extra: clusterYAML + "  redis_prefix: exact\n" + govRules, servers: cluster.Servers},
+		{name: "cluster+leases", prefix: "leased", extra: clusterYAML + "  redis_prefix: leased\n" + leases + govRules, servers: cluster.Servers},
+		{name: "redis+hot", prefix: "hot", extra: redisYAML + "  redis_prefix: hot\n" + hotLeases + govRules, servers: []*redistest.Server{one}},
+		{name: "cluster+hot", prefix: "hot", extra: clusterYAML + "  redis_prefix: hot\n" + hotLeases + govRules, servers: cluster.Servers},
 	}
 	if *governanceBaseline != "" {
-		setups = append(setups, &govSetup{name: "baseline", bin: *governanceBaseline,
+		setups = append(setups, &govSetup{name: "baseline", prefix: "baseline", bin: *governanceBaseline,
 			extra: redisYAML + "  redis_prefix: baseline\n" + govRules, servers: []*redistest.Server{one}},
-			&govSetup{name: "baseline-cluster", bin: *governanceBaseline,
+			&govSetup{name: "baseline-cluster", prefix: "baseline", bin: *governanceBaseline,
 				extra: clusterYAML + "  redis_prefix: baseline\n" + govRules, servers: cluster.Servers})
 	}
 	defer func() {
@@ -228,14 +229,25 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 			st.replicas = append(st.replicas, g)
 		}
 	}
+	// On the cluster, each setup's keys are placed evenly over the masters
+	// (made until one lands where that holds), so that the masters' loads
+	// compare from setup to setup: with a dozen keys placed by their names
+	// alone, one master held six keys in one setup and two in the next.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs})
+	defer cc.Close()
 	// Warm every setup up, its replicas at once, on keys of each.
 	for _, st := range setups {
 		progress("%s: %d replicas, %d keys each at c=%d, %v warmup", st.name, replicas, keysPerReplica, per, s.Warmup)
 		st.ms = make([]*measurement, replicas*keysPerReplica)
+		pl := placement{perMaster: map[string]int{}}
+		if len(st.servers) > 1 {
+			pl.cluster, pl.prefix = cc, st.prefix
+			pl.quota = (replicas*keysPerReplica + len(st.servers) - 1) / len(st.servers)
+		}
 		var wg sync.WaitGroup
 		for i, g := range st.replicas {
 			for k := range keysPerReplica {
-				key, err := governedKey(ctx, g.URL)
+				key, err := pl.key(ctx, g.URL)
 				if err != nil {
 					return nil, fmt.Errorf("%s replica %d: %w", st.name, i, err)
 				}
@@ -246,6 +258,9 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 			}
 		}
 		wg.Wait()
+		if len(st.servers) > 1 {
+			progress("%s: scopes per master after warmup: %s", st.name, scopesPerMaster(ctx, st.servers, st.prefix))
+		}
 	}
 	slice := s.Duration / time.Duration(s.Rounds)
 	for round := range s.Rounds {
@@ -277,6 +292,62 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// placement makes a setup's keys, at most quota of them on each master of
+// the cluster (when cluster is set).
+type placement struct {
+	cluster   *redis.ClusterClient
+	prefix    string // the setup's governance.redis_prefix
+	quota     int
+	perMaster map[string]int
+}
+
+// key makes a governed key on the replica at url and returns its secret;
+// on the cluster, a key whose hashes land on a master with room.
+func (pl *placement) key(ctx context.Context, url string) (string, error) {
+	for range 200 {
+		secret, id, err := createGovernedKey(ctx, url)
+		if err != nil || pl.cluster == nil {
+			return secret, err
+		}
+		// The key's hashes share the hash tag of its scope (key:ID).
+		m, err := pl.cluster.MasterForKey(ctx, "{"+pl.prefix+":key:"+id+"}")
+		if err != nil {
+			return "", err
+		}
+		if addr := m.Options().Addr; pl.perMaster[addr] < pl.quota {
+			pl.perMaster[addr]++
+			return secret, nil
+		}
+	}
+	return "", fmt.Errorf("no key of 200 landed on a master with fewer than %d keys", pl.quota)
+}
+
+// scopesPerMaster names, per server, the scopes whose hashes it holds
+// under prefix ("global" and how many keys).
+func scopesPerMaster(ctx context.Context, servers []*redistest.Server, prefix string) string {
+	var out []string
+	for _, srv := range servers {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		tags := map[string]bool{}
+		iter := c.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			tag, _, _ := strings.Cut(strings.TrimPrefix(iter.Val(), "{"+prefix+":"), "}")
+			tags[tag] = true
+		}
+		c.Close()
+		keys, global := 0, ""
+		for t := range tags {
+			if t == "global" {
+				global = "global and "
+			} else if strings.HasPrefix(t, "key:") {
+				keys++
+			}
+		}
+		out = append(out, fmt.Sprintf("%s%d keys", global, keys))
+	}
+	return strings.Join(out, "; ")
 }
 
 // measure runs one slice on every replica of the setup at once, reading
