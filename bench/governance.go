@@ -181,21 +181,27 @@ func measureGovernance(ctx context.Context, s *settings) (*govReport, error) {
 	// The lane's keys are hot too (each takes a twelfth of the load):
 	// leasing them as well leaves Redis the slices and the settlements.
 	const hotLeases = "  leases: {scopes: [global, \"key:*\"]}\n"
+	one1 := []*redistest.Server{one}
+	// onRedis is a setup on Redis: backend's YAML, its own prefix, leases
+	// (YAML, or "") and the rules.
+	onRedis := func(name, prefix, backend, leases string, servers []*redistest.Server) *govSetup {
+		return &govSetup{name: name, prefix: prefix, servers: servers,
+			extra: backend + "  redis_prefix: " + prefix + "\n" + leases + govRules}
+	}
 	setups := []*govSetup{
 		{name: "none"},
 		{name: "memory", extra: "governance:\n" + govRules},
-		{name: "redis", prefix: "exact", extra: redisYAML + "  redis_prefix: exact\n" + govRules, servers: []*redistest.Server{one}},
-		{name: "redis+leases", prefix: "leased", extra: redisYAML + "  redis_prefix: leased\n" + leases + govRules, servers: []*redistest.Server{one}},
-		{name: "cluster", prefix: "exact", extra: clusterYAML + "  redis_prefix: exact\n" + govRules, servers: cluster.Servers},
-		{name: "cluster+leases", prefix: "leased", extra: clusterYAML + "  redis_prefix: leased\n" + leases + govRules, servers: cluster.Servers},
-		{name: "redis+hot", prefix: "hot", extra: redisYAML + "  redis_prefix: hot\n" + hotLeases + govRules, servers: []*redistest.Server{one}},
-		{name: "cluster+hot", prefix: "hot", extra: clusterYAML + "  redis_prefix: hot\n" + hotLeases + govRules, servers: cluster.Servers},
+		onRedis("redis", "exact", redisYAML, "", one1),
+		onRedis("redis+leases", "leased", redisYAML, leases, one1),
+		onRedis("cluster", "exact", clusterYAML, "", cluster.Servers),
+		onRedis("cluster+leases", "leased", clusterYAML, leases, cluster.Servers),
+		onRedis("redis+hot", "hot", redisYAML, hotLeases, one1),
+		onRedis("cluster+hot", "hot", clusterYAML, hotLeases, cluster.Servers),
 	}
 	if *governanceBaseline != "" {
-		setups = append(setups, &govSetup{name: "baseline", prefix: "baseline", bin: *governanceBaseline,
-			extra: redisYAML + "  redis_prefix: baseline\n" + govRules, servers: []*redistest.Server{one}},
-			&govSetup{name: "baseline-cluster", prefix: "baseline", bin: *governanceBaseline,
-				extra: clusterYAML + "  redis_prefix: baseline\n" + govRules, servers: cluster.Servers})
+		b, bc := onRedis("baseline", "baseline", redisYAML, "", one1), onRedis("baseline-cluster", "baseline", clusterYAML, "", cluster.Servers)
+		b.bin, bc.bin = *governanceBaseline, *governanceBaseline
+		setups = append(setups, b, bc)
 	}
 	defer func() {
 		for _, st := range setups {
