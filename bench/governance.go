@@ -359,6 +359,10 @@ func scopesPerMaster(ctx context.Context, servers []*redistest.Server, prefix st
 // measure runs one slice on every replica of the setup at once, reading
 // the replicas' and the redis-servers' CPU time around it.
 func (st *govSetup) measure(ctx context.Context, d time.Duration) {
+	// The counters are read outside the CPU readings, so that serving
+	// /metrics and INFO does not count as the slice's work.
+	admitted, trips := st.admissions()
+	script0 := st.scriptTime(ctx)
 	before := make([]time.Duration, len(st.servers))
 	for i, srv := range st.servers {
 		c, ok := processCPU(srv.Pid())
@@ -369,8 +373,6 @@ func (st *govSetup) measure(ctx context.Context, d time.Duration) {
 		c, ok := processCPU(g.pid)
 		junction0, st.cpuOK = junction0+c, st.cpuOK && ok
 	}
-	admitted, trips := st.admissions()
-	script0 := st.scriptTime(ctx)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, m := range st.ms {
@@ -384,15 +386,15 @@ func (st *govSetup) measure(ctx context.Context, d time.Duration) {
 		st.cpuOK = st.cpuOK && ok
 	}
 	st.junctionCPU -= junction0
-	st.scriptUsec += st.scriptTime(ctx) - script0
-	a, t := st.admissions()
-	st.admitted += a - admitted
-	st.roundTrips += t - trips
 	for i, srv := range st.servers {
 		c, ok := processCPU(srv.Pid())
 		st.redisCPU[i] += c - before[i]
 		st.cpuOK = st.cpuOK && ok
 	}
+	st.scriptUsec += st.scriptTime(ctx) - script0
+	a, t := st.admissions()
+	st.admitted += a - admitted
+	st.roundTrips += t - trips
 }
 
 // scriptTime sums the µs the setup's redis-servers have spent in

@@ -83,32 +83,31 @@ func BenchmarkAdmitScript(b *testing.B) {
 					b.Fatalf("request %d not admitted: %v", i, r[:16])
 				}
 			}
-			before, err := redistest.CommandStats(ctx, c)
-			if err != nil {
-				b.Fatal(err)
+			// usage reads the server's script calls and time (INFO
+			// commandstats) and its CPU time (INFO cpu).
+			usage := func() (redistest.CommandTime, time.Duration) {
+				stats, err := redistest.CommandStats(ctx, c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cpu, err := redistest.CPU(ctx, c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return stats["evalsha"], cpu
 			}
-			cpu0, err := redistest.CPU(ctx, c)
-			if err != nil {
-				b.Fatal(err)
-			}
+			before, cpu0 := usage()
 			for b.Loop() {
 				if err := s.script.EvalSha(ctx, c, keys, args...).Err(); err != nil {
 					b.Fatal(err)
 				}
 			}
-			cpu1, err := redistest.CPU(ctx, c)
-			if err != nil {
-				b.Fatal(err)
-			}
-			after, err := redistest.CommandStats(ctx, c)
-			if err != nil {
-				b.Fatal(err)
-			}
-			calls := after["evalsha"].Calls - before["evalsha"].Calls
+			after, cpu1 := usage()
+			calls := after.Calls - before.Calls
 			if calls < int64(b.N) {
 				b.Fatalf("commandstats counted %d calls of %d", calls, b.N)
 			}
-			usec := float64(after["evalsha"].Usec - before["evalsha"].Usec)
+			usec := float64(after.Usec - before.Usec)
 			b.ReportMetric(usec/float64(calls), "script-µs/call")
 			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "redis-cpu-µs/call")
 		})
